@@ -1,0 +1,276 @@
+"""``recsvc``: the command line. The only place that configures logging.
+
+Every command answers bad input with one line on stderr and a non-zero exit (2 for usage and
+data errors, 1 for anything unexpected), never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from recsvc.errors import InvalidArgument, RecsvcError
+
+logger = logging.getLogger("recsvc.cli")
+
+_OFFLINE_ENV = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+
+
+def _settings(args: argparse.Namespace) -> Any:
+    from recsvc.settings import load_settings
+
+    return load_settings(getattr(args, "config", None))
+
+
+def _date(value: str) -> Any:
+    import pandas as pd
+
+    try:
+        ts = pd.Timestamp(value)
+    except (ValueError, TypeError):
+        raise argparse.ArgumentTypeError(f"not a date: {value!r} (want YYYY-MM-DD)") from None
+    return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+
+
+def _positive_int(value: str) -> int:
+    try:
+        n = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {value!r}") from None
+    if n <= 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {n}")
+    return n
+
+
+def _write_json(result: dict[str, Any], out: str | None) -> None:
+    text = json.dumps(result, indent=2, ensure_ascii=False, default=str)
+    print(text)
+    if out:
+        Path(out).parent.mkdir(parents=True, exist_ok=True)
+        Path(out).write_text(text + "\n", encoding="utf-8")
+
+
+# ---- commands -------------------------------------------------------------------------------
+def cmd_serve(args: argparse.Namespace) -> int:
+    from recsvc.server.run import serve
+
+    settings = _settings(args)
+    overrides: dict[str, Any] = {}
+    if args.port is not None:
+        overrides["port"] = args.port
+    if args.host is not None:
+        overrides["host"] = args.host
+    if args.processes is not None:
+        overrides["processes"] = args.processes
+    if overrides:
+        settings = settings.with_overrides(server=overrides)
+    return serve(settings, local_llm=args.local_llm, show_sample=args.show_sample)
+
+
+def cmd_demo_data(args: argparse.Namespace) -> int:
+    from recsvc.data.demo import generate_demo
+
+    paths = generate_demo(Path(args.out), n_users=args.users, n_items=args.items, days=args.days, seed=args.seed,
+                          progress=not args.quiet)
+    print(f"wrote {paths.events}, {paths.items}, {paths.users}")
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from recsvc.training import train_all
+
+    settings = _settings(args)
+    out = train_all(settings, events=args.events, items=args.items, users=args.users,
+                    only=tuple(args.only or ()), import_store=args.import_store, progress=not args.quiet)
+    for name, path in out.items():
+        print(f"{name}: {path}")
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from recsvc.data.convert import load_dataset
+
+    ds = load_dataset(args.events, items=getattr(args, "items", None), users=getattr(args, "users", None))
+    progress = not args.quiet
+    if args.what == "churn":
+        from recsvc.evaluation.churn import evaluate_churn
+
+        result = evaluate_churn(ds, args.cutoff, args.horizon_days, progress=progress)
+    elif args.what == "recs":
+        from recsvc.evaluation.recs import evaluate_recs
+        from recsvc.recs.embeddings import SentenceTransformerEncoder
+
+        settings = _settings(args)
+        if ds.items is None:
+            raise InvalidArgument("recs evaluation needs item titles: pass --items FILE", field="items")
+        result = evaluate_recs(ds, args.cutoff, args.horizon_days,
+                               encoder=SentenceTransformerEncoder(settings.recs.embedding_model), progress=progress)
+    else:
+        from recsvc.evaluation.sendtime import evaluate_sendtime
+
+        result = evaluate_sendtime(ds, args.cutoff, progress=progress)
+    _write_json(result, args.json)
+    return 0
+
+
+def cmd_recommend(args: argparse.Namespace) -> int:
+    from recsvc.client import recommend_once
+
+    settings = _settings(args)
+    target = args.target or f"{settings.server.host}:{settings.server.port}"
+    result = recommend_once(target, args.user, max_candidates=args.n, trigger=args.trigger, write_copy=not args.no_copy,
+                            token=os.environ.get("RECSVC_API_TOKEN", ""), timeout_s=args.timeout, tls_ca=args.tls_ca)
+    if args.json:
+        print(json.dumps(result, indent=2, ensure_ascii=False))
+    else:
+        from recsvc.client import format_recommendation
+
+        print(format_recommendation(result))
+    return 0
+
+
+def cmd_copy_warm(args: argparse.Namespace) -> int:
+    from recsvc.training import warm_copy
+
+    settings = _settings(args)
+    stats = warm_copy(settings, top_items=args.top_items, local_llm=args.local_llm, progress=not args.quiet)
+    print(json.dumps(stats, indent=2))
+    return 0
+
+
+def cmd_convert(args: argparse.Namespace) -> int:
+    from recsvc.data.convert import load_dataset
+    from recsvc.data.io import write_table
+
+    ds = load_dataset(args.source)
+    out = Path(args.out)
+    write_table(ds.events, out / "events.csv.gz")
+    if ds.items is not None:
+        write_table(ds.items, out / "items.csv")
+    if ds.users is not None:
+        write_table(ds.users, out / "users.csv")
+    print(f"wrote canonical tables to {out}")
+    return 0
+
+
+def cmd_mcp(args: argparse.Namespace) -> int:
+    from recsvc.mcp_server import run_mcp
+
+    settings = _settings(args)
+    return run_mcp(args.target or f"{settings.server.host}:{settings.server.port}")
+
+
+# ---- parser ---------------------------------------------------------------------------------
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="recsvc",
+        description="recsvc: for every app user, what to push, on which channel, in what words and when.",
+        epilog="Quick start: `recsvc demo-data && recsvc train --import-store && recsvc serve`, then in another "
+        "shell `recsvc recommend --user u00001`.",
+    )
+    p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def add(name: str, fn: Callable[[argparse.Namespace], int], help_: str) -> argparse.ArgumentParser:
+        sp = sub.add_parser(name, help=help_, description=help_)
+        sp.add_argument("--config", help="TOML settings file (else $RECSVC_CONFIG; env RECSVC_* overrides)")
+        sp.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+        sp.set_defaults(fn=fn)
+        return sp
+
+    s = add("serve", cmd_serve, "Serve the gRPC API (health NOT_SERVING until models are loaded).")
+    s.add_argument("--port", type=int, help="port (default 50051; 0 picks a free one)")
+    s.add_argument("--host", help="address to bind (default 127.0.0.1)")
+    s.add_argument("--processes", type=_positive_int, help="server processes sharing the port")
+    s.add_argument("--local-llm", action="store_true",
+                   help="start the embedded llama.cpp server (Gemma 3 270M) as a child process for copy")
+    s.add_argument("--show-sample", action="store_true", help="log one sample recommendation once serving")
+
+    d = add("demo-data", cmd_demo_data, "Generate the seeded demo e-commerce app (canonical CSV files).")
+    d.add_argument("--out", default="var/demo", help="output folder (default var/demo)")
+    d.add_argument("--users", type=_positive_int, default=5000)
+    d.add_argument("--items", type=_positive_int, default=1000)
+    d.add_argument("--days", type=_positive_int, default=120)
+    d.add_argument("--seed", type=int, default=42)
+
+    t = add("train", cmd_train, "Train lifecycle, recs and send-time models from canonical files into models/.")
+    t.add_argument("--events", default="var/demo/events.csv.gz", help="events file (canonical or raw CDNOW/ML)")
+    t.add_argument("--items", default="var/demo/items.csv", help="items file")
+    t.add_argument("--users", default="var/demo/users.csv", help="users file (optional)")
+    t.add_argument("--only", action="append", choices=("lifecycle", "recs", "sendtime"), help="train only these")
+    t.add_argument("--import-store", action="store_true", help="also load the files into the service's store")
+
+    e = add("evaluate", cmd_evaluate, "Evaluate a model against simple baselines on real data (see DATA.md).")
+    esub = e.add_subparsers(dest="what", required=True, metavar="WHAT")
+    for what, help_ in (("churn", "churn AUC vs BG/NBD, recency, frequency"),
+                        ("recs", "Recall@10/NDCG@10 vs popularity and ALS"),
+                        ("sendtime", "hit@1h vs population and user-mode hours")):
+        w = esub.add_parser(what, help=help_, description=help_)
+        w.add_argument("--events", required=True, help="events: canonical file, CDNOW_*.txt, or the ml-100k folder")
+        w.add_argument("--cutoff", required=True, type=_date, help="cut-off date, e.g. 1998-03-01")
+        if what != "sendtime":
+            w.add_argument("--horizon-days", required=True, type=_positive_int, help="days judged after the cut-off")
+        if what == "recs":
+            w.add_argument("--items", help="items file with titles (ml-100k.item works too)")
+        w.add_argument("--users", help="users file (time zones)")
+        w.add_argument("--json", help="also write the result to this file")
+        w.add_argument("--config", help="TOML settings file")
+        w.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+
+    r = add("recommend", cmd_recommend, "Ask a running server for one user's push candidates.")
+    r.add_argument("--user", required=True, help="user id (an unknown id is a new user: cold start)")
+    r.add_argument("--target", help="HOST:PORT of the server (default from settings)")
+    r.add_argument("-n", type=_positive_int, default=3, help="how many candidates (default 3)")
+    r.add_argument("--trigger", default="scheduled",
+                   choices=("scheduled", "purchase_completed", "cart_idle", "geo_enter", "app_open"))
+    r.add_argument("--no-copy", action="store_true", help="skip message copy")
+    r.add_argument("--json", action="store_true", help="machine-readable output")
+    r.add_argument("--timeout", type=float, default=10.0, help="deadline in seconds")
+    r.add_argument("--tls-ca", help="CA certificate to verify a TLS server")
+
+    c = add("copy", cmd_copy_warm, "Copy jobs: `recsvc copy warm` writes LLM variants for the top items ahead of time.")
+    c.add_argument("action", choices=("warm",))
+    c.add_argument("--top-items", type=_positive_int, default=50)
+    c.add_argument("--local-llm", action="store_true", help="start the embedded llama.cpp server for the job")
+
+    v = add("convert", cmd_convert, "Convert raw CDNOW / MovieLens files to the canonical tables.")
+    v.add_argument("source", help="CDNOW_*.txt or the ml-100k folder")
+    v.add_argument("--out", required=True, help="output folder")
+
+    m = add("mcp", cmd_mcp, "Run an MCP server (stdio) that offers recsvc's abilities to a chat AI as tools.")
+    m.add_argument("--target", help="HOST:PORT of the recsvc gRPC server")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    for k, v in _OFFLINE_ENV.items():
+        os.environ.setdefault(k, v)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        return int(args.fn(args))
+    except RecsvcError as exc:
+        print(f"recsvc {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # the user gets one line; the log keeps the traceback at debug level
+        logger.debug("unexpected error", exc_info=True)
+        first = str(exc).splitlines()[0] if str(exc) else ""
+        print(f"recsvc {args.command}: unexpected error: {type(exc).__name__}: {first}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,171 @@
+"""Server assembly: ``build_server(settings)`` and the process that runs it.
+
+The server comes back unstarted, with the standard health service (``NOT_SERVING`` until the
+models are loaded) and reflection. ``start()`` loads models on a background thread so the port
+answers health checks at once; a watcher swaps in new model versions whole. SIGTERM drains
+in-flight calls for ``server.grace_s`` seconds.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from collections.abc import Callable
+from concurrent import futures
+from dataclasses import dataclass, field
+from typing import Any
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from recsvc.engine.engine import Engine
+from recsvc.server.servicer import PushRecommenderServicer
+from recsvc.settings import Settings
+from recsvc.v1 import recsvc_pb2, recsvc_pb2_grpc
+
+logger = logging.getLogger(__name__)
+
+SERVICE_NAME = recsvc_pb2.DESCRIPTOR.services_by_name["PushRecommender"].full_name
+_OPEN_METHODS = ("/grpc.health.v1.Health/", "/grpc.reflection.")
+
+
+class TokenAuthInterceptor(grpc.ServerInterceptor):
+    """Refuses calls without ``authorization: Bearer <token>`` (health and reflection stay open)."""
+
+    def __init__(self, token: str) -> None:
+        self._expected = f"Bearer {token}"
+
+        def deny(request: Any, context: grpc.ServicerContext) -> None:
+            context.abort(grpc.StatusCode.UNAUTHENTICATED, "missing or wrong API token (authorization: Bearer ...)")
+
+        self._deny = grpc.unary_unary_rpc_method_handler(deny)
+        self._deny_stream = grpc.unary_stream_rpc_method_handler(deny)
+        self._deny_bidi = grpc.stream_stream_rpc_method_handler(deny)
+
+    def intercept_service(
+        self, continuation: Callable[[grpc.HandlerCallDetails], grpc.RpcMethodHandler | None],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler | None:
+        method = handler_call_details.method
+        if method.startswith(_OPEN_METHODS):
+            return continuation(handler_call_details)
+        md = dict(handler_call_details.invocation_metadata or ())
+        import hmac
+
+        if hmac.compare_digest(str(md.get("authorization", "")), self._expected):
+            return continuation(handler_call_details)
+        handler = continuation(handler_call_details)
+        if handler is None:
+            return None
+        if handler.request_streaming and handler.response_streaming:
+            return self._deny_bidi
+        if handler.response_streaming:
+            return self._deny_stream
+        return self._deny
+
+
+@dataclass
+class RecsvcServer:
+    """An assembled, not yet started server: call :meth:`start`, then :meth:`wait` or :meth:`stop`."""
+
+    settings: Settings
+    server: grpc.Server
+    port: int
+    engine: Engine
+    health: health.HealthServicer
+    _stop_event: threading.Event = field(default_factory=threading.Event)
+    _threads: list[threading.Thread] = field(default_factory=list)
+
+    def _set_serving(self, serving: bool) -> None:
+        status = health_pb2.HealthCheckResponse.SERVING if serving else health_pb2.HealthCheckResponse.NOT_SERVING
+        for name in ("", SERVICE_NAME):
+            self.health.set(name, status)
+
+    def start(self, *, load_models: bool = True) -> None:
+        """Start listening now; load models in the background and flip health to SERVING."""
+        self.server.start()
+        logger.info("listening on %s:%d", self.settings.server.host, self.port)
+        if load_models:
+            t = threading.Thread(target=self._load_then_watch, name="model-loader", daemon=True)
+            t.start()
+            self._threads.append(t)
+
+    def load_models_now(self) -> None:
+        """Load synchronously (tests, CLI) and mark the server SERVING."""
+        self.engine.load_models()
+        self._set_serving(True)
+
+    def _load_then_watch(self) -> None:
+        try:
+            self.load_models_now()
+            logger.info("models loaded: %s", self.engine.versions())
+        except Exception:
+            logger.exception("loading models failed; health stays NOT_SERVING")
+            return
+        interval = self.settings.engine.reload_interval_s
+        while interval > 0 and not self._stop_event.wait(interval):
+            try:
+                self.engine.reload_if_newer()
+            except Exception:
+                logger.exception("model reload check failed; the current models keep serving")
+
+    def stop(self, grace: float | None = None) -> None:
+        """Refuse new calls, let in-flight ones finish within ``grace`` seconds, then close."""
+        self._stop_event.set()
+        self._set_serving(False)
+        self.health.enter_graceful_shutdown()
+        self.server.stop(self.settings.server.grace_s if grace is None else grace).wait()
+        self.engine.close()
+
+    def wait(self) -> None:
+        self.server.wait_for_termination()
+
+    def install_signal_handlers(self) -> None:
+        """SIGTERM/SIGINT drain the server (main thread only)."""
+
+        def handler(signum: int, frame: object) -> None:
+            logger.info("signal %d: draining for %.1fs", signum, self.settings.server.grace_s)
+            threading.Thread(target=self.stop, daemon=True).start()
+
+        signal.signal(signal.SIGTERM, handler)
+        signal.signal(signal.SIGINT, handler)
+
+
+def build_server(settings: Settings, *, engine: Engine | None = None, reuse_port: bool = False) -> RecsvcServer:
+    """Assemble the gRPC server (unstarted) with health, reflection, auth and optional TLS."""
+    engine = engine or Engine(settings)
+    interceptors = [TokenAuthInterceptor(settings.api_token)] if settings.api_token else []
+    mb = settings.server.max_message_mb * 1024 * 1024
+    options = [
+        ("grpc.max_receive_message_length", mb),
+        ("grpc.max_send_message_length", mb),
+        ("grpc.so_reuseport", 1 if reuse_port else 0),
+    ]
+    server = grpc.server(
+        futures.ThreadPoolExecutor(max_workers=settings.server.max_workers, thread_name_prefix="rpc"),
+        interceptors=interceptors,
+        options=options,
+    )
+    recsvc_pb2_grpc.add_PushRecommenderServicer_to_server(PushRecommenderServicer(engine), server)
+    health_servicer = health.HealthServicer(experimental_non_blocking=True,
+                                            experimental_thread_pool=futures.ThreadPoolExecutor(max_workers=2))
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    reflection.enable_server_reflection(
+        (SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME), server
+    )
+    address = f"{settings.server.host}:{settings.server.port}"
+    if settings.server.tls_cert:
+        with open(settings.server.tls_key, "rb") as fk, open(settings.server.tls_cert, "rb") as fc:
+            creds = grpc.ssl_server_credentials([(fk.read(), fc.read())])
+        port = server.add_secure_port(address, creds)
+    else:
+        port = server.add_insecure_port(address)
+    if port == 0:
+        from recsvc.errors import FailedPrecondition
+
+        raise FailedPrecondition(f"cannot bind {address} (in use?)", field="server.port")
+    out = RecsvcServer(settings=settings, server=server, port=port, engine=engine, health=health_servicer)
+    out._set_serving(False)
+    return out

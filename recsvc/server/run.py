@@ -1,0 +1,120 @@
+"""Running the server as a process: one or several (sharing the port), plus the local LLM child.
+
+Several processes follow gRPC's own multiprocessing example: each worker builds its own server
+with ``SO_REUSEPORT`` on the same port, and the kernel spreads connections across them. Python's
+GIL makes this the way to use more than one core.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import signal
+import threading
+import time
+from contextlib import ExitStack
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from recsvc.errors import FailedPrecondition
+from recsvc.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+
+def _serve_one(settings: Settings, *, reuse_port: bool, show_sample: bool) -> None:
+    from recsvc.server.app import build_server
+
+    srv = build_server(settings, reuse_port=reuse_port)
+    srv.install_signal_handlers()
+    srv.start()
+    if show_sample:
+        threading.Thread(target=_log_sample, args=(settings, srv.port), daemon=True).start()
+    srv.wait()
+
+
+def _worker(settings: Settings, show_sample: bool) -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(processName)s %(name)s: %(message)s")
+    _serve_one(settings, reuse_port=True, show_sample=show_sample)
+
+
+def wait_serving(target: str, timeout_s: float = 120.0, token: str = "") -> bool:
+    """Poll the health service until SERVING (models loaded) or the timeout."""
+    deadline = time.monotonic() + timeout_s
+    md = [("authorization", f"Bearer {token}")] if token else []
+    with grpc.insecure_channel(target) as ch:
+        stub = health_pb2_grpc.HealthStub(ch)
+        while time.monotonic() < deadline:
+            try:
+                r = stub.Check(health_pb2.HealthCheckRequest(service=""), timeout=2, metadata=md)
+                if r.status == health_pb2.HealthCheckResponse.SERVING:
+                    return True
+            except grpc.RpcError:
+                pass
+            time.sleep(0.2)
+    return False
+
+
+def _log_sample(settings: Settings, port: int) -> None:
+    """Once serving, log one real recommendation for a known user, so `make run` shows it works."""
+    from recsvc.client import format_recommendation, recommend_once
+    from recsvc.store import Store
+
+    target = f"127.0.0.1:{port}"
+    if not wait_serving(target, token=settings.api_token):
+        logger.warning("server did not become SERVING; no sample")
+        return
+    store = Store(settings.paths.store)
+    try:
+        row = store._conn().execute(
+            "SELECT user_id FROM events WHERE event_type='purchase' GROUP BY user_id ORDER BY COUNT(*) DESC LIMIT 1"
+        ).fetchone()
+    finally:
+        store.close()
+    user = row[0] if row else "new-user-1"
+    try:
+        result = recommend_once(target, user, max_candidates=3, token=settings.api_token, timeout_s=30)
+        logger.info("sample recommendation:\n%s", format_recommendation(result))
+        logger.info("try it yourself: .venv/bin/recsvc recommend --user %s", user)
+    except Exception as exc:
+        logger.warning("sample recommendation failed: %s", exc)
+
+
+def serve(settings: Settings, *, local_llm: bool = False, show_sample: bool = False) -> int:
+    """Serve until SIGTERM/SIGINT. Refuses to start without models, naming the command to build them."""
+    from recsvc.engine.engine import Engine
+
+    Engine.check_artifacts(settings)
+    with ExitStack() as stack:
+        if local_llm:
+            from recsvc.copy.local_server import LocalLLMServer
+
+            llm = stack.enter_context(LocalLLMServer(settings.copy))
+            settings = settings.with_overrides(copy={"base_url": llm.base_url})
+            logger.info("local LLM serving at %s", llm.base_url)
+        n = settings.server.processes
+        if n == 1:
+            _serve_one(settings, reuse_port=False, show_sample=show_sample)
+            return 0
+        if settings.server.port == 0:
+            raise FailedPrecondition("server.processes > 1 needs a fixed port", field="server.port")
+        ctx = multiprocessing.get_context("spawn")
+        workers = [ctx.Process(target=_worker, args=(settings, show_sample and i == 0), name=f"recsvc-{i}")
+                   for i in range(n)]
+        for w in workers:
+            w.start()
+        logger.info("%d server processes on port %d", n, settings.server.port)
+
+        def stop(signum: int, frame: object) -> None:
+            for w in workers:
+                if w.is_alive() and w.pid:
+                    import os
+
+                    os.kill(w.pid, signal.SIGTERM)
+
+        signal.signal(signal.SIGTERM, stop)
+        signal.signal(signal.SIGINT, stop)
+        for w in workers:
+            w.join()
+    return 0

@@ -1,0 +1,227 @@
+"""One frozen settings object: defaults, then a TOML file, then ``RECSVC_*`` environment variables.
+
+Each section is a frozen dataclass; a TOML table ``[server]`` sets ``Settings.server`` fields and
+``RECSVC_SERVER_PORT=50052`` overrides ``server.port``. Secrets (the API token, LLM keys) are read
+from the environment only: a secret in the TOML file is refused, so config files can be shared.
+A bad value is an ``InvalidArgument`` naming the field at start, never a silent default.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+from recsvc.copy.config import CopyConfig
+from recsvc.errors import InvalidArgument
+from recsvc.frequency.caps import CapsConfig
+from recsvc.lifecycle.model import LifecycleConfig
+from recsvc.recs.model import RecsConfig
+from recsvc.timing.config import TimingConfig
+
+ENV_PREFIX = "RECSVC_"
+SECRET_ENV = ("RECSVC_API_TOKEN",)
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    """Network settings. Binds to localhost unless told otherwise."""
+
+    host: str = "127.0.0.1"
+    port: int = 50051
+    max_workers: int = 16
+    processes: int = 1  # >1: several server processes share the port (SO_REUSEPORT)
+    grace_s: float = 5.0  # SIGTERM drain time
+    tls_cert: str = ""
+    tls_key: str = ""
+    max_events_per_call: int = 10_000
+    max_users_per_call: int = 10_000
+    max_message_mb: int = 64
+
+    def validate(self) -> None:
+        if not 0 <= self.port <= 65535:
+            raise InvalidArgument(f"server.port must be 0..65535, got {self.port}", field="server.port")
+        if self.max_workers < 1:
+            raise InvalidArgument("server.max_workers must be >= 1", field="server.max_workers")
+        if self.processes < 1:
+            raise InvalidArgument("server.processes must be >= 1", field="server.processes")
+        if bool(self.tls_cert) != bool(self.tls_key):
+            raise InvalidArgument("server.tls_cert and server.tls_key go together", field="server.tls_cert")
+        for name in ("tls_cert", "tls_key"):
+            p = getattr(self, name)
+            if p and not Path(p).is_file():
+                raise InvalidArgument(f"server.{name}: no such file {p}", field=f"server.{name}")
+
+
+@dataclass(frozen=True)
+class PathsConfig:
+    """Where state lives: the SQLite store, model artifacts and the demo data."""
+
+    store: str = "var/recsvc.db"
+    models_dir: str = "models"
+    data_dir: str = "var/demo"
+
+    def validate(self) -> None:
+        for name in ("store", "models_dir", "data_dir"):
+            if not getattr(self, name):
+                raise InvalidArgument(f"paths.{name} must not be empty", field=f"paths.{name}")
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    """Request limits and defaults of Recommend."""
+
+    default_candidates: int = 5
+    max_candidates: int = 100
+    max_user_id_len: int = 128
+    recently_pushed_days: int = 7
+    candidate_ttl_hours: int = 24
+    reload_interval_s: float = 30.0  # how often the server looks for new model versions
+
+    def validate(self) -> None:
+        if not 1 <= self.default_candidates <= self.max_candidates:
+            raise InvalidArgument("engine.default_candidates must be in 1..max_candidates",
+                                  field="engine.default_candidates")
+        if self.max_user_id_len < 1:
+            raise InvalidArgument("engine.max_user_id_len must be >= 1", field="engine.max_user_id_len")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the service reads at start; build with :func:`load_settings`."""
+
+    server: ServerConfig = field(default_factory=ServerConfig)
+    paths: PathsConfig = field(default_factory=PathsConfig)
+    engine: EngineConfig = field(default_factory=EngineConfig)
+    lifecycle: LifecycleConfig = field(default_factory=LifecycleConfig)
+    recs: RecsConfig = field(default_factory=RecsConfig)
+    copy: CopyConfig = field(default_factory=CopyConfig)
+    timing: TimingConfig = field(default_factory=TimingConfig)
+    caps: CapsConfig = field(default_factory=CapsConfig)
+    api_token: str = field(default="", repr=False)  # from RECSVC_API_TOKEN only
+
+    def validate(self) -> None:
+        for f in dataclasses.fields(self):
+            section = getattr(self, f.name)
+            if hasattr(section, "validate"):
+                section.validate()
+
+    def with_overrides(self, **sections: Any) -> Settings:
+        """A copy with some sections or fields replaced (``server={"port": 0}``), validated."""
+        values: dict[str, Any] = {}
+        for name, val in sections.items():
+            cur = getattr(self, name)
+            values[name] = dataclasses.replace(cur, **val) if isinstance(val, Mapping) else val
+        out = dataclasses.replace(self, **values)
+        out.validate()
+        return out
+
+
+T = TypeVar("T")
+
+
+def _coerce(value: Any, typ: Any, name: str) -> Any:
+    """Convert a TOML or environment value to the field's declared type, or say which field."""
+    origin = typing.get_origin(typ)
+    try:
+        if typ is bool:
+            if isinstance(value, bool):
+                return value
+            s = str(value).strip().lower()
+            if s in ("1", "true", "yes", "on"):
+                return True
+            if s in ("0", "false", "no", "off"):
+                return False
+            raise ValueError(value)
+        if typ is int:
+            if isinstance(value, bool):
+                raise ValueError(value)
+            return int(value)
+        if typ is float:
+            return float(value)
+        if typ is str:
+            return str(value)
+        if origin is tuple:
+            items = value.split(",") if isinstance(value, str) else list(value)
+            inner = typing.get_args(typ)[0]
+            return tuple(_coerce(i.strip() if isinstance(i, str) else i, inner, name) for i in items if i != "")
+        if origin is dict or typ is dict:
+            if not isinstance(value, Mapping):
+                raise ValueError(value)
+            return dict(value)
+        if origin in (typing.Union, types.UnionType):
+            args = [a for a in typing.get_args(typ) if a is not type(None)]
+            return _coerce(value, args[0], name)
+    except (TypeError, ValueError):
+        raise InvalidArgument(f"{name}: cannot use {value!r} as {getattr(typ, '__name__', typ)}", field=name) from None
+    return value
+
+
+def _build(cls: type[T], values: Mapping[str, Any], prefix: str) -> T:
+    hints = typing.get_type_hints(cls)
+    known = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    kwargs: dict[str, Any] = {}
+    for key, val in values.items():
+        if key not in known:
+            raise InvalidArgument(f"unknown setting {prefix}{key}", field=f"{prefix}{key}")
+        typ = hints[key]
+        if dataclasses.is_dataclass(typ):
+            if not isinstance(val, Mapping):
+                raise InvalidArgument(f"{prefix}{key} must be a table", field=f"{prefix}{key}")
+            kwargs[key] = _build(typ, val, f"{prefix}{key}.")  # type: ignore[arg-type]
+        else:
+            kwargs[key] = _coerce(val, typ, f"{prefix}{key}")
+    return cls(**kwargs)
+
+
+def _env_values(env: Mapping[str, str]) -> dict[str, dict[str, str]]:
+    """Map ``RECSVC_SECTION_FIELD`` variables onto sections, longest section name first."""
+    sections = sorted((f.name for f in dataclasses.fields(Settings) if f.name != "api_token"), key=len, reverse=True)
+    out: dict[str, dict[str, str]] = {}
+    for key, val in env.items():
+        if not key.startswith(ENV_PREFIX) or key in SECRET_ENV:
+            continue
+        rest = key[len(ENV_PREFIX):].lower()
+        for sec in sections:
+            if rest.startswith(sec + "_"):
+                out.setdefault(sec, {})[rest[len(sec) + 1:]] = val
+                break
+    return out
+
+
+def _merge(base: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for k, v in extra.items():
+        out[k] = _merge(out.get(k, {}), v) if isinstance(v, Mapping) else v
+    return out
+
+
+def load_settings(config_file: str | Path | None = None, env: Mapping[str, str] | None = None) -> Settings:
+    """Defaults, then the TOML file (``RECSVC_CONFIG`` if none given), then environment variables."""
+    env = os.environ if env is None else env
+    values: dict[str, Any] = {}
+    path = config_file or env.get("RECSVC_CONFIG")
+    if path:
+        p = Path(path)
+        if not p.is_file():
+            raise InvalidArgument(f"config file not found: {p}", field="config")
+        try:
+            data = tomllib.loads(p.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as exc:
+            raise InvalidArgument(f"{p}: not valid TOML: {exc}", field="config") from None
+        if "api_token" in data:
+            raise InvalidArgument("api_token is a secret: set RECSVC_API_TOKEN, not the config file", field="api_token")
+        values = data
+    values = _merge(values, _env_values(env))
+    settings = _build(Settings, values, "")
+    token = env.get("RECSVC_API_TOKEN", "")
+    if token:
+        settings = dataclasses.replace(settings, api_token=token)
+    settings.validate()
+    return settings

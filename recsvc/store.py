@@ -1,0 +1,321 @@
+"""The embedded store: SQLite in WAL mode for users, items and events.
+
+Why SQLite: one file, no server to run, safe for several server processes on one machine, and an
+acknowledged write survives ``kill -9`` (WAL with ``synchronous=FULL``). Each thread gets its own
+connection, since sqlite3 connections must not be shared across threads. Frequency caps and sends
+live in the same file, in tables owned by :mod:`recsvc.frequency.caps`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import sqlite3
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from recsvc.data.io import EVENT_COLUMNS, ITEM_COLUMNS, USER_COLUMNS
+
+logger = logging.getLogger(__name__)
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS users (
+  user_id TEXT PRIMARY KEY,
+  signup_ts REAL,
+  timezone TEXT NOT NULL DEFAULT '',
+  locale TEXT NOT NULL DEFAULT '',
+  city TEXT NOT NULL DEFAULT '',
+  country TEXT NOT NULL DEFAULT '',
+  push_opt_in INTEGER NOT NULL DEFAULT 1,
+  sms_opt_in INTEGER NOT NULL DEFAULT 1,
+  email_opt_in INTEGER NOT NULL DEFAULT 1,
+  quiet_hours TEXT NOT NULL DEFAULT '',
+  first_name TEXT NOT NULL DEFAULT '',
+  attributes TEXT NOT NULL DEFAULT '{}'
+);
+CREATE TABLE IF NOT EXISTS items (
+  item_id TEXT PRIMARY KEY,
+  title TEXT NOT NULL,
+  description TEXT NOT NULL DEFAULT '',
+  category TEXT NOT NULL DEFAULT '',
+  price REAL,
+  currency TEXT NOT NULL DEFAULT '',
+  image_url TEXT NOT NULL DEFAULT '',
+  video_url TEXT NOT NULL DEFAULT '',
+  audio_url TEXT NOT NULL DEFAULT '',
+  in_stock INTEGER NOT NULL DEFAULT 1,
+  cities TEXT NOT NULL DEFAULT '',
+  tags TEXT NOT NULL DEFAULT '',
+  attributes TEXT NOT NULL DEFAULT '{}',
+  updated_at REAL NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS events (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  event_id TEXT NOT NULL UNIQUE,
+  user_id TEXT NOT NULL,
+  ts REAL NOT NULL,
+  event_type TEXT NOT NULL,
+  item_id TEXT,
+  quantity REAL,
+  value REAL,
+  channel TEXT,
+  campaign_id TEXT,
+  variant TEXT,
+  lat REAL,
+  lon REAL,
+  city TEXT,
+  payload TEXT,
+  ts_offset_min INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS events_user_ts ON events(user_id, ts);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+
+_EVENT_DB_COLS = (
+    "event_id", "user_id", "ts", "event_type", "item_id", "quantity", "value", "channel", "campaign_id",
+    "variant", "lat", "lon", "city", "payload", "ts_offset_min",
+)
+_ITEM_DB_COLS = (*ITEM_COLUMNS, "attributes", "updated_at")
+_USER_DB_COLS = (*USER_COLUMNS, "attributes")
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    accepted: int
+    duplicate: int
+
+
+def event_id_for(row: dict[str, Any]) -> str:
+    """A stable id for an event sent without one, so a retried call stays idempotent."""
+    key = "|".join(str(row.get(c, "")) for c in ("user_id", "ts", "event_type", "item_id", "campaign_id", "payload"))
+    return "h-" + hashlib.sha1(key.encode("utf-8")).hexdigest()[:24]
+
+
+def _clean(v: Any) -> Any:
+    if v is None or v is pd.NA or v is pd.NaT:
+        return None
+    if isinstance(v, float) and np.isnan(v):
+        return None
+    if isinstance(v, np.generic):
+        return v.item()
+    if isinstance(v, pd.Timestamp):
+        return v.timestamp()
+    return v
+
+
+class Store:
+    """Thread-safe access to the SQLite file; one connection per thread."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._conns: list[sqlite3.Connection] = []
+        self._conn().executescript(_SCHEMA)  # executescript manages its own transaction
+
+    def _conn(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None, check_same_thread=False)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=FULL")
+            conn.execute("PRAGMA busy_timeout=30000")
+            conn.row_factory = sqlite3.Row
+            self._local.conn = conn
+            with self._lock:
+                self._conns.append(conn)
+        return conn
+
+    @contextmanager
+    def tx(self) -> Iterator[sqlite3.Connection]:
+        """A write transaction (``BEGIN IMMEDIATE``): committed on exit, rolled back on error."""
+        c = self._conn()
+        c.execute("BEGIN IMMEDIATE")
+        try:
+            yield c
+        except BaseException:
+            c.execute("ROLLBACK")
+            raise
+        else:
+            c.execute("COMMIT")
+
+    def close(self) -> None:
+        with self._lock:
+            for c in self._conns:
+                try:
+                    c.close()
+                except sqlite3.Error:
+                    pass
+            self._conns.clear()
+        self._local = threading.local()
+
+    # ---- events -------------------------------------------------------------------------
+    def add_events(self, rows: Sequence[dict[str, Any]]) -> tuple[IngestResult, list[bool]]:
+        """Insert events idempotently; returns counts and, per row, whether it was new."""
+        if not rows:
+            return IngestResult(0, 0), []
+        new_flags: list[bool] = []
+        with self.tx() as c:
+            for row in rows:
+                vals = [_clean(row.get(col)) for col in _EVENT_DB_COLS]
+                if not vals[0]:
+                    vals[0] = event_id_for(row)
+                vals[-1] = int(vals[-1] or 0)  # ts_offset_min is NOT NULL; OR IGNORE would drop the row
+                cur = c.execute(
+                    f"INSERT OR IGNORE INTO events ({','.join(_EVENT_DB_COLS)}) VALUES ({','.join('?' * len(vals))})",
+                    vals,
+                )
+                new_flags.append(cur.rowcount == 1)
+        acc = sum(new_flags)
+        return IngestResult(acc, len(rows) - acc), new_flags
+
+    def import_events(self, df: pd.DataFrame, *, chunk: int = 50_000) -> IngestResult:
+        """Bulk-load a canonical events frame (demo data, backfills)."""
+        frame = df.copy()
+        frame["ts"] = frame["ts"].astype("int64") / 1e9
+        missing = frame["event_id"].isna()
+        if missing.any():
+            frame.loc[missing, "event_id"] = [event_id_for(r) for r in frame.loc[missing].to_dict("records")]
+        cols = list(_EVENT_DB_COLS)
+        records = frame[cols].astype(object).where(frame[cols].notna(), None).itertuples(index=False, name=None)
+        before = self.count("events")
+        batch: list[tuple[Any, ...]] = []
+        sql = f"INSERT OR IGNORE INTO events ({','.join(cols)}) VALUES ({','.join('?' * len(cols))})"
+        for rec in records:
+            batch.append(tuple(_clean(v) for v in rec))
+            if len(batch) >= chunk:
+                with self.tx() as c:
+                    c.executemany(sql, batch)
+                batch = []
+        if batch:
+            with self.tx() as c:
+                c.executemany(sql, batch)
+        accepted = self.count("events") - before
+        return IngestResult(accepted, len(frame) - accepted)
+
+    def events_for_user(self, user_id: str, *, limit: int = 500) -> pd.DataFrame:
+        """The user's most recent events (oldest first), as a canonical frame."""
+        rows = self._conn().execute(
+            f"SELECT {','.join(_EVENT_DB_COLS)} FROM events WHERE user_id=? ORDER BY ts DESC LIMIT ?",
+            (user_id, limit),
+        ).fetchall()
+        return self._events_frame([tuple(r) for r in reversed(rows)])
+
+    def events_frame(self, *, user_ids: Iterable[str] | None = None, since: float | None = None) -> pd.DataFrame:
+        """All events (or those of some users), as a canonical frame sorted by time."""
+        sql = f"SELECT {','.join(_EVENT_DB_COLS)} FROM events"
+        params: list[Any] = []
+        where = []
+        ids = list(user_ids) if user_ids is not None else None
+        if ids is not None:
+            if not ids:
+                return self._events_frame([])
+            where.append(f"user_id IN ({','.join('?' * len(ids))})")
+            params.extend(ids)
+        if since is not None:
+            where.append("ts >= ?")
+            params.append(since)
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        rows = self._conn().execute(sql + " ORDER BY ts", params).fetchall()
+        return self._events_frame([tuple(r) for r in rows])
+
+    @staticmethod
+    def _events_frame(rows: list[tuple[Any, ...]]) -> pd.DataFrame:
+        df = pd.DataFrame(rows, columns=list(_EVENT_DB_COLS))
+        df["ts"] = pd.to_datetime(df["ts"].astype("float64"), unit="s", utc=True)
+        for col in ("quantity", "value", "lat", "lon"):
+            df[col] = df[col].astype("float64")
+        for col in ("event_id", "item_id", "channel", "campaign_id", "variant", "city", "payload"):
+            df[col] = df[col].astype("string")
+        df["user_id"] = df["user_id"].astype(str)
+        df["event_type"] = df["event_type"].astype(str)
+        df["ts_offset_min"] = df["ts_offset_min"].fillna(0).astype("int32")
+        return df[list(EVENT_COLUMNS)]
+
+    def max_event_seq(self) -> int:
+        row = self._conn().execute("SELECT COALESCE(MAX(seq), 0) FROM events").fetchone()
+        return int(row[0])
+
+    def users_with_events_since(self, seq: int) -> list[str]:
+        rows = self._conn().execute("SELECT DISTINCT user_id FROM events WHERE seq > ?", (seq,)).fetchall()
+        return [r[0] for r in rows]
+
+    # ---- items --------------------------------------------------------------------------
+    def upsert_items(self, df: pd.DataFrame) -> int:
+        """Insert or replace canonical items; extra columns go to ``attributes`` (e.g. title_zh)."""
+        now = datetime.now(UTC).timestamp()
+        extra = [c for c in df.columns if c not in ITEM_COLUMNS]
+        rows = []
+        for rec in df.to_dict("records"):
+            attrs = {k: _clean(rec[k]) for k in extra if _clean(rec.get(k)) not in (None, "")}
+            vals = [_clean(rec.get(c)) for c in ITEM_COLUMNS]
+            rows.append((*vals, json.dumps(attrs, ensure_ascii=False), now))
+        with self.tx() as c:
+            c.executemany(
+                f"INSERT OR REPLACE INTO items ({','.join(_ITEM_DB_COLS)}) VALUES ({','.join('?' * len(_ITEM_DB_COLS))})",
+                rows,
+            )
+        return len(rows)
+
+    def items_frame(self) -> pd.DataFrame:
+        rows = self._conn().execute(f"SELECT {','.join(_ITEM_DB_COLS)} FROM items ORDER BY item_id").fetchall()
+        df = pd.DataFrame([tuple(r) for r in rows], columns=list(_ITEM_DB_COLS))
+        df["in_stock"] = df["in_stock"].astype(bool)
+        df["price"] = df["price"].astype("float64")
+        return df
+
+    def get_item(self, item_id: str) -> dict[str, Any] | None:
+        row = self._conn().execute(f"SELECT {','.join(_ITEM_DB_COLS)} FROM items WHERE item_id=?", (item_id,)).fetchone()
+        return dict(row) if row else None
+
+    # ---- users --------------------------------------------------------------------------
+    def upsert_users(self, df: pd.DataFrame) -> int:
+        extra = [c for c in df.columns if c not in USER_COLUMNS]
+        rows = []
+        for rec in df.to_dict("records"):
+            attrs = {k: _clean(rec[k]) for k in extra if _clean(rec.get(k)) not in (None, "")}
+            vals = [_clean(rec.get(c)) for c in USER_COLUMNS]
+            rows.append((*vals, json.dumps(attrs, ensure_ascii=False)))
+        with self.tx() as c:
+            c.executemany(
+                f"INSERT OR REPLACE INTO users ({','.join(_USER_DB_COLS)}) VALUES ({','.join('?' * len(_USER_DB_COLS))})",
+                rows,
+            )
+        return len(rows)
+
+    def get_user(self, user_id: str) -> dict[str, Any] | None:
+        row = self._conn().execute(f"SELECT {','.join(_USER_DB_COLS)} FROM users WHERE user_id=?", (user_id,)).fetchone()
+        return dict(row) if row else None
+
+    def users_frame(self) -> pd.DataFrame:
+        rows = self._conn().execute(f"SELECT {','.join(_USER_DB_COLS)} FROM users ORDER BY user_id").fetchall()
+        df = pd.DataFrame([tuple(r) for r in rows], columns=list(_USER_DB_COLS))
+        df["signup_ts"] = pd.to_datetime(df["signup_ts"].astype("float64"), unit="s", utc=True)
+        for col in ("push_opt_in", "sms_opt_in", "email_opt_in"):
+            df[col] = df[col].astype(bool)
+        return df
+
+    # ---- misc ---------------------------------------------------------------------------
+    def count(self, table: str) -> int:
+        if table not in ("users", "items", "events"):
+            raise ValueError(table)
+        return int(self._conn().execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0])
+
+    def set_meta(self, key: str, value: str) -> None:
+        with self.tx() as c:
+            c.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
+
+    def get_meta(self, key: str) -> str | None:
+        row = self._conn().execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
+        return None if row is None else str(row[0])

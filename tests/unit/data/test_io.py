@@ -1,0 +1,85 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from recsvc.data.convert import cdnow_events, load_dataset
+from recsvc.data.io import read_events, read_items, read_users, write_table
+from recsvc.errors import DataError
+
+
+def _write(tmp_path: Path, name: str, text: str) -> Path:
+    p = tmp_path / name
+    p.write_text(text, encoding="utf-8")
+    return p
+
+
+def test_events_csv_iso_unix_and_offsets(tmp_path: Path) -> None:
+    p = _write(tmp_path, "e.csv", "user_id,ts,event_type,item_id,value,extra\n"
+               "u1,2024-01-01T08:00:00+08:00,view,i1,,x\n"
+               "u1,1704096000,purchase,i1,9.5,y\n"
+               "u2,2024-01-01T01:00:00Z,app_open,,,z\n")
+    ev = read_events(p)
+    assert list(ev["user_id"]) == ["u1", "u2", "u1"]  # sorted by time
+    assert ev["ts"].dt.tz is not None
+    first = ev.iloc[0]
+    assert first["ts"] == pd.Timestamp("2024-01-01T00:00:00Z")
+    assert first["ts_offset_min"] == 480
+    assert ev.loc[ev.event_type == "purchase", "value"].iloc[0] == 9.5
+
+
+def test_events_jsonl_and_parquet_roundtrip(tmp_path: Path) -> None:
+    p = _write(tmp_path, "e.jsonl", '{"user_id": "a", "ts": "2024-02-01T10:00:00Z", "event_type": "view", '
+               '"payload": {"query": "tea"}}\n')
+    ev = read_events(p)
+    assert ev["payload"].iloc[0] == '{"query": "tea"}'
+    write_table(ev, tmp_path / "e.parquet")
+    back = read_events(tmp_path / "e.parquet")
+    assert back["ts"].iloc[0] == ev["ts"].iloc[0]
+
+
+@pytest.mark.parametrize(
+    ("text", "needle"),
+    [
+        ("user_id,event_type\nu1,view\n", "column 'ts'"),
+        ("user_id,ts,event_type\nu1,yesterday,view\n", "row 1, column 'ts'"),
+        ("user_id,ts,event_type\nu1,2024-01-01T00:00:00Z,view\nu1,2024-01-01T00:00:00Z,teleport\n",
+         "row 2, column 'event_type'"),
+    ],
+)
+def test_bad_events_name_row_and_column(tmp_path: Path, text: str, needle: str) -> None:
+    with pytest.raises(DataError) as info:
+        read_events(_write(tmp_path, "bad.csv", text))
+    assert needle in str(info.value)
+    assert "bad.csv" in str(info.value)
+
+
+def test_duplicate_event_ids_are_ignored(tmp_path: Path) -> None:
+    p = _write(tmp_path, "e.csv", "event_id,user_id,ts,event_type\n1,u,2024-01-01T00:00:00Z,view\n"
+               "1,u,2024-01-01T00:00:00Z,view\n")
+    assert len(read_events(p)) == 1
+
+
+def test_items_and_users(tmp_path: Path) -> None:
+    items = read_items(_write(tmp_path, "i.csv", "item_id,title,price,in_stock,title_zh\na,Tea,3.5,false,茶\n"))
+    assert items["in_stock"].tolist() == [False]
+    assert items["price"].tolist() == [3.5]
+    with pytest.raises(DataError, match="duplicate item_id"):
+        read_items(_write(tmp_path, "d.csv", "item_id,title\na,x\na,y\n"))
+    with pytest.raises(DataError, match="column 'title'"):
+        read_items(_write(tmp_path, "n.csv", "item_id,title\na,\n"))
+    users = read_users(_write(tmp_path, "u.csv", "user_id,timezone,push_opt_in\nu1,Asia/Shanghai,0\n"))
+    assert users["push_opt_in"].tolist() == [False]
+    assert users["sms_opt_in"].tolist() == [True]
+
+
+def test_real_converters(real_data: Path) -> None:
+    cd = cdnow_events(real_data / "cdnow" / "CDNOW_sample.txt")
+    assert cd["user_id"].nunique() == 2357
+    assert set(cd["event_type"]) == {"purchase"}
+    ml = load_dataset(real_data / "ml-100k")
+    assert len(ml.events) == 100_000
+    assert ml.items is not None and len(ml.items) == 1682
+    assert ml.items["title"].iloc[0] == "Toy Story (1995)"

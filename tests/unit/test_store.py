@@ -1,0 +1,60 @@
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+from recsvc.store import Store
+
+
+def _row(eid: str, user: str = "u1", etype: str = "view") -> dict[str, object]:
+    return {"event_id": eid, "user_id": user, "ts": 1_700_000_000.0, "event_type": etype, "item_id": "i1"}
+
+
+def test_events_are_idempotent(tmp_path: Path) -> None:
+    s = Store(tmp_path / "db.sqlite")
+    res, flags = s.add_events([_row("a"), _row("b"), _row("a")])
+    assert (res.accepted, res.duplicate) == (2, 1)
+    assert flags == [True, True, False]
+    res2, _ = s.add_events([_row("a")])
+    assert res2.duplicate == 1
+    ev = s.events_for_user("u1")
+    assert len(ev) == 2 and str(ev["ts"].dt.tz) == "UTC"
+    s.close()
+
+
+def test_event_without_id_gets_a_stable_one(tmp_path: Path) -> None:
+    s = Store(tmp_path / "db.sqlite")
+    row = _row("")
+    row["event_id"] = None
+    assert s.add_events([row])[0].accepted == 1
+    assert s.add_events([dict(row)])[0].duplicate == 1
+
+
+def test_items_users_roundtrip_with_attributes(tmp_path: Path) -> None:
+    s = Store(tmp_path / "db.sqlite")
+    s.upsert_items(pd.DataFrame([{"item_id": "i1", "title": "Tea", "price": 3.0, "in_stock": True, "title_zh": "茶"}]))
+    assert s.get_item("i1")["attributes"] == '{"title_zh": "茶"}'  # type: ignore[index]
+    s.upsert_users(pd.DataFrame([{"user_id": "u1", "timezone": "Asia/Shanghai", "push_opt_in": False}]))
+    u = s.get_user("u1")
+    assert u is not None and u["timezone"] == "Asia/Shanghai" and u["push_opt_in"] == 0
+
+
+def test_acknowledged_events_survive_kill_9(tmp_path: Path) -> None:
+    """A child process writes, acknowledges, then dies by SIGKILL; the rows are still there."""
+    db = tmp_path / "db.sqlite"
+    code = (
+        "import os, signal, sys\n"
+        "from recsvc.store import Store\n"
+        f"s = Store({str(db)!r})\n"
+        "s.add_events([{'event_id': f'e{i}', 'user_id': 'u', 'ts': 1.7e9 + i, 'event_type': 'view'} for i in range(50)])\n"
+        "print('ack', flush=True)\n"
+        "os.kill(os.getpid(), signal.SIGKILL)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=os.environ.copy())
+    assert out.stdout.strip() == "ack"
+    assert out.returncode != 0
+    assert Store(db).count("events") == 50
