@@ -76,8 +76,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def cmd_demo_data(args: argparse.Namespace) -> int:
     from recsvc.data.demo import generate_demo
 
+    from datetime import UTC, datetime
+
+    # The demo's last day is today by default, so a freshly built demo looks alive to the server's clock.
+    end = args.end.to_pydatetime() if args.end is not None else datetime.now(UTC).replace(
+        hour=0, minute=0, second=0, microsecond=0)
     paths = generate_demo(Path(args.out), n_users=args.users, n_items=args.items, days=args.days, seed=args.seed,
-                          progress=not args.quiet)
+                          end=end, progress=not args.quiet)
     print(f"wrote {paths.events}, {paths.items}, {paths.users}")
     return 0
 
@@ -167,15 +172,22 @@ def cmd_mcp(args: argparse.Namespace) -> int:
 
 
 # ---- parser ---------------------------------------------------------------------------------
+class _Parser(argparse.ArgumentParser):
+    """Usage errors in one line (with a pointer to --help), not argparse's two-line usage dump."""
+
+    def error(self, message: str) -> Any:
+        self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = _Parser(
         prog="recsvc",
         description="recsvc: for every app user, what to push, on which channel, in what words and when.",
         epilog="Quick start: `recsvc demo-data && recsvc train --import-store && recsvc serve`, then in another "
         "shell `recsvc recommend --user u00001`.",
     )
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
-    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
 
     def add(name: str, fn: Callable[[argparse.Namespace], int], help_: str) -> argparse.ArgumentParser:
         sp = sub.add_parser(name, help=help_, description=help_)
@@ -198,6 +210,7 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--items", type=_positive_int, default=1000)
     d.add_argument("--days", type=_positive_int, default=120)
     d.add_argument("--seed", type=int, default=42)
+    d.add_argument("--end", type=_date, help="last day of the simulated log (default: today, UTC)")
 
     t = add("train", cmd_train, "Train lifecycle, recs and send-time models from canonical files into models/.")
     t.add_argument("--events", default="var/demo/events.csv.gz", help="events file (canonical or raw CDNOW/ML)")
@@ -207,7 +220,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--import-store", action="store_true", help="also load the files into the service's store")
 
     e = add("evaluate", cmd_evaluate, "Evaluate a model against simple baselines on real data (see DATA.md).")
-    esub = e.add_subparsers(dest="what", required=True, metavar="WHAT")
+    esub = e.add_subparsers(dest="what", required=True, metavar="WHAT", parser_class=_Parser)
     for what, help_ in (("churn", "churn AUC vs BG/NBD, recency, frequency"),
                         ("recs", "Recall@10/NDCG@10 vs popularity and ALS"),
                         ("sendtime", "hit@1h vs population and user-mode hours")):

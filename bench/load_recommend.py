@@ -1,0 +1,159 @@
+"""Load generator for ``Recommend`` (no fresh LLM copy), run as its own process(es).
+
+Usage (against a running server, e.g. `make run` or `recsvc serve --processes 2`):
+
+    .venv/bin/python bench/load_recommend.py --target 127.0.0.1:50051 --users var/demo/users.csv
+
+It measures, in one run: the health check's p50 (the floor: what gRPC itself costs here), then
+closed-loop Recommend at concurrency 1, 8 and 32 (requests/s, p50, p99), then open-loop at a fixed
+rate (default 300 and 500 requests/s) to check latency under a given load. Client work is spread
+over several processes so the generator is not the bottleneck. Prints a markdown table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import gzip
+import multiprocessing as mp
+import random
+import statistics
+import time
+from pathlib import Path
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from recsvc.v1 import recsvc_pb2 as pb
+from recsvc.v1 import recsvc_pb2_grpc as pb_grpc
+
+
+def _users(path: str | None, n: int = 2000) -> list[str]:
+    if not path or not Path(path).exists():
+        return [f"u{i:05d}" for i in range(1, n + 1)]
+    opener = gzip.open if path.endswith(".gz") else open
+    with opener(path, "rt", encoding="utf-8") as f:  # type: ignore[operator]
+        return [row["user_id"] for row in csv.DictReader(f)][:n]
+
+
+def _closed_loop(target: str, users: list[str], n_threads: int, seconds: float, kind: str,
+                 q: mp.Queue) -> None:  # type: ignore[type-arg]
+    import threading
+
+    lat: list[float] = []
+    errors = 0
+    lock = threading.Lock()
+    stop_at = time.perf_counter() + seconds
+    with grpc.insecure_channel(target) as ch:
+        stub = pb_grpc.PushRecommenderStub(ch)
+        health = health_pb2_grpc.HealthStub(ch)
+        rng = random.Random(0)
+
+        def worker() -> None:
+            nonlocal errors
+            local: list[float] = []
+            errs = 0
+            while time.perf_counter() < stop_at:
+                t0 = time.perf_counter()
+                try:
+                    if kind == "health":
+                        health.Check(health_pb2.HealthCheckRequest(), timeout=5)
+                    else:
+                        stub.Recommend(pb.RecommendRequest(user_id=rng.choice(users), max_candidates=5,
+                                                           write_copy=False), timeout=5)
+                    local.append((time.perf_counter() - t0) * 1000)
+                except grpc.RpcError:
+                    errs += 1
+            with lock:
+                lat.extend(local)
+                errors += errs
+
+        threads = [threading.Thread(target=worker) for _ in range(n_threads)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    q.put((lat, errors))
+
+
+def _open_loop(target: str, users: list[str], rate: float, seconds: float, q: mp.Queue) -> None:  # type: ignore[type-arg]
+    """Fire requests on a fixed schedule (futures), so latency includes any queueing at the server."""
+    lat: list[float] = []
+    errors = 0
+    with grpc.insecure_channel(target) as ch:
+        stub = pb_grpc.PushRecommenderStub(ch)
+        rng = random.Random(1)
+        n = int(rate * seconds)
+        start = time.perf_counter()
+        pending = []
+        for i in range(n):
+            due = start + i / rate
+            delay = due - time.perf_counter()
+            if delay > 0:
+                time.sleep(delay)
+            t0 = time.perf_counter()
+            fut = stub.Recommend.future(pb.RecommendRequest(user_id=rng.choice(users), max_candidates=5,
+                                                            write_copy=False), timeout=5)
+            pending.append((t0, fut))
+            fut.add_done_callback(lambda f, t0=t0: lat.append((time.perf_counter() - t0) * 1000))
+        for _, fut in pending:
+            try:
+                fut.result()
+            except grpc.RpcError:
+                errors += 1
+    q.put((lat, errors))
+
+
+def _run(fn: object, args_per_proc: list[tuple[object, ...]]) -> tuple[list[float], int, float]:
+    ctx = mp.get_context("spawn")
+    q: mp.Queue = ctx.Queue()  # type: ignore[type-arg]
+    procs = [ctx.Process(target=fn, args=(*a, q)) for a in args_per_proc]  # type: ignore[arg-type]
+    t0 = time.perf_counter()
+    for p in procs:
+        p.start()
+    results = [q.get() for _ in procs]
+    for p in procs:
+        p.join()
+    wall = time.perf_counter() - t0
+    lat = [x for r in results for x in r[0]]
+    return lat, sum(r[1] for r in results), wall
+
+
+def _pct(xs: list[float], p: float) -> float:
+    if not xs:
+        return float("nan")
+    s = sorted(xs)
+    return s[min(len(s) - 1, int(len(s) * p))]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--target", default="127.0.0.1:50051")
+    ap.add_argument("--users", default="var/demo/users.csv")
+    ap.add_argument("--seconds", type=float, default=10.0)
+    ap.add_argument("--client-procs", type=int, default=2)
+    ap.add_argument("--rates", default="300,500")
+    args = ap.parse_args()
+    users = _users(args.users)
+    rows = []
+    lat, err, _ = _run(_closed_loop, [(args.target, users, 1, args.seconds / 2, "health")])
+    rows.append(("health check (floor)", 1, len(lat) / (args.seconds / 2), statistics.median(lat), _pct(lat, 0.99), err))
+    for conc in (1, 8, 32):
+        procs = 1 if conc == 1 else args.client_procs
+        lat, err, _ = _run(_closed_loop, [(args.target, users, conc // procs, args.seconds, "recommend")] * procs)
+        rows.append((f"Recommend closed loop", conc, len(lat) / args.seconds, statistics.median(lat),
+                     _pct(lat, 0.99), err))
+    for rate in (float(r) for r in args.rates.split(",") if r):
+        procs = args.client_procs
+        lat, err, _ = _run(_open_loop, [(args.target, users, rate / procs, args.seconds)] * procs)
+        rows.append((f"Recommend at fixed {rate:.0f} req/s", "open", len(lat) / args.seconds, statistics.median(lat),
+                     _pct(lat, 0.99), err))
+    print("| workload | concurrency | req/s | p50 ms | p99 ms | errors |")
+    print("|---|---|---|---|---|---|")
+    floor = rows[0][3]
+    for name, conc, rps, p50, p99, err in rows:
+        print(f"| {name} | {conc} | {rps:.0f} | {p50:.2f} ({p50 / floor:.1f}x floor) | {p99:.2f} | {err} |")
+
+
+if __name__ == "__main__":
+    main()

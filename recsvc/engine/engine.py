@@ -1,0 +1,450 @@
+"""The engine: one user in, ranked push candidates out. Domain code only (no protobuf).
+
+Per request it combines what batch work prepared (lifecycle scores and engagement tiers for every
+known user, refreshed for users with new events) with per-request work (retrieval and ranking,
+channel, send time, caps, copy). Models are held in one :class:`ModelSet` that is replaced whole.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+import time
+import uuid
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from recsvc.copy.types import CopyRequest, Message
+from recsvc.copy.writer import Copywriter
+from recsvc.engine.models import ModelSet, check_artifacts, latest_version, load_model_set, MODEL_NAMES
+from recsvc.engine.types import (
+    STAGES,
+    CandidateView,
+    ItemView,
+    LifecycleView,
+    MessageView,
+    ProfileView,
+    ReasonView,
+    RecommendQuery,
+    RecommendResult,
+    Rejection,
+    ReplyChunk,
+    ReportResult,
+    SendTimeView,
+    SuppressionView,
+    UserScoreView,
+)
+from recsvc.errors import FailedPrecondition, InvalidArgument, NotFound
+from recsvc.frequency.caps import CapLedger, Refusal
+from recsvc.frequency.channels import choose_channel
+from recsvc.frequency.tiers import EngagementTier, compute_tiers
+from recsvc.lifecycle.model import UserScore
+from recsvc.recs.embeddings import Encoder, SentenceTransformerEncoder
+from recsvc.recs.model import Candidate, RecRequest
+from recsvc.settings import Settings
+from recsvc.store import Store
+from recsvc.timing.clock import QuietHours, Trigger, deadline_for, resolve_timezone
+
+logger = logging.getLogger(__name__)
+
+_TIER_NAMES = {EngagementTier.HIGH: "high", EngagementTier.MEDIUM: "medium", EngagementTier.LOW: "low",
+               EngagementTier.DORMANT: "dormant"}
+# Events that end up in the user-state caches; push_delivered is our own act, not the user's.
+_HISTORY_LIMIT = 300
+
+
+def _stage_name(stage: Any) -> str:
+    return STAGES[int(stage) - 1] if 1 <= int(stage) <= len(STAGES) else "awareness"
+
+
+def lifecycle_view(score: UserScore, horizon_days: int) -> LifecycleView:
+    reasons = tuple(ReasonView(r.feature, r.text, float(r.contribution)) for r in score.reasons)
+    return LifecycleView(
+        current_stage=_stage_name(score.rule_stage),
+        predicted_stage=_stage_name(score.predicted_stage),
+        stage_probs={_stage_name(s): float(p) for s, p in score.stage_probs.items()},
+        churn_risk=float(score.churn_risk),
+        horizon_days=horizon_days,
+        churn_reasons=reasons,
+    )
+
+
+class Engine:
+    """Owns the store, the caps ledger, the copywriter and the current :class:`ModelSet`."""
+
+    def __init__(self, settings: Settings, *, encoder: Encoder | None = None,
+                 copywriter: Copywriter | None = None) -> None:
+        self.settings = settings
+        self.store = Store(settings.paths.store)
+        self.caps = CapLedger(settings.paths.store, settings.caps)
+        self._encoder = encoder
+        self.copywriter = copywriter or Copywriter.from_config(settings.copy)
+        self._models: ModelSet | None = None
+        self._swap_lock = threading.Lock()
+        self._state_lock = threading.Lock()
+        self._scores: dict[str, LifecycleView] = {}
+        self._tiers: dict[str, str] = {}
+        self._dirty: set[str] = set()
+        self._counters: Counter[str] = Counter()
+        self._latency_ms: list[float] = []
+
+    # ---- models -----------------------------------------------------------------------------
+    @staticmethod
+    def check_artifacts(settings: Settings) -> None:
+        check_artifacts(settings)
+
+    @property
+    def encoder(self) -> Encoder:
+        if self._encoder is None:
+            self._encoder = SentenceTransformerEncoder(self.settings.recs.embedding_model)
+        return self._encoder
+
+    @property
+    def models(self) -> ModelSet:
+        m = self._models
+        if m is None:
+            raise FailedPrecondition("models are not loaded yet (health is NOT_SERVING); retry shortly",
+                                     field="models")
+        return m
+
+    def versions(self) -> dict[str, str]:
+        out = dict(self._models.versions) if self._models else {}
+        out["copy"] = self.copywriter.model_name
+        return out
+
+    def load_models(self, paths: dict[str, Path] | None = None) -> None:
+        """Load a complete model set and the per-user caches, then swap them in together."""
+        new = load_model_set(self.settings, self.encoder, paths)
+        scores, tiers = self._batch_state(new)
+        with self._swap_lock:
+            self._models = new
+            with self._state_lock:
+                self._scores, self._tiers, self._dirty = scores, tiers, set()
+        logger.info("serving models %s for %d users", new.versions, len(scores))
+
+    def reload_if_newer(self) -> bool:
+        """Swap in newer versions if any; a version that fails to load leaves the old set serving."""
+        current = self._models
+        models_dir = Path(self.settings.paths.models_dir)
+        try:
+            paths = {name: latest_version(models_dir, name) for name in MODEL_NAMES}
+        except FailedPrecondition:
+            return False
+        if current is not None and paths == current.paths:
+            return False
+        try:
+            self.load_models(paths)
+        except Exception as exc:
+            self._counters["model_reload_failures"] += 1
+            logger.error("new model versions %s failed to load (%s); keeping %s",
+                         {k: v.name for k, v in paths.items()}, exc, current.versions if current else None)
+            return False
+        self._counters["model_reloads"] += 1
+        return True
+
+    def _batch_state(self, models: ModelSet) -> tuple[dict[str, LifecycleView], dict[str, str]]:
+        """Score every known user once, so a request reads a cached score."""
+        now = pd.Timestamp(datetime.now(UTC))
+        events = self.store.events_frame()
+        if events.empty:
+            return {}, {}
+        feats = models.lifecycle.features(events, now)
+        horizon = int(models.lifecycle.horizon_days)
+        scores = {s.user_id: lifecycle_view(s, horizon) for s in models.lifecycle.score(feats)}
+        tiers = {str(u): _TIER_NAMES[EngagementTier(int(t))] for u, t in compute_tiers(events, now).items()}
+        return scores, tiers
+
+    def _user_state(self, user_id: str, now: datetime, history: pd.DataFrame) -> tuple[LifecycleView, str]:
+        """Cached score and tier, recomputed from the user's own events when they changed."""
+        with self._state_lock:
+            cached = self._scores.get(user_id)
+            tier = self._tiers.get(user_id)
+            dirty = user_id in self._dirty
+        if cached is not None and tier is not None and not dirty:
+            return cached, tier
+        models = self.models
+        ts = pd.Timestamp(now)
+        feats = models.lifecycle.features(history, ts, users=[user_id])
+        view = lifecycle_view(models.lifecycle.score(feats)[0], int(models.lifecycle.horizon_days))
+        tiers = compute_tiers(history, ts)
+        tier_name = _TIER_NAMES[EngagementTier(int(tiers.get(user_id, EngagementTier.DORMANT)))]
+        if not history.empty:
+            with self._state_lock:
+                self._scores[user_id] = view
+                self._tiers[user_id] = tier_name
+                self._dirty.discard(user_id)
+        return view, tier_name
+
+    # ---- recommend --------------------------------------------------------------------------
+    def recommend(self, q: RecommendQuery, *, deadline_s: float | None = None) -> RecommendResult:
+        t0 = time.perf_counter()
+        models = self.models
+        user = self.store.get_user(q.user_id) or {}
+        history = self.store.events_for_user(q.user_id, limit=_HISTORY_LIMIT)
+        new_user = history.empty
+        lifecycle, tier = self._user_state(q.user_id, q.now, history)
+        city = q.city or str(user.get("city") or "")
+        locale = q.locale or str(user.get("locale") or "") or "en-US"
+        tz_name = str(user.get("timezone") or "")
+        tz = resolve_timezone(tz_name or None, city or None)
+        quiet = QuietHours.parse(str(user.get("quiet_hours") or "") or None, default=self.settings.timing.quiet_hours)
+        trigger = Trigger.parse(q.trigger)
+        recently_pushed = self.caps.recent_items(q.user_id, q.now - timedelta(days=self.settings.engine.recently_pushed_days))
+        rec_req = RecRequest(
+            user_id=q.user_id, history=history, now=q.now, city=city, stage=STAGES.index(lifecycle.current_stage) + 1,
+            trigger=q.trigger, query_text=q.query or None, k=q.max_candidates,
+            recently_pushed=frozenset(recently_pushed),
+        )
+        cands = models.recs.recommend(rec_req)
+        if q.cart_item_ids and trigger == Trigger.CART_IDLE:
+            cands = self._cart_first(cands, q.cart_item_ids)
+        unsub = self.caps.unsubscribed(q.user_id)
+        channel, channel_reason = choose_channel(
+            allowed=q.allowed_channels or ("app_push", "sms", "email", "in_app"),
+            opt_ins={"app_push": bool(user.get("push_opt_in", 1)), "sms": bool(user.get("sms_opt_in", 1)),
+                     "email": bool(user.get("email_opt_in", 1)), "in_app": True},
+            unsubscribed=frozenset(unsub), history=history, config=self.settings.caps,
+        )
+        window_start, window_end = deadline_for(trigger, q.now, self.settings.timing)
+        slot = models.sendtime.best_slot(q.user_id, now_utc=q.now, tz=tz.key, quiet=quiet,
+                                         window_start=window_start, window_end_utc=window_end)
+        send_view = SendTimeView(
+            send_at=slot.send_at_utc, confidence=float(slot.confidence), window_start=slot.window_start,
+            window_end=slot.window_end, local_hour=int(slot.local_hour), timezone=tz.key,
+            curve=tuple((h, float(p)) for h, p in slot.curve[:48]),
+        )
+        suppression = self._suppression(q, channel, tier, trigger, slot, cands, unsub)
+        budget = self._copy_budget(deadline_s, t0)
+        out: list[CandidateView] = []
+        for rank, c in enumerate(cands[: q.max_candidates], start=1):
+            dedupe = hashlib.sha1(f"{q.user_id}|{c.item_id}|{channel}|{q.campaign_id}|{q.now:%Y%m%d}".encode()).hexdigest()[:20]
+            item = self._item_view(c)
+            msg = None
+            if q.write_copy and channel:
+                msg = self._message(q, user, lifecycle.current_stage, c, channel or "app_push", locale, city, budget)
+            out.append(CandidateView(
+                item=item, score=float(c.score), source=c.source, reason=c.reason, channel=channel or "",
+                channel_reason=channel_reason, message=msg, send_time=send_view, priority=rank,
+                expires_at=max(window_end, q.now + timedelta(hours=self.settings.engine.candidate_ttl_hours)),
+                dedupe_key=dedupe, rank=rank,
+            ))
+        if q.reserve and suppression is None and out and channel:
+            refusal = self.caps.reserve(q.user_id, channel, EngagementTier[tier.upper()], q.now,
+                                        dedupe_key=out[0].dedupe_key, key_moment=trigger.key_moment,
+                                        item_id=out[0].item.item_id)
+            if isinstance(refusal, Refusal):
+                suppression = SuppressionView("frequency_cap", refusal.human, refusal.retry_after)
+        self._record("recommend", t0)
+        return RecommendResult(
+            user_id=q.user_id, new_user=new_user, lifecycle=lifecycle, tier=tier, candidates=tuple(out),
+            suppression=suppression, versions=self.versions(), request_id=uuid.uuid4().hex[:16],
+        )
+
+    def _cart_first(self, cands: list[Candidate], cart: Sequence[str]) -> list[Candidate]:
+        ids = {c.item_id for c in cands}
+        front = [c for c in cands if c.item_id in cart]
+        rest = [c for c in cands if c.item_id not in cart]
+        for item_id in cart:
+            if item_id in ids:
+                continue
+            row = self.store.get_item(item_id)
+            if row:
+                front.append(Candidate(item_id=item_id, title=row["title"], price=float(row["price"] or 0),
+                                       currency=row["currency"], category=row["category"], image_url=row["image_url"],
+                                       video_url=row["video_url"], audio_url=row["audio_url"], score=1.0,
+                                       source="cart", reason="still in your cart"))
+        return front + rest
+
+    def _suppression(self, q: RecommendQuery, channel: str | None, tier: str, trigger: Trigger, slot: Any,
+                     cands: Sequence[Candidate], unsub: Sequence[str]) -> SuppressionView | None:
+        if not cands:
+            return SuppressionView("no_candidates", "no item passed the business rules for this user")
+        if channel is None:
+            if unsub:
+                return SuppressionView("opted_out", f"unsubscribed from {', '.join(sorted(unsub))}")
+            return SuppressionView("no_channel", "no allowed channel is opted in and reachable")
+        verdict = self.caps.check(q.user_id, channel, EngagementTier[tier.upper()], q.now, key_moment=trigger.key_moment)
+        if isinstance(verdict, Refusal):
+            reason = "low_tier_not_key_moment" if verdict.code == "not_key_moment" else "frequency_cap"
+            return SuppressionView(reason, verdict.human, verdict.retry_after)
+        if getattr(slot, "suppressed", False):
+            return SuppressionView("quiet_hours", str(getattr(slot, "note", "")) or "the whole window is in quiet hours",
+                                   slot.send_at_utc)
+        return None
+
+    def _copy_budget(self, deadline_s: float | None, t0: float) -> float:
+        budget = self.settings.copy.copy_budget_ms / 1000.0
+        if deadline_s is not None:
+            spent = time.perf_counter() - t0
+            budget = max(0.0, min(budget, deadline_s - spent - 0.05))
+        return budget
+
+    @staticmethod
+    def _item_view(c: Candidate) -> ItemView:
+        return ItemView(item_id=c.item_id, title=c.title, category=c.category, price=float(c.price or 0.0),
+                        currency=c.currency or "", image_url=c.image_url or "", video_url=c.video_url or "",
+                        audio_url=c.audio_url or "")
+
+    def _message(self, q: RecommendQuery, user: dict[str, Any], stage: str, c: Candidate, channel: str, locale: str,
+                 city: str, budget_s: float) -> MessageView:
+        req = CopyRequest(
+            user_id=q.user_id, first_name=str(user.get("first_name") or ""), locale=locale, stage=stage,
+            trigger=q.trigger, channel=channel, item_id=c.item_id, item_title=c.title,
+            price=float(c.price) if c.price and c.price == c.price else None, currency=c.currency or "",
+            city=city, reason=c.reason, item_url=f"https://shop.example.com/item/{c.item_id}",
+            image_url=c.image_url or "", video_url=c.video_url or "", audio_url=c.audio_url or "",
+        )
+        return self._message_view(self.copywriter.write(req, budget_s=budget_s))
+
+    @staticmethod
+    def _message_view(m: Message) -> MessageView:
+        return MessageView(title=m.title, body=m.body, cta=m.cta, media_url=m.media_url, media_type=m.media_type,
+                           locale=m.locale, writer=m.writer, variant=m.variant, guardrail_failed=m.guardrail_failed,
+                           model=m.model)
+
+    # ---- other calls ------------------------------------------------------------------------
+    def score_users(self, user_ids: Sequence[str], as_of: datetime) -> tuple[list[UserScoreView], dict[str, str]]:
+        models = self.models
+        events = self.store.events_frame(user_ids=list(dict.fromkeys(user_ids)))
+        ts = pd.Timestamp(as_of)
+        events = events[events["ts"] < ts]
+        feats = models.lifecycle.features(events, ts, users=list(user_ids))
+        scores = {s.user_id: s for s in models.lifecycle.score(feats)}
+        tiers = compute_tiers(events, ts)
+        known = set(events["user_id"].unique())
+        horizon = int(models.lifecycle.horizon_days)
+        out = [
+            UserScoreView(user_id=u, lifecycle=lifecycle_view(scores[u], horizon),
+                          tier=_TIER_NAMES[EngagementTier(int(tiers.get(u, EngagementTier.DORMANT)))], known=u in known)
+            for u in user_ids
+        ]
+        return out, self.versions()
+
+    def report_events(self, rows: Sequence[tuple[dict[str, Any] | None, str, str]],
+                      event_ids: Sequence[str]) -> ReportResult:
+        """Store valid rows (durably), reject the others one by one, and apply feedback to caps."""
+        good = [r for r, _, _ in rows if r is not None]
+        rejections = tuple(Rejection(i, event_ids[i], fld, why) for i, (r, fld, why) in enumerate(rows) if r is None)
+        res, new_flags = self.store.add_events(good)
+        touched = {r["user_id"] for r, new in zip(good, new_flags, strict=True) if new}
+        for r, new in zip(good, new_flags, strict=True):
+            if new:
+                self.caps.apply_event(r["user_id"], r["event_type"], r.get("channel"),
+                                      datetime.fromtimestamp(r["ts"], UTC))
+        with self._state_lock:
+            self._dirty |= touched
+        self._counters["events_accepted"] += res.accepted
+        self._counters["events_duplicate"] += res.duplicate
+        self._counters["events_rejected"] += len(rejections)
+        return ReportResult(accepted=res.accepted, duplicate=res.duplicate, rejections=rejections)
+
+    def upsert_items(self, rows: list[dict[str, Any]]) -> tuple[int, int]:
+        from recsvc.data.io import normalize_items
+
+        df = normalize_items(pd.DataFrame(rows), "<UpsertItems>")
+        extra = pd.DataFrame(rows).drop(columns=[c for c in df.columns if c in rows[0]], errors="ignore")
+        self.store.upsert_items(pd.concat([df, extra.reset_index(drop=True)], axis=1))
+        indexed = self.models.recs.upsert_items(df, now=datetime.now(UTC))
+        return len(df), int(indexed)
+
+    def upsert_users(self, rows: list[dict[str, Any]]) -> int:
+        for i, r in enumerate(rows):
+            if r.get("timezone"):
+                resolve_timezone(str(r["timezone"]), None, field=f"users[{i}].timezone")
+            if r.get("quiet_hours"):
+                QuietHours.parse(str(r["quiet_hours"]), field=f"users[{i}].quiet_hours")
+        return self.store.upsert_users(pd.DataFrame(rows))
+
+    def profile(self, user_id: str) -> ProfileView:
+        now = datetime.now(UTC)
+        user = self.store.get_user(user_id)
+        history = self.store.events_for_user(user_id, limit=_HISTORY_LIMIT)
+        lifecycle, tier = self._user_state(user_id, now, history)
+        items = [i for i in history["item_id"].dropna().tolist()[::-1]]
+        recent = tuple(dict.fromkeys(items))[:10]
+        cats: Counter[str] = Counter()
+        for item_id in recent:
+            row = self.store.get_item(item_id)
+            if row and row["category"]:
+                cats[row["category"]] += 1
+        return ProfileView(
+            user=user or {"user_id": user_id}, known=bool(user) or not history.empty, lifecycle=lifecycle, tier=tier,
+            event_count=len(history), last_event_at=history["ts"].iloc[-1].to_pydatetime() if len(history) else None,
+            recent_item_ids=recent, top_categories=tuple(c for c, _ in cats.most_common(3)),
+            sends_last_7d=self.caps.sends_since(user_id, now - timedelta(days=7)),
+            unsubscribed=tuple(self.caps.unsubscribed(user_id)), versions=self.versions(),
+        )
+
+    def generate_message(self, user_id: str, item_id: str, channel: str, *, trigger: str, locale: str, offer: str,
+                         deadline_s: float | None) -> tuple[MessageView, str]:
+        row = self.store.get_item(item_id)
+        if row is None:
+            raise NotFound(f"item_id {item_id!r} is not in the catalog", field="item_id")
+        user = self.store.get_user(user_id) or {}
+        history = self.store.events_for_user(user_id, limit=_HISTORY_LIMIT)
+        lifecycle, _ = self._user_state(user_id, datetime.now(UTC), history)
+        req = CopyRequest(
+            user_id=user_id, first_name=str(user.get("first_name") or ""),
+            locale=locale or str(user.get("locale") or "") or "en-US", stage=lifecycle.current_stage, trigger=trigger,
+            channel=channel, item_id=item_id, item_title=row["title"], price=row["price"], currency=row["currency"],
+            offer=offer or None, city=str(user.get("city") or ""), reason="picked for you",
+            item_url=f"https://shop.example.com/item/{item_id}", image_url=row["image_url"],
+            video_url=row["video_url"], audio_url=row["audio_url"],
+        )
+        timeout = self.settings.copy.timeout_s if deadline_s is None else max(0.1, deadline_s - 0.1)
+        return self._message_view(self.copywriter.write_now(req, timeout_s=timeout)), lifecycle.current_stage
+
+    def assistant_reply(self, user_id: str, turns: Sequence[tuple[str, str]], *, max_items: int,
+                        locale: str) -> Iterator[ReplyChunk]:
+        from recsvc.copy.assistant import stream_reply
+
+        query = next((t for r, t in reversed(turns) if r == "user"), "")
+        q = RecommendQuery(user_id=user_id, now=datetime.now(UTC), query=query, max_candidates=max_items,
+                           write_copy=False, locale=locale)
+        result = self.recommend(q)
+        items = result.candidates
+        yield ReplyChunk(items=items, writer="")
+        user = self.store.get_user(user_id) or {}
+        loc = locale or str(user.get("locale") or "") or "en-US"
+        writer = ""
+        for piece in stream_reply(list(turns), [
+            {"item_id": c.item.item_id, "title": c.item.title, "price": c.item.price, "currency": c.item.currency,
+             "reason": c.reason} for c in items
+        ], loc, self.copywriter.llm, self.settings.copy):
+            writer = getattr(piece, "writer", writer)
+            yield ReplyChunk(text=str(getattr(piece, "text", piece)), writer=writer)
+        yield ReplyChunk(done=True, writer=writer or "llm")
+
+    def metrics(self) -> tuple[dict[str, float], dict[str, str]]:
+        values: dict[str, float] = {k: float(v) for k, v in self._counters.items()}
+        lat = sorted(self._latency_ms[-2000:])
+        if lat:
+            values["recommend_p50_ms"] = lat[len(lat) // 2]
+            values["recommend_p99_ms"] = lat[min(len(lat) - 1, int(len(lat) * 0.99))]
+        values.update({f"copy_{k}": float(v) for k, v in self.copywriter.metrics().items()})
+        values["users_cached"] = float(len(self._scores))
+        values["items"] = float(self.store.count("items"))
+        values["events"] = float(self.store.count("events"))
+        return values, self.versions()
+
+    def _record(self, name: str, t0: float) -> None:
+        ms = (time.perf_counter() - t0) * 1000.0
+        self._counters[f"{name}_calls"] += 1
+        self._latency_ms.append(ms)
+        if len(self._latency_ms) > 10_000:
+            del self._latency_ms[:5000]
+
+    def close(self) -> None:
+        self.copywriter.close()
+        self.store.close()
+        self.caps.close()
+
+
+__all__ = ["Engine", "InvalidArgument"]

@@ -1,0 +1,47 @@
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+
+def _run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "recsvc.cli", *args], capture_output=True, text=True, timeout=300,
+                          cwd=cwd)
+
+
+def test_help_explains_every_command() -> None:
+    out = _run("--help")
+    assert out.returncode == 0
+    for cmd in ("serve", "demo-data", "train", "evaluate", "recommend", "copy", "convert", "mcp"):
+        assert cmd in out.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (("evaluate", "churn", "--events", "/nonexistent.csv", "--cutoff", "2020-01-01", "--horizon-days", "30"),
+         "no such file"),
+        (("evaluate", "churn", "--events", "x.csv", "--cutoff", "someday", "--horizon-days", "30"), "not a date"),
+        (("evaluate", "churn", "--events", "x.csv", "--cutoff", "2020-01-01", "--horizon-days", "-3"), "must be > 0"),
+        (("recommend", "--user", "u1", "--target", "127.0.0.1:1", "--timeout", "2"), "no recsvc server"),
+        (("frobnicate",), "invalid choice"),
+    ],
+)
+def test_errors_are_one_line_and_non_zero(args: tuple[str, ...], needle: str) -> None:
+    out = _run(*args)
+    assert out.returncode != 0
+    lines = [ln for ln in out.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1, out.stderr
+    assert needle in lines[0]
+    assert "Traceback" not in out.stderr
+
+
+def test_events_file_with_missing_column(tmp_path: Path) -> None:
+    f = tmp_path / "e.csv"
+    f.write_text("user_id,event_type\nu1,view\n")
+    out = _run("evaluate", "churn", "--events", str(f), "--cutoff", "2020-01-01", "--horizon-days", "30")
+    assert out.returncode == 2
+    assert "column 'ts'" in out.stderr and str(f) in out.stderr

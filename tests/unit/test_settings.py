@@ -1,0 +1,45 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from recsvc.errors import InvalidArgument
+from recsvc.settings import load_settings
+
+
+def test_defaults_then_toml_then_env(tmp_path: Path) -> None:
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('[server]\nport = 6000\nhost = "0.0.0.0"\n[engine]\ndefault_candidates = 7\n')
+    s = load_settings(cfg, env={"RECSVC_SERVER_PORT": "7000", "RECSVC_API_TOKEN": "tok"})
+    assert s.server.port == 7000  # env wins over the file
+    assert s.server.host == "0.0.0.0"  # the file wins over defaults
+    assert s.engine.default_candidates == 7
+    assert s.api_token == "tok"
+    assert "tok" not in repr(s)
+    assert load_settings(env={}).server.host == "127.0.0.1"  # localhost unless told otherwise
+
+
+@pytest.mark.parametrize(
+    ("toml", "env", "needle"),
+    [
+        ("[server]\nport = 70000\n", {}, "server.port"),
+        ("[server]\nbogus = 1\n", {}, "server.bogus"),
+        ("", {"RECSVC_SERVER_PORT": "abc"}, "server.port"),
+        ('api_token = "x"\n', {}, "RECSVC_API_TOKEN"),
+        ("[caps]\nlow_per_day = -1\n", {}, "caps"),
+        ('[timing]\nquiet_hours = "25-3"\n', {}, "quiet_hours"),
+    ],
+)
+def test_bad_settings_name_the_field(tmp_path: Path, toml: str, env: dict[str, str], needle: str) -> None:
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(toml)
+    with pytest.raises(InvalidArgument) as info:
+        load_settings(cfg, env=env)
+    assert needle in str(info.value)
+
+
+def test_sample_config_loads() -> None:
+    sample = Path(__file__).resolve().parents[2] / "recsvc.example.toml"
+    s = load_settings(sample, env={})
+    assert s.server.port == 50051
