@@ -36,8 +36,7 @@ def _users(path: str | None, n: int = 2000) -> list[str]:
         return [row["user_id"] for row in csv.DictReader(f)][:n]
 
 
-def _closed_loop(target: str, users: list[str], n_threads: int, seconds: float, kind: str,
-                 q: mp.Queue) -> None:  # type: ignore[type-arg]
+def _closed_loop(target: str, users: list[str], n_threads: int, seconds: float, kind: str, q: mp.Queue) -> None:  # type: ignore[type-arg]
     import threading
 
     lat: list[float] = []
@@ -59,8 +58,10 @@ def _closed_loop(target: str, users: list[str], n_threads: int, seconds: float, 
                     if kind == "health":
                         health.Check(health_pb2.HealthCheckRequest(), timeout=5)
                     else:
-                        stub.Recommend(pb.RecommendRequest(user_id=rng.choice(users), max_candidates=5,
-                                                           write_copy=False), timeout=5)
+                        stub.Recommend(
+                            pb.RecommendRequest(user_id=rng.choice(users), max_candidates=5, write_copy=False),
+                            timeout=5,
+                        )
                     local.append((time.perf_counter() - t0) * 1000)
                 except grpc.RpcError:
                     errs += 1
@@ -92,8 +93,9 @@ def _open_loop(target: str, users: list[str], rate: float, seconds: float, q: mp
             if delay > 0:
                 time.sleep(delay)
             t0 = time.perf_counter()
-            fut = stub.Recommend.future(pb.RecommendRequest(user_id=rng.choice(users), max_candidates=5,
-                                                            write_copy=False), timeout=5)
+            fut = stub.Recommend.future(
+                pb.RecommendRequest(user_id=rng.choice(users), max_candidates=5, write_copy=False), timeout=5
+            )
             pending.append((t0, fut))
             fut.add_done_callback(lambda f, t0=t0: lat.append((time.perf_counter() - t0) * 1000))
         for _, fut in pending:
@@ -137,17 +139,42 @@ def main() -> None:
     users = _users(args.users)
     rows = []
     lat, err, _ = _run(_closed_loop, [(args.target, users, 1, args.seconds / 2, "health")])
-    rows.append(("health check (floor)", 1, len(lat) / (args.seconds / 2), statistics.median(lat), _pct(lat, 0.99), err))
+    rows.append(
+        (
+            "health check (floor)",
+            1,
+            len(lat) / (args.seconds / 2),
+            statistics.median(lat),
+            _pct(lat, 0.99),
+            err,
+        )
+    )
     for conc in (1, 8, 32):
         procs = 1 if conc == 1 else args.client_procs
         lat, err, _ = _run(_closed_loop, [(args.target, users, conc // procs, args.seconds, "recommend")] * procs)
-        rows.append((f"Recommend closed loop", conc, len(lat) / args.seconds, statistics.median(lat),
-                     _pct(lat, 0.99), err))
+        rows.append(
+            (
+                "Recommend closed loop",
+                conc,
+                len(lat) / args.seconds,
+                statistics.median(lat),
+                _pct(lat, 0.99),
+                err,
+            )
+        )
     for rate in (float(r) for r in args.rates.split(",") if r):
         procs = args.client_procs
         lat, err, _ = _run(_open_loop, [(args.target, users, rate / procs, args.seconds)] * procs)
-        rows.append((f"Recommend at fixed {rate:.0f} req/s", "open", len(lat) / args.seconds, statistics.median(lat),
-                     _pct(lat, 0.99), err))
+        rows.append(
+            (
+                f"Recommend at fixed {rate:.0f} req/s",
+                "open",
+                len(lat) / args.seconds,
+                statistics.median(lat),
+                _pct(lat, 0.99),
+                err,
+            )
+        )
     print("| workload | concurrency | req/s | p50 ms | p99 ms | errors |")
     print("|---|---|---|---|---|---|")
     floor = rows[0][3]

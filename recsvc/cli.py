@@ -74,15 +74,25 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_demo_data(args: argparse.Namespace) -> int:
-    from recsvc.data.demo import generate_demo
-
     from datetime import UTC, datetime
 
+    from recsvc.data.demo import generate_demo
+
     # The demo's last day is today by default, so a freshly built demo looks alive to the server's clock.
-    end = args.end.to_pydatetime() if args.end is not None else datetime.now(UTC).replace(
-        hour=0, minute=0, second=0, microsecond=0)
-    paths = generate_demo(Path(args.out), n_users=args.users, n_items=args.items, days=args.days, seed=args.seed,
-                          end=end, progress=not args.quiet)
+    end = (
+        args.end.to_pydatetime()
+        if args.end is not None
+        else datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    )
+    paths = generate_demo(
+        Path(args.out),
+        n_users=args.users,
+        n_items=args.items,
+        days=args.days,
+        seed=args.seed,
+        end=end,
+        progress=not args.quiet,
+    )
     print(f"wrote {paths.events}, {paths.items}, {paths.users}")
     return 0
 
@@ -91,8 +101,15 @@ def cmd_train(args: argparse.Namespace) -> int:
     from recsvc.training import train_all
 
     settings = _settings(args)
-    out = train_all(settings, events=args.events, items=args.items, users=args.users,
-                    only=tuple(args.only or ()), import_store=args.import_store, progress=not args.quiet)
+    out = train_all(
+        settings,
+        events=args.events,
+        items=args.items,
+        users=args.users,
+        only=tuple(args.only or ()),
+        import_store=args.import_store,
+        progress=not args.quiet,
+    )
     for name, path in out.items():
         print(f"{name}: {path}")
     return 0
@@ -114,8 +131,13 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         settings = _settings(args)
         if ds.items is None:
             raise InvalidArgument("recs evaluation needs item titles: pass --items FILE", field="items")
-        result = evaluate_recs(ds, args.cutoff, args.horizon_days,
-                               encoder=SentenceTransformerEncoder(settings.recs.embedding_model), progress=progress)
+        result = evaluate_recs(
+            ds,
+            args.cutoff,
+            args.horizon_days,
+            encoder=SentenceTransformerEncoder(settings.recs.embedding_model),
+            progress=progress,
+        )
     else:
         from recsvc.evaluation.sendtime import evaluate_sendtime
 
@@ -129,8 +151,16 @@ def cmd_recommend(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     target = args.target or f"{settings.server.host}:{settings.server.port}"
-    result = recommend_once(target, args.user, max_candidates=args.n, trigger=args.trigger, write_copy=not args.no_copy,
-                            token=os.environ.get("RECSVC_API_TOKEN", ""), timeout_s=args.timeout, tls_ca=args.tls_ca)
+    result = recommend_once(
+        target,
+        args.user,
+        max_candidates=args.n,
+        trigger=args.trigger,
+        write_copy=not args.no_copy,
+        token=os.environ.get("RECSVC_API_TOKEN", ""),
+        timeout_s=args.timeout,
+        tls_ca=args.tls_ca,
+    )
     if args.json:
         print(json.dumps(result, indent=2, ensure_ascii=False))
     else:
@@ -200,8 +230,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--port", type=int, help="port (default 50051; 0 picks a free one)")
     s.add_argument("--host", help="address to bind (default 127.0.0.1)")
     s.add_argument("--processes", type=_positive_int, help="server processes sharing the port")
-    s.add_argument("--local-llm", action="store_true",
-                   help="start the embedded llama.cpp server (Gemma 3 270M) as a child process for copy")
+    s.add_argument(
+        "--local-llm",
+        action="store_true",
+        help="start the embedded llama.cpp server (Gemma 3 270M) as a child process for copy",
+    )
     s.add_argument("--show-sample", action="store_true", help="log one sample recommendation once serving")
 
     d = add("demo-data", cmd_demo_data, "Generate the seeded demo e-commerce app (canonical CSV files).")
@@ -221,9 +254,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     e = add("evaluate", cmd_evaluate, "Evaluate a model against simple baselines on real data (see DATA.md).")
     esub = e.add_subparsers(dest="what", required=True, metavar="WHAT", parser_class=_Parser)
-    for what, help_ in (("churn", "churn AUC vs BG/NBD, recency, frequency"),
-                        ("recs", "Recall@10/NDCG@10 vs popularity and ALS"),
-                        ("sendtime", "hit@1h vs population and user-mode hours")):
+    for what, help_ in (
+        ("churn", "churn AUC vs BG/NBD, recency, frequency"),
+        ("recs", "Recall@10/NDCG@10 vs popularity and ALS"),
+        ("sendtime", "hit@1h vs population and user-mode hours"),
+    ):
         w = esub.add_parser(what, help=help_, description=help_)
         w.add_argument("--events", required=True, help="events: canonical file, CDNOW_*.txt, or the ml-100k folder")
         w.add_argument("--cutoff", required=True, type=_date, help="cut-off date, e.g. 1998-03-01")
@@ -240,8 +275,11 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--user", required=True, help="user id (an unknown id is a new user: cold start)")
     r.add_argument("--target", help="HOST:PORT of the server (default from settings)")
     r.add_argument("-n", type=_positive_int, default=3, help="how many candidates (default 3)")
-    r.add_argument("--trigger", default="scheduled",
-                   choices=("scheduled", "purchase_completed", "cart_idle", "geo_enter", "app_open"))
+    r.add_argument(
+        "--trigger",
+        default="scheduled",
+        choices=("scheduled", "purchase_completed", "cart_idle", "geo_enter", "app_open"),
+    )
     r.add_argument("--no-copy", action="store_true", help="skip message copy")
     r.add_argument("--json", action="store_true", help="machine-readable output")
     r.add_argument("--timeout", type=float, default=10.0, help="deadline in seconds")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import grpc
 from google.protobuf.json_format import MessageToDict
@@ -40,14 +40,23 @@ def rpc_error(exc: grpc.RpcError, target: str) -> RecsvcError:
 
 
 def recommend_once(
-    target: str, user_id: str, *, max_candidates: int = 3, trigger: str = "scheduled", write_copy: bool = True,
-    token: str = "", timeout_s: float = 10.0, tls_ca: str | None = None,
+    target: str,
+    user_id: str,
+    *,
+    max_candidates: int = 3,
+    trigger: str = "scheduled",
+    write_copy: bool = True,
+    token: str = "",
+    timeout_s: float = 10.0,
+    tls_ca: str | None = None,
 ) -> dict[str, Any]:
     with channel_for(target, tls_ca=tls_ca) as ch:
         stub = pb_grpc.PushRecommenderStub(ch)
         req = pb.RecommendRequest(
-            user_id=user_id, max_candidates=max_candidates, write_copy=write_copy,
-            context=pb.RequestContext(trigger=pb.Trigger.Value("TRIGGER_" + trigger.upper())),
+            user_id=user_id,
+            max_candidates=max_candidates,
+            write_copy=write_copy,
+            context=pb.RequestContext(trigger=cast(Any, pb.Trigger.Value("TRIGGER_" + trigger.upper()))),
         )
         try:
             resp = stub.Recommend(req, timeout=timeout_s, metadata=metadata(token))
@@ -57,7 +66,7 @@ def recommend_once(
 
 
 def _enum(value: str, prefix: str) -> str:
-    return value[len(prefix):].lower() if value.startswith(prefix) else value.lower()
+    return value[len(prefix) :].lower() if value.startswith(prefix) else value.lower()
 
 
 def format_recommendation(r: dict[str, Any]) -> str:
@@ -81,7 +90,8 @@ def format_recommendation(r: dict[str, Any]) -> str:
         msg = c.get("message", {})
         st = c.get("send_time", {})
         lines += [
-            f"  #{c.get('rank')} {it.get('title')} [{it.get('item_id')}] {it.get('price', 0):.2f} {it.get('currency', '')}"
+            f"  #{c.get('rank')} {it.get('title')} [{it.get('item_id')}] "
+            f"{it.get('price', 0):.2f} {it.get('currency', '')}"
             f"  score {c.get('score', 0):.3f}",
             f"     why: {c.get('reason', '')} ({c.get('source', '')})",
             f"     channel: {_enum(c.get('channel', ''), 'CHANNEL_')} ({c.get('channel_reason', '')})",
@@ -98,6 +108,8 @@ def format_recommendation(r: dict[str, Any]) -> str:
             if msg.get("media_url"):
                 lines.append(f"     media: {msg['media_url']}")
     v = r.get("model_versions", {})
-    lines.append(f"  models: lifecycle {v.get('lifecycle')}, recs {v.get('recs')}, sendtime {v.get('sendtime')}, "
-                 f"copy {v.get('copy_model')}")
+    lines.append(
+        f"  models: lifecycle {v.get('lifecycle')}, recs {v.get('recs')}, sendtime {v.get('sendtime')}, "
+        f"copy {v.get('copy_model')}"
+    )
     return "\n".join(lines)

@@ -43,19 +43,36 @@ def build_mcp(target: str, token: str = "") -> Any:
         k = max(1, min(int(k), 20))
         try:
             if query:
-                chunks = stub.AssistantReply(pb.AssistantReplyRequest(
-                    user_id=user_id, conversation=[pb.ChatTurn(role="user", text=query)], max_items=k),
-                    timeout=30, metadata=md)
+                chunks = stub.AssistantReply(
+                    pb.AssistantReplyRequest(
+                        user_id=user_id, conversation=[pb.ChatTurn(role="user", text=query)], max_items=k
+                    ),
+                    timeout=30,
+                    metadata=md,
+                )
                 first = next(iter(chunks))
                 cands = list(first.items)
             else:
-                cands = list(stub.Recommend(pb.RecommendRequest(user_id=user_id, max_candidates=k), timeout=30,
-                                            metadata=md).candidates)
+                cands = list(
+                    stub.Recommend(
+                        pb.RecommendRequest(user_id=user_id, max_candidates=k), timeout=30, metadata=md
+                    ).candidates
+                )
         except grpc.RpcError as exc:
             raise ValueError(str(rpc_error(exc, target))) from None
-        return {"items": [{"item_id": c.item.item_id, "title": c.item.title, "price": c.item.price,
-                           "currency": c.item.currency, "reason": c.reason, "image_url": c.item.image_url}
-                          for c in cands]}
+        return {
+            "items": [
+                {
+                    "item_id": c.item.item_id,
+                    "title": c.item.title,
+                    "price": c.item.price,
+                    "currency": c.item.currency,
+                    "reason": c.reason,
+                    "image_url": c.item.image_url,
+                }
+                for c in cands
+            ]
+        }
 
     @server.tool(description="Read what recsvc knows about a user: stage, churn risk, tier, recent items.")
     def get_user_profile(user_id: str) -> dict[str, Any]:
@@ -67,12 +84,13 @@ def build_mcp(target: str, token: str = "") -> Any:
     @server.tool(description="Write a guarded push/SMS/email message for a user about one catalog item.")
     def write_message(user_id: str, item_id: str, channel: str = "app_push") -> dict[str, Any]:
         try:
-            ch = pb.Channel.Value("CHANNEL_" + channel.upper())
+            ch: Any = pb.Channel.Value("CHANNEL_" + channel.upper())
         except ValueError:
             raise ValueError(f"channel must be app_push, sms, email or in_app, not {channel!r}") from None
         try:
-            r = stub.GenerateMessage(pb.GenerateMessageRequest(user_id=user_id, item_id=item_id, channel=ch),
-                                     timeout=60, metadata=md)
+            r = stub.GenerateMessage(
+                pb.GenerateMessageRequest(user_id=user_id, item_id=item_id, channel=ch), timeout=60, metadata=md
+            )
         except grpc.RpcError as exc:
             raise ValueError(str(rpc_error(exc, target))) from None
         return _dict(r.message)

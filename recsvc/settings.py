@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 
 from recsvc.copy.config import CopyConfig
 from recsvc.errors import InvalidArgument
-from recsvc.frequency.caps import CapsConfig
+from recsvc.frequency.config import FrequencyConfig
 from recsvc.lifecycle.model import LifecycleConfig
 from recsvc.recs.model import RecsConfig
 from recsvc.timing.config import TimingConfig
@@ -86,8 +86,9 @@ class EngineConfig:
 
     def validate(self) -> None:
         if not 1 <= self.default_candidates <= self.max_candidates:
-            raise InvalidArgument("engine.default_candidates must be in 1..max_candidates",
-                                  field="engine.default_candidates")
+            raise InvalidArgument(
+                "engine.default_candidates must be in 1..max_candidates", field="engine.default_candidates"
+            )
         if self.max_user_id_len < 1:
             raise InvalidArgument("engine.max_user_id_len must be >= 1", field="engine.max_user_id_len")
 
@@ -103,7 +104,7 @@ class Settings:
     recs: RecsConfig = field(default_factory=RecsConfig)
     copy: CopyConfig = field(default_factory=CopyConfig)
     timing: TimingConfig = field(default_factory=TimingConfig)
-    caps: CapsConfig = field(default_factory=CapsConfig)
+    frequency: FrequencyConfig = field(default_factory=FrequencyConfig)
     api_token: str = field(default="", repr=False)  # from RECSVC_API_TOKEN only
 
     def validate(self) -> None:
@@ -187,10 +188,10 @@ def _env_values(env: Mapping[str, str]) -> dict[str, dict[str, str]]:
     for key, val in env.items():
         if not key.startswith(ENV_PREFIX) or key in SECRET_ENV:
             continue
-        rest = key[len(ENV_PREFIX):].lower()
+        rest = key[len(ENV_PREFIX) :].lower()
         for sec in sections:
             if rest.startswith(sec + "_"):
-                out.setdefault(sec, {})[rest[len(sec) + 1:]] = val
+                out.setdefault(sec, {})[rest[len(sec) + 1 :]] = val
                 break
     return out
 

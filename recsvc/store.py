@@ -8,6 +8,7 @@ live in the same file, in tables owned by :mod:`recsvc.frequency.caps`.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -81,11 +82,28 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 
 _EVENT_DB_COLS = (
-    "event_id", "user_id", "ts", "event_type", "item_id", "quantity", "value", "channel", "campaign_id",
-    "variant", "lat", "lon", "city", "payload", "ts_offset_min",
+    "event_id",
+    "user_id",
+    "ts",
+    "event_type",
+    "item_id",
+    "quantity",
+    "value",
+    "channel",
+    "campaign_id",
+    "variant",
+    "lat",
+    "lon",
+    "city",
+    "payload",
+    "ts_offset_min",
 )
 _ITEM_DB_COLS = (*ITEM_COLUMNS, "attributes", "updated_at")
 _USER_DB_COLS = (*USER_COLUMNS, "attributes")
+
+
+def _upsert_sql(table: str, cols: Sequence[str]) -> str:
+    return f"INSERT OR REPLACE INTO {table} ({','.join(cols)}) VALUES ({','.join('?' * len(cols))})"
 
 
 @dataclass(frozen=True)
@@ -152,10 +170,8 @@ class Store:
     def close(self) -> None:
         with self._lock:
             for c in self._conns:
-                try:
+                with contextlib.suppress(sqlite3.Error):
                     c.close()
-                except sqlite3.Error:
-                    pass
             self._conns.clear()
         self._local = threading.local()
 
@@ -182,33 +198,41 @@ class Store:
     def import_events(self, df: pd.DataFrame, *, chunk: int = 50_000) -> IngestResult:
         """Bulk-load a canonical events frame (demo data, backfills)."""
         frame = df.copy()
-        frame["ts"] = frame["ts"].astype("int64") / 1e9
         missing = frame["event_id"].isna()
         if missing.any():
             frame.loc[missing, "event_id"] = [event_id_for(r) for r in frame.loc[missing].to_dict("records")]
-        cols = list(_EVENT_DB_COLS)
-        records = frame[cols].astype(object).where(frame[cols].notna(), None).itertuples(index=False, name=None)
+        columns: list[list[Any]] = []
+        for col in _EVENT_DB_COLS:
+            s = frame[col]
+            if col == "ts":
+                columns.append((s.astype("int64") / 1e9).tolist())
+            elif col == "ts_offset_min":
+                columns.append(s.fillna(0).astype("int64").tolist())
+            elif pd.api.types.is_float_dtype(s):
+                columns.append([None if v != v else v for v in s.to_numpy(dtype="float64").tolist()])
+            else:
+                columns.append(s.astype(object).where(s.notna(), None).tolist())
+        rows = list(zip(*columns, strict=True))
         before = self.count("events")
-        batch: list[tuple[Any, ...]] = []
-        sql = f"INSERT OR IGNORE INTO events ({','.join(cols)}) VALUES ({','.join('?' * len(cols))})"
-        for rec in records:
-            batch.append(tuple(_clean(v) for v in rec))
-            if len(batch) >= chunk:
-                with self.tx() as c:
-                    c.executemany(sql, batch)
-                batch = []
-        if batch:
+        sql = (
+            f"INSERT OR IGNORE INTO events ({','.join(_EVENT_DB_COLS)}) VALUES ({','.join('?' * len(_EVENT_DB_COLS))})"
+        )
+        for start in range(0, len(rows), chunk):
             with self.tx() as c:
-                c.executemany(sql, batch)
+                c.executemany(sql, rows[start : start + chunk])
         accepted = self.count("events") - before
         return IngestResult(accepted, len(frame) - accepted)
 
     def events_for_user(self, user_id: str, *, limit: int = 500) -> pd.DataFrame:
         """The user's most recent events (oldest first), as a canonical frame."""
-        rows = self._conn().execute(
-            f"SELECT {','.join(_EVENT_DB_COLS)} FROM events WHERE user_id=? ORDER BY ts DESC LIMIT ?",
-            (user_id, limit),
-        ).fetchall()
+        rows = (
+            self._conn()
+            .execute(
+                f"SELECT {','.join(_EVENT_DB_COLS)} FROM events WHERE user_id=? ORDER BY ts DESC LIMIT ?",
+                (user_id, limit),
+            )
+            .fetchall()
+        )
         return self._events_frame([tuple(r) for r in reversed(rows)])
 
     def events_frame(self, *, user_ids: Iterable[str] | None = None, since: float | None = None) -> pd.DataFrame:
@@ -263,7 +287,7 @@ class Store:
             rows.append((*vals, json.dumps(attrs, ensure_ascii=False), now))
         with self.tx() as c:
             c.executemany(
-                f"INSERT OR REPLACE INTO items ({','.join(_ITEM_DB_COLS)}) VALUES ({','.join('?' * len(_ITEM_DB_COLS))})",
+                _upsert_sql("items", _ITEM_DB_COLS),
                 rows,
             )
         return len(rows)
@@ -276,7 +300,9 @@ class Store:
         return df
 
     def get_item(self, item_id: str) -> dict[str, Any] | None:
-        row = self._conn().execute(f"SELECT {','.join(_ITEM_DB_COLS)} FROM items WHERE item_id=?", (item_id,)).fetchone()
+        row = (
+            self._conn().execute(f"SELECT {','.join(_ITEM_DB_COLS)} FROM items WHERE item_id=?", (item_id,)).fetchone()
+        )
         return dict(row) if row else None
 
     # ---- users --------------------------------------------------------------------------
@@ -289,13 +315,15 @@ class Store:
             rows.append((*vals, json.dumps(attrs, ensure_ascii=False)))
         with self.tx() as c:
             c.executemany(
-                f"INSERT OR REPLACE INTO users ({','.join(_USER_DB_COLS)}) VALUES ({','.join('?' * len(_USER_DB_COLS))})",
+                _upsert_sql("users", _USER_DB_COLS),
                 rows,
             )
         return len(rows)
 
     def get_user(self, user_id: str) -> dict[str, Any] | None:
-        row = self._conn().execute(f"SELECT {','.join(_USER_DB_COLS)} FROM users WHERE user_id=?", (user_id,)).fetchone()
+        row = (
+            self._conn().execute(f"SELECT {','.join(_USER_DB_COLS)} FROM users WHERE user_id=?", (user_id,)).fetchone()
+        )
         return dict(row) if row else None
 
     def users_frame(self) -> pd.DataFrame:

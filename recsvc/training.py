@@ -19,8 +19,16 @@ from recsvc.settings import Settings
 logger = logging.getLogger(__name__)
 
 
-def train_all(settings: Settings, *, events: str, items: str | None, users: str | None,
-              only: tuple[str, ...] = (), import_store: bool = False, progress: bool = True) -> dict[str, Path]:
+def train_all(
+    settings: Settings,
+    *,
+    events: str,
+    items: str | None,
+    users: str | None,
+    only: tuple[str, ...] = (),
+    import_store: bool = False,
+    progress: bool = True,
+) -> dict[str, Path]:
     """Train the lifecycle, recs and send-time models (or ``only`` some) on one data set."""
     users_path = users if users and Path(users).exists() else None
     ds = load_dataset(events, items=items if items and Path(items).exists() else None, users=users_path)
@@ -39,16 +47,21 @@ def train_all(settings: Settings, *, events: str, items: str | None, users: str 
             if ds.users is not None:
                 store.upsert_users(_with_extra_columns(ds.users, users_path))
             res = store.import_events(ds.events)
-            logger.info("store %s: %d events imported (%d already there)", settings.paths.store, res.accepted,
-                        res.duplicate)
+            logger.info(
+                "store %s: %d events imported (%d already there)", settings.paths.store, res.accepted, res.duplicate
+            )
         finally:
             store.close()
     if "lifecycle" in wanted:
         from recsvc.lifecycle.model import train_lifecycle
 
-        out["lifecycle"] = train_lifecycle(ds.events, out_dir=models_dir / "lifecycle",
-                                           horizon_days=settings.lifecycle.horizon_days, config=settings.lifecycle,
-                                           progress=progress)
+        out["lifecycle"] = train_lifecycle(
+            ds.events,
+            out_dir=models_dir / "lifecycle",
+            horizon_days=settings.lifecycle.horizon_days,
+            config=settings.lifecycle,
+            progress=progress,
+        )
     if "recs" in wanted:
         if ds.items is None:
             raise InvalidArgument("training recs needs an items file with titles (--items)", field="items")
@@ -56,8 +69,9 @@ def train_all(settings: Settings, *, events: str, items: str | None, users: str 
         from recsvc.recs.model import train_recs
 
         encoder = SentenceTransformerEncoder(settings.recs.embedding_model)
-        out["recs"] = train_recs(ds.events, ds.items, out_dir=models_dir / "recs", encoder=encoder,
-                                 config=settings.recs, progress=progress)
+        out["recs"] = train_recs(
+            ds.events, ds.items, out_dir=models_dir / "recs", encoder=encoder, config=settings.recs, progress=progress
+        )
     if "sendtime" in wanted:
         from recsvc.timing.sendtime import SendTimeModel
 
@@ -84,34 +98,54 @@ def warm_copy(settings: Settings, *, top_items: int, local_llm: bool = False, pr
     """Write LLM variants for the most popular items ahead of time (stage x channel x locale)."""
     from contextlib import ExitStack
 
+    from recsvc.copy.llm import OpenAILLM
     from recsvc.copy.types import CHANNELS, LOCALES, STAGES, CopyRequest
     from recsvc.copy.writer import Copywriter
     from recsvc.store import Store
 
     store = Store(settings.paths.store)
     try:
-        rows = store._conn().execute(
-            "SELECT i.item_id, i.title, i.price, i.currency, i.image_url, i.video_url, i.audio_url, COUNT(*) n "
-            "FROM events e JOIN items i ON i.item_id = e.item_id GROUP BY i.item_id ORDER BY n DESC LIMIT ?",
-            (top_items,),
-        ).fetchall()
+        rows = (
+            store._conn()
+            .execute(
+                "SELECT i.item_id, i.title, i.price, i.currency, i.image_url, i.video_url, i.audio_url, COUNT(*) n "
+                "FROM events e JOIN items i ON i.item_id = e.item_id GROUP BY i.item_id ORDER BY n DESC LIMIT ?",
+                (top_items,),
+            )
+            .fetchall()
+        )
     finally:
         store.close()
     if not rows:
-        raise InvalidArgument("the store has no items with events; run `recsvc train --import-store` first",
-                              field="store")
+        raise InvalidArgument(
+            "the store has no items with events; run `recsvc train --import-store` first", field="store"
+        )
     with ExitStack() as stack:
         if local_llm:
             from recsvc.copy.local_server import LocalLLMServer
 
             llm = stack.enter_context(LocalLLMServer(settings.copy))
             settings = settings.with_overrides(copy={"base_url": llm.base_url})
-        writer = Copywriter.from_config(settings.copy)
+        writer = Copywriter(settings.copy, OpenAILLM(settings.copy))
         reqs = [
-            CopyRequest(user_id="", locale=loc, stage=stage, channel=ch, item_id=r["item_id"], item_title=r["title"],
-                        price=r["price"], currency=r["currency"], image_url=r["image_url"], video_url=r["video_url"],
-                        audio_url=r["audio_url"], item_url=f"https://shop.example.com/item/{r['item_id']}")
-            for r in rows for stage in STAGES for ch in CHANNELS[:3] for loc in LOCALES
+            CopyRequest(
+                user_id="",
+                locale=loc,
+                stage=stage,
+                channel=ch,
+                item_id=r["item_id"],
+                item_title=r["title"],
+                price=r["price"],
+                currency=r["currency"],
+                image_url=r["image_url"],
+                video_url=r["video_url"],
+                audio_url=r["audio_url"],
+                item_url=f"https://shop.example.com/item/{r['item_id']}",
+            )
+            for r in rows
+            for stage in STAGES
+            for ch in CHANNELS[:3]
+            for loc in LOCALES
         ]
         try:
             return writer.warm(reqs, progress=progress)

@@ -97,8 +97,9 @@ def movielens_dataset(folder: str | Path) -> Dataset:
     if item_file is not None:
         it = _read_typed_tsv(item_file)
         title_col = next((c for c in it.columns if "title" in c), it.columns[1])
-        year = it["release_year"] if "release_year" in it.columns else ""
-        genres = it["class"] if "class" in it.columns else ""
+        blank = pd.Series("", index=it.index)
+        year = it["release_year"] if "release_year" in it.columns else blank
+        genres = it["class"] if "class" in it.columns else blank
         titles = it[title_col].where(year == "", it[title_col] + " (" + year + ")") if len(it) else it[title_col]
         items = normalize_items(
             pd.DataFrame(
@@ -116,8 +117,9 @@ def movielens_dataset(folder: str | Path) -> Dataset:
     user_file = next(iter(sorted(d.glob("*.user"))), None)
     if user_file is not None:
         us = _read_typed_tsv(user_file)
-        users = normalize_users(pd.DataFrame({"user_id": us["user_id"], "country": "US", "locale": "en-US"}),
-                                str(user_file))
+        users = normalize_users(
+            pd.DataFrame({"user_id": us["user_id"], "country": "US", "locale": "en-US"}), str(user_file)
+        )
     return Dataset(events=events, items=items, users=users, name="ml-100k")
 
 

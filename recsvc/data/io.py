@@ -117,8 +117,7 @@ def read_table(path: str | Path) -> pd.DataFrame:
             try:  # pyarrow's reader is several times faster on million-row logs
                 return pd.read_csv(p, sep=sep, dtype=str, engine="pyarrow", compression="infer")
             except Exception:  # its errors are terse; the C reader says which line is wrong
-                return pd.read_csv(p, sep=sep, dtype=str, keep_default_na=False, na_values=[""],
-                                   compression="infer")
+                return pd.read_csv(p, sep=sep, dtype=str, keep_default_na=False, na_values=[""], compression="infer")
     except (ValueError, OSError, UnicodeDecodeError) as exc:
         raise DataError(str(p), f"cannot be parsed: {str(exc).splitlines()[0]}") from None
     raise DataError(str(p), "unknown extension; use .csv, .csv.gz, .tsv, .parquet or .jsonl")
@@ -127,14 +126,16 @@ def read_table(path: str | Path) -> pd.DataFrame:
 def _require(df: pd.DataFrame, required: Sequence[str], path: str) -> None:
     for col in required:
         if col not in df.columns:
-            raise DataError(path, f"missing required column (columns present: {', '.join(map(str, df.columns))})",
-                            column=col)
+            raise DataError(
+                path, f"missing required column (columns present: {', '.join(map(str, df.columns))})", column=col
+            )
         missing = df[col].isna()
         if df[col].dtype == object or pd.api.types.is_string_dtype(df[col]):
             missing |= df[col].astype("string[pyarrow]").str.strip().fillna("").eq("").to_numpy(dtype=bool)
         if missing.any():
-            raise DataError(path, "empty value in a required column", row=int(np.argmax(missing.to_numpy())) + 1,
-                            column=col)
+            raise DataError(
+                path, "empty value in a required column", row=int(np.argmax(missing.to_numpy())) + 1, column=col
+            )
 
 
 def parse_timestamps(values: pd.Series, path: str, column: str = "ts") -> tuple[pd.Series, pd.Series]:
@@ -166,8 +167,12 @@ def parse_timestamps(values: pd.Series, path: str, column: str = "ts") -> tuple[
         ts[~is_num] = pd.to_datetime(text[~is_num], format="ISO8601", utc=True, errors="coerce")
     if ts.isna().any():
         row = int(np.argmax(ts.isna().to_numpy()))
-        raise DataError(path, f"unparsable timestamp {values.iloc[row]!r} (want ISO-8601 or unix seconds)",
-                        row=row + 1, column=column)
+        raise DataError(
+            path,
+            f"unparsable timestamp {values.iloc[row]!r} (want ISO-8601 or unix seconds)",
+            row=row + 1,
+            column=column,
+        )
     offset = np.zeros(len(values), dtype=np.int32)
     has_off = ~is_num & ~text.str.endswith("Z").fillna(True).to_numpy(dtype=bool)
     if not has_off.any():
@@ -191,8 +196,12 @@ def normalize_events(df: pd.DataFrame, path: str = "<events>") -> pd.DataFrame:
     unknown = ~et.isin(EVENT_TYPES)
     if unknown.any():
         row = int(np.argmax(unknown.to_numpy()))
-        raise DataError(path, f"unknown event_type {et.iloc[row]!r} (known: {', '.join(EVENT_TYPES)})",
-                        row=row + 1, column="event_type")
+        raise DataError(
+            path,
+            f"unknown event_type {et.iloc[row]!r} (known: {', '.join(EVENT_TYPES)})",
+            row=row + 1,
+            column="event_type",
+        )
     out["event_type"] = et
     for col in ("event_id", "item_id", "channel", "campaign_id", "variant", "city"):
         out[col] = df[col].astype("string") if col in df.columns else pd.Series(pd.NA, index=df.index, dtype="string")
@@ -225,8 +234,9 @@ def normalize_events(df: pd.DataFrame, path: str = "<events>") -> pd.DataFrame:
         badc = ch.notna() & ~ch.isin(CHANNELS)
         if badc.any():
             row = int(np.argmax(badc.to_numpy()))
-            raise DataError(path, f"unknown channel {ch.iloc[row]!r} (known: {', '.join(CHANNELS)})",
-                            row=row + 1, column="channel")
+            raise DataError(
+                path, f"unknown channel {ch.iloc[row]!r} (known: {', '.join(CHANNELS)})", row=row + 1, column="channel"
+            )
         out["channel"] = ch
     out = out[list(EVENT_COLUMNS)]
     if out["event_id"].notna().any():

@@ -18,12 +18,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
+from recsvc.copy.llm import LLMClient, OpenAILLM
 from recsvc.copy.types import CopyRequest, Message
 from recsvc.copy.writer import Copywriter
-from recsvc.engine.models import ModelSet, check_artifacts, latest_version, load_model_set, MODEL_NAMES
+from recsvc.engine.models import MODEL_NAMES, ModelSet, check_artifacts, latest_version, load_model_set
 from recsvc.engine.types import (
     STAGES,
     CandidateView,
@@ -43,7 +43,7 @@ from recsvc.engine.types import (
 )
 from recsvc.errors import FailedPrecondition, InvalidArgument, NotFound
 from recsvc.frequency.caps import CapLedger, Refusal
-from recsvc.frequency.channels import choose_channel
+from recsvc.frequency.channels import channel_stats, choose_channel
 from recsvc.frequency.tiers import EngagementTier, compute_tiers
 from recsvc.lifecycle.model import UserScore
 from recsvc.recs.embeddings import Encoder, SentenceTransformerEncoder
@@ -54,8 +54,12 @@ from recsvc.timing.clock import QuietHours, Trigger, deadline_for, resolve_timez
 
 logger = logging.getLogger(__name__)
 
-_TIER_NAMES = {EngagementTier.HIGH: "high", EngagementTier.MEDIUM: "medium", EngagementTier.LOW: "low",
-               EngagementTier.DORMANT: "dormant"}
+_TIER_NAMES = {
+    EngagementTier.HIGH: "high",
+    EngagementTier.MEDIUM: "medium",
+    EngagementTier.LOW: "low",
+    EngagementTier.DORMANT: "dormant",
+}
 # Events that end up in the user-state caches; push_delivered is our own act, not the user's.
 _HISTORY_LIMIT = 300
 
@@ -79,13 +83,14 @@ def lifecycle_view(score: UserScore, horizon_days: int) -> LifecycleView:
 class Engine:
     """Owns the store, the caps ledger, the copywriter and the current :class:`ModelSet`."""
 
-    def __init__(self, settings: Settings, *, encoder: Encoder | None = None,
-                 copywriter: Copywriter | None = None) -> None:
+    def __init__(self, settings: Settings, *, encoder: Encoder | None = None, llm: LLMClient | None = None) -> None:
         self.settings = settings
         self.store = Store(settings.paths.store)
-        self.caps = CapLedger(settings.paths.store, settings.caps)
+        self.caps = CapLedger(settings.paths.store, settings.frequency)
         self._encoder = encoder
-        self.copywriter = copywriter or Copywriter.from_config(settings.copy)
+        # The LLM sits behind a small interface with timeouts; any OpenAI-compatible endpoint will do.
+        self.llm: LLMClient = llm or OpenAILLM(settings.copy)
+        self.copywriter = Copywriter(settings.copy, self.llm)
         self._models: ModelSet | None = None
         self._swap_lock = threading.Lock()
         self._state_lock = threading.Lock()
@@ -110,19 +115,19 @@ class Engine:
     def models(self) -> ModelSet:
         m = self._models
         if m is None:
-            raise FailedPrecondition("models are not loaded yet (health is NOT_SERVING); retry shortly",
-                                     field="models")
+            raise FailedPrecondition("models are not loaded yet (health is NOT_SERVING); retry shortly", field="models")
         return m
 
     def versions(self) -> dict[str, str]:
         out = dict(self._models.versions) if self._models else {}
-        out["copy"] = self.copywriter.model_name
+        out["copy"] = self.settings.copy.model
         return out
 
     def load_models(self, paths: dict[str, Path] | None = None) -> None:
         """Load a complete model set and the per-user caches, then swap them in together."""
         new = load_model_set(self.settings, self.encoder, paths)
         scores, tiers = self._batch_state(new)
+        self.copywriter.set_catalog_titles(self.store.items_frame()["title"].tolist())
         with self._swap_lock:
             self._models = new
             with self._state_lock:
@@ -143,8 +148,12 @@ class Engine:
             self.load_models(paths)
         except Exception as exc:
             self._counters["model_reload_failures"] += 1
-            logger.error("new model versions %s failed to load (%s); keeping %s",
-                         {k: v.name for k, v in paths.items()}, exc, current.versions if current else None)
+            logger.error(
+                "new model versions %s failed to load (%s); keeping %s",
+                {k: v.name for k, v in paths.items()},
+                exc,
+                current.versions if current else None,
+            )
             return False
         self._counters["model_reloads"] += 1
         return True
@@ -158,7 +167,10 @@ class Engine:
         feats = models.lifecycle.features(events, now)
         horizon = int(models.lifecycle.horizon_days)
         scores = {s.user_id: lifecycle_view(s, horizon) for s in models.lifecycle.score(feats)}
-        tiers = {str(u): _TIER_NAMES[EngagementTier(int(t))] for u, t in compute_tiers(events, now).items()}
+        tiers = {
+            str(u): _TIER_NAMES[EngagementTier(int(t))]
+            for u, t in compute_tiers(events, now, self.settings.frequency).items()
+        }
         return scores, tiers
 
     def _user_state(self, user_id: str, now: datetime, history: pd.DataFrame) -> tuple[LifecycleView, str]:
@@ -173,8 +185,11 @@ class Engine:
         ts = pd.Timestamp(now)
         feats = models.lifecycle.features(history, ts, users=[user_id])
         view = lifecycle_view(models.lifecycle.score(feats)[0], int(models.lifecycle.horizon_days))
-        tiers = compute_tiers(history, ts)
-        tier_name = _TIER_NAMES[EngagementTier(int(tiers.get(user_id, EngagementTier.DORMANT)))]
+        if history.empty:  # a new user is not a dormant one: they get a welcome, within a low cap
+            tier_name = "low"
+        else:
+            tiers = compute_tiers(history, ts, self.settings.frequency)
+            tier_name = _TIER_NAMES[EngagementTier(int(tiers.get(user_id, EngagementTier.DORMANT)))]
         if not history.empty:
             with self._state_lock:
                 self._scores[user_id] = view
@@ -194,57 +209,112 @@ class Engine:
         locale = q.locale or str(user.get("locale") or "") or "en-US"
         tz_name = str(user.get("timezone") or "")
         tz = resolve_timezone(tz_name or None, city or None)
-        quiet = QuietHours.parse(str(user.get("quiet_hours") or "") or None, default=self.settings.timing.quiet_hours)
+        quiet = QuietHours.parse(
+            str(user.get("quiet_hours") or "") or None, default=self.settings.timing.default_quiet_hours
+        )
         trigger = Trigger.parse(q.trigger)
-        recently_pushed = self.caps.recent_items(q.user_id, q.now - timedelta(days=self.settings.engine.recently_pushed_days))
+        since = pd.Timestamp(q.now - timedelta(days=self.settings.engine.recently_pushed_days))
+        pushed = history[(history["event_type"] == "push_delivered") & (history["ts"] >= since)]["item_id"]
         rec_req = RecRequest(
-            user_id=q.user_id, history=history, now=q.now, city=city, stage=STAGES.index(lifecycle.current_stage) + 1,
-            trigger=q.trigger, query_text=q.query or None, k=q.max_candidates,
-            recently_pushed=frozenset(recently_pushed),
+            user_id=q.user_id,
+            history=history,
+            now=q.now,
+            city=city,
+            stage=STAGES.index(lifecycle.current_stage) + 1,
+            trigger=q.trigger,
+            query_text=q.query or None,
+            k=q.max_candidates,
+            recently_pushed=frozenset(pushed.dropna().astype(str)),
         )
         cands = models.recs.recommend(rec_req)
         if q.cart_item_ids and trigger == Trigger.CART_IDLE:
             cands = self._cart_first(cands, q.cart_item_ids)
-        unsub = self.caps.unsubscribed(q.user_id)
-        channel, channel_reason = choose_channel(
-            allowed=q.allowed_channels or ("app_push", "sms", "email", "in_app"),
-            opt_ins={"app_push": bool(user.get("push_opt_in", 1)), "sms": bool(user.get("sms_opt_in", 1)),
-                     "email": bool(user.get("email_opt_in", 1)), "in_app": True},
-            unsubscribed=frozenset(unsub), history=history, config=self.settings.caps,
+        unsub = self.caps.unsubscribed_channels(q.user_id)
+        known = bool(user)
+        choice = choose_channel(
+            opt_in={
+                "app_push": bool(user.get("push_opt_in", 1)),
+                "sms": bool(user.get("sms_opt_in", 0)),
+                "email": bool(user.get("email_opt_in", 0)),
+                "in_app": True,
+            },
+            # Without device tokens, push and in-app reach anyone who has the app; SMS and email need a
+            # known user record (where the phone and address live).
+            reachable={"app_push": True, "in_app": True, "sms": known, "email": known},
+            allowed=q.allowed_channels or None,
+            unsubscribed=unsub,
+            stats=channel_stats(history, q.user_id) if not history.empty else None,
+            preferred="app_push",
+            config=self.settings.frequency,
         )
+        channel, channel_reason = choice.channel, choice.reason
         window_start, window_end = deadline_for(trigger, q.now, self.settings.timing)
-        slot = models.sendtime.best_slot(q.user_id, now_utc=q.now, tz=tz.key, quiet=quiet,
-                                         window_start=window_start, window_end_utc=window_end)
-        send_view = SendTimeView(
-            send_at=slot.send_at_utc, confidence=float(slot.confidence), window_start=slot.window_start,
-            window_end=slot.window_end, local_hour=int(slot.local_hour), timezone=tz.key,
-            curve=tuple((h, float(p)) for h, p in slot.curve[:48]),
+        slot = models.sendtime.best_slot(
+            q.user_id,
+            now_utc=q.now,
+            tz=tz,
+            quiet=quiet,
+            window_start_utc=window_start,
+            window_end_utc=window_end,
+            segment=city or None,
         )
-        suppression = self._suppression(q, channel, tier, trigger, slot, cands, unsub)
+        send_view = None
+        if slot is not None:
+            send_view = SendTimeView(
+                send_at=slot.send_at_utc,
+                confidence=float(slot.confidence),
+                window_start=slot.window_start,
+                window_end=slot.window_end,
+                local_hour=int(slot.local_hour),
+                timezone=tz.key,
+                curve=tuple((h, float(p)) for h, p in slot.curve[:48]),
+            )
+        tier_enum = EngagementTier[tier.upper()]
+        suppression = self._suppression(q, channel, tier_enum, trigger, slot, cands, unsub)
         budget = self._copy_budget(deadline_s, t0)
         out: list[CandidateView] = []
         for rank, c in enumerate(cands[: q.max_candidates], start=1):
-            dedupe = hashlib.sha1(f"{q.user_id}|{c.item_id}|{channel}|{q.campaign_id}|{q.now:%Y%m%d}".encode()).hexdigest()[:20]
+            dedupe = hashlib.sha1(
+                f"{q.user_id}|{c.item_id}|{channel}|{q.campaign_id}|{q.now:%Y%m%d}".encode()
+            ).hexdigest()[:20]
             item = self._item_view(c)
             msg = None
             if q.write_copy and channel:
                 msg = self._message(q, user, lifecycle.current_stage, c, channel or "app_push", locale, city, budget)
-            out.append(CandidateView(
-                item=item, score=float(c.score), source=c.source, reason=c.reason, channel=channel or "",
-                channel_reason=channel_reason, message=msg, send_time=send_view, priority=rank,
-                expires_at=max(window_end, q.now + timedelta(hours=self.settings.engine.candidate_ttl_hours)),
-                dedupe_key=dedupe, rank=rank,
-            ))
+            out.append(
+                CandidateView(
+                    item=item,
+                    score=float(c.score),
+                    source=c.source,
+                    reason=c.reason,
+                    channel=channel or "",
+                    channel_reason=channel_reason,
+                    message=msg,
+                    send_time=send_view,
+                    priority=rank,
+                    expires_at=window_end
+                    if window_end > q.now
+                    else q.now + timedelta(hours=self.settings.engine.candidate_ttl_hours),
+                    dedupe_key=dedupe,
+                    rank=rank,
+                )
+            )
         if q.reserve and suppression is None and out and channel:
-            refusal = self.caps.reserve(q.user_id, channel, EngagementTier[tier.upper()], q.now,
-                                        dedupe_key=out[0].dedupe_key, key_moment=trigger.key_moment,
-                                        item_id=out[0].item.item_id)
-            if isinstance(refusal, Refusal):
-                suppression = SuppressionView("frequency_cap", refusal.human, refusal.retry_after)
+            booked = self.caps.reserve(
+                q.user_id, channel, tier_enum, q.now, dedupe_key=out[0].dedupe_key, key_moment=trigger.key_moment
+            )
+            if isinstance(booked, Refusal):
+                suppression = self._refusal_view(booked)
         self._record("recommend", t0)
         return RecommendResult(
-            user_id=q.user_id, new_user=new_user, lifecycle=lifecycle, tier=tier, candidates=tuple(out),
-            suppression=suppression, versions=self.versions(), request_id=uuid.uuid4().hex[:16],
+            user_id=q.user_id,
+            new_user=new_user,
+            lifecycle=lifecycle,
+            tier=tier,
+            candidates=tuple(out),
+            suppression=suppression,
+            versions=self.versions(),
+            request_id=uuid.uuid4().hex[:16],
         )
 
     def _cart_first(self, cands: list[Candidate], cart: Sequence[str]) -> list[Candidate]:
@@ -256,28 +326,53 @@ class Engine:
                 continue
             row = self.store.get_item(item_id)
             if row:
-                front.append(Candidate(item_id=item_id, title=row["title"], price=float(row["price"] or 0),
-                                       currency=row["currency"], category=row["category"], image_url=row["image_url"],
-                                       video_url=row["video_url"], audio_url=row["audio_url"], score=1.0,
-                                       source="cart", reason="still in your cart"))
+                front.append(
+                    Candidate(
+                        item_id=item_id,
+                        title=row["title"],
+                        price=float(row["price"] or 0),
+                        currency=row["currency"],
+                        category=row["category"],
+                        image_url=row["image_url"],
+                        video_url=row["video_url"],
+                        audio_url=row["audio_url"],
+                        score=1.0,
+                        source="cart",
+                        reason="still in your cart",
+                    )
+                )
         return front + rest
 
-    def _suppression(self, q: RecommendQuery, channel: str | None, tier: str, trigger: Trigger, slot: Any,
-                     cands: Sequence[Candidate], unsub: Sequence[str]) -> SuppressionView | None:
+    def _suppression(
+        self,
+        q: RecommendQuery,
+        channel: str | None,
+        tier: EngagementTier,
+        trigger: Trigger,
+        slot: Any,
+        cands: Sequence[Candidate],
+        unsub: set[str],
+    ) -> SuppressionView | None:
+        """Why nothing should be sent now, or None. Candidates stay in the answer for previews."""
         if not cands:
             return SuppressionView("no_candidates", "no item passed the business rules for this user")
         if channel is None:
             if unsub:
                 return SuppressionView("opted_out", f"unsubscribed from {', '.join(sorted(unsub))}")
             return SuppressionView("no_channel", "no allowed channel is opted in and reachable")
-        verdict = self.caps.check(q.user_id, channel, EngagementTier[tier.upper()], q.now, key_moment=trigger.key_moment)
-        if isinstance(verdict, Refusal):
-            reason = "low_tier_not_key_moment" if verdict.code == "not_key_moment" else "frequency_cap"
-            return SuppressionView(reason, verdict.human, verdict.retry_after)
-        if getattr(slot, "suppressed", False):
-            return SuppressionView("quiet_hours", str(getattr(slot, "note", "")) or "the whole window is in quiet hours",
-                                   slot.send_at_utc)
+        verdict = self.caps.check(q.user_id, channel, tier, q.now, key_moment=trigger.key_moment)
+        if verdict is not None:
+            return self._refusal_view(verdict)
+        if slot is None:
+            return SuppressionView("quiet_hours", "the whole send window falls in the user's quiet hours")
         return None
+
+    @staticmethod
+    def _refusal_view(r: Refusal) -> SuppressionView:
+        reason = {"UNSUBSCRIBED": "opted_out", "DORMANT_KEY_MOMENTS_ONLY": "low_tier_not_key_moment"}.get(
+            r.code, "frequency_cap"
+        )
+        return SuppressionView(reason, r.reason, r.retry_after_utc)
 
     def _copy_budget(self, deadline_s: float | None, t0: float) -> float:
         budget = self.settings.copy.copy_budget_ms / 1000.0
@@ -288,26 +383,62 @@ class Engine:
 
     @staticmethod
     def _item_view(c: Candidate) -> ItemView:
-        return ItemView(item_id=c.item_id, title=c.title, category=c.category, price=float(c.price or 0.0),
-                        currency=c.currency or "", image_url=c.image_url or "", video_url=c.video_url or "",
-                        audio_url=c.audio_url or "")
+        return ItemView(
+            item_id=c.item_id,
+            title=c.title,
+            category=c.category,
+            price=float(c.price or 0.0),
+            currency=c.currency or "",
+            image_url=c.image_url or "",
+            video_url=c.video_url or "",
+            audio_url=c.audio_url or "",
+        )
 
-    def _message(self, q: RecommendQuery, user: dict[str, Any], stage: str, c: Candidate, channel: str, locale: str,
-                 city: str, budget_s: float) -> MessageView:
+    def _message(
+        self,
+        q: RecommendQuery,
+        user: dict[str, Any],
+        stage: str,
+        c: Candidate,
+        channel: str,
+        locale: str,
+        city: str,
+        budget_s: float,
+    ) -> MessageView:
         req = CopyRequest(
-            user_id=q.user_id, first_name=str(user.get("first_name") or ""), locale=locale, stage=stage,
-            trigger=q.trigger, channel=channel, item_id=c.item_id, item_title=c.title,
-            price=float(c.price) if c.price and c.price == c.price else None, currency=c.currency or "",
-            city=city, reason=c.reason, item_url=f"https://shop.example.com/item/{c.item_id}",
-            image_url=c.image_url or "", video_url=c.video_url or "", audio_url=c.audio_url or "",
+            user_id=q.user_id,
+            first_name=str(user.get("first_name") or ""),
+            locale=locale,
+            stage=stage,
+            trigger=q.trigger,
+            channel=channel,
+            item_id=c.item_id,
+            item_title=c.title,
+            price=float(c.price) if c.price and c.price == c.price else None,
+            currency=c.currency or "",
+            city=city,
+            reason=c.reason,
+            item_url=f"https://shop.example.com/item/{c.item_id}",
+            image_url=c.image_url or "",
+            video_url=c.video_url or "",
+            audio_url=c.audio_url or "",
         )
         return self._message_view(self.copywriter.write(req, budget_s=budget_s))
 
     @staticmethod
     def _message_view(m: Message) -> MessageView:
-        return MessageView(title=m.title, body=m.body, cta=m.cta, media_url=m.media_url, media_type=m.media_type,
-                           locale=m.locale, writer=m.writer, variant=m.variant, guardrail_failed=m.guardrail_failed,
-                           model=m.model)
+        return MessageView(
+            title=m.title,
+            body=m.body,
+            cta=m.cta,
+            media_url=m.media_url,
+            media_type=m.media_type,
+            locale=m.locale,
+            writer=m.writer,
+            variant=m.variant,
+            guardrail_failed=m.guardrail_failed,
+            model=m.model,
+        )
 
     # ---- other calls ------------------------------------------------------------------------
     def score_users(self, user_ids: Sequence[str], as_of: datetime) -> tuple[list[UserScoreView], dict[str, str]]:
@@ -317,18 +448,23 @@ class Engine:
         events = events[events["ts"] < ts]
         feats = models.lifecycle.features(events, ts, users=list(user_ids))
         scores = {s.user_id: s for s in models.lifecycle.score(feats)}
-        tiers = compute_tiers(events, ts)
+        tiers = compute_tiers(events, ts, self.settings.frequency)
         known = set(events["user_id"].unique())
         horizon = int(models.lifecycle.horizon_days)
         out = [
-            UserScoreView(user_id=u, lifecycle=lifecycle_view(scores[u], horizon),
-                          tier=_TIER_NAMES[EngagementTier(int(tiers.get(u, EngagementTier.DORMANT)))], known=u in known)
+            UserScoreView(
+                user_id=u,
+                lifecycle=lifecycle_view(scores[u], horizon),
+                tier=_TIER_NAMES[EngagementTier(int(tiers.get(u, EngagementTier.DORMANT)))],
+                known=u in known,
+            )
             for u in user_ids
         ]
         return out, self.versions()
 
-    def report_events(self, rows: Sequence[tuple[dict[str, Any] | None, str, str]],
-                      event_ids: Sequence[str]) -> ReportResult:
+    def report_events(
+        self, rows: Sequence[tuple[dict[str, Any] | None, str, str]], event_ids: Sequence[str]
+    ) -> ReportResult:
         """Store valid rows (durably), reject the others one by one, and apply feedback to caps."""
         good = [r for r, _, _ in rows if r is not None]
         rejections = tuple(Rejection(i, event_ids[i], fld, why) for i, (r, fld, why) in enumerate(rows) if r is None)
@@ -336,14 +472,31 @@ class Engine:
         touched = {r["user_id"] for r, new in zip(good, new_flags, strict=True) if new}
         for r, new in zip(good, new_flags, strict=True):
             if new:
-                self.caps.apply_event(r["user_id"], r["event_type"], r.get("channel"),
-                                      datetime.fromtimestamp(r["ts"], UTC))
+                self._apply_feedback(r)
         with self._state_lock:
             self._dirty |= touched
         self._counters["events_accepted"] += res.accepted
         self._counters["events_duplicate"] += res.duplicate
         self._counters["events_rejected"] += len(rejections)
         return ReportResult(accepted=res.accepted, duplicate=res.duplicate, rejections=rejections)
+
+    def _apply_feedback(self, r: dict[str, Any]) -> None:
+        """Unsubscribes stop a channel at once; dismissals and poor ratings lower the user's caps."""
+        at = datetime.fromtimestamp(float(r["ts"]), UTC)
+        etype = r["event_type"]
+        if etype == "unsubscribe":
+            self.caps.unsubscribe(r["user_id"], r.get("channel") or "*", at)
+        elif etype == "push_dismissed":
+            self.caps.record_dismissal(r["user_id"], at)
+        elif etype == "feedback" and r.get("payload"):
+            import json
+
+            try:
+                rating = float(json.loads(r["payload"]).get("rating", 5))
+            except (ValueError, TypeError, AttributeError):
+                return
+            if rating <= 2:
+                self.caps.record_negative_feedback(r["user_id"], at)
 
     def upsert_items(self, rows: list[dict[str, Any]]) -> tuple[int, int]:
         from recsvc.data.io import normalize_items
@@ -375,15 +528,30 @@ class Engine:
             if row and row["category"]:
                 cats[row["category"]] += 1
         return ProfileView(
-            user=user or {"user_id": user_id}, known=bool(user) or not history.empty, lifecycle=lifecycle, tier=tier,
-            event_count=len(history), last_event_at=history["ts"].iloc[-1].to_pydatetime() if len(history) else None,
-            recent_item_ids=recent, top_categories=tuple(c for c, _ in cats.most_common(3)),
-            sends_last_7d=self.caps.sends_since(user_id, now - timedelta(days=7)),
-            unsubscribed=tuple(self.caps.unsubscribed(user_id)), versions=self.versions(),
+            user=user or {"user_id": user_id},
+            known=bool(user) or not history.empty,
+            lifecycle=lifecycle,
+            tier=tier,
+            event_count=len(history),
+            last_event_at=history["ts"].iloc[-1].to_pydatetime() if len(history) else None,
+            recent_item_ids=recent,
+            top_categories=tuple(c for c, _ in cats.most_common(3)),
+            sends_last_7d=len(self.caps.sends_for(user_id, now - timedelta(days=7))),
+            unsubscribed=tuple(sorted(self.caps.unsubscribed_channels(user_id))),
+            versions=self.versions(),
         )
 
-    def generate_message(self, user_id: str, item_id: str, channel: str, *, trigger: str, locale: str, offer: str,
-                         deadline_s: float | None) -> tuple[MessageView, str]:
+    def generate_message(
+        self,
+        user_id: str,
+        item_id: str,
+        channel: str,
+        *,
+        trigger: str,
+        locale: str,
+        offer: str,
+        deadline_s: float | None,
+    ) -> tuple[MessageView, str]:
         row = self.store.get_item(item_id)
         if row is None:
             raise NotFound(f"item_id {item_id!r} is not in the catalog", field="item_id")
@@ -391,36 +559,65 @@ class Engine:
         history = self.store.events_for_user(user_id, limit=_HISTORY_LIMIT)
         lifecycle, _ = self._user_state(user_id, datetime.now(UTC), history)
         req = CopyRequest(
-            user_id=user_id, first_name=str(user.get("first_name") or ""),
-            locale=locale or str(user.get("locale") or "") or "en-US", stage=lifecycle.current_stage, trigger=trigger,
-            channel=channel, item_id=item_id, item_title=row["title"], price=row["price"], currency=row["currency"],
-            offer=offer or None, city=str(user.get("city") or ""), reason="picked for you",
-            item_url=f"https://shop.example.com/item/{item_id}", image_url=row["image_url"],
-            video_url=row["video_url"], audio_url=row["audio_url"],
+            user_id=user_id,
+            first_name=str(user.get("first_name") or ""),
+            locale=locale or str(user.get("locale") or "") or "en-US",
+            stage=lifecycle.current_stage,
+            trigger=trigger,
+            channel=channel,
+            item_id=item_id,
+            item_title=row["title"],
+            price=row["price"],
+            currency=row["currency"],
+            offer=offer or None,
+            city=str(user.get("city") or ""),
+            reason="picked for you",
+            item_url=f"https://shop.example.com/item/{item_id}",
+            image_url=row["image_url"],
+            video_url=row["video_url"],
+            audio_url=row["audio_url"],
         )
         timeout = self.settings.copy.timeout_s if deadline_s is None else max(0.1, deadline_s - 0.1)
         return self._message_view(self.copywriter.write_now(req, timeout_s=timeout)), lifecycle.current_stage
 
-    def assistant_reply(self, user_id: str, turns: Sequence[tuple[str, str]], *, max_items: int,
-                        locale: str) -> Iterator[ReplyChunk]:
+    def assistant_reply(
+        self, user_id: str, turns: Sequence[tuple[str, str]], *, max_items: int, locale: str
+    ) -> Iterator[ReplyChunk]:
         from recsvc.copy.assistant import stream_reply
 
         query = next((t for r, t in reversed(turns) if r == "user"), "")
-        q = RecommendQuery(user_id=user_id, now=datetime.now(UTC), query=query, max_candidates=max_items,
-                           write_copy=False, locale=locale)
+        q = RecommendQuery(
+            user_id=user_id,
+            now=datetime.now(UTC),
+            query=query,
+            max_candidates=max_items,
+            write_copy=False,
+            locale=locale,
+        )
         result = self.recommend(q)
         items = result.candidates
         yield ReplyChunk(items=items, writer="")
         user = self.store.get_user(user_id) or {}
         loc = locale or str(user.get("locale") or "") or "en-US"
-        writer = ""
-        for piece in stream_reply(list(turns), [
-            {"item_id": c.item.item_id, "title": c.item.title, "price": c.item.price, "currency": c.item.currency,
-             "reason": c.reason} for c in items
-        ], loc, self.copywriter.llm, self.settings.copy):
-            writer = getattr(piece, "writer", writer)
-            yield ReplyChunk(text=str(getattr(piece, "text", piece)), writer=writer)
-        yield ReplyChunk(done=True, writer=writer or "llm")
+        for piece in stream_reply(
+            list(turns),
+            [
+                {
+                    "item_id": c.item.item_id,
+                    "title": c.item.title,
+                    "price": c.item.price,
+                    "currency": c.item.currency,
+                    "reason": c.reason,
+                }
+                for c in items
+            ],
+            loc,
+            self.llm,
+            self.settings.copy,
+            timeout_s=self.settings.copy.timeout_s,
+        ):
+            yield ReplyChunk(text=piece)
+        yield ReplyChunk(done=True)
 
     def metrics(self) -> tuple[dict[str, float], dict[str, str]]:
         values: dict[str, float] = {k: float(v) for k, v in self._counters.items()}

@@ -15,7 +15,12 @@ TIERS: tuple[str, ...] = ("high", "medium", "low", "dormant")
 TRIGGERS: tuple[str, ...] = ("scheduled", "purchase_completed", "cart_idle", "geo_enter", "app_open")
 CHANNELS: tuple[str, ...] = ("app_push", "sms", "email", "in_app")
 SUPPRESSIONS: tuple[str, ...] = (
-    "frequency_cap", "quiet_hours", "opted_out", "no_channel", "no_candidates", "low_tier_not_key_moment",
+    "frequency_cap",
+    "quiet_hours",
+    "opted_out",
+    "no_channel",
+    "no_candidates",
+    "low_tier_not_key_moment",
 )
 
 

@@ -45,7 +45,8 @@ class TokenAuthInterceptor(grpc.ServerInterceptor):
         self._deny_bidi = grpc.stream_stream_rpc_method_handler(deny)
 
     def intercept_service(
-        self, continuation: Callable[[grpc.HandlerCallDetails], grpc.RpcMethodHandler | None],
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], grpc.RpcMethodHandler | None],
         handler_call_details: grpc.HandlerCallDetails,
     ) -> grpc.RpcMethodHandler | None:
         method = handler_call_details.method
@@ -136,7 +137,9 @@ class RecsvcServer:
 def build_server(settings: Settings, *, engine: Engine | None = None, reuse_port: bool = False) -> RecsvcServer:
     """Assemble the gRPC server (unstarted) with health, reflection, auth and optional TLS."""
     engine = engine or Engine(settings)
-    interceptors = [TokenAuthInterceptor(settings.api_token)] if settings.api_token else []
+    interceptors: list[grpc.ServerInterceptor] = []
+    if settings.api_token:
+        interceptors.append(TokenAuthInterceptor(settings.api_token))
     mb = settings.server.max_message_mb * 1024 * 1024
     options = [
         ("grpc.max_receive_message_length", mb),
@@ -149,8 +152,9 @@ def build_server(settings: Settings, *, engine: Engine | None = None, reuse_port
         options=options,
     )
     recsvc_pb2_grpc.add_PushRecommenderServicer_to_server(PushRecommenderServicer(engine), server)
-    health_servicer = health.HealthServicer(experimental_non_blocking=True,
-                                            experimental_thread_pool=futures.ThreadPoolExecutor(max_workers=2))
+    health_servicer = health.HealthServicer(
+        experimental_non_blocking=True, experimental_thread_pool=futures.ThreadPoolExecutor(max_workers=2)
+    )
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(
         (SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME), server

@@ -10,7 +10,7 @@ import json
 import math
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
@@ -19,7 +19,6 @@ from recsvc.engine.types import (
     STAGES,
     SUPPRESSIONS,
     TIERS,
-    TRIGGERS,
     CandidateView,
     ItemView,
     LifecycleView,
@@ -37,8 +36,8 @@ from recsvc.v1 import recsvc_pb2 as pb
 
 _MAX_FUTURE = timedelta(days=366)
 _MIN_TS = datetime(2000, 1, 1, tzinfo=UTC)
-_EVENT_TYPES = {v: k[len("EVENT_TYPE_"):].lower() for k, v in pb.EventType.items() if v}
-_MEDIA = {"image": pb.MEDIA_TYPE_IMAGE, "video": pb.MEDIA_TYPE_VIDEO, "audio": pb.MEDIA_TYPE_AUDIO}
+_EVENT_TYPES = {v: k[len("EVENT_TYPE_") :].lower() for k, v in pb.EventType.items() if v}
+_MEDIA: dict[str, Any] = {"image": pb.MEDIA_TYPE_IMAGE, "video": pb.MEDIA_TYPE_VIDEO, "audio": pb.MEDIA_TYPE_AUDIO}
 
 
 def _enum_name(enum: Any, value: int, field: str, prefix: str) -> str:
@@ -46,7 +45,7 @@ def _enum_name(enum: Any, value: int, field: str, prefix: str) -> str:
         name: str = enum.Name(value)
     except ValueError:
         raise InvalidArgument(f"{field}: unknown enum value {value}", field=field) from None
-    return name[len(prefix):].lower()
+    return name[len(prefix) :].lower()
 
 
 def ts_to_dt(ts: Timestamp, field: str, *, default: datetime | None = None, allow_past: bool = True) -> datetime:
@@ -96,14 +95,16 @@ def recommend_query(req: pb.RecommendRequest, settings: Settings, *, now: dateti
     uid = check_user_id(req.user_id, settings)
     limit = settings.engine.max_candidates
     if not 1 <= req.max_candidates <= limit:
-        raise InvalidArgument(f"max_candidates must be between 1 and {limit}, got {req.max_candidates}",
-                              field="max_candidates")
+        raise InvalidArgument(
+            f"max_candidates must be between 1 and {limit}, got {req.max_candidates}", field="max_candidates"
+        )
     ctx = req.context
     trigger = _enum_name(pb.Trigger, ctx.trigger, "context.trigger", "TRIGGER_")
     if trigger == "unspecified":
         trigger = "scheduled"
-    channels = tuple(dict.fromkeys(channel_name(c, f"allowed_channels[{i}]")
-                                   for i, c in enumerate(req.allowed_channels)))
+    channels = tuple(
+        dict.fromkeys(channel_name(c, f"allowed_channels[{i}]") for i, c in enumerate(req.allowed_channels))
+    )
     when = ts_to_dt(ctx.now, "context.now", default=now or datetime.now(UTC))
     lat = lon = None
     if ctx.HasField("location") and (ctx.location.lat or ctx.location.lon):
@@ -190,10 +191,18 @@ def item_rows(items: Sequence[pb.Item]) -> list[dict[str, Any]]:
         if it.price < 0 or not math.isfinite(it.price):
             raise InvalidArgument(f"items[{i}].price must be >= 0", field=f"items[{i}].price")
         row: dict[str, Any] = {
-            "item_id": it.item_id.strip(), "title": it.title.strip(), "description": it.description,
-            "category": it.category, "price": it.price if it.price else None, "currency": it.currency,
-            "image_url": it.image_url, "video_url": it.video_url, "audio_url": it.audio_url,
-            "in_stock": it.in_stock, "cities": "|".join(it.cities), "tags": "|".join(it.tags),
+            "item_id": it.item_id.strip(),
+            "title": it.title.strip(),
+            "description": it.description,
+            "category": it.category,
+            "price": it.price if it.price else None,
+            "currency": it.currency,
+            "image_url": it.image_url,
+            "video_url": it.video_url,
+            "audio_url": it.audio_url,
+            "in_stock": it.in_stock,
+            "cities": "|".join(it.cities),
+            "tags": "|".join(it.tags),
         }
         row.update(dict(it.attributes))
         rows.append(row)
@@ -205,26 +214,43 @@ def user_rows(users: Sequence[pb.User]) -> list[dict[str, Any]]:
     for i, u in enumerate(users):
         if not u.user_id.strip():
             raise InvalidArgument(f"users[{i}].user_id is empty", field=f"users[{i}].user_id")
-        rows.append({
-            "user_id": u.user_id.strip(),
-            "signup_ts": ts_to_dt(u.signup_ts, f"users[{i}].signup_ts", default=datetime.now(UTC)),
-            "timezone": u.timezone, "locale": u.locale, "city": u.city, "country": u.country,
-            "push_opt_in": u.push_opt_in, "sms_opt_in": u.sms_opt_in, "email_opt_in": u.email_opt_in,
-            "quiet_hours": u.quiet_hours, "first_name": u.first_name,
-        })
+        rows.append(
+            {
+                "user_id": u.user_id.strip(),
+                "signup_ts": ts_to_dt(u.signup_ts, f"users[{i}].signup_ts", default=datetime.now(UTC)),
+                "timezone": u.timezone,
+                "locale": u.locale,
+                "city": u.city,
+                "country": u.country,
+                "push_opt_in": u.push_opt_in,
+                "sms_opt_in": u.sms_opt_in,
+                "email_opt_in": u.email_opt_in,
+                "quiet_hours": u.quiet_hours,
+                "first_name": u.first_name,
+            }
+        )
     return rows
 
 
 # ---- domain -> protobuf ------------------------------------------------------------------
-def _stage(name: str) -> int:
+# Generated stubs type enum fields as enum classes; these helpers return the plain wire values.
+def _stage(name: str) -> Any:
     return STAGES.index(name) + 1 if name in STAGES else 0
 
 
-def _tier(name: str) -> int:
+def stage_value(name: str) -> Any:
+    return _stage(name)
+
+
+def writer_value(name: str) -> Any:
+    return {"llm": pb.WRITER_LLM, "template": pb.WRITER_TEMPLATE}.get(name, 0)
+
+
+def _tier(name: str) -> Any:
     return TIERS.index(name) + 1 if name in TIERS else 0
 
 
-def _channel(name: str) -> int:
+def _channel(name: str) -> Any:
     return CHANNELS.index(name) + 1 if name in CHANNELS else 0
 
 
@@ -242,34 +268,61 @@ def lifecycle_pb(v: LifecycleView) -> pb.LifecycleScore:
 
 def item_pb(it: ItemView) -> pb.Item:
     return pb.Item(
-        item_id=it.item_id, title=it.title, description=it.description, category=it.category, price=it.price,
-        currency=it.currency, image_url=it.image_url, video_url=it.video_url, audio_url=it.audio_url,
-        in_stock=it.in_stock, cities=list(it.cities), tags=list(it.tags), attributes=it.attributes,
+        item_id=it.item_id,
+        title=it.title,
+        description=it.description,
+        category=it.category,
+        price=it.price,
+        currency=it.currency,
+        image_url=it.image_url,
+        video_url=it.video_url,
+        audio_url=it.audio_url,
+        in_stock=it.in_stock,
+        cities=list(it.cities),
+        tags=list(it.tags),
+        attributes=it.attributes,
     )
 
 
 def message_pb(m: MessageView) -> pb.Message:
     return pb.Message(
-        title=m.title, body=m.body, call_to_action=m.cta, media_url=m.media_url,
-        media_type=_MEDIA.get(m.media_type, 0), locale=m.locale,
+        title=m.title,
+        body=m.body,
+        call_to_action=m.cta,
+        media_url=m.media_url,
+        media_type=_MEDIA.get(m.media_type, 0),
+        locale=m.locale,
         writer=pb.WRITER_LLM if m.writer == "llm" else pb.WRITER_TEMPLATE,
-        variant=m.variant, guardrail_failed=m.guardrail_failed, model=m.model,
+        variant=m.variant,
+        guardrail_failed=m.guardrail_failed,
+        model=m.model,
     )
 
 
 def send_time_pb(s: SendTimeView) -> pb.SendTime:
     return pb.SendTime(
-        send_at=dt_to_ts(s.send_at), confidence=s.confidence, window_start=dt_to_ts(s.window_start),
-        window_end=dt_to_ts(s.window_end), local_hour=s.local_hour, timezone=s.timezone,
+        send_at=dt_to_ts(s.send_at),
+        confidence=s.confidence,
+        window_start=dt_to_ts(s.window_start),
+        window_end=dt_to_ts(s.window_end),
+        local_hour=s.local_hour,
+        timezone=s.timezone,
         curve=[pb.HourScore(hour_start=dt_to_ts(h), propensity=p) for h, p in s.curve],
     )
 
 
 def candidate_pb(c: CandidateView) -> pb.Candidate:
     out = pb.Candidate(
-        item=item_pb(c.item), score=c.score, source=c.source, reason=c.reason, channel=_channel(c.channel),
-        channel_reason=c.channel_reason, priority=c.priority, expires_at=dt_to_ts(c.expires_at),
-        dedupe_key=c.dedupe_key, rank=c.rank,
+        item=item_pb(c.item),
+        score=c.score,
+        source=c.source,
+        reason=c.reason,
+        channel=_channel(c.channel),
+        channel_reason=c.channel_reason,
+        priority=c.priority,
+        expires_at=dt_to_ts(c.expires_at),
+        dedupe_key=c.dedupe_key,
+        rank=c.rank,
     )
     if c.message is not None:
         out.message.CopyFrom(message_pb(c.message))
@@ -279,35 +332,50 @@ def candidate_pb(c: CandidateView) -> pb.Candidate:
 
 
 def versions_pb(v: dict[str, str]) -> pb.ModelVersions:
-    return pb.ModelVersions(lifecycle=v.get("lifecycle", ""), recs=v.get("recs", ""),
-                            sendtime=v.get("sendtime", ""), copy_model=v.get("copy", ""))
+    return pb.ModelVersions(
+        lifecycle=v.get("lifecycle", ""),
+        recs=v.get("recs", ""),
+        sendtime=v.get("sendtime", ""),
+        copy_model=v.get("copy", ""),
+    )
 
 
 def recommend_pb(r: RecommendResult) -> pb.RecommendResponse:
     out = pb.RecommendResponse(
-        user_id=r.user_id, new_user=r.new_user, lifecycle=lifecycle_pb(r.lifecycle), engagement_tier=_tier(r.tier),
-        candidates=[candidate_pb(c) for c in r.candidates], model_versions=versions_pb(r.versions),
+        user_id=r.user_id,
+        new_user=r.new_user,
+        lifecycle=lifecycle_pb(r.lifecycle),
+        engagement_tier=_tier(r.tier),
+        candidates=[candidate_pb(c) for c in r.candidates],
+        model_versions=versions_pb(r.versions),
         request_id=r.request_id,
     )
     if r.suppression is not None:
         s = r.suppression
-        out.suppression.CopyFrom(pb.Suppression(
-            reason=SUPPRESSIONS.index(s.reason) + 1 if s.reason in SUPPRESSIONS else 0, detail=s.detail,
-            retry_after=dt_to_ts(s.retry_after),
-        ))
+        out.suppression.CopyFrom(
+            pb.Suppression(
+                reason=cast(Any, SUPPRESSIONS.index(s.reason) + 1 if s.reason in SUPPRESSIONS else 0),
+                detail=s.detail,
+                retry_after=dt_to_ts(s.retry_after),
+            )
+        )
     return out
 
 
 def user_score_pb(s: UserScoreView) -> pb.UserScore:
-    return pb.UserScore(user_id=s.user_id, lifecycle=lifecycle_pb(s.lifecycle), engagement_tier=_tier(s.tier),
-                        known=s.known)
+    return pb.UserScore(
+        user_id=s.user_id, lifecycle=lifecycle_pb(s.lifecycle), engagement_tier=_tier(s.tier), known=s.known
+    )
 
 
 def report_pb(r: ReportResult) -> pb.ReportEventsResponse:
     return pb.ReportEventsResponse(
-        accepted=r.accepted, duplicate=r.duplicate, rejected=len(r.rejections),
-        rejections=[pb.RejectedEvent(index=x.index, event_id=x.event_id, field=x.field, reason=x.reason)
-                    for x in r.rejections],
+        accepted=r.accepted,
+        duplicate=r.duplicate,
+        rejected=len(r.rejections),
+        rejections=[
+            pb.RejectedEvent(index=x.index, event_id=x.event_id, field=x.field, reason=x.reason) for x in r.rejections
+        ],
     )
 
 
@@ -315,18 +383,29 @@ def profile_pb(p: ProfileView) -> pb.UserProfile:
     u = p.user
     signup = u.get("signup_ts")
     user = pb.User(
-        user_id=str(u.get("user_id", "")), timezone=str(u.get("timezone") or ""), locale=str(u.get("locale") or ""),
-        city=str(u.get("city") or ""), country=str(u.get("country") or ""),
-        push_opt_in=bool(u.get("push_opt_in", True)), sms_opt_in=bool(u.get("sms_opt_in", True)),
-        email_opt_in=bool(u.get("email_opt_in", True)), quiet_hours=str(u.get("quiet_hours") or ""),
+        user_id=str(u.get("user_id", "")),
+        timezone=str(u.get("timezone") or ""),
+        locale=str(u.get("locale") or ""),
+        city=str(u.get("city") or ""),
+        country=str(u.get("country") or ""),
+        push_opt_in=bool(u.get("push_opt_in", True)),
+        sms_opt_in=bool(u.get("sms_opt_in", True)),
+        email_opt_in=bool(u.get("email_opt_in", True)),
+        quiet_hours=str(u.get("quiet_hours") or ""),
         first_name=str(u.get("first_name") or ""),
     )
     if isinstance(signup, int | float) and signup == signup:
         user.signup_ts.FromDatetime(datetime.fromtimestamp(float(signup), UTC))
     out = pb.UserProfile(
-        user=user, known=p.known, lifecycle=lifecycle_pb(p.lifecycle), engagement_tier=_tier(p.tier),
-        event_count=p.event_count, recent_item_ids=list(p.recent_item_ids), top_categories=list(p.top_categories),
-        sends_last_7d=p.sends_last_7d, unsubscribed=[_channel(c) for c in p.unsubscribed],
+        user=user,
+        known=p.known,
+        lifecycle=lifecycle_pb(p.lifecycle),
+        engagement_tier=_tier(p.tier),
+        event_count=p.event_count,
+        recent_item_ids=list(p.recent_item_ids),
+        top_categories=list(p.top_categories),
+        sends_last_7d=p.sends_last_7d,
+        unsubscribed=[_channel(c) for c in p.unsubscribed],
         model_versions=versions_pb(p.versions),
     )
     if p.last_event_at is not None:

@@ -56,4 +56,4 @@ def grpc_errors(fn: F) -> F:
 
     import inspect
 
-    return (streaming if inspect.isgeneratorfunction(fn) else unary)  # type: ignore[return-value]
+    return streaming if inspect.isgeneratorfunction(fn) else unary  # type: ignore[return-value]

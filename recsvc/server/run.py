@@ -67,9 +67,13 @@ def _log_sample(settings: Settings, port: int) -> None:
         return
     store = Store(settings.paths.store)
     try:
-        row = store._conn().execute(
-            "SELECT user_id FROM events WHERE event_type='purchase' GROUP BY user_id ORDER BY COUNT(*) DESC LIMIT 1"
-        ).fetchone()
+        row = (
+            store._conn()
+            .execute(
+                "SELECT user_id FROM events WHERE event_type='purchase' GROUP BY user_id ORDER BY COUNT(*) DESC LIMIT 1"
+            )
+            .fetchone()
+        )
     finally:
         store.close()
     user = row[0] if row else "new-user-1"
@@ -100,8 +104,9 @@ def serve(settings: Settings, *, local_llm: bool = False, show_sample: bool = Fa
         if settings.server.port == 0:
             raise FailedPrecondition("server.processes > 1 needs a fixed port", field="server.port")
         ctx = multiprocessing.get_context("spawn")
-        workers = [ctx.Process(target=_worker, args=(settings, show_sample and i == 0), name=f"recsvc-{i}")
-                   for i in range(n)]
+        workers = [
+            ctx.Process(target=_worker, args=(settings, show_sample and i == 0), name=f"recsvc-{i}") for i in range(n)
+        ]
         for w in workers:
             w.start()
         logger.info("%d server processes on port %d", n, settings.server.port)

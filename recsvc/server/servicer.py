@@ -48,8 +48,9 @@ class PushRecommenderServicer(pb_grpc.PushRecommenderServicer):
                 yield pb.RecommendStreamResponse(index=i, code=code_of(exc).value[0], error=exc.message)
             except Exception as exc:
                 logger.exception("RecommendStream item %d failed", i)
-                yield pb.RecommendStreamResponse(index=i, code=grpc.StatusCode.INTERNAL.value[0],
-                                                 error=f"internal error: {type(exc).__name__}")
+                yield pb.RecommendStreamResponse(
+                    index=i, code=grpc.StatusCode.INTERNAL.value[0], error=f"internal error: {type(exc).__name__}"
+                )
 
     @grpc_errors
     def ScoreUsers(self, request: pb.ScoreUsersRequest, context: grpc.ServicerContext) -> pb.ScoreUsersResponse:
@@ -57,13 +58,15 @@ class PushRecommenderServicer(pb_grpc.PushRecommenderServicer):
         if not request.user_ids:
             raise InvalidArgument("user_ids is empty", field="user_ids")
         if len(request.user_ids) > limit:
-            raise InvalidArgument(f"user_ids has {len(request.user_ids)} ids; the limit is {limit} per call",
-                                  field="user_ids")
+            raise InvalidArgument(
+                f"user_ids has {len(request.user_ids)} ids; the limit is {limit} per call", field="user_ids"
+            )
         ids = [convert.check_user_id(u, self.settings, f"user_ids[{i}]") for i, u in enumerate(request.user_ids)]
         as_of = convert.ts_to_dt(request.as_of, "as_of", default=datetime.now(UTC))
         scores, versions = self.engine.score_users(ids, as_of)
-        return pb.ScoreUsersResponse(scores=[convert.user_score_pb(s) for s in scores],
-                                     model_versions=convert.versions_pb(versions))
+        return pb.ScoreUsersResponse(
+            scores=[convert.user_score_pb(s) for s in scores], model_versions=convert.versions_pb(versions)
+        )
 
     @grpc_errors
     def ReportEvents(self, request: pb.ReportEventsRequest, context: grpc.ServicerContext) -> pb.ReportEventsResponse:
@@ -73,8 +76,9 @@ class PushRecommenderServicer(pb_grpc.PushRecommenderServicer):
                 f"events has {len(request.events)} rows; the limit is {limit} per call (split the batch)",
                 field="events",
             )
-        return convert.report_pb(self.engine.report_events(convert.event_rows(request.events),
-                                                           [e.event_id for e in request.events]))
+        return convert.report_pb(
+            self.engine.report_events(convert.event_rows(request.events), [e.event_id for e in request.events])
+        )
 
     @grpc_errors
     def UpsertItems(self, request: pb.UpsertItemsRequest, context: grpc.ServicerContext) -> pb.UpsertItemsResponse:
@@ -104,10 +108,15 @@ class PushRecommenderServicer(pb_grpc.PushRecommenderServicer):
         channel = convert.channel_name(request.channel or pb.CHANNEL_APP_PUSH, "channel")
         trigger = convert._enum_name(pb.Trigger, request.context.trigger, "context.trigger", "TRIGGER_")
         msg, stage = self.engine.generate_message(
-            uid, request.item_id, channel, trigger="scheduled" if trigger == "unspecified" else trigger,
-            locale=request.context.locale, offer=request.offer, deadline_s=self._budget(context),
+            uid,
+            request.item_id,
+            channel,
+            trigger="scheduled" if trigger == "unspecified" else trigger,
+            locale=request.context.locale,
+            offer=request.offer,
+            deadline_s=self._budget(context),
         )
-        return pb.GenerateMessageResponse(message=convert.message_pb(msg), stage=convert._stage(stage))
+        return pb.GenerateMessageResponse(message=convert.message_pb(msg), stage=convert.stage_value(stage))
 
     @grpc_errors
     def AssistantReply(
@@ -119,7 +128,9 @@ class PushRecommenderServicer(pb_grpc.PushRecommenderServicer):
         turns = []
         for i, t in enumerate(request.conversation):
             if t.role not in ("user", "assistant", "system"):
-                raise InvalidArgument(f"conversation[{i}].role must be user or assistant", field=f"conversation[{i}].role")
+                raise InvalidArgument(
+                    f"conversation[{i}].role must be user or assistant", field=f"conversation[{i}].role"
+                )
             turns.append((t.role, t.text[:4000]))
         max_items = request.max_items or 3
         if not 1 <= max_items <= 20:
@@ -128,8 +139,10 @@ class PushRecommenderServicer(pb_grpc.PushRecommenderServicer):
             if not context.is_active():
                 return
             yield pb.AssistantReplyChunk(
-                text=chunk.text, items=[convert.candidate_pb(c) for c in chunk.items], done=chunk.done,
-                writer=pb.WRITER_LLM if chunk.writer == "llm" else (pb.WRITER_TEMPLATE if chunk.writer else 0),
+                text=chunk.text,
+                items=[convert.candidate_pb(c) for c in chunk.items],
+                done=chunk.done,
+                writer=convert.writer_value(chunk.writer),
             )
 
     @grpc_errors

@@ -45,8 +45,14 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> Trained:
         copy={"base_url": f"http://127.0.0.1:{closed_port()}/v1", "timeout_s": 0.5, "max_retries": 0},
         engine={"reload_interval_s": 0.0},
     )
-    train_all(settings, events=str(paths.events), items=str(paths.items), users=str(paths.users),
-              import_store=True, progress=False)
+    train_all(
+        settings,
+        events=str(paths.events),
+        items=str(paths.items),
+        users=str(paths.users),
+        import_store=True,
+        progress=False,
+    )
     return Trained(settings=settings, data=root / "demo")
 
 
@@ -72,7 +78,11 @@ def stub(channel: grpc.Channel) -> pb_grpc.PushRecommenderStub:
 
 @pytest.fixture(scope="session")
 def known_user(server: RecsvcServer) -> str:
-    row = server.engine.store._conn().execute(
-        "SELECT user_id FROM events WHERE event_type='purchase' GROUP BY user_id ORDER BY COUNT(*) DESC LIMIT 1"
-    ).fetchone()
+    row = (
+        server.engine.store._conn()
+        .execute(
+            "SELECT user_id FROM events WHERE event_type='purchase' GROUP BY user_id ORDER BY COUNT(*) DESC LIMIT 1"
+        )
+        .fetchone()
+    )
     return str(row[0])

@@ -30,8 +30,9 @@ def test_report_events_rejects_bad_rows_keeps_good_ones_and_is_idempotent(
         pb.Event(event_id="t-1", user_id="ingest-user", ts=_now(), event_type=pb.EVENT_TYPE_APP_OPEN),
         pb.Event(event_id="t-2", user_id="ingest-user", ts=_now(), event_type=77),
         pb.Event(event_id="t-3", user_id="ingest-user", ts=_now(), event_type=pb.EVENT_TYPE_VIEW, payload="{oops"),
-        pb.Event(event_id="t-4", user_id="ingest-user", ts=Timestamp(seconds=253402300000),
-                 event_type=pb.EVENT_TYPE_VIEW),
+        pb.Event(
+            event_id="t-4", user_id="ingest-user", ts=Timestamp(seconds=253402300000), event_type=pb.EVENT_TYPE_VIEW
+        ),
         pb.Event(event_id="t-5", user_id="ingest-user", ts=_now(), event_type=pb.EVENT_TYPE_VIEW),
     ]
     r = stub.ReportEvents(pb.ReportEventsRequest(events=events), timeout=30)
@@ -53,9 +54,16 @@ def test_too_many_events_in_one_call_is_refused_whole(stub: pb_grpc.PushRecommen
 
 
 def test_unsubscribe_is_honoured_on_the_next_call(stub: pb_grpc.PushRecommenderStub, known_user: str) -> None:
-    stub.ReportEvents(pb.ReportEventsRequest(events=[
-        pb.Event(user_id=known_user, ts=_now(), event_type=pb.EVENT_TYPE_UNSUBSCRIBE, channel=pb.CHANNEL_APP_PUSH),
-    ]), timeout=30)
+    stub.ReportEvents(
+        pb.ReportEventsRequest(
+            events=[
+                pb.Event(
+                    user_id=known_user, ts=_now(), event_type=pb.EVENT_TYPE_UNSUBSCRIBE, channel=pb.CHANNEL_APP_PUSH
+                ),
+            ]
+        ),
+        timeout=30,
+    )
     r = stub.Recommend(pb.RecommendRequest(user_id=known_user, max_candidates=2), timeout=30)
     assert all(c.channel != pb.CHANNEL_APP_PUSH for c in r.candidates)
     prof = stub.GetUserProfile(pb.GetUserProfileRequest(user_id=known_user), timeout=30)
@@ -63,13 +71,27 @@ def test_unsubscribe_is_honoured_on_the_next_call(stub: pb_grpc.PushRecommenderS
 
 
 def test_upsert_items_makes_a_new_item_retrievable_at_once(stub: pb_grpc.PushRecommenderStub) -> None:
-    item = pb.Item(item_id="new-sku-1", title="Ultralight carbon trekking poles", category="sports", price=399,
-                   currency="CNY", in_stock=True, image_url="https://cdn.example.com/img/new-sku-1.jpg")
+    item = pb.Item(
+        item_id="new-sku-1",
+        title="Ultralight carbon trekking poles",
+        category="sports",
+        price=399,
+        currency="CNY",
+        in_stock=True,
+        image_url="https://cdn.example.com/img/new-sku-1.jpg",
+    )
     r = stub.UpsertItems(pb.UpsertItemsRequest(items=[item]), timeout=60)
     assert (r.upserted, r.indexed) == (1, 1)
-    chunks = list(stub.AssistantReply(pb.AssistantReplyRequest(
-        user_id="hiker", conversation=[pb.ChatTurn(role="user", text="carbon trekking poles for hiking")],
-        max_items=5), timeout=60))
+    chunks = list(
+        stub.AssistantReply(
+            pb.AssistantReplyRequest(
+                user_id="hiker",
+                conversation=[pb.ChatTurn(role="user", text="carbon trekking poles for hiking")],
+                max_items=5,
+            ),
+            timeout=60,
+        )
+    )
     ids = [c.item.item_id for c in chunks[0].items]
     assert "new-sku-1" in ids
 
@@ -87,17 +109,24 @@ def test_bad_items(stub: pb_grpc.PushRecommenderStub, item: pb.Item, needle: str
         stub.UpsertItems(pb.UpsertItemsRequest(items=[item]), timeout=10)
     assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT and needle in info.value.details()
     with pytest.raises(grpc.RpcError) as info:
-        stub.UpsertItems(pb.UpsertItemsRequest(items=[pb.Item(item_id="d", title="a"), pb.Item(item_id="d", title="b")]),
-                         timeout=10)
+        stub.UpsertItems(
+            pb.UpsertItemsRequest(items=[pb.Item(item_id="d", title="a"), pb.Item(item_id="d", title="b")]), timeout=10
+        )
     assert "twice" in info.value.details()
 
 
 def test_upsert_users_validates_timezone_and_quiet_hours(stub: pb_grpc.PushRecommenderStub) -> None:
-    ok = stub.UpsertUsers(pb.UpsertUsersRequest(users=[pb.User(user_id="tz-user", timezone="America/New_York",
-                                                                quiet_hours="23-7", push_opt_in=True)]), timeout=10)
+    ok = stub.UpsertUsers(
+        pb.UpsertUsersRequest(
+            users=[pb.User(user_id="tz-user", timezone="America/New_York", quiet_hours="23-7", push_opt_in=True)]
+        ),
+        timeout=10,
+    )
     assert ok.upserted == 1
-    for user, needle in ((pb.User(user_id="x", timezone="Mars/Olympus"), "timezone"),
-                         (pb.User(user_id="x", quiet_hours="25-3"), "quiet_hours")):
+    for user, needle in (
+        (pb.User(user_id="x", timezone="Mars/Olympus"), "timezone"),
+        (pb.User(user_id="x", quiet_hours="25-3"), "quiet_hours"),
+    ):
         with pytest.raises(grpc.RpcError) as info:
             stub.UpsertUsers(pb.UpsertUsersRequest(users=[user]), timeout=10)
         assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT and needle in info.value.details()
@@ -115,8 +144,9 @@ def test_profile_score_users_metrics(stub: pb_grpc.PushRecommenderStub, known_us
 
 def test_generate_message(stub: pb_grpc.PushRecommenderStub, known_user: str, server: RecsvcServer) -> None:
     item_id = server.engine.store.items_frame()["item_id"].iloc[0]
-    r = stub.GenerateMessage(pb.GenerateMessageRequest(user_id=known_user, item_id=item_id,
-                                                       channel=pb.CHANNEL_SMS), timeout=30)
+    r = stub.GenerateMessage(
+        pb.GenerateMessageRequest(user_id=known_user, item_id=item_id, channel=pb.CHANNEL_SMS), timeout=30
+    )
     assert r.message.body and r.message.writer == pb.WRITER_TEMPLATE
     with pytest.raises(grpc.RpcError) as info:
         stub.GenerateMessage(pb.GenerateMessageRequest(user_id=known_user, item_id="no-such-item"), timeout=10)
@@ -124,9 +154,16 @@ def test_generate_message(stub: pb_grpc.PushRecommenderStub, known_user: str, se
 
 
 def test_assistant_reply_streams_grounded_text_with_items(stub: pb_grpc.PushRecommenderStub, known_user: str) -> None:
-    chunks = list(stub.AssistantReply(pb.AssistantReplyRequest(
-        user_id=known_user, conversation=[pb.ChatTurn(role="user", text="any snacks for the weekend?")], max_items=3),
-        timeout=60))
+    chunks = list(
+        stub.AssistantReply(
+            pb.AssistantReplyRequest(
+                user_id=known_user,
+                conversation=[pb.ChatTurn(role="user", text="any snacks for the weekend?")],
+                max_items=3,
+            ),
+            timeout=60,
+        )
+    )
     assert chunks[0].items and chunks[-1].done
     text = "".join(c.text for c in chunks)
     assert any(c.item.title in text for c in chunks[0].items)
@@ -152,10 +189,18 @@ def test_api_token(trained: object) -> None:
 
 
 def test_serve_without_models_is_a_one_line_error(tmp_path: Path) -> None:
-    env = {"RECSVC_PATHS_MODELS_DIR": str(tmp_path / "models"), "RECSVC_PATHS_STORE": str(tmp_path / "db.sqlite"),
-           "PATH": "/usr/bin:/bin"}
-    out = subprocess.run([sys.executable, "-m", "recsvc.cli", "serve", "--port", "0"], capture_output=True, text=True,
-                         env=env, timeout=120)
+    env = {
+        "RECSVC_PATHS_MODELS_DIR": str(tmp_path / "models"),
+        "RECSVC_PATHS_STORE": str(tmp_path / "db.sqlite"),
+        "PATH": "/usr/bin:/bin",
+    }
+    out = subprocess.run(
+        [sys.executable, "-m", "recsvc.cli", "serve", "--port", "0"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
     assert out.returncode == 2
     lines = [ln for ln in out.stderr.splitlines() if ln.strip()]
     assert len(lines) == 1, out.stderr
@@ -164,11 +209,31 @@ def test_serve_without_models_is_a_one_line_error(tmp_path: Path) -> None:
 
 
 def test_recommend_cli_json(server: RecsvcServer, known_user: str) -> None:
-    out = subprocess.run([sys.executable, "-m", "recsvc.cli", "recommend", "--user", known_user, "--target",
-                          f"127.0.0.1:{server.port}", "--json", "-n", "3"], capture_output=True, text=True, timeout=120)
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "recsvc.cli",
+            "recommend",
+            "--user",
+            known_user,
+            "--target",
+            f"127.0.0.1:{server.port}",
+            "--json",
+            "-n",
+            "3",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert out.returncode == 0, out.stderr
     data = json.loads(out.stdout)
     assert len(data["candidates"]) == 3
-    text = subprocess.run([sys.executable, "-m", "recsvc.cli", "recommend", "--user", known_user, "--target",
-                           f"127.0.0.1:{server.port}"], capture_output=True, text=True, timeout=120)
+    text = subprocess.run(
+        [sys.executable, "-m", "recsvc.cli", "recommend", "--user", known_user, "--target", f"127.0.0.1:{server.port}"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert "stage:" in text.stdout and "churn risk" in text.stdout and "copy (template" in text.stdout

@@ -16,7 +16,8 @@ def test_mcp_tools_recommend_catalog_items(server: RecsvcServer, known_user: str
 
     catalog = set(server.engine.store.items_frame()["item_id"])
     params = StdioServerParameters(
-        command=sys.executable, args=["-m", "recsvc.cli", "mcp", "--target", f"127.0.0.1:{server.port}"],
+        command=sys.executable,
+        args=["-m", "recsvc.cli", "mcp", "--target", f"127.0.0.1:{server.port}"],
         env={**os.environ},
     )
 

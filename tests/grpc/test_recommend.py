@@ -40,8 +40,9 @@ def test_known_user_gets_full_candidates(stub: pb_grpc.PushRecommenderStub, know
     assert r.model_versions.lifecycle and r.model_versions.recs and r.model_versions.sendtime
 
 
-def test_llm_down_still_answers_within_deadline_with_templates(stub: pb_grpc.PushRecommenderStub,
-                                                               known_user: str) -> None:
+def test_llm_down_still_answers_within_deadline_with_templates(
+    stub: pb_grpc.PushRecommenderStub, known_user: str
+) -> None:
     t0 = time.perf_counter()
     r = stub.Recommend(_req(known_user, 5), timeout=2.0)
     assert time.perf_counter() - t0 < 2.0
@@ -72,8 +73,12 @@ def _expect(stub_call: object, code: grpc.StatusCode, needle: str) -> None:
         (_req("u1", 10_000), "max_candidates"),
         (pb.RecommendRequest(user_id="u1", max_candidates=3, context=pb.RequestContext(trigger=99)), "context.trigger"),
         (pb.RecommendRequest(user_id="u1", max_candidates=3, allowed_channels=[42]), "allowed_channels[0]"),
-        (pb.RecommendRequest(user_id="u1", max_candidates=3,
-                             context=pb.RequestContext(now=Timestamp(seconds=253402300000))), "context.now"),
+        (
+            pb.RecommendRequest(
+                user_id="u1", max_candidates=3, context=pb.RequestContext(now=Timestamp(seconds=253402300000))
+            ),
+            "context.now",
+        ),
     ],
 )
 def test_bad_requests_are_invalid_argument_and_server_keeps_serving(
@@ -98,8 +103,9 @@ def test_health_is_serving_after_load(channel: grpc.Channel) -> None:
     h = health_pb2_grpc.HealthStub(channel)
     assert h.Check(health_pb2.HealthCheckRequest(), timeout=5).status == health_pb2.HealthCheckResponse.SERVING
     svc = "recsvc.v1.PushRecommender"
-    assert h.Check(health_pb2.HealthCheckRequest(service=svc), timeout=5).status == \
-        health_pb2.HealthCheckResponse.SERVING
+    assert (
+        h.Check(health_pb2.HealthCheckRequest(service=svc), timeout=5).status == health_pb2.HealthCheckResponse.SERVING
+    )
 
 
 def test_reflection_lists_the_service(channel: grpc.Channel) -> None:
@@ -121,13 +127,13 @@ def test_health_not_serving_until_models_load(trained: object) -> None:
     try:
         with grpc.insecure_channel(f"127.0.0.1:{srv.port}") as ch:
             h = health_pb2_grpc.HealthStub(ch)
-            assert h.Check(health_pb2.HealthCheckRequest(), timeout=5).status == \
-                health_pb2.HealthCheckResponse.NOT_SERVING
+            assert (
+                h.Check(health_pb2.HealthCheckRequest(), timeout=5).status == health_pb2.HealthCheckResponse.NOT_SERVING
+            )
             with pytest.raises(grpc.RpcError) as info:
                 pb_grpc.PushRecommenderStub(ch).Recommend(_req("u1"), timeout=5)
             assert info.value.code() == grpc.StatusCode.FAILED_PRECONDITION
             srv.load_models_now()
-            assert h.Check(health_pb2.HealthCheckRequest(), timeout=5).status == \
-                health_pb2.HealthCheckResponse.SERVING
+            assert h.Check(health_pb2.HealthCheckRequest(), timeout=5).status == health_pb2.HealthCheckResponse.SERVING
     finally:
         srv.stop(0)

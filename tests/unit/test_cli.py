@@ -8,8 +8,9 @@ import pytest
 
 
 def _run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "recsvc.cli", *args], capture_output=True, text=True, timeout=300,
-                          cwd=cwd)
+    return subprocess.run(
+        [sys.executable, "-m", "recsvc.cli", *args], capture_output=True, text=True, timeout=300, cwd=cwd
+    )
 
 
 def test_help_explains_every_command() -> None:
@@ -22,8 +23,10 @@ def test_help_explains_every_command() -> None:
 @pytest.mark.parametrize(
     ("args", "needle"),
     [
-        (("evaluate", "churn", "--events", "/nonexistent.csv", "--cutoff", "2020-01-01", "--horizon-days", "30"),
-         "no such file"),
+        (
+            ("evaluate", "churn", "--events", "/nonexistent.csv", "--cutoff", "2020-01-01", "--horizon-days", "30"),
+            "no such file",
+        ),
         (("evaluate", "churn", "--events", "x.csv", "--cutoff", "someday", "--horizon-days", "30"), "not a date"),
         (("evaluate", "churn", "--events", "x.csv", "--cutoff", "2020-01-01", "--horizon-days", "-3"), "must be > 0"),
         (("recommend", "--user", "u1", "--target", "127.0.0.1:1", "--timeout", "2"), "no recsvc server"),

@@ -50,7 +50,8 @@ def test_acknowledged_events_survive_kill_9(tmp_path: Path) -> None:
         "import os, signal, sys\n"
         "from recsvc.store import Store\n"
         f"s = Store({str(db)!r})\n"
-        "s.add_events([{'event_id': f'e{i}', 'user_id': 'u', 'ts': 1.7e9 + i, 'event_type': 'view'} for i in range(50)])\n"
+        "rows = [{'event_id': f'e{i}', 'user_id': 'u', 'ts': 1.7e9 + i, 'event_type': 'view'} for i in range(50)]\n"
+        "s.add_events(rows)\n"
         "print('ack', flush=True)\n"
         "os.kill(os.getpid(), signal.SIGKILL)\n"
     )

@@ -17,10 +17,14 @@ def _write(tmp_path: Path, name: str, text: str) -> Path:
 
 
 def test_events_csv_iso_unix_and_offsets(tmp_path: Path) -> None:
-    p = _write(tmp_path, "e.csv", "user_id,ts,event_type,item_id,value,extra\n"
-               "u1,2024-01-01T08:00:00+08:00,view,i1,,x\n"
-               "u1,1704096000,purchase,i1,9.5,y\n"
-               "u2,2024-01-01T01:00:00Z,app_open,,,z\n")
+    p = _write(
+        tmp_path,
+        "e.csv",
+        "user_id,ts,event_type,item_id,value,extra\n"
+        "u1,2024-01-01T08:00:00+08:00,view,i1,,x\n"
+        "u1,1704096000,purchase,i1,9.5,y\n"
+        "u2,2024-01-01T01:00:00Z,app_open,,,z\n",
+    )
     ev = read_events(p)
     assert list(ev["user_id"]) == ["u1", "u2", "u1"]  # sorted by time
     assert ev["ts"].dt.tz is not None
@@ -31,8 +35,11 @@ def test_events_csv_iso_unix_and_offsets(tmp_path: Path) -> None:
 
 
 def test_events_jsonl_and_parquet_roundtrip(tmp_path: Path) -> None:
-    p = _write(tmp_path, "e.jsonl", '{"user_id": "a", "ts": "2024-02-01T10:00:00Z", "event_type": "view", '
-               '"payload": {"query": "tea"}}\n')
+    p = _write(
+        tmp_path,
+        "e.jsonl",
+        '{"user_id": "a", "ts": "2024-02-01T10:00:00Z", "event_type": "view", "payload": {"query": "tea"}}\n',
+    )
     ev = read_events(p)
     assert ev["payload"].iloc[0] == '{"query": "tea"}'
     write_table(ev, tmp_path / "e.parquet")
@@ -45,8 +52,10 @@ def test_events_jsonl_and_parquet_roundtrip(tmp_path: Path) -> None:
     [
         ("user_id,event_type\nu1,view\n", "column 'ts'"),
         ("user_id,ts,event_type\nu1,yesterday,view\n", "row 1, column 'ts'"),
-        ("user_id,ts,event_type\nu1,2024-01-01T00:00:00Z,view\nu1,2024-01-01T00:00:00Z,teleport\n",
-         "row 2, column 'event_type'"),
+        (
+            "user_id,ts,event_type\nu1,2024-01-01T00:00:00Z,view\nu1,2024-01-01T00:00:00Z,teleport\n",
+            "row 2, column 'event_type'",
+        ),
     ],
 )
 def test_bad_events_name_row_and_column(tmp_path: Path, text: str, needle: str) -> None:
@@ -57,8 +66,11 @@ def test_bad_events_name_row_and_column(tmp_path: Path, text: str, needle: str) 
 
 
 def test_duplicate_event_ids_are_ignored(tmp_path: Path) -> None:
-    p = _write(tmp_path, "e.csv", "event_id,user_id,ts,event_type\n1,u,2024-01-01T00:00:00Z,view\n"
-               "1,u,2024-01-01T00:00:00Z,view\n")
+    p = _write(
+        tmp_path,
+        "e.csv",
+        "event_id,user_id,ts,event_type\n1,u,2024-01-01T00:00:00Z,view\n1,u,2024-01-01T00:00:00Z,view\n",
+    )
     assert len(read_events(p)) == 1
 
 

@@ -1,0 +1,202 @@
+"""Copy quality and speed: templates vs the local LLM (no cache) vs the LLM behind the cache.
+
+Over N synthetic requests (varied stages, triggers, channels, locales, items, users) it reports, per
+writer: the share of messages that passed the guardrails *as written by that writer*, distinct
+messages per 100 users, and p50/p99 latency per message. Prints a markdown table.
+
+    .venv/bin/python bench/bench_copy.py --n 200 [--llm-n 200] [--mode completion|chat] [--threads 1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import random
+import statistics
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from recsvc.copy import CopyConfig, CopyRequest, Copywriter, LocalLLMServer, Message, OpenAILLM
+from recsvc.copy.types import CHANNELS, STAGES, TRIGGERS
+
+ITEMS_EN = [
+    ("Trail Running Shoes", 89.0),
+    ("Ceramic Pour-Over Coffee Set", 35.5),
+    ("Wool Beanie", 19.0),
+    ("Wireless Noise Cancelling Over-Ear Headphones, Midnight Black", 249.0),
+    ("Bamboo Cutting Board", 28.0),
+    ("Linen Throw Pillow", 24.0),
+    ("Stainless Steel Water Bottle 750ml", 22.0),
+    ("Yoga Mat", 45.0),
+]
+ITEMS_ZH = [
+    ("越野跑鞋", 499.0),
+    ("手冲咖啡套装", 199.0),
+    ("羊毛帽", 129.0),
+    ("无线降噪头戴式耳机", 1299.0),
+    ("竹制砧板", 89.0),
+    ("亚麻抱枕", 99.0),
+    ("不锈钢保温杯", 159.0),
+    ("瑜伽垫", 149.0),
+]
+NAMES = {
+    "en-US": ["Mia", "Leo", "Ava", "Noah", "Emma", "Liam", ""],
+    "zh-CN": ["小林", "阿杰", "晓雨", "子涵", ""],
+}
+OFFERS = {"en-US": [None, "10% off", "15% off"], "zh-CN": [None, "9折", "立减20元"]}
+
+
+def make_requests(n: int, n_variants: int, seed: int) -> list[CopyRequest]:
+    """n user requests drawn from n_variants item x stage x trigger x channel x locale combinations."""
+    rng = random.Random(seed)
+    variants = []
+    for _ in range(n_variants):
+        loc = rng.choice(["en-US", "zh-CN"])
+        title, price = rng.choice(ITEMS_EN if loc == "en-US" else ITEMS_ZH)
+        variants.append(
+            dict(
+                locale=loc,
+                stage=rng.choice(STAGES),
+                trigger=rng.choice(TRIGGERS),
+                channel=rng.choice(CHANNELS),
+                item_id=title[:12],
+                item_title=title,
+                price=price,
+                currency="USD" if loc == "en-US" else "CNY",
+                offer=rng.choice(OFFERS[loc]),
+            )
+        )
+    out = []
+    for i in range(n):
+        v = rng.choice(variants)
+        loc = str(v["locale"])
+        out.append(
+            CopyRequest(
+                user_id=f"user{i}",
+                first_name=rng.choice(NAMES[loc]),
+                city=rng.choice(["Austin", "Boston", ""])
+                if loc == "en-US"
+                else rng.choice(["上海", "杭州", ""]),
+                image_url="https://cdn.example.com/img.jpg",
+                **v,  # type: ignore[arg-type]
+            )
+        )
+    return out
+
+
+def pct(values: list[float], q: float) -> float:
+    s = sorted(values)
+    return s[int(q * (len(s) - 1))] if s else float("nan")
+
+
+def summarize(name: str, msgs: list[Message], lat_ms: list[float]) -> dict[str, object]:
+    n = len(msgs)
+    own = sum(1 for m in msgs if m.writer == "llm") if name != "template" else n
+    distinct = len({(m.title, m.body) for m in msgs})
+    rules: dict[str, int] = {}
+    for m in msgs:
+        if m.guardrail_failed:
+            rules[m.guardrail_failed] = rules.get(m.guardrail_failed, 0) + 1
+    return {
+        "writer": name,
+        "n": n,
+        "pass_share": own / n if n else float("nan"),
+        "distinct_per_100": 100.0 * distinct / n if n else float("nan"),
+        "p50_ms": pct(lat_ms, 0.5),
+        "p99_ms": pct(lat_ms, 0.99),
+        "mean_ms": statistics.fmean(lat_ms) if lat_ms else float("nan"),
+        "rules": ", ".join(f"{k}:{v}" for k, v in sorted(rules.items(), key=lambda kv: -kv[1])) or "-",
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--n", type=int, default=200, help="requests (users)")
+    ap.add_argument("--llm-n", type=int, default=200, help="requests sent to the LLM without cache")
+    ap.add_argument(
+        "--variants", type=int, default=24, help="distinct item x stage x channel x locale combos"
+    )
+    ap.add_argument("--mode", default="completion", choices=["completion", "chat"])
+    ap.add_argument("--threads", type=int, default=0, help="llama.cpp threads (0 = cores - 1)")
+    ap.add_argument(
+        "--base-url", default="", help="use this OpenAI-compatible endpoint instead of a local server"
+    )
+    ap.add_argument("--seed", type=int, default=7)
+    args = ap.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+
+    cfg = CopyConfig(mode=args.mode, local_port=0, n_threads=args.threads, timeout_s=120.0).validate()
+    reqs = make_requests(args.n, args.variants, args.seed)
+    rows = []
+
+    # 1) Templates only.
+    with Copywriter(cfg) as w:
+        lat, msgs = [], []
+        for r in reqs:
+            t0 = time.perf_counter()
+            msgs.append(w.write(r))
+            lat.append((time.perf_counter() - t0) * 1000)
+    rows.append(summarize("template", msgs, lat))
+
+    server = None if args.base_url else LocalLLMServer(cfg).start()
+    base_url = args.base_url or (server.base_url if server else cfg.base_url)
+    try:
+        llm = OpenAILLM(cfg, base_url=base_url)
+        # 2) LLM per message, no cache (per_user: name and city in the prompt).
+        per_user = replace(cfg, per_user=True)
+        with Copywriter(per_user, llm) as w:
+            lat, msgs = [], []
+            for i, r in enumerate(reqs[: args.llm_n]):
+                t0 = time.perf_counter()
+                msgs.append(w.write_now(r, timeout_s=cfg.timeout_s, use_cache=False))
+                lat.append((time.perf_counter() - t0) * 1000)
+                if (i + 1) % 20 == 0:
+                    print(f"  llm no-cache: {i + 1}/{args.llm_n}", file=sys.stderr, flush=True)
+            nocache_metrics = w.metrics()
+        rows.append(summarize(f"llm ({args.mode}, no cache)", msgs, lat))
+
+        # 3) LLM behind the cache: warm the distinct variants, then serve every user within the budget.
+        with Copywriter(cfg, llm) as w:
+            t0 = time.perf_counter()
+            stats = w.warm(reqs, progress=True)
+            warm_s = time.perf_counter() - t0
+            lat, msgs = [], []
+            for r in reqs:
+                t1 = time.perf_counter()
+                msgs.append(w.write(r))
+                lat.append((time.perf_counter() - t1) * 1000)
+        rows.append(summarize(f"llm ({args.mode}) + cache", msgs, lat))
+    finally:
+        if server is not None:
+            server.stop()
+
+    print(f"\n### Copy bench: {args.n} requests, {args.variants} variants, mode={args.mode}\n")
+    print(
+        "| writer | n | share passing guardrails (own text) | distinct msgs / 100 users "
+        "| p50 ms | p99 ms | failed rules |"
+    )
+    print("|---|---|---|---|---|---|---|")
+    for row in rows:
+        print(
+            f"| {row['writer']} | {row['n']} | {row['pass_share']:.0%} | {row['distinct_per_100']:.0f} | "
+            f"{row['p50_ms']:.1f} | {row['p99_ms']:.1f} | {row['rules']} |"
+        )
+    tok = nocache_metrics.get("completion_tokens", 0.0) / max(1.0, nocache_metrics.get("llm_calls", 1.0))
+    print(
+        f"\nwarm: {stats['unique']:.0f} distinct variants written in {warm_s:.1f}s "
+        f"({stats['written']:.0f} passed, {stats['guardrail_failed']:.0f} failed guardrails, "
+        f"{stats['errors']:.0f} errors); LLM calls no-cache: {nocache_metrics.get('llm_calls', 0):.0f}, "
+        f"mean completion tokens/call {tok:.1f}, "
+        f"llm call p50 {nocache_metrics.get('llm_call_p50_ms', 0):.0f} ms"
+    )
+    examples = [m for m in msgs if m.writer == "llm"][:3]
+    for m in examples:
+        print(f"- example LLM copy ({m.locale}): {m.title!r} / {m.body!r} / {m.cta!r}")
+
+
+if __name__ == "__main__":
+    main()

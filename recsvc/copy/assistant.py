@@ -1,0 +1,194 @@
+"""Grounded, streamed replies for chat assistants: the LLM may only talk about the items it was given.
+
+Text is released sentence by sentence, each after passing ``guardrails.check_text``; the first bad
+sentence stops the model and a templated list of the given items finishes the reply instead.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+from recsvc.copy.config import CopyConfig
+from recsvc.copy.guardrails import CatalogTitles, check_text, format_price
+from recsvc.copy.llm import LLMClient, Prompt
+from recsvc.copy.types import effective_locale
+from recsvc.errors import Unavailable
+
+logger = logging.getLogger(__name__)
+
+_SENTENCE_END = re.compile(r"(?<=[.!?。！？])\s+|(?<=[。！？])|\n+")
+_MAX_TURNS = 6
+_STOP = ("###", "\nCustomer:", "\n顾客：", "\nProducts:", "\n商品：")
+
+_FEW_SHOT = {
+    "en-US": (
+        "A shop assistant answers customers in English, naming only the products listed.\n\n"
+        "Products: Trail Running Shoes ($89, light and grippy); Wool Hiking Socks ($15, warm)\n"
+        "Customer: I need something for weekend hikes.\n"
+        "Assistant: Try the Trail Running Shoes ($89): they are light and grippy. "
+        "Add the Wool Hiking Socks ($15) for warm feet.\n###\n"
+    ),
+    "zh-CN": (
+        "导购助手只用中文回答，只提到列出的商品。\n\n"
+        "商品：越野跑鞋（¥499，轻便防滑）；羊毛袜（¥59，保暖）\n"
+        "顾客：周末去爬山穿什么？\n"
+        "助手：推荐越野跑鞋（¥499），轻便又防滑。再配一双羊毛袜（¥59），脚下更暖和。\n###\n"
+    ),
+}
+
+
+def _item_line(item: Mapping[str, Any], lang: str) -> str:
+    price = format_price(_price(item), str(item.get("currency", "") or ""), lang)
+    extras = [x for x in (price, str(item.get("reason", "") or "").strip()) if x]
+    title = str(item.get("title", "")).strip()
+    if not extras:
+        return title
+    return f"{title}（{'，'.join(extras)}）" if lang == "zh-CN" else f"{title} ({', '.join(extras)})"
+
+
+def _price(item: Mapping[str, Any]) -> float | None:
+    p = item.get("price")
+    try:
+        return None if p is None or p == "" else float(p)
+    except (TypeError, ValueError):
+        return None
+
+
+def grounding(
+    conversation: Sequence[tuple[str, str]], items: Sequence[Mapping[str, Any]], lang: str
+) -> tuple[list[str], list[str]]:
+    """(facts, titles) a reply may repeat: item lines and prices, and what the user wrote."""
+    titles = [str(it.get("title", "")) for it in items]
+    facts = [_item_line(it, lang) for it in items] + [
+        format_price(_price(it), str(it.get("currency", "") or ""), lang) for it in items
+    ]
+    facts += [text for role, text in conversation if role != "assistant"]
+    return facts, titles
+
+
+def template_reply(items: Sequence[Mapping[str, Any]], locale: str) -> str:
+    """A reply listing the given items with their prices: always grounded, never empty."""
+    lang = effective_locale(locale)
+    if not items:
+        return (
+            "抱歉，暂时没有合适的推荐。换个说法试试？"
+            if lang == "zh-CN"
+            else "Sorry, I have no matching picks right now. Could you tell me a bit more?"
+        )
+    parts = []
+    for it in items[:5]:
+        title = str(it.get("title", "")).strip()
+        price = format_price(_price(it), str(it.get("currency", "") or ""), lang)
+        if lang == "zh-CN":
+            parts.append(f"{title}（{price}）" if price else title)
+        else:
+            parts.append(f"{title} ({price})" if price else title)
+    if lang == "zh-CN":
+        return "为你推荐：" + "、".join(parts) + "。"
+    listed = parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
+    return f"Here are my picks for you: {listed}."
+
+
+def build_prompt(
+    conversation: Sequence[tuple[str, str]], items: Sequence[Mapping[str, Any]], lang: str, mode: str
+) -> Prompt:
+    """Chat messages (instruct models) or a few-shot transcript (base models) grounded in ``items``."""
+    listing = "; ".join(_item_line(it, lang) for it in items)
+    turns = list(conversation)[-_MAX_TURNS:]
+    if mode == "chat":
+        system = (
+            (
+                "你是购物助手，用简体中文简短回答。"
+                if lang == "zh-CN"
+                else "You are a shopping assistant. Answer briefly in English. "
+            )
+            + "Only mention these products, with their exact prices, and no others: "
+            + listing
+            + ". No links, phone numbers or other numbers."
+        )
+        msgs = [{"role": "system", "content": system}]
+        for role, text in turns:
+            msgs.append({"role": "assistant" if role == "assistant" else "user", "content": text})
+        return msgs
+    who = {
+        "user": "顾客" if lang == "zh-CN" else "Customer",
+        "assistant": "助手" if lang == "zh-CN" else "Assistant",
+    }
+    sep = "：" if lang == "zh-CN" else ": "
+    head = ("商品：" if lang == "zh-CN" else "Products: ") + listing + "\n"
+    lines = [f"{who.get(role, who['user'])}{sep}{text.strip()}" for role, text in turns]
+    return _FEW_SHOT[lang] + head + "\n".join(lines) + "\n" + who["assistant"] + sep.rstrip()
+
+
+def stream_reply(
+    conversation: list[tuple[str, str]],
+    items: list[dict[str, Any]],
+    locale: str,
+    llm: LLMClient | None,
+    config: CopyConfig,
+    *,
+    catalog_titles: CatalogTitles | None = None,
+    timeout_s: float | None = None,
+    max_tokens: int = 160,
+) -> Iterator[str]:
+    """Yield chunks of a reply naming only ``items``; falls back to ``template_reply`` on any failure."""
+    lang = effective_locale(locale)
+    if llm is None or not items:
+        yield template_reply(items, lang)
+        return
+    facts, titles = grounding(conversation, items, lang)
+    prompt = build_prompt(conversation, items, lang, config.mode)
+    emitted = 0
+    buf = ""
+
+    def ok(sentence: str) -> str | None:
+        return check_text(
+            sentence, lang=lang, facts=facts, titles=titles, config=config, catalog_titles=catalog_titles
+        )
+
+    stream = llm.stream(
+        prompt,
+        max_tokens=max_tokens,
+        timeout_s=timeout_s or config.timeout_s,
+        stop=_STOP if config.mode == "completion" else None,
+        temperature=config.temperature,
+    )
+    failed = ""
+    try:
+        for chunk in stream:
+            buf += chunk
+            pieces = _SENTENCE_END.split(buf)
+            buf = pieces.pop()  # the unfinished tail
+            for sent in pieces:
+                if not sent.strip():
+                    continue
+                rule = ok(sent)
+                if rule:
+                    failed = rule
+                    break
+                out = (" " if emitted and lang == "en-US" else "") + sent.strip()
+                emitted += 1
+                yield out
+            if failed:
+                break
+        if not failed and buf.strip():
+            rule = ok(buf)
+            if rule:
+                failed = rule
+            else:
+                yield (" " if emitted and lang == "en-US" else "") + buf.strip()
+                emitted += 1
+    except Unavailable as exc:
+        logger.warning("assistant LLM failed: %s", exc)
+        failed = "unavailable"
+    finally:
+        with contextlib.suppress(Exception):
+            stream.close()  # type: ignore[attr-defined]
+    if failed:
+        logger.info("assistant reply fell back to template (%s)", failed)
+    if failed or not emitted:
+        yield (" " if emitted and lang == "en-US" else "") + template_reply(items, lang)

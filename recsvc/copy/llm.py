@@ -1,0 +1,162 @@
+"""A small LLM client protocol and its OpenAI-compatible implementation (llama.cpp, vLLM, OpenAI...)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Sequence
+from typing import Any, NamedTuple, Protocol
+
+import openai
+
+from recsvc.copy.config import CopyConfig
+from recsvc.errors import Unavailable
+
+logger = logging.getLogger(__name__)
+
+Prompt = str | list[dict[str, str]]
+
+
+class LLMResult(NamedTuple):
+    """Text and token usage as reported by the API (0 when the server does not say)."""
+
+    text: str
+    prompt_tokens: int
+    completion_tokens: int
+
+    @property
+    def tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+
+class LLMClient(Protocol):
+    """What the copywriter needs from a model: a string prompt (completion) or chat messages."""
+
+    model: str
+
+    def complete(
+        self,
+        prompt: Prompt,
+        *,
+        max_tokens: int,
+        timeout_s: float,
+        stop: Sequence[str] | None = None,
+        temperature: float = 0.7,
+        seed: int | None = None,
+    ) -> LLMResult: ...
+
+    def stream(
+        self,
+        prompt: Prompt,
+        *,
+        max_tokens: int,
+        timeout_s: float,
+        stop: Sequence[str] | None = None,
+        temperature: float = 0.7,
+    ) -> Iterator[str]: ...
+
+
+class OpenAILLM:
+    """``LLMClient`` over the ``openai`` SDK: ``completions`` for a str prompt, ``chat`` for messages.
+
+    SDK retries are off: the copywriter has a template to fall back on and a budget to keep, so a
+    failed call should fail fast. Errors surface as ``Unavailable`` (timeouts included).
+    """
+
+    def __init__(self, config: CopyConfig, *, base_url: str | None = None, model: str | None = None) -> None:
+        self.model = model or config.model
+        self.base_url = base_url or config.base_url
+        self._client = openai.OpenAI(
+            base_url=self.base_url,
+            api_key=config.api_key(),
+            timeout=config.timeout_s,
+            max_retries=0,
+        )
+
+    def complete(
+        self,
+        prompt: Prompt,
+        *,
+        max_tokens: int,
+        timeout_s: float,
+        stop: Sequence[str] | None = None,
+        temperature: float = 0.7,
+        seed: int | None = None,
+    ) -> LLMResult:
+        # Messages are plain dicts here; the SDK's TypedDict overloads add nothing but casts.
+        chat_create: Any = self._client.chat.completions.create
+        try:
+            if isinstance(prompt, str):
+                resp = self._client.completions.create(
+                    model=self.model,
+                    prompt=prompt,
+                    max_tokens=max_tokens,
+                    temperature=temperature,
+                    stop=list(stop) if stop else None,
+                    timeout=timeout_s,
+                    seed=seed,
+                )
+                text = resp.choices[0].text if resp.choices else ""
+            else:
+                chat = chat_create(
+                    model=self.model,
+                    messages=prompt,
+                    max_tokens=max_tokens,
+                    temperature=temperature,
+                    stop=list(stop) if stop else None,
+                    timeout=timeout_s,
+                    seed=seed,
+                )
+                text = (chat.choices[0].message.content or "") if chat.choices else ""
+                resp = chat
+        except openai.APITimeoutError as exc:
+            raise Unavailable(f"LLM at {self.base_url} timed out after {timeout_s:.1f}s") from exc
+        except openai.OpenAIError as exc:
+            raise Unavailable(f"LLM at {self.base_url} failed: {exc}") from exc
+        usage = getattr(resp, "usage", None)
+        pt = int(getattr(usage, "prompt_tokens", 0) or 0)
+        ct = int(getattr(usage, "completion_tokens", 0) or 0)
+        return LLMResult(text or "", pt, ct)
+
+    def stream(
+        self,
+        prompt: Prompt,
+        *,
+        max_tokens: int,
+        timeout_s: float,
+        stop: Sequence[str] | None = None,
+        temperature: float = 0.7,
+    ) -> Iterator[str]:
+        """Yield text deltas as they arrive (for assistant replies)."""
+        chat_create: Any = self._client.chat.completions.create
+        try:
+            if isinstance(prompt, str):
+                for ev in self._client.completions.create(
+                    model=self.model,
+                    prompt=prompt,
+                    max_tokens=max_tokens,
+                    temperature=temperature,
+                    stop=list(stop) if stop else None,
+                    timeout=timeout_s,
+                    stream=True,
+                ):
+                    if ev.choices and ev.choices[0].text:
+                        yield ev.choices[0].text
+            else:
+                for cev in chat_create(
+                    model=self.model,
+                    messages=prompt,
+                    max_tokens=max_tokens,
+                    temperature=temperature,
+                    stop=list(stop) if stop else None,
+                    timeout=timeout_s,
+                    stream=True,
+                ):
+                    if cev.choices and cev.choices[0].delta and cev.choices[0].delta.content:
+                        yield cev.choices[0].delta.content
+        except openai.APITimeoutError as exc:
+            raise Unavailable(f"LLM at {self.base_url} timed out after {timeout_s:.1f}s") from exc
+        except openai.OpenAIError as exc:
+            raise Unavailable(f"LLM at {self.base_url} failed: {exc}") from exc
+
+    def close(self) -> None:
+        self._client.close()

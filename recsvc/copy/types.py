@@ -1,0 +1,80 @@
+"""Request and message types of the copywriter (plain dataclasses: the server maps them to protos)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from recsvc.errors import InvalidArgument
+
+STAGES = ("awareness", "interest", "purchase", "loyal", "churning")
+TRIGGERS = ("scheduled", "purchase_completed", "cart_idle", "geo_enter", "app_open")
+CHANNELS = ("app_push", "sms", "email", "in_app")
+LOCALES = ("en-US", "zh-CN")
+WRITERS = ("llm", "template")
+
+
+def effective_locale(locale: str) -> str:
+    """Map any locale to one we write in: Chinese variants to zh-CN, everything else to en-US."""
+    return "zh-CN" if locale.lower().replace("_", "-").startswith("zh") else "en-US"
+
+
+@dataclass(frozen=True)
+class CopyRequest:
+    """The facts a message may use; anything not here must not appear in the copy."""
+
+    user_id: str
+    first_name: str = ""
+    locale: str = "en-US"
+    stage: str = "interest"
+    trigger: str = "scheduled"
+    channel: str = "app_push"
+    item_id: str = ""
+    item_title: str = ""
+    price: float | None = None
+    currency: str = ""
+    offer: str | None = None
+    city: str = ""
+    reason: str = ""
+    item_url: str = ""
+    image_url: str = ""
+    video_url: str = ""
+    audio_url: str = ""
+    variant: str = ""
+
+    @property
+    def lang(self) -> str:
+        return effective_locale(self.locale)
+
+    def validate(self) -> CopyRequest:
+        """Raise ``InvalidArgument`` naming the bad field; unknown locales are not an error (fallback)."""
+        if self.stage not in STAGES:
+            raise InvalidArgument(f"stage must be one of {STAGES}, got {self.stage!r}", field="stage")
+        if self.trigger not in TRIGGERS:
+            raise InvalidArgument(f"trigger must be one of {TRIGGERS}, got {self.trigger!r}", field="trigger")
+        if self.channel not in CHANNELS:
+            raise InvalidArgument(f"channel must be one of {CHANNELS}, got {self.channel!r}", field="channel")
+        if not self.item_title.strip():
+            raise InvalidArgument("item_title must not be empty", field="item_title")
+        if self.price is not None and not self.price >= 0:
+            raise InvalidArgument(f"price must be >= 0, got {self.price}", field="price")
+        return self
+
+
+@dataclass(frozen=True)
+class Message:
+    """One piece of copy and how it was made (``writer`` and ``guardrail_failed`` explain fallbacks)."""
+
+    title: str
+    body: str
+    cta: str
+    media_url: str = ""
+    media_type: str = ""  # image|video|audio|''
+    locale: str = "en-US"
+    writer: str = "template"  # llm|template
+    variant: str = ""
+    guardrail_failed: str = ""  # '' when none
+    latency_ms: float = 0.0
+    model: str = ""
+    # Why a template answered when an LLM was configured: '', 'budget', 'unavailable', 'guardrail', 'backoff'.
+    fallback_reason: str = ""
+    cached: bool = False

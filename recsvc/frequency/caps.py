@@ -1,0 +1,345 @@
+"""Durable frequency caps shared by every server process on one machine (SQLite, WAL).
+
+``reserve`` is an atomic check-and-insert inside ``BEGIN IMMEDIATE``: SQLite lets one writer in at
+a time across processes, so concurrent reservations can never push a user past their cap. Caps are
+rolling (last 24 h, last 7 days) across all campaigns and channels. Recent dismissals and negative
+feedback lower the weekly cap. DORMANT users get key moments only (cart idle, purchase follow-up,
+geo entry) when ``dormant_key_moments_only`` is set; key moments still count against the cap.
+Unsubscribes take effect on the very next call (no cache).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from recsvc.errors import InvalidArgument
+from recsvc.frequency.config import CHANNELS, FrequencyConfig
+from recsvc.frequency.tiers import EngagementTier
+
+logger = logging.getLogger(__name__)
+
+ALL_CHANNELS = "*"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS sends (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    user_id TEXT NOT NULL,
+    channel TEXT NOT NULL,
+    tier INTEGER NOT NULL,
+    ts REAL NOT NULL,
+    dedupe_key TEXT NOT NULL UNIQUE,
+    key_moment INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS sends_user_ts ON sends(user_id, ts);
+CREATE TABLE IF NOT EXISTS feedback (
+    user_id TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    ts REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS feedback_user_ts ON feedback(user_id, ts);
+CREATE TABLE IF NOT EXISTS unsubscribes (
+    user_id TEXT NOT NULL,
+    channel TEXT NOT NULL,
+    ts REAL NOT NULL,
+    PRIMARY KEY (user_id, channel)
+);
+"""
+
+
+@dataclass(frozen=True)
+class Reservation:
+    """A planned send holding one unit of the user's cap until released."""
+
+    id: int
+    user_id: str
+    channel: str
+    tier: EngagementTier
+    at_utc: datetime
+    dedupe_key: str
+    key_moment: bool
+    duplicate: bool = False
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """Why a send may not happen: ``code`` for machines, ``reason`` for people."""
+
+    code: str  # UNSUBSCRIBED | DAILY_CAP | WEEKLY_CAP | DORMANT_KEY_MOMENTS_ONLY
+    reason: str
+    retry_after_utc: datetime | None = None
+
+
+def _secs(dt: datetime, name: str) -> float:
+    if dt.tzinfo is None:
+        raise InvalidArgument(f"{name} must be timezone-aware (UTC)", field=name)
+    return dt.timestamp()
+
+
+def _channel(ch: str, *, allow_all: bool = False) -> str:
+    c = str(ch).strip().lower()
+    if c in CHANNELS or (allow_all and c == ALL_CHANNELS):
+        return c
+    raise InvalidArgument(f"channel: unknown channel {ch!r} (known: {', '.join(CHANNELS)})", field="channel")
+
+
+class CapLedger:
+    """Planned sends, feedback and unsubscribes in one SQLite file; safe across threads and processes."""
+
+    def __init__(self, db_path: str | Path, config: FrequencyConfig | None = None) -> None:
+        self.config = (config or FrequencyConfig()).validate()
+        self.path = Path(db_path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        self._conn = sqlite3.connect(
+            str(self.path),
+            timeout=self.config.sqlite_busy_timeout_ms / 1000.0,
+            isolation_level=None,
+            check_same_thread=False,
+        )
+        self._conn.execute(f"PRAGMA busy_timeout={int(self.config.sqlite_busy_timeout_ms)}")
+        self._conn.execute("PRAGMA journal_mode=WAL")
+        self._conn.execute("PRAGMA synchronous=NORMAL")
+        with self._tx() as cur:
+            for stmt in _SCHEMA.split(";"):
+                if stmt.strip():
+                    cur.execute(stmt)
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+    def __enter__(self) -> CapLedger:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Cursor]:
+        """``BEGIN IMMEDIATE`` (write lock up front, so check-then-insert is atomic across processes)."""
+        with self._lock:
+            cur = self._conn.cursor()
+            for attempt in range(50):
+                try:
+                    cur.execute("BEGIN IMMEDIATE")
+                    break
+                except sqlite3.OperationalError as exc:  # busy beyond busy_timeout: back off and retry
+                    if "locked" not in str(exc) and "busy" not in str(exc):
+                        raise
+                    time.sleep(min(0.5, 0.01 * (attempt + 1)))
+            else:
+                cur.execute("BEGIN IMMEDIATE")
+            try:
+                yield cur
+            except BaseException:
+                cur.execute("ROLLBACK")
+                raise
+            else:
+                cur.execute("COMMIT")
+
+    # --------------------------------------------------------------------------- caps
+    def effective_caps(
+        self, cur: sqlite3.Cursor, user_id: str, tier: EngagementTier, now: float, key_moment: bool
+    ) -> tuple[int, int]:
+        """(daily, weekly) cap after recent dismissals / negative feedback."""
+        cfg = self.config
+        since = now - cfg.penalty_days * 86400.0
+        rows = cur.execute(
+            "SELECT kind, COUNT(*) FROM feedback WHERE user_id=? AND ts>=? AND ts<=? GROUP BY kind",
+            (user_id, since, now),
+        ).fetchall()
+        n = dict(rows)
+        penalty = (
+            n.get("dismissal", 0) * cfg.dismissal_penalty
+            + n.get("negative", 0) * cfg.negative_feedback_penalty
+        )
+        weekly = max(0, cfg.weekly_cap(tier) - math.ceil(penalty - 1e-9))
+        if key_moment:
+            weekly = max(weekly, min(cfg.key_moment_floor, cfg.weekly_cap(tier)))
+        return min(cfg.daily_cap(tier), weekly), weekly
+
+    def reserve(
+        self,
+        user_id: str,
+        channel: str,
+        tier: EngagementTier | int,
+        now_utc: datetime,
+        *,
+        dedupe_key: str,
+        key_moment: bool = False,
+    ) -> Reservation | Refusal:
+        """Atomically check the caps and record a planned send; the same ``dedupe_key`` is idempotent."""
+        if not dedupe_key:
+            raise InvalidArgument("dedupe_key must be non-empty", field="dedupe_key")
+        ch = _channel(channel)
+        try:
+            t = EngagementTier(int(tier))
+        except ValueError:
+            raise InvalidArgument(f"tier: unknown engagement tier {tier!r}", field="tier") from None
+        now = _secs(now_utc, "now_utc")
+        uid = str(user_id)
+        with self._tx() as cur:
+            row = cur.execute(
+                "SELECT id, user_id, channel, tier, ts, key_moment FROM sends WHERE dedupe_key=?",
+                (dedupe_key,),
+            ).fetchone()
+            if row is not None:
+                return Reservation(
+                    int(row[0]),
+                    str(row[1]),
+                    str(row[2]),
+                    EngagementTier(int(row[3])),
+                    datetime.fromtimestamp(row[4], UTC),
+                    dedupe_key,
+                    bool(row[5]),
+                    duplicate=True,
+                )
+            refusal = self._verdict(cur, uid, ch, t, now, key_moment)
+            if refusal is not None:
+                return refusal
+            cur.execute(
+                "INSERT INTO sends(user_id, channel, tier, ts, dedupe_key, key_moment) VALUES (?,?,?,?,?,?)",
+                (uid, ch, int(t), now, dedupe_key, int(key_moment)),
+            )
+            rid = int(cur.lastrowid or 0)
+        return Reservation(rid, uid, ch, t, now_utc.astimezone(UTC), dedupe_key, key_moment)
+
+    def _verdict(
+        self, cur: sqlite3.Cursor, uid: str, ch: str, t: EngagementTier, now: float, key_moment: bool
+    ) -> Refusal | None:
+        """Why a send would be refused now (None = allowed); runs inside the caller's transaction."""
+        if cur.execute(
+            "SELECT 1 FROM unsubscribes WHERE user_id=? AND channel IN (?, ?)", (uid, ch, ALL_CHANNELS)
+        ).fetchone():
+            return Refusal("UNSUBSCRIBED", f"user unsubscribed from {ch}")
+        if t is EngagementTier.DORMANT and self.config.dormant_key_moments_only and not key_moment:
+            return Refusal(
+                "DORMANT_KEY_MOMENTS_ONLY",
+                "DORMANT tier receives key moments only; scheduled campaigns are suppressed",
+            )
+        daily, weekly = self.effective_caps(cur, uid, t, now, key_moment)
+        day_rows = cur.execute(
+            "SELECT ts FROM sends WHERE user_id=? AND ts>? AND ts<=? ORDER BY ts",
+            (uid, now - 86400.0, now),
+        ).fetchall()
+        week_rows = cur.execute(
+            "SELECT ts FROM sends WHERE user_id=? AND ts>? AND ts<=? ORDER BY ts",
+            (uid, now - 7 * 86400.0, now),
+        ).fetchall()
+        if len(week_rows) >= weekly:
+            retry = (
+                datetime.fromtimestamp(week_rows[len(week_rows) - weekly][0], UTC) + timedelta(days=7)
+                if weekly > 0
+                else None
+            )
+            return Refusal("WEEKLY_CAP", f"weekly cap of {weekly} for {t.name} tier reached", retry)
+        if len(day_rows) >= daily:
+            retry = (
+                datetime.fromtimestamp(day_rows[len(day_rows) - daily][0], UTC) + timedelta(days=1)
+                if daily > 0
+                else None
+            )
+            return Refusal("DAILY_CAP", f"daily cap of {daily} for {t.name} tier reached", retry)
+        return None
+
+    def check(
+        self, user_id: str, channel: str, tier: EngagementTier | int, now_utc: datetime, *, key_moment: bool = False
+    ) -> Refusal | None:
+        """The verdict :meth:`reserve` would give, without booking anything (previews, dashboards)."""
+        try:
+            t = EngagementTier(int(tier))
+        except ValueError:
+            raise InvalidArgument(f"tier: unknown engagement tier {tier!r}", field="tier") from None
+        with self._lock:
+            cur = self._conn.cursor()
+            return self._verdict(cur, str(user_id), _channel(channel), t, _secs(now_utc, "now_utc"), key_moment)
+
+    def release(self, reservation: Reservation) -> bool:
+        """Give a planned send's cap unit back (the send was cancelled); False if already released."""
+        with self._tx() as cur:
+            cur.execute("DELETE FROM sends WHERE id=?", (reservation.id,))
+            return cur.rowcount > 0
+
+    # --------------------------------------------------------------------------- feedback
+    def record_dismissal(self, user_id: str, at_utc: datetime) -> None:
+        """A dismissed push lowers the user's weekly cap for ``penalty_days``."""
+        self._feedback(user_id, "dismissal", at_utc)
+
+    def record_negative_feedback(self, user_id: str, at_utc: datetime) -> None:
+        """Explicit negative feedback ("too many messages") lowers the weekly cap more."""
+        self._feedback(user_id, "negative", at_utc)
+
+    def _feedback(self, user_id: str, kind: str, at_utc: datetime) -> None:
+        ts = _secs(at_utc, "at_utc")
+        with self._tx() as cur:
+            cur.execute("INSERT INTO feedback(user_id, kind, ts) VALUES (?,?,?)", (str(user_id), kind, ts))
+
+    # --------------------------------------------------------------------------- subscriptions
+    def unsubscribe(self, user_id: str, channel: str = ALL_CHANNELS, at_utc: datetime | None = None) -> None:
+        """Stop every send on ``channel`` (``"*"`` = all channels) from the next call on."""
+        ch = _channel(channel, allow_all=True)
+        ts = _secs(at_utc, "at_utc") if at_utc is not None else time.time()
+        with self._tx() as cur:
+            cur.execute(
+                "INSERT OR REPLACE INTO unsubscribes(user_id, channel, ts) VALUES (?,?,?)",
+                (str(user_id), ch, ts),
+            )
+
+    def resubscribe(self, user_id: str, channel: str = ALL_CHANNELS) -> None:
+        """Undo an unsubscribe (``"*"`` clears every channel)."""
+        ch = _channel(channel, allow_all=True)
+        with self._tx() as cur:
+            if ch == ALL_CHANNELS:
+                cur.execute("DELETE FROM unsubscribes WHERE user_id=?", (str(user_id),))
+            else:
+                cur.execute("DELETE FROM unsubscribes WHERE user_id=? AND channel=?", (str(user_id), ch))
+
+    def is_unsubscribed(self, user_id: str, channel: str) -> bool:
+        ch = _channel(channel)
+        with self._tx() as cur:
+            return (
+                cur.execute(
+                    "SELECT 1 FROM unsubscribes WHERE user_id=? AND channel IN (?, ?)",
+                    (str(user_id), ch, ALL_CHANNELS),
+                ).fetchone()
+                is not None
+            )
+
+    def unsubscribed_channels(self, user_id: str) -> set[str]:
+        """Channels the user left (every channel if they left ``"*"``)."""
+        with self._tx() as cur:
+            rows = {
+                r[0] for r in cur.execute("SELECT channel FROM unsubscribes WHERE user_id=?", (str(user_id),))
+            }
+        return set(CHANNELS) if ALL_CHANNELS in rows else rows
+
+    def sends_for(self, user_id: str, since: datetime) -> list[Reservation]:
+        """Planned sends of a user at or after ``since``, oldest first."""
+        s = _secs(since, "since")
+        with self._tx() as cur:
+            rows = cur.execute(
+                "SELECT id, user_id, channel, tier, ts, dedupe_key, key_moment FROM sends "
+                "WHERE user_id=? AND ts>=? ORDER BY ts, id",
+                (str(user_id), s),
+            ).fetchall()
+        return [
+            Reservation(
+                int(r[0]),
+                str(r[1]),
+                str(r[2]),
+                EngagementTier(int(r[3])),
+                datetime.fromtimestamp(r[4], UTC),
+                str(r[5]),
+                bool(r[6]),
+            )
+            for r in rows
+        ]

@@ -1,0 +1,332 @@
+"""Point-in-time lifecycle features per user, as of a cut-off, with no look-ahead.
+
+Only events with ``ts < cutoff`` are read, so the same code builds training rows at historical
+cut-offs and serving rows "now". Everything is numpy over integer user codes (one stable sort, then
+``bincount``), because the service scores millions of users in one batch. Features that a data set
+cannot feed (pushes on CDNOW, money on MovieLens) are simply constant there.
+
+"Activity" means every event a user makes; system events (``push_delivered``) are excluded so a
+campaign cannot make a silent user look active.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from recsvc.data.io import EVENT_TYPES
+from recsvc.errors import InvalidArgument
+from recsvc.lifecycle.bgnbd import BGNBDParams, expected_purchases, fit_bgnbd, p_alive, p_zero
+
+logger = logging.getLogger(__name__)
+
+WINDOWS: tuple[int, ...] = (7, 30, 90, 365)
+TREND_WINDOWS: tuple[int, ...] = (7, 30, 90)
+SYSTEM_EVENTS: tuple[str, ...] = ("push_delivered",)
+SESSION_GAP_S = 30 * 60
+BGNBD_FIT_SAMPLE = 20_000  # customers sampled (seeded) to fit the population parameters
+DAY_S = 86400.0
+
+FEATURE_NAMES: tuple[str, ...] = (
+    "recency_days",
+    "tenure_days",
+    *(f"n_events_{w}d" for w in WINDOWS),
+    "n_events_all",
+    *(f"active_days_{w}d" for w in WINDOWS),
+    "active_days_all",
+    "n_sessions_30d",
+    "n_sessions_all",
+    "gap_mean_days",
+    "gap_std_days",
+    "overdue_ratio",
+    *(f"trend_{w}d" for w in TREND_WINDOWS),
+    "hour_entropy",
+    *(f"n_purchases_{w}d" for w in WINDOWS),
+    "n_purchases_all",
+    *(f"money_{w}d" for w in (30, 90, 365)),
+    "money_all",
+    "avg_order_value",
+    "days_since_purchase",
+    "purchase_gap_mean_days",
+    "purchase_gap_std_days",
+    "purchase_overdue_ratio",
+    "n_distinct_items",
+    "cart_open_items",
+    "hours_since_cart",
+    "push_delivered_all",
+    "push_delivered_30d",
+    "push_open_rate",
+    "push_click_rate",
+    "push_dismissed_all",
+    "pushes_last5",
+    "opens_last5",
+    "unsubscribed",
+    *(f"n_{t}" for t in EVENT_TYPES),
+    "bgnbd_repeat_days",
+    "bgnbd_p_alive",
+    "bgnbd_expected_h",
+    "bgnbd_p_zero_h",
+)
+
+_UNIT_PER_S = {"s": 1.0, "ms": 1e3, "us": 1e6, "ns": 1e9}
+
+
+def _seconds(ts: pd.Series) -> np.ndarray:
+    """Epoch seconds as float64 whatever the datetime unit (pandas 2 ns / pandas 3 us)."""
+    if not isinstance(ts.dtype, pd.DatetimeTZDtype) and not pd.api.types.is_datetime64_dtype(ts.dtype):
+        raise InvalidArgument("events 'ts' must be a datetime column (use recsvc.data.io.normalize_events)", field="ts")
+    arr = ts.array
+    unit = getattr(ts.dtype, "unit", "ns")
+    return np.asarray(arr.asi8, dtype=np.float64) / _UNIT_PER_S[unit]  # type: ignore[union-attr]
+
+
+def _cutoff_seconds(cutoff: pd.Timestamp) -> float:
+    c = pd.Timestamp(cutoff)
+    if c.tzinfo is None:
+        c = c.tz_localize("UTC")
+    return float(c.value) / 1e9
+
+
+def _last_in_group(codes: np.ndarray, values: np.ndarray, n: int, fill: float) -> np.ndarray:
+    """Value of the last row per code in an array already sorted by (code, time)."""
+    out = np.full(n, fill, dtype=np.float64)
+    if len(codes):
+        last = np.r_[codes[1:] != codes[:-1], True]
+        out[codes[last]] = values[last]
+    return out
+
+
+def _first_in_group(codes: np.ndarray, values: np.ndarray, n: int, fill: float) -> np.ndarray:
+    out = np.full(n, fill, dtype=np.float64)
+    if len(codes):
+        first = np.r_[True, codes[1:] != codes[:-1]]
+        out[codes[first]] = values[first]
+    return out
+
+
+def _safe_div(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(b > 0, a / np.where(b > 0, b, 1.0), np.nan)
+
+
+def _gap_stats(codes: np.ndarray, days: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Count of distinct days, mean and std of gaps between them, from rows sorted by (code, day)."""
+    new = np.r_[True, (codes[1:] != codes[:-1]) | (days[1:] != days[:-1])] if len(codes) else np.zeros(0, bool)
+    dc, dd = codes[new], days[new]
+    ndays = np.bincount(dc, minlength=n).astype(np.float64)
+    same = dc[1:] == dc[:-1] if len(dc) else np.zeros(0, bool)
+    gaps = (dd[1:] - dd[:-1])[same]
+    gc = dc[1:][same]
+    cnt = np.bincount(gc, minlength=n).astype(np.float64)
+    s1 = np.bincount(gc, weights=gaps, minlength=n)
+    s2 = np.bincount(gc, weights=gaps * gaps, minlength=n)
+    mean = _safe_div(s1, cnt)
+    var = np.maximum(_safe_div(s2, cnt) - mean * mean, 0.0)
+    return ndays, mean, np.sqrt(var)
+
+
+def compute_features(
+    events: pd.DataFrame,
+    cutoff: pd.Timestamp,
+    *,
+    users: Sequence[str] | None = None,
+    bgnbd: BGNBDParams | None = None,
+    horizon_days: float = 30.0,
+    with_bgnbd: bool = True,
+) -> pd.DataFrame:
+    """Features as of ``cutoff`` (events with ``ts < cutoff`` only), index user_id, columns FEATURE_NAMES.
+
+    ``users`` fixes the rows (users without events get a cold-start row); otherwise every user with an
+    event before the cut-off. BG/NBD columns use ``bgnbd`` or, when None, a fit on the same window
+    (``with_bgnbd=False`` leaves them NaN, for callers that only need the rule inputs).
+    """
+    out, _ = _compute(events, cutoff, users=users, bgnbd=bgnbd, horizon_days=horizon_days, with_bgnbd=with_bgnbd)
+    return out
+
+
+def _compute(
+    events: pd.DataFrame,
+    cutoff: pd.Timestamp,
+    *,
+    users: Sequence[str] | None,
+    bgnbd: BGNBDParams | None,
+    horizon_days: float,
+    with_bgnbd: bool,
+) -> tuple[pd.DataFrame, BGNBDParams | None]:
+    if horizon_days <= 0:
+        raise InvalidArgument(f"horizon_days must be > 0, got {horizon_days}", field="horizon_days")
+    for col in ("user_id", "ts", "event_type"):
+        if col not in events.columns:
+            raise InvalidArgument(f"events frame has no {col!r} column", field=col)
+    cut_s = _cutoff_seconds(cutoff)
+    s_all = _seconds(events["ts"])
+    keep = s_all < cut_s
+    uid = events["user_id"].to_numpy()[keep]
+    if users is not None:
+        index = pd.Index(pd.unique(np.asarray(list(users), dtype=object)), dtype=object)
+        codes = index.get_indexer(uid)
+        mask = codes >= 0
+    else:
+        codes, uniq = pd.factorize(uid, sort=True)
+        index = pd.Index(np.asarray(uniq, dtype=object), dtype=object)
+        mask = np.ones(len(codes), dtype=bool)
+    n = len(index)
+    sel = np.flatnonzero(keep)[mask]
+    codes = codes[mask].astype(np.int64)
+    order = np.lexsort((s_all[sel], codes))  # by user, then time
+    sel, c = sel[order], codes[order]
+    s = s_all[sel]
+    typ = pd.Categorical(events["event_type"].to_numpy()[sel], categories=list(EVENT_TYPES)).codes.astype(np.int64)
+    value = (
+        pd.to_numeric(events["value"], errors="coerce").to_numpy(dtype=np.float64)[sel]
+        if "value" in events.columns
+        else np.zeros(len(sel))
+    )
+    value = np.nan_to_num(value, nan=0.0)
+    age_d = (cut_s - s) / DAY_S
+    day = np.floor(s / DAY_S)
+    end_day = float(np.floor((cut_s - 1e-6) / DAY_S))
+    t = {name: EVENT_TYPES.index(name) for name in EVENT_TYPES}
+    f: dict[str, np.ndarray] = {}
+
+    def count(m: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
+        w = None if weights is None else weights[m]
+        return np.bincount(c[m], weights=w, minlength=n).astype(np.float64)
+
+    system = np.isin(typ, [t[e] for e in SYSTEM_EVENTS])
+    act = ~system
+    ac, as_, aday, aage = c[act], s[act], day[act], age_d[act]
+    first_any = _first_in_group(c, s, n, np.nan)
+    last_act = _last_in_group(ac, as_, n, np.nan)
+    f["recency_days"] = (cut_s - last_act) / DAY_S
+    f["tenure_days"] = (cut_s - first_any) / DAY_S
+    n_all = np.bincount(ac, minlength=n).astype(np.float64)
+    n_win: dict[int, np.ndarray] = {}
+    for w in WINDOWS:
+        n_win[w] = count(act & (age_d < w))
+        f[f"n_events_{w}d"] = n_win[w]
+    f["n_events_all"] = n_all
+    ndays, gmean, gstd = _gap_stats(ac, aday, n)
+    new_day = np.r_[True, (ac[1:] != ac[:-1]) | (aday[1:] != aday[:-1])] if len(ac) else np.zeros(0, bool)
+    for w in WINDOWS:
+        f[f"active_days_{w}d"] = np.bincount(ac[new_day & (aday > end_day - w)], minlength=n).astype(np.float64)
+    f["active_days_all"] = ndays
+    new_sess = np.r_[True, (ac[1:] != ac[:-1]) | (as_[1:] - as_[:-1] > SESSION_GAP_S)] if len(ac) else new_day
+    f["n_sessions_30d"] = np.bincount(ac[new_sess & (aage < 30)], minlength=n).astype(np.float64)
+    f["n_sessions_all"] = np.bincount(ac[new_sess], minlength=n).astype(np.float64)
+    f["gap_mean_days"], f["gap_std_days"] = gmean, gstd
+    f["overdue_ratio"] = _safe_div(f["recency_days"], np.maximum(gmean, 1.0)) * np.where(np.isnan(gmean), np.nan, 1)
+    tenure = f["tenure_days"]
+    for w in TREND_WINDOWS:
+        prev_len = tenure - w
+        with np.errstate(divide="ignore", invalid="ignore"):
+            trend = np.log((n_win[w] + 1.0) / w) - np.log((n_all - n_win[w] + 1.0) / np.maximum(prev_len, 1.0))
+        f[f"trend_{w}d"] = np.where(prev_len > 0, trend, np.nan)
+    if "ts_offset_min" in events.columns:
+        off = pd.to_numeric(events["ts_offset_min"], errors="coerce").fillna(0).to_numpy(np.float64)[sel][act]
+    else:
+        off = np.zeros(len(ac))
+    hour = (np.floor(((as_ + off * 60.0) % DAY_S) / 3600.0)).astype(np.int64)
+    hc = np.bincount(ac * 24 + hour, minlength=n * 24).reshape(n, 24).astype(np.float32)
+    tot = hc.sum(axis=1, keepdims=True)
+    pr = hc / np.maximum(tot, 1.0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ent = -np.sum(np.where(pr > 0, pr * np.log(pr), 0.0), axis=1)
+    f["hour_entropy"] = np.where(tot[:, 0] > 0, ent, np.nan)
+    del hc, pr
+
+    pur = typ == t["purchase"]
+    for w in WINDOWS:
+        f[f"n_purchases_{w}d"] = count(pur & (age_d < w))
+    f["n_purchases_all"] = count(pur)
+    for w in (30, 90, 365):
+        f[f"money_{w}d"] = count(pur & (age_d < w), value)
+    f["money_all"] = count(pur, value)
+    f["avg_order_value"] = _safe_div(f["money_all"], f["n_purchases_all"])
+    pc, ps = c[pur], s[pur]
+    last_p = _last_in_group(pc, ps, n, np.nan)
+    f["days_since_purchase"] = (cut_s - last_p) / DAY_S
+    _, pmean, pstd = _gap_stats(pc, day[pur], n)
+    f["purchase_gap_mean_days"], f["purchase_gap_std_days"] = pmean, pstd
+    f["purchase_overdue_ratio"] = _safe_div(f["days_since_purchase"], np.maximum(pmean, 1.0)) * np.where(
+        np.isnan(pmean), np.nan, 1
+    )
+    if "item_id" in events.columns:
+        item = events["item_id"].to_numpy()[sel]
+        has = pd.notna(item)
+        icode, _ = pd.factorize(item[has])
+        pairs = np.unique(c[has] * (int(icode.max(initial=0)) + 1) + icode) if has.any() else np.zeros(0, np.int64)
+        f["n_distinct_items"] = np.bincount(pairs // (int(icode.max(initial=0)) + 1), minlength=n).astype(np.float64)
+    else:
+        f["n_distinct_items"] = np.zeros(n)
+    lp_filled = np.nan_to_num(last_p, nan=-np.inf)
+    after = s > lp_filled[c]
+    adds = count((typ == t["add_to_cart"]) & after)
+    removes = count((typ == t["remove_from_cart"]) & after)
+    f["cart_open_items"] = np.maximum(adds - removes, 0.0)
+    cart = typ == t["add_to_cart"]
+    f["hours_since_cart"] = (cut_s - _last_in_group(c[cart], s[cart], n, np.nan)) / 3600.0
+
+    deliv = typ == t["push_delivered"]
+    n_del = count(deliv)
+    f["push_delivered_all"] = n_del
+    f["push_delivered_30d"] = count(deliv & (age_d < 30))
+    f["push_open_rate"] = _safe_div(count(typ == t["push_opened"]), n_del)
+    f["push_click_rate"] = _safe_div(count(typ == t["push_clicked"]), n_del)
+    f["push_dismissed_all"] = count(typ == t["push_dismissed"])
+    dc, ds = c[deliv], s[deliv]
+    thresh = np.full(n, np.inf)
+    if len(dc):
+        start = np.searchsorted(dc, dc, side="left")
+        from_end = n_del[dc].astype(np.int64) - 1 - (np.arange(len(dc)) - start)
+        fifth = from_end == np.minimum(4, n_del[dc].astype(np.int64) - 1)
+        thresh[dc[fifth]] = ds[fifth]
+    f["pushes_last5"] = np.minimum(n_del, 5.0)
+    f["opens_last5"] = np.minimum(count((typ == t["push_opened"]) & (s >= thresh[c])), f["pushes_last5"])
+    f["unsubscribed"] = (count(typ == t["unsubscribe"]) > 0).astype(np.float64)
+    tc = np.bincount(
+        c * len(EVENT_TYPES) + np.maximum(typ, 0),
+        weights=(typ >= 0).astype(np.float64),
+        minlength=n * len(EVENT_TYPES),
+    ).reshape(n, len(EVENT_TYPES))
+    for i, name in enumerate(EVENT_TYPES):
+        f[f"n_{name}"] = tc[:, i]
+
+    first_day = _first_in_group(ac, aday, n, np.nan)
+    last_day = _last_in_group(ac, aday, n, np.nan)
+    has_act = ndays > 0
+    x = np.where(has_act, ndays - 1, 0.0)
+    tx = np.where(has_act, last_day - first_day, 0.0)
+    T = np.where(has_act, end_day - first_day, 0.0)
+    f["bgnbd_repeat_days"] = np.where(has_act, x, np.nan)
+    nan = np.full(n, np.nan)
+    f["bgnbd_p_alive"], f["bgnbd_expected_h"], f["bgnbd_p_zero_h"] = nan, nan.copy(), nan.copy()
+    params = bgnbd
+    if with_bgnbd and has_act.any():
+        if params is None:
+            fit_rows = np.flatnonzero(has_act)
+            if len(fit_rows) > BGNBD_FIT_SAMPLE:  # four population parameters: a seeded sample is plenty
+                fit_rows = np.sort(np.random.default_rng(0).choice(fit_rows, BGNBD_FIT_SAMPLE, replace=False))
+            params = fit_bgnbd(x[fit_rows], tx[fit_rows], T[fit_rows], unit_days=1.0)
+        u = params.unit_days
+        xa, txa, Ta = x[has_act], tx[has_act] / u, T[has_act] / u
+        h = horizon_days / u
+        f["bgnbd_p_alive"][has_act] = p_alive(params, xa, txa, Ta)
+        with np.errstate(all="ignore"):
+            f["bgnbd_expected_h"][has_act] = expected_purchases(params, h, xa, txa, Ta)
+        f["bgnbd_p_zero_h"][has_act] = p_zero(params, xa, txa, Ta, h)
+
+    out = pd.DataFrame({name: f[name].astype(np.float32) for name in FEATURE_NAMES}, index=index)
+    out.index.name = "user_id"
+    return out, params
+
+
+def fit_window_bgnbd(events: pd.DataFrame, cutoff: pd.Timestamp) -> BGNBDParams:
+    """BG/NBD on activity days before ``cutoff``, in days: the same (x, t_x, T) compute_features uses."""
+    _, params = _compute(events, cutoff, users=None, bgnbd=None, horizon_days=30.0, with_bgnbd=True)
+    if params is None:
+        raise InvalidArgument(f"no activity before {cutoff} to fit BG/NBD on", field="cutoff")
+    return params

@@ -1,0 +1,147 @@
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from recsvc.errors import InvalidArgument
+from recsvc.frequency.caps import CapLedger, Refusal, Reservation
+from recsvc.frequency.config import FrequencyConfig
+from recsvc.frequency.tiers import EngagementTier
+
+NOW = datetime(2024, 6, 3, 12, 0, tzinfo=UTC)
+
+
+_WORKER = """
+import sys
+from datetime import UTC, datetime, timedelta
+from recsvc.frequency.caps import CapLedger, Reservation
+from recsvc.frequency.tiers import EngagementTier
+db, worker = sys.argv[1], sys.argv[2]
+now = datetime(2024, 6, 3, 12, 0, tzinfo=UTC)
+ledger = CapLedger(db)
+granted = 0
+for i in range(250):
+    out = ledger.reserve("hot-user", "app_push", EngagementTier.LOW, now + timedelta(seconds=i),
+                         dedupe_key=f"w{worker}-{i}", key_moment=True)
+    granted += isinstance(out, Reservation)
+print(granted)
+"""
+
+
+def test_low_tier_cap_never_exceeded_by_concurrent_processes(tmp_path: Path) -> None:
+    """4 separate processes x 250 reserve calls on one SQLite file: the LOW daily cap (1) holds."""
+    db = str(tmp_path / "caps.sqlite")
+    CapLedger(db).close()
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[3])}
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", _WORKER, db, str(w)], stdout=subprocess.PIPE, env=env, text=True
+        )
+        for w in range(4)
+    ]
+    outs = [p.communicate(timeout=300)[0] for p in procs]
+    assert all(p.returncode == 0 for p in procs)
+    granted = sum(int(o.strip()) for o in outs)
+    ledger = CapLedger(db)
+    sends = ledger.sends_for("hot-user", NOW - timedelta(days=1))
+    assert granted == len(sends) == FrequencyConfig().daily_cap(EngagementTier.LOW) == 1
+
+
+def test_daily_weekly_caps_release_and_dedupe(tmp_path: Path) -> None:
+    ledger = CapLedger(tmp_path / "c.sqlite")
+    t = NOW
+    got = [
+        ledger.reserve("u", "app_push", EngagementTier.MEDIUM, t + timedelta(hours=h), dedupe_key=f"k{h}")
+        for h in range(3)
+    ]
+    assert isinstance(got[0], Reservation) and isinstance(got[1], Reservation)
+    assert isinstance(got[2], Refusal) and got[2].code == "DAILY_CAP"
+    assert "daily cap of 2 for MEDIUM tier" in got[2].reason
+    again = ledger.reserve("u", "app_push", EngagementTier.MEDIUM, t, dedupe_key="k0")
+    assert isinstance(again, Reservation) and again.duplicate and again.id == got[0].id
+    assert ledger.release(got[1]) and not ledger.release(got[1])
+    assert isinstance(
+        ledger.reserve("u", "email", EngagementTier.MEDIUM, t + timedelta(hours=3), dedupe_key="k3"),
+        Reservation,
+    )
+    # Weekly cap of 6 over several days.
+    n_ok = sum(
+        isinstance(
+            ledger.reserve("u", "app_push", EngagementTier.MEDIUM, t + timedelta(days=d), dedupe_key=f"d{d}"),
+            Reservation,
+        )
+        for d in range(1, 7)
+    )
+    week = ledger.sends_for("u", t - timedelta(seconds=1))
+    assert n_ok == 4 and len(week) == 6
+    refused = ledger.reserve(
+        "u", "app_push", EngagementTier.MEDIUM, t + timedelta(days=6, hours=12), dedupe_key="x"
+    )
+    assert isinstance(refused, Refusal) and refused.code == "WEEKLY_CAP"
+
+
+def test_dormant_gets_key_moments_only(tmp_path: Path) -> None:
+    ledger = CapLedger(tmp_path / "c.sqlite")
+    r = ledger.reserve("d", "app_push", EngagementTier.DORMANT, NOW, dedupe_key="campaign")
+    assert isinstance(r, Refusal) and r.code == "DORMANT_KEY_MOMENTS_ONLY"
+    assert isinstance(
+        ledger.reserve("d", "app_push", EngagementTier.DORMANT, NOW, dedupe_key="cart", key_moment=True),
+        Reservation,
+    )
+    second = ledger.reserve(
+        "d", "app_push", EngagementTier.DORMANT, NOW + timedelta(days=2), dedupe_key="cart2", key_moment=True
+    )
+    assert isinstance(second, Refusal) and second.code == "WEEKLY_CAP"
+
+
+def test_dismissals_lower_the_weekly_cap(tmp_path: Path) -> None:
+    ledger = CapLedger(tmp_path / "c.sqlite")
+    for i in range(9):
+        ledger.record_dismissal("h", NOW - timedelta(hours=i + 1))
+    # HIGH: 10/week - 9 dismissals = 1.
+    first = ledger.reserve("h", "app_push", EngagementTier.HIGH, NOW, dedupe_key="a")
+    second = ledger.reserve("h", "app_push", EngagementTier.HIGH, NOW + timedelta(minutes=1), dedupe_key="b")
+    assert isinstance(first, Reservation)
+    assert isinstance(second, Refusal) and "weekly cap of 1 for HIGH" in second.reason
+    ledger.record_negative_feedback("h", NOW)
+    third = ledger.reserve("h2", "app_push", EngagementTier.HIGH, NOW, dedupe_key="c")
+    assert isinstance(third, Reservation)  # other users unaffected
+
+
+def test_unsubscribe_honoured_on_next_call_across_ledgers(tmp_path: Path) -> None:
+    db = tmp_path / "c.sqlite"
+    a, b = CapLedger(db), CapLedger(db)
+    assert isinstance(a.reserve("u", "sms", EngagementTier.HIGH, NOW, dedupe_key="1"), Reservation)
+    b.unsubscribe("u", "sms", NOW)
+    assert a.is_unsubscribed("u", "sms") and not a.is_unsubscribed("u", "email")
+    r = a.reserve("u", "sms", EngagementTier.HIGH, NOW + timedelta(minutes=1), dedupe_key="2")
+    assert isinstance(r, Refusal) and r.code == "UNSUBSCRIBED"
+    assert isinstance(a.reserve("u", "email", EngagementTier.HIGH, NOW, dedupe_key="3"), Reservation)
+    b.unsubscribe("u", "*")
+    assert a.unsubscribed_channels("u") == {"app_push", "sms", "email", "in_app"}
+    b.resubscribe("u")
+    assert not a.is_unsubscribed("u", "sms")
+    with pytest.raises(InvalidArgument) as err:
+        a.unsubscribe("u", "pigeon")
+    assert err.value.field == "channel"
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("daily_caps", (3, 2, -1, 1)),
+        ("weekly_caps", (10, 6, 3)),
+        ("dismissal_penalty", -1.0),
+        ("channel_costs", (("fax", 1.0),)),
+    ],
+)
+def test_bad_config_names_field(field: str, value: object) -> None:
+    with pytest.raises(InvalidArgument) as err:
+        replace(FrequencyConfig(), **{field: value}).validate()
+    assert err.value.field == field

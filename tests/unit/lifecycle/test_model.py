@@ -1,0 +1,139 @@
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from recsvc.errors import FailedPrecondition, InvalidArgument
+from recsvc.lifecycle.features import FEATURE_NAMES
+from recsvc.lifecycle.model import LifecycleConfig, LifecycleModel, latest, train_lifecycle, training_cutoffs
+from recsvc.lifecycle.reasons import phrase
+from recsvc.lifecycle.stages import Stage
+
+CUT = pd.Timestamp("2024-07-01", tz="UTC")
+CFG = LifecycleConfig(max_rounds=60, early_stopping_rounds=10, seed=3)
+
+
+@pytest.fixture(scope="module")
+def trained(synth_events: pd.DataFrame, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("models") / "lifecycle"
+    return train_lifecycle(synth_events, out_dir=root, horizon_days=30, cutoff=CUT, config=CFG, progress=False)
+
+
+def test_artifact_and_metadata(trained: Path) -> None:
+    for name in ("churn.txt", "stage.txt", "calibration.json", "bgnbd.json", "metadata.json"):
+        assert (trained / name).is_file()
+    meta = json.loads((trained / "metadata.json").read_text())
+    assert meta["feature_names"] == list(FEATURE_NAMES) and meta["format"] == 1
+    assert all(
+        pd.Timestamp(c["cutoff"]) + pd.Timedelta(days=c["label_horizon_days"]) <= CUT
+        for c in meta["training_window"]["cutoffs"]
+    )  # no label reaches past the cut-off
+    churn = meta["metrics"]["churn"]
+    assert churn["auc"] > 0.65  # synthetic users do drop out; features must see it
+    assert 0 <= churn["brier"] < churn["base_rate"] * (1 - churn["base_rate"]) + 0.02
+    assert sum(r["n"] for r in churn["reliability"]) == churn["n_valid"]
+    assert {"macro_f1", "macro_f1_rules_alone"} <= set(meta["metrics"]["stage"])
+    assert latest(trained.parent) == trained
+
+
+def test_scoring_and_reasons(trained: Path, synth_events: pd.DataFrame) -> None:
+    model = LifecycleModel.load(trained)
+    feats = model.features(synth_events, CUT, users=["u1", "u2", "u3", "nobody"])
+    churn, probs, rules = model.score_arrays(feats)
+    assert churn.shape == (4,) and probs.shape == (4, 5) and rules.shape == (4,)
+    assert np.all((churn >= 0) & (churn <= 1)) and np.allclose(probs.sum(axis=1), 1.0)
+    scores = model.score(feats)
+    assert [s.user_id for s in scores] == ["u1", "u2", "u3", "nobody"]
+    assert scores[3].rule_stage == Stage.AWARENESS
+    raw = model.churn_booster.predict(feats.to_numpy(np.float32), raw_score=True)
+    contrib = model.churn_booster.predict(feats.to_numpy(np.float32), pred_contrib=True)
+    np.testing.assert_allclose(contrib.sum(axis=1), raw, rtol=1e-6, atol=1e-6)  # contributions add up
+    for i, s in enumerate(scores):
+        assert 1 <= len(s.reasons) <= 3
+        mags = [abs(r.contribution) for r in s.reasons]
+        assert mags == sorted(mags, reverse=True)
+        assert mags[0] == pytest.approx(np.abs(contrib[i, :-1]).max(), rel=1e-6)
+        assert all(r.text and r.feature in FEATURE_NAMES for r in s.reasons)
+        assert sum(s.stage_probs.values()) == pytest.approx(1.0)
+    # Column order must not matter; missing columns are refused.
+    churn2, _, _ = model.score_arrays(feats[list(reversed(feats.columns))])
+    np.testing.assert_allclose(churn, churn2)
+    with pytest.raises(InvalidArgument):
+        model.score_arrays(feats.drop(columns=["recency_days"]))
+
+
+def test_loader_refuses_mismatch(trained: Path, tmp_path: Path) -> None:
+    bad = tmp_path / "v1"
+    shutil.copytree(trained, bad)
+    meta = json.loads((bad / "metadata.json").read_text())
+    meta["feature_names"] = meta["feature_names"][::-1]
+    (bad / "metadata.json").write_text(json.dumps(meta))
+    with pytest.raises(FailedPrecondition, match=re.escape(str(bad))):
+        LifecycleModel.load(bad)
+    meta["feature_names"] = list(FEATURE_NAMES)
+    meta["format"] = 999
+    (bad / "metadata.json").write_text(json.dumps(meta))
+    with pytest.raises(FailedPrecondition, match="format"):
+        LifecycleModel.load(bad)
+    meta["format"] = 1
+    (bad / "metadata.json").write_text(json.dumps(meta))
+    (bad / "stage.txt").unlink()
+    with pytest.raises(FailedPrecondition, match=r"stage\.txt"):
+        LifecycleModel.load(bad)
+    with pytest.raises(FailedPrecondition, match="metadata"):
+        LifecycleModel.load(tmp_path / "absent")
+    with pytest.raises(FailedPrecondition):
+        latest(tmp_path / "empty")
+
+
+def test_cutoffs_and_config() -> None:
+    first = pd.Timestamp("2024-01-01", tz="UTC")
+    end = pd.Timestamp("2024-07-01", tz="UTC")
+    cuts = training_cutoffs(first, end, 30, LifecycleConfig())
+    assert len(cuts) == LifecycleConfig().max_cutoffs and all(h == 30 for _, h in cuts)
+    assert all(c + pd.Timedelta(days=h) <= end for c, h in cuts)
+    # Too short for full horizons: shorter labels that still end at the cut-off.
+    short = training_cutoffs(first, end, 170, LifecycleConfig())
+    assert short and all(c + pd.Timedelta(days=h) == end for c, h in short if h < 170)
+    assert all(h >= 0.25 * 170 for _, h in short)
+    with pytest.raises(InvalidArgument, match="learning_rate"):
+        LifecycleConfig(learning_rate=0).validate()
+    with pytest.raises(InvalidArgument, match="min_label_fraction"):
+        LifecycleConfig(min_label_fraction=1.5).validate()
+
+
+def test_train_errors(synth_events: pd.DataFrame, tmp_path: Path) -> None:
+    with pytest.raises(InvalidArgument, match="cut-off"):
+        train_lifecycle(
+            synth_events,
+            out_dir=tmp_path,
+            horizon_days=30,
+            cutoff=pd.Timestamp("2020-01-01"),
+            config=CFG,
+            progress=False,
+        )
+    with pytest.raises(InvalidArgument, match="too short"):
+        train_lifecycle(synth_events, out_dir=tmp_path, horizon_days=2000, cutoff=CUT, config=CFG, progress=False)
+
+
+def test_phrases_read_well() -> None:
+    v = {
+        "recency_days": 45.2,
+        "gap_mean_days": 6.1,
+        "opens_last5": 0.0,
+        "pushes_last5": 5.0,
+        "cart_open_items": 2.0,
+        "trend_30d": float(np.log(0.25)),
+        "n_events_30d": 3.0,
+    }
+    assert phrase("recency_days", v) == "no activity for 45 days (usually every 6 days)"
+    assert phrase("opens_last5", v) == "opened 0 of the last 5 pushes"
+    assert phrase("cart_open_items", v) == "2 item(s) left in the cart"
+    assert "25%" in phrase("trend_30d", v)
+    assert phrase("n_events_30d", v) == "3 actions in the last 30 days"
