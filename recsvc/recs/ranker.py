@@ -1,0 +1,309 @@
+"""LightGBM LambdaRank over merged candidates: features, training and scoring.
+
+Features are computed per request from the user profile, the item statistics and the sources'
+scores, in numpy, so serving and training share one function and cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import lightgbm as lgb
+import numpy as np
+
+from recsvc.errors import FailedPrecondition, InvalidArgument
+from recsvc.recs.config import RecsConfig
+from recsvc.recs.sources import DAY, SOURCES, Candidates, ItemStats, UserProfile, lookup
+
+logger = logging.getLogger(__name__)
+
+FEATURE_NAMES: tuple[str, ...] = (
+    *(f"src_{s}" for s in SOURCES),
+    "n_sources",
+    *(f"score_{s}" for s in ("embedding", "popular_city", "popular_segment", "popular_hour", "repurchase")),
+    "emb_sim",
+    "query_sim",
+    "cooc_score",
+    "cooc_max",
+    "pop_log",
+    "pop_rank_pct",
+    "trend_log",
+    "trend_ratio",
+    "city_pop_log",
+    "n_users_log",
+    "cat_affinity",
+    "price_log",
+    "price_ratio_log",
+    "item_age_days",
+    "item_age_share",
+    "item_idle_days",
+    "user_events_log",
+    "user_items",
+    "user_tenure_days",
+    "user_idle_days",
+    "touched",
+    "in_cart",
+    "days_since_bought",
+    "consumable",
+    "stage",
+    "has_query",
+)
+
+
+def build_features(
+    cands: Candidates,
+    profile: UserProfile,
+    stats: ItemStats,
+    *,
+    cand_vectors: np.ndarray,
+    cat_codes: np.ndarray,
+    prices: np.ndarray,
+    city: str,
+    now: float,
+    stage: int,
+) -> np.ndarray:
+    """One row per candidate, columns in ``FEATURE_NAMES`` order (float32, NaN = unknown)."""
+    rows = cands.rows
+    n = len(rows)
+    cols: list[np.ndarray] = []
+    cols.extend(cands.flags[:, i].astype(np.float32) for i in range(len(SOURCES)))
+    cols.append(cands.flags.sum(axis=1).astype(np.float32))
+    for s in ("embedding", "popular_city", "popular_segment", "popular_hour", "repurchase"):
+        cols.append(cands.scores[:, SOURCES.index(s)])
+    has_vec = bool(np.any(profile.vector))
+    emb = cand_vectors @ profile.vector if has_vec else np.full(n, np.nan, dtype=np.float32)
+    cols.append(emb.astype(np.float32))
+    q = profile.query_vector
+    cols.append((cand_vectors @ q).astype(np.float32) if q is not None else np.full(n, np.nan, np.float32))
+    cols.append(lookup(cands.cooc_map[0], cands.cooc_map[1], rows))
+    cols.append(lookup(cands.cooc_max[0], cands.cooc_max[1], rows))
+    # popularity relative to the average item, so windows of different activity look alike
+    pop = stats.pop[rows] / stats.pop_mean
+    cols.append(np.log1p(pop))
+    n_items = max(stats.n_rows, 1)
+    rank = lookup(
+        stats.pop_order,
+        np.arange(len(stats.pop_order), dtype=np.float32),
+        rows,
+        default=float(len(stats.pop_order)),
+    )
+    cols.append((rank / n_items).astype(np.float32))
+    trend = stats.trend[rows] / stats.trend_mean
+    cols.append(np.log1p(trend))
+    cols.append(((trend + 0.1) / (pop + 0.1)).astype(np.float32))
+    if city and city in stats.city_top:
+        cr, cs = stats.city_top[city]
+        order = np.argsort(cr)
+        cols.append(np.log1p(lookup(cr[order], cs[order], rows) / stats.pop_mean))
+    else:
+        cols.append(np.full(n, np.nan, dtype=np.float32))
+    cols.append(np.log1p(stats.n_users[rows]))
+    aff = profile.cat_affinity
+    codes = cat_codes[rows]
+    cols.append(
+        np.array([aff.get(int(c), 0.0) for c in codes.tolist()], dtype=np.float32)
+        if aff
+        else np.full(n, np.nan, dtype=np.float32)
+    )
+    price = prices[rows]
+    cols.append(np.log1p(np.maximum(price, 0)).astype(np.float32))
+    mp = profile.median_price
+    cols.append(
+        (np.log1p(np.maximum(price, 0)) - np.log1p(mp)).astype(np.float32)
+        if np.isfinite(mp)
+        else np.full(n, np.nan, dtype=np.float32)
+    )
+    age = now - stats.first_seen[rows]
+    cols.append((age / DAY).astype(np.float32))
+    # share of the observed log the item has existed: ~1 means "as old as the log", age unknown
+    cols.append((age / max(now - stats.t_start, DAY)).astype(np.float32))
+    cols.append(((now - stats.last_seen[rows]) / DAY).astype(np.float32))
+    cols.append(np.full(n, np.log1p(profile.n_events), dtype=np.float32))
+    cols.append(np.full(n, len(profile.touched), dtype=np.float32))
+    tenure = (now - profile.first_t) / DAY if profile.has_history else np.nan
+    idle = (now - profile.last_event_t) / DAY if profile.has_history else np.nan
+    cols.append(np.full(n, tenure, dtype=np.float32))
+    cols.append(np.full(n, idle, dtype=np.float32))
+    touched = profile.touched
+    cols.append(
+        np.array([r in touched for r in rows.tolist()], dtype=np.float32)
+        if touched
+        else np.zeros(n, dtype=np.float32)
+    )
+    cols.append(np.isin(rows, profile.cart).astype(np.float32))
+    bl = profile.bought_last
+    cols.append(
+        np.array([(now - bl[r]) / DAY if r in bl else np.nan for r in rows.tolist()], dtype=np.float32)
+        if bl
+        else np.full(n, np.nan, dtype=np.float32)
+    )
+    cols.append(stats.consumable[rows].astype(np.float32))
+    cols.append(np.full(n, stage, dtype=np.float32))
+    cols.append(np.full(n, 1.0 if q is not None else 0.0, dtype=np.float32))
+    x = np.column_stack(cols).astype(np.float32) if n else np.zeros((0, len(FEATURE_NAMES)), dtype=np.float32)
+    assert x.shape[1] == len(FEATURE_NAMES)
+    return x
+
+
+@dataclass
+class Ranker:
+    """A trained LambdaRank booster and its metrics; ``None`` booster falls back to source scores."""
+
+    booster: lgb.Booster | None
+    metrics: dict[str, Any]
+
+    def score(self, x: np.ndarray) -> np.ndarray:
+        if len(x) == 0:
+            return np.zeros(0, dtype=np.float64)
+        if self.booster is None:
+            return heuristic_score(x)
+        # the heuristic, scaled far below the model's resolution, only breaks ties
+        pred = np.asarray(self.booster.predict(x, num_threads=1), dtype=np.float64)
+        return pred + 1e-6 * np.tanh(heuristic_score(x) / 10.0)
+
+    def save(self, folder: Path) -> None:
+        if self.booster is not None:
+            self.booster.save_model(str(folder / "ranker.txt"))
+        (folder / "ranker_metrics.json").write_text(json.dumps(self.metrics, indent=2))
+
+    @classmethod
+    def load(cls, folder: Path, expect_booster: bool) -> Ranker:
+        path = folder / "ranker.txt"
+        mpath = folder / "ranker_metrics.json"
+        metrics = json.loads(mpath.read_text()) if mpath.exists() else {}
+        if not expect_booster:
+            return cls(None, metrics)
+        if not path.exists():
+            raise FailedPrecondition(f"{path}: missing ranker model")
+        booster = lgb.Booster(model_file=str(path))
+        names = booster.feature_name()
+        if tuple(names) != FEATURE_NAMES:
+            raise FailedPrecondition(
+                f"{path}: ranker features {names[:3]}... differ from this code's features"
+            )
+        return cls(booster, metrics)
+
+
+def heuristic_score(x: np.ndarray) -> np.ndarray:
+    """Fallback order when there was too little data to train: affinity, co-occurrence, popularity."""
+    f = {name: i for i, name in enumerate(FEATURE_NAMES)}
+    emb = np.nan_to_num(x[:, f["emb_sim"]])
+    return (
+        np.nan_to_num(x[:, f["cooc_score"]])
+        + emb
+        + 0.3 * x[:, f["pop_log"]]
+        + 0.2 * x[:, f["trend_log"]]
+        + 3.0 * x[:, f["src_cart"]]
+        + 2.0 * x[:, f["src_repurchase"]]
+        - 2.0 * x[:, f["touched"]]
+    )
+
+
+def _params(config: RecsConfig, num_leaves: int, min_data_in_leaf: int) -> dict[str, Any]:
+    return {
+        "objective": "lambdarank",
+        "metric": "ndcg",
+        "eval_at": [10],
+        "num_leaves": num_leaves,
+        "learning_rate": config.learning_rate,
+        "min_data_in_leaf": min_data_in_leaf,
+        "feature_fraction": 0.8,
+        "bagging_fraction": 0.9,
+        "bagging_freq": 1,
+        "lambda_l2": 1.0,
+        "lambdarank_truncation_level": 20,
+        "seed": config.seed,
+        "deterministic": True,
+        "num_threads": config.train_threads,
+        "verbose": -1,
+    }
+
+
+def train_lambdarank(
+    x: np.ndarray,
+    y: np.ndarray,
+    groups: np.ndarray,
+    config: RecsConfig,
+    *,
+    valid_groups: np.ndarray | None = None,
+) -> Ranker:
+    """Fit LambdaRank on (features, graded labels, group sizes).
+
+    ``valid_groups`` (bool per group; default: a seeded 20% of users) are held out to pick the
+    tree complexity from ``config.ranker_grid`` and the number of rounds by NDCG@10; the chosen
+    setting is then refit on all groups.
+    """
+    if x.shape[1] != len(FEATURE_NAMES):
+        raise InvalidArgument(f"expected {len(FEATURE_NAMES)} features, got {x.shape[1]}", field="features")
+    n_groups = len(groups)
+    if n_groups < 5 or y.sum() == 0:
+        logger.warning("too little data for a ranker (%d groups); using the heuristic order", n_groups)
+        return Ranker(None, {"trained": False, "groups": int(n_groups)})
+    if valid_groups is None or not valid_groups.any() or valid_groups.all():
+        rng = np.random.default_rng(config.seed)
+        valid_groups = rng.random(n_groups) < 0.2 if n_groups >= 20 else np.zeros(n_groups, dtype=bool)
+    is_valid = np.asarray(valid_groups, dtype=bool)
+    row_valid = np.repeat(is_valid, groups)
+    metrics: dict[str, Any] = {
+        "trained": True,
+        "groups": int(n_groups),
+        "valid_groups": int(is_valid.sum()),
+        "rows": len(y),
+        "positives": int((y > 0).sum()),
+    }
+    min_rounds = min(50, config.n_estimators)
+    choice = (config.num_leaves, config.min_data_in_leaf, min(config.n_estimators, 100))
+    if is_valid.any():
+        train = lgb.Dataset(
+            x[~row_valid],
+            y[~row_valid],
+            group=groups[~is_valid],
+            feature_name=list(FEATURE_NAMES),
+            free_raw_data=False,
+            params={"feature_pre_filter": False},
+        )
+        valid = lgb.Dataset(x[row_valid], y[row_valid], group=groups[is_valid], reference=train)
+        grid = config.ranker_grid or ((config.num_leaves, config.min_data_in_leaf),)
+        best_score = -1.0
+        tried = []
+        for leaves, min_leaf in grid:
+            evals: dict[str, Any] = {}
+            lgb.train(
+                _params(config, leaves, min_leaf),
+                train,
+                num_boost_round=config.n_estimators,
+                valid_sets=[valid],
+                valid_names=["valid"],
+                callbacks=[lgb.record_evaluation(evals), lgb.early_stopping(40, verbose=False)],
+            )
+            curve = np.asarray(evals["valid"]["ndcg@10"])
+            # a tiny validation set can peak after a handful of rounds, leaving coarse, tied scores
+            rounds = (
+                int(np.argmax(curve[min_rounds - 1 :])) + min_rounds
+                if len(curve) >= min_rounds
+                else min_rounds
+            )
+            score = float(curve[min(rounds, len(curve)) - 1])
+            tried.append(
+                {
+                    "num_leaves": leaves,
+                    "min_data_in_leaf": min_leaf,
+                    "rounds": rounds,
+                    "valid_ndcg@10": round(score, 4),
+                }
+            )
+            if score > best_score:
+                best_score, choice = score, (leaves, min_leaf, rounds)
+        metrics["valid_ndcg@10"] = round(best_score, 4)
+        metrics["grid"] = tried
+    metrics["params"] = {"num_leaves": choice[0], "min_data_in_leaf": choice[1], "rounds": choice[2]}
+    full = lgb.Dataset(x, y, group=groups, feature_name=list(FEATURE_NAMES))
+    booster = lgb.train(_params(config, choice[0], choice[1]), full, num_boost_round=choice[2])
+    imp = booster.feature_importance(importance_type="gain")
+    top = np.argsort(-imp)[:10]
+    metrics["top_features"] = {FEATURE_NAMES[i]: round(float(imp[i]), 2) for i in top}
+    return Ranker(booster, metrics)
