@@ -149,8 +149,8 @@ def _coerce(value: Any, typ: Any, name: str) -> Any:
         if typ is str:
             return str(value)
         if origin is tuple:
-            items = value.split(",") if isinstance(value, str) else list(value)
-            items = [i.strip() if isinstance(i, str) else i for i in items if i != ""]
+            raw = value.split(",") if isinstance(value, str) else list(value)
+            items = [i.strip() if isinstance(i, str) else i for i in raw if i != ""]
             args = typing.get_args(typ)
             if len(args) == 2 and args[1] is Ellipsis:  # tuple[X, ...]
                 return tuple(_coerce(i, args[0], name) for i in items)
@@ -162,8 +162,8 @@ def _coerce(value: Any, typ: Any, name: str) -> Any:
                 raise ValueError(value)
             return dict(value)
         if origin in (typing.Union, types.UnionType):
-            args = [a for a in typing.get_args(typ) if a is not type(None)]
-            return _coerce(value, args[0], name)
+            members = [a for a in typing.get_args(typ) if a is not type(None)]
+            return _coerce(value, members[0], name)
     except (TypeError, ValueError):
         raise InvalidArgument(f"{name}: cannot use {value!r} as {getattr(typ, '__name__', typ)}", field=name) from None
     return value

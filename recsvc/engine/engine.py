@@ -43,7 +43,7 @@ from recsvc.engine.types import (
 )
 from recsvc.errors import FailedPrecondition, InvalidArgument, NotFound
 from recsvc.frequency.caps import CapLedger, Refusal
-from recsvc.frequency.channels import channel_stats, choose_channel
+from recsvc.frequency.channels import channel_stats_from, choose_channel
 from recsvc.frequency.tiers import EngagementTier, compute_tiers
 from recsvc.lifecycle.model import UserScore
 from recsvc.recs.embeddings import Encoder, SentenceTransformerEncoder
@@ -97,6 +97,7 @@ class Engine:
         self._scores: dict[str, LifecycleView] = {}
         self._tiers: dict[str, str] = {}
         self._dirty: set[str] = set()
+        self._cold: tuple[ModelSet, LifecycleView] | None = None
         self._counters: Counter[str] = Counter()
         self._latency_ms: list[float] = []
 
@@ -173,8 +174,10 @@ class Engine:
         }
         return scores, tiers
 
-    def _user_state(self, user_id: str, now: datetime, history: pd.DataFrame) -> tuple[LifecycleView, str]:
-        """Cached score and tier, recomputed from the user's own events when they changed."""
+    def _user_state(self, user_id: str, now: datetime, has_history: bool) -> tuple[LifecycleView, str]:
+        """Cached score and tier; recomputed from the user's own events only when they changed."""
+        if not has_history:  # a new user is not a dormant one: a welcome, within a low cap
+            return self._cold_start_view(), "low"
         with self._state_lock:
             cached = self._scores.get(user_id)
             tier = self._tiers.get(user_id)
@@ -183,28 +186,36 @@ class Engine:
             return cached, tier
         models = self.models
         ts = pd.Timestamp(now)
+        history = self.store.events_for_user(user_id, limit=_HISTORY_LIMIT)
         feats = models.lifecycle.features(history, ts, users=[user_id])
         view = lifecycle_view(models.lifecycle.score(feats)[0], int(models.lifecycle.horizon_days))
-        if history.empty:  # a new user is not a dormant one: they get a welcome, within a low cap
-            tier_name = "low"
-        else:
-            tiers = compute_tiers(history, ts, self.settings.frequency)
-            tier_name = _TIER_NAMES[EngagementTier(int(tiers.get(user_id, EngagementTier.DORMANT)))]
-        if not history.empty:
-            with self._state_lock:
-                self._scores[user_id] = view
-                self._tiers[user_id] = tier_name
-                self._dirty.discard(user_id)
+        tiers = compute_tiers(history, ts, self.settings.frequency)
+        tier_name = _TIER_NAMES[EngagementTier(int(tiers.get(user_id, EngagementTier.DORMANT)))]
+        with self._state_lock:
+            self._scores[user_id] = view
+            self._tiers[user_id] = tier_name
+            self._dirty.discard(user_id)
         return view, tier_name
+
+    def _cold_start_view(self) -> LifecycleView:
+        """The score of a user with no history, computed once per model set."""
+        models = self.models
+        cold = self._cold
+        if cold is None or cold[0] is not models:
+            empty = self.store.events_for_user("\x00no-such-user", limit=1)
+            feats = models.lifecycle.features(empty, pd.Timestamp(datetime.now(UTC)), users=["new"])
+            cold = (models, lifecycle_view(models.lifecycle.score(feats)[0], int(models.lifecycle.horizon_days)))
+            self._cold = cold
+        return cold[1]
 
     # ---- recommend --------------------------------------------------------------------------
     def recommend(self, q: RecommendQuery, *, deadline_s: float | None = None) -> RecommendResult:
         t0 = time.perf_counter()
         models = self.models
         user = self.store.get_user(q.user_id) or {}
-        history = self.store.events_for_user(q.user_id, limit=_HISTORY_LIMIT)
-        new_user = history.empty
-        lifecycle, tier = self._user_state(q.user_id, q.now, history)
+        rows = self.store.history_rows(q.user_id, limit=_HISTORY_LIMIT)
+        new_user = not rows
+        lifecycle, tier = self._user_state(q.user_id, q.now, not new_user)
         city = q.city or str(user.get("city") or "")
         locale = q.locale or str(user.get("locale") or "") or "en-US"
         tz_name = str(user.get("timezone") or "")
@@ -213,18 +224,18 @@ class Engine:
             str(user.get("quiet_hours") or "") or None, default=self.settings.timing.default_quiet_hours
         )
         trigger = Trigger.parse(q.trigger)
-        since = pd.Timestamp(q.now - timedelta(days=self.settings.engine.recently_pushed_days))
-        pushed = history[(history["event_type"] == "push_delivered") & (history["ts"] >= since)]["item_id"]
+        since = (q.now - timedelta(days=self.settings.engine.recently_pushed_days)).timestamp()
+        pushed = frozenset(str(i) for i, et, ts, _ in rows if et == "push_delivered" and i and ts >= since)
         rec_req = RecRequest(
             user_id=q.user_id,
-            history=history,
+            history=[(i, et, ts) for i, et, ts, _ in rows if i],
             now=q.now,
             city=city,
             stage=STAGES.index(lifecycle.current_stage) + 1,
             trigger=q.trigger,
             query_text=q.query or None,
             k=q.max_candidates,
-            recently_pushed=frozenset(pushed.dropna().astype(str)),
+            recently_pushed=pushed,
         )
         cands = models.recs.recommend(rec_req)
         if q.cart_item_ids and trigger == Trigger.CART_IDLE:
@@ -243,7 +254,7 @@ class Engine:
             reachable={"app_push": True, "in_app": True, "sms": known, "email": known},
             allowed=q.allowed_channels or None,
             unsubscribed=unsub,
-            stats=channel_stats(history, q.user_id) if not history.empty else None,
+            stats=channel_stats_from((et, ch) for _, et, _, ch in rows) if rows else None,
             preferred="app_push",
             config=self.settings.frequency,
         )
@@ -519,7 +530,7 @@ class Engine:
         now = datetime.now(UTC)
         user = self.store.get_user(user_id)
         history = self.store.events_for_user(user_id, limit=_HISTORY_LIMIT)
-        lifecycle, tier = self._user_state(user_id, now, history)
+        lifecycle, tier = self._user_state(user_id, now, not history.empty)
         items = [i for i in history["item_id"].dropna().tolist()[::-1]]
         recent = tuple(dict.fromkeys(items))[:10]
         cats: Counter[str] = Counter()
@@ -556,8 +567,8 @@ class Engine:
         if row is None:
             raise NotFound(f"item_id {item_id!r} is not in the catalog", field="item_id")
         user = self.store.get_user(user_id) or {}
-        history = self.store.events_for_user(user_id, limit=_HISTORY_LIMIT)
-        lifecycle, _ = self._user_state(user_id, datetime.now(UTC), history)
+        has_history = bool(self.store.history_rows(user_id, limit=1))
+        lifecycle, _ = self._user_state(user_id, datetime.now(UTC), has_history)
         req = CopyRequest(
             user_id=user_id,
             first_name=str(user.get("first_name") or ""),

@@ -67,6 +67,22 @@ def channel_stats(
     return out
 
 
+def channel_stats_from(pairs: Iterable[tuple[str, str | None]]) -> dict[str, ChannelStats]:
+    """Like :func:`channel_stats`, from one user's ``(event_type, channel)`` pairs (no pandas: per request)."""
+    sent: dict[str, float] = dict.fromkeys(CHANNELS, 0.0)
+    resp: dict[str, float] = dict.fromkeys(CHANNELS, 0.0)
+    for etype, channel in pairs:
+        if etype == "push_delivered":
+            c = channel or "app_push"
+            if c in sent:
+                sent[c] += 1
+        elif etype in _RESPONSE_CHANNEL:
+            c = channel or _RESPONSE_CHANNEL[etype]
+            if c in resp:
+                resp[c] += 1
+    return {c: ChannelStats(sent[c], min(resp[c], sent[c]) if sent[c] > 0 else 0.0) for c in CHANNELS}
+
+
 def choose_channel(
     *,
     opt_in: Mapping[str, bool],
