@@ -12,7 +12,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install protos demo train serve run test lint typecheck unit bench clean
+.PHONY: install protos demo train retrain serve run test lint typecheck unit bench bench-full clean
 
 install: $(STAMP) $(PROTO_OUT)
 
@@ -33,7 +33,11 @@ $(PROTO_OUT): $(PROTO_SRC) $(STAMP)
 demo: install
 	test -f $(DATA_DIR)/events.csv.gz || $(BIN)/recsvc demo-data --out $(DATA_DIR)
 
+# Trains once; `make retrain` trains new versions (a running server swaps them in).
 train: demo
+	test -d models/lifecycle -a -d models/recs -a -d models/sendtime || $(MAKE) retrain
+
+retrain: demo
 	$(BIN)/recsvc train --events $(DATA_DIR)/events.csv.gz --items $(DATA_DIR)/items.csv \
 		--users $(DATA_DIR)/users.csv --import-store
 
@@ -55,7 +59,13 @@ test: install lint typecheck
 	$(BIN)/pytest -q -m "" tests; rc=$$?; if [ $$rc -eq 5 ]; then echo "pytest ran no tests" >&2; exit 1; fi; exit $$rc
 
 bench: install
-	$(BIN)/python bench/run_all.py
+	$(BIN)/python bench/bench_lifecycle.py --users 100000
+	$(BIN)/python bench/bench_retrieval.py --sizes 10000 100000
+	$(BIN)/python bench/bench_caps.py
+
+bench-full: install
+	$(BIN)/python bench/bench_lifecycle.py --users 1000000
+	$(BIN)/python bench/bench_retrieval.py --sizes 10000 100000 1000000
 
 clean:
 	rm -rf var .pytest_cache .mypy_cache .ruff_cache recsvc/v1/*_pb2*.py recsvc/v1/*_pb2*.pyi
