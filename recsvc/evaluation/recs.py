@@ -123,7 +123,10 @@ def als_recs(
         num_threads=2,
         use_gpu=False,
     )
-    model.fit(conf, show_progress=False)
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(1, "blas"):  # implicit's own advice: its threads, not OpenBLAS's, do the work
+        model.fit(conf, show_progress=False)
     row_of = {u: i for i, u in enumerate(ucodes)}
     known = [u for u in users if u in row_of]
     out: dict[str, list[str]] = {u: [] for u in users}
