@@ -83,6 +83,9 @@ class EngineConfig:
     recently_pushed_days: int = 7
     candidate_ttl_hours: int = 24
     reload_interval_s: float = 30.0  # how often the server looks for new model versions
+    candidate_cache_s: float = 600.0  # how long a user's ranked candidates are reused (0 = never)
+    candidate_cache_size: int = 200_000
+    warm_on_load: bool = True  # precompute every known user's candidates after models load
 
     def validate(self) -> None:
         if not 1 <= self.default_candidates <= self.max_candidates:

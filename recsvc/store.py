@@ -238,11 +238,20 @@ class Store:
     def history_rows(self, user_id: str, *, limit: int = 500) -> list[tuple[str | None, str, float, str | None]]:
         """The user's recent ``(item_id, event_type, unix ts, channel)``, oldest first: the per-request
         fast path (plain tuples; a DataFrame costs milliseconds to build)."""
-        rows = self._conn().execute(
-            "SELECT item_id, event_type, ts, channel FROM events WHERE user_id=? ORDER BY ts DESC LIMIT ?",
-            (user_id, limit),
-        ).fetchall()
+        rows = (
+            self._conn()
+            .execute(
+                "SELECT item_id, event_type, ts, channel FROM events WHERE user_id=? ORDER BY ts DESC LIMIT ?",
+                (user_id, limit),
+            )
+            .fetchall()
+        )
         return [(r[0], r[1], float(r[2]), r[3]) for r in reversed(rows)]
+
+    def history_signatures(self, limit: int) -> dict[str, tuple[int, float]]:
+        """Every user's (events in the last ``limit``, last event time): what :meth:`history_rows` would give."""
+        rows = self._conn().execute("SELECT user_id, COUNT(*), MAX(ts) FROM events GROUP BY user_id").fetchall()
+        return {r[0]: (min(int(r[1]), limit), float(r[2])) for r in rows}
 
     def events_frame(self, *, user_ids: Iterable[str] | None = None, since: float | None = None) -> pd.DataFrame:
         """All events (or those of some users), as a canonical frame sorted by time."""

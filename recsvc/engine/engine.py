@@ -7,13 +7,15 @@ channel, send time, caps, copy). Models are held in one :class:`ModelSet` that i
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 import threading
 import time
 import uuid
-from collections import Counter
+from collections import Counter, OrderedDict
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -80,6 +82,23 @@ def lifecycle_view(score: UserScore, horizon_days: int) -> LifecycleView:
     )
 
 
+Signature = tuple[int, float]  # (events in the recent history window, time of the last one)
+
+
+def history_signature(rows: Sequence[tuple[Any, ...]]) -> Signature:
+    return (len(rows), float(rows[-1][2])) if rows else (0, 0.0)
+
+
+@dataclass(frozen=True)
+class _CachedCandidates:
+    sig: Signature
+    models: ModelSet
+    items_version: int
+    at: float
+    k: int
+    cands: tuple[Candidate, ...]
+
+
 class Engine:
     """Owns the store, the caps ledger, the copywriter and the current :class:`ModelSet`."""
 
@@ -94,10 +113,15 @@ class Engine:
         self._models: ModelSet | None = None
         self._swap_lock = threading.Lock()
         self._state_lock = threading.Lock()
+        # Per-user state, each entry tagged with the history signature it was computed from, so any
+        # process notices new events (written by itself or another process) on the next call.
         self._scores: dict[str, LifecycleView] = {}
         self._tiers: dict[str, str] = {}
-        self._dirty: set[str] = set()
+        self._sigs: dict[str, Signature] = {}
         self._cold: tuple[ModelSet, LifecycleView] | None = None
+        self._cands: OrderedDict[tuple[Any, ...], _CachedCandidates] = OrderedDict()
+        self._cands_lock = threading.Lock()
+        self._items_version = 0
         self._counters: Counter[str] = Counter()
         self._latency_ms: list[float] = []
 
@@ -127,12 +151,14 @@ class Engine:
     def load_models(self, paths: dict[str, Path] | None = None) -> None:
         """Load a complete model set and the per-user caches, then swap them in together."""
         new = load_model_set(self.settings, self.encoder, paths)
-        scores, tiers = self._batch_state(new)
+        scores, tiers, sigs = self._batch_state(new)
         self.copywriter.set_catalog_titles(self.store.items_frame()["title"].tolist())
         with self._swap_lock:
             self._models = new
             with self._state_lock:
-                self._scores, self._tiers, self._dirty = scores, tiers, set()
+                self._scores, self._tiers, self._sigs = scores, tiers, sigs
+            with self._cands_lock:
+                self._cands.clear()
         logger.info("serving models %s for %d users", new.versions, len(scores))
 
     def reload_if_newer(self) -> bool:
@@ -159,12 +185,12 @@ class Engine:
         self._counters["model_reloads"] += 1
         return True
 
-    def _batch_state(self, models: ModelSet) -> tuple[dict[str, LifecycleView], dict[str, str]]:
+    def _batch_state(self, models: ModelSet) -> tuple[dict[str, LifecycleView], dict[str, str], dict[str, Signature]]:
         """Score every known user once, so a request reads a cached score."""
         now = pd.Timestamp(datetime.now(UTC))
         events = self.store.events_frame()
         if events.empty:
-            return {}, {}
+            return {}, {}, {}
         feats = models.lifecycle.features(events, now)
         horizon = int(models.lifecycle.horizon_days)
         scores = {s.user_id: lifecycle_view(s, horizon) for s in models.lifecycle.score(feats)}
@@ -172,17 +198,17 @@ class Engine:
             str(u): _TIER_NAMES[EngagementTier(int(t))]
             for u, t in compute_tiers(events, now, self.settings.frequency).items()
         }
-        return scores, tiers
+        return scores, tiers, self.store.history_signatures(_HISTORY_LIMIT)
 
-    def _user_state(self, user_id: str, now: datetime, has_history: bool) -> tuple[LifecycleView, str]:
+    def _user_state(self, user_id: str, now: datetime, sig: Signature) -> tuple[LifecycleView, str]:
         """Cached score and tier; recomputed from the user's own events only when they changed."""
-        if not has_history:  # a new user is not a dormant one: a welcome, within a low cap
+        if sig[0] == 0:  # a new user is not a dormant one: a welcome, within a low cap
             return self._cold_start_view(), "low"
         with self._state_lock:
             cached = self._scores.get(user_id)
             tier = self._tiers.get(user_id)
-            dirty = user_id in self._dirty
-        if cached is not None and tier is not None and not dirty:
+            fresh = self._sigs.get(user_id) == sig
+        if cached is not None and tier is not None and fresh:
             return cached, tier
         models = self.models
         ts = pd.Timestamp(now)
@@ -194,8 +220,56 @@ class Engine:
         with self._state_lock:
             self._scores[user_id] = view
             self._tiers[user_id] = tier_name
-            self._dirty.discard(user_id)
+            self._sigs[user_id] = sig
         return view, tier_name
+
+    def _candidates(self, req: RecRequest, sig: Signature, cart: tuple[str, ...]) -> list[Candidate]:
+        """Ranked candidates, cached per user and context until the user's history, the models or the
+        catalog change, or ``engine.candidate_cache_s`` passes (popularity drifts)."""
+        models = self.models
+        ttl = self.settings.engine.candidate_cache_s
+        if ttl <= 0 or req.query_text:
+            return models.recs.recommend(req)
+        key = (req.user_id, req.city, req.trigger, req.stage, cart)
+        now = time.monotonic()
+        with self._cands_lock:
+            hit = self._cands.get(key)
+        if (
+            hit is not None
+            and hit.sig == sig
+            and hit.models is models
+            and hit.items_version == self._items_version
+            and now - hit.at < ttl
+            and hit.k >= req.k
+        ):
+            self._counters["candidate_cache_hits"] += 1
+            return list(hit.cands[: req.k])
+        k = max(req.k, self.settings.engine.default_candidates * 4)
+        cands = models.recs.recommend(dataclasses.replace(req, k=k))
+        with self._cands_lock:
+            self._cands[key] = _CachedCandidates(sig, models, self._items_version, now, k, tuple(cands))
+            self._cands.move_to_end(key)
+            while len(self._cands) > self.settings.engine.candidate_cache_size:
+                self._cands.popitem(last=False)
+        self._counters["candidate_cache_misses"] += 1
+        return cands[: req.k]
+
+    def warm(self) -> int:
+        """Precompute every known user's scheduled candidates, so first requests are fast too."""
+        users = list(self._scores)
+        now = datetime.now(UTC)
+        done = 0
+        for uid in users:
+            try:
+                self.recommend(
+                    RecommendQuery(
+                        user_id=uid, now=now, max_candidates=self.settings.engine.default_candidates, write_copy=False
+                    )
+                )
+                done += 1
+            except Exception:  # warming is best effort; a request recomputes what failed
+                logger.debug("warming %s failed", uid, exc_info=True)
+        return done
 
     def _cold_start_view(self) -> LifecycleView:
         """The score of a user with no history, computed once per model set."""
@@ -215,7 +289,8 @@ class Engine:
         user = self.store.get_user(q.user_id) or {}
         rows = self.store.history_rows(q.user_id, limit=_HISTORY_LIMIT)
         new_user = not rows
-        lifecycle, tier = self._user_state(q.user_id, q.now, not new_user)
+        sig = history_signature(rows)
+        lifecycle, tier = self._user_state(q.user_id, q.now, sig)
         city = q.city or str(user.get("city") or "")
         locale = q.locale or str(user.get("locale") or "") or "en-US"
         tz_name = str(user.get("timezone") or "")
@@ -237,7 +312,7 @@ class Engine:
             k=q.max_candidates,
             recently_pushed=pushed,
         )
-        cands = models.recs.recommend(rec_req)
+        cands = self._candidates(rec_req, sig, q.cart_item_ids)
         if q.cart_item_ids and trigger == Trigger.CART_IDLE:
             cands = self._cart_first(cands, q.cart_item_ids)
         unsub = self.caps.unsubscribed_channels(q.user_id)
@@ -278,7 +353,6 @@ class Engine:
                 window_end=slot.window_end,
                 local_hour=int(slot.local_hour),
                 timezone=tz.key,
-                curve=tuple((h, float(p)) for h, p in slot.curve[:48]),
             )
         tier_enum = EngagementTier[tier.upper()]
         suppression = self._suppression(q, channel, tier_enum, trigger, slot, cands, unsub)
@@ -326,6 +400,7 @@ class Engine:
             suppression=suppression,
             versions=self.versions(),
             request_id=uuid.uuid4().hex[:16],
+            send_curve=tuple((h, float(p)) for h, p in slot.curve[:48]) if slot is not None else (),
         )
 
     def _cart_first(self, cands: list[Candidate], cart: Sequence[str]) -> list[Candidate]:
@@ -480,12 +555,9 @@ class Engine:
         good = [r for r, _, _ in rows if r is not None]
         rejections = tuple(Rejection(i, event_ids[i], fld, why) for i, (r, fld, why) in enumerate(rows) if r is None)
         res, new_flags = self.store.add_events(good)
-        touched = {r["user_id"] for r, new in zip(good, new_flags, strict=True) if new}
         for r, new in zip(good, new_flags, strict=True):
             if new:
                 self._apply_feedback(r)
-        with self._state_lock:
-            self._dirty |= touched
         self._counters["events_accepted"] += res.accepted
         self._counters["events_duplicate"] += res.duplicate
         self._counters["events_rejected"] += len(rejections)
@@ -516,6 +588,7 @@ class Engine:
         extra = pd.DataFrame(rows).drop(columns=[c for c in df.columns if c in rows[0]], errors="ignore")
         self.store.upsert_items(pd.concat([df, extra.reset_index(drop=True)], axis=1))
         indexed = self.models.recs.upsert_items(df, now=datetime.now(UTC))
+        self._items_version += 1  # cached candidate lists predate these items
         return len(df), int(indexed)
 
     def upsert_users(self, rows: list[dict[str, Any]]) -> int:
@@ -530,7 +603,9 @@ class Engine:
         now = datetime.now(UTC)
         user = self.store.get_user(user_id)
         history = self.store.events_for_user(user_id, limit=_HISTORY_LIMIT)
-        lifecycle, tier = self._user_state(user_id, now, not history.empty)
+        lifecycle, tier = self._user_state(
+            user_id, now, history_signature(self.store.history_rows(user_id, limit=_HISTORY_LIMIT))
+        )
         items = [i for i in history["item_id"].dropna().tolist()[::-1]]
         recent = tuple(dict.fromkeys(items))[:10]
         cats: Counter[str] = Counter()
@@ -567,8 +642,8 @@ class Engine:
         if row is None:
             raise NotFound(f"item_id {item_id!r} is not in the catalog", field="item_id")
         user = self.store.get_user(user_id) or {}
-        has_history = bool(self.store.history_rows(user_id, limit=1))
-        lifecycle, _ = self._user_state(user_id, datetime.now(UTC), has_history)
+        sig = history_signature(self.store.history_rows(user_id, limit=_HISTORY_LIMIT))
+        lifecycle, _ = self._user_state(user_id, datetime.now(UTC), sig)
         req = CopyRequest(
             user_id=user_id,
             first_name=str(user.get("first_name") or ""),

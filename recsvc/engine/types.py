@@ -99,7 +99,6 @@ class SendTimeView:
     window_end: datetime
     local_hour: int
     timezone: str
-    curve: tuple[tuple[datetime, float], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -135,6 +134,7 @@ class RecommendResult:
     suppression: SuppressionView | None
     versions: dict[str, str]
     request_id: str
+    send_curve: tuple[tuple[datetime, float], ...] = ()
 
 
 @dataclass(frozen=True)

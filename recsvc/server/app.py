@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+import time
 from collections.abc import Callable
 from concurrent import futures
 from dataclasses import dataclass, field
@@ -105,6 +106,10 @@ class RecsvcServer:
         except Exception:
             logger.exception("loading models failed; health stays NOT_SERVING")
             return
+        if self.settings.engine.warm_on_load:
+            t0 = time.monotonic()
+            n = self.engine.warm()
+            logger.info("warmed candidates for %d users in %.1fs", n, time.monotonic() - t0)
         interval = self.settings.engine.reload_interval_s
         while interval > 0 and not self._stop_event.wait(interval):
             try:

@@ -307,7 +307,6 @@ def send_time_pb(s: SendTimeView) -> pb.SendTime:
         window_end=dt_to_ts(s.window_end),
         local_hour=s.local_hour,
         timezone=s.timezone,
-        curve=[pb.HourScore(hour_start=dt_to_ts(h), propensity=p) for h, p in s.curve],
     )
 
 
@@ -349,6 +348,7 @@ def recommend_pb(r: RecommendResult) -> pb.RecommendResponse:
         candidates=[candidate_pb(c) for c in r.candidates],
         model_versions=versions_pb(r.versions),
         request_id=r.request_id,
+        send_curve=[pb.HourScore(hour_start=dt_to_ts(h), propensity=p) for h, p in r.send_curve],
     )
     if r.suppression is not None:
         s = r.suppression
