@@ -78,31 +78,44 @@ def _closed_loop(target: str, users: list[str], n_threads: int, seconds: float, 
 
 
 def _open_loop(target: str, users: list[str], rate: float, seconds: float, q: mp.Queue) -> None:  # type: ignore[type-arg]
-    """Fire requests on a fixed schedule (futures), so latency includes any queueing at the server."""
+    """Requests on a fixed schedule from a pool of threads. Latency is measured from each request's
+    scheduled time, so a server (or client) that falls behind shows it instead of hiding it."""
+    import threading
+
+    n_threads = 16
+    n = int(rate * seconds)
     lat: list[float] = []
     errors = 0
+    lock = threading.Lock()
     with grpc.insecure_channel(target) as ch:
         stub = pb_grpc.PushRecommenderStub(ch)
-        rng = random.Random(1)
-        n = int(rate * seconds)
-        start = time.perf_counter()
-        pending = []
-        for i in range(n):
-            due = start + i / rate
-            delay = due - time.perf_counter()
-            if delay > 0:
-                time.sleep(delay)
-            t0 = time.perf_counter()
-            fut = stub.Recommend.future(
-                pb.RecommendRequest(user_id=rng.choice(users), max_candidates=5, write_copy=False), timeout=5
-            )
-            pending.append((t0, fut))
-            fut.add_done_callback(lambda f, t0=t0: lat.append((time.perf_counter() - t0) * 1000))
-        for _, fut in pending:
-            try:
-                fut.result()
-            except grpc.RpcError:
-                errors += 1
+        start = time.perf_counter() + 0.2
+
+        def worker(offset: int) -> None:
+            nonlocal errors
+            rng = random.Random(offset)
+            local: list[float] = []
+            errs = 0
+            for i in range(offset, n, n_threads):
+                due = start + i / rate
+                delay = due - time.perf_counter()
+                if delay > 0:
+                    time.sleep(delay)
+                try:
+                    stub.Recommend(pb.RecommendRequest(user_id=rng.choice(users), max_candidates=5, write_copy=False),
+                                   timeout=5)
+                    local.append((time.perf_counter() - due) * 1000)
+                except grpc.RpcError:
+                    errs += 1
+            with lock:
+                lat.extend(local)
+                errors += errs
+
+        threads = [threading.Thread(target=worker, args=(i,)) for i in range(n_threads)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
     q.put((lat, errors))
 
 
