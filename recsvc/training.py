@@ -127,7 +127,7 @@ def warm_copy(settings: Settings, *, top_items: int, local_llm: bool = False, pr
 
             llm = stack.enter_context(LocalLLMServer(settings.copy))
             settings = settings.with_overrides(copy={"base_url": llm.base_url})
-        writer = Copywriter(settings.copy, OpenAILLM(settings.copy))
+        writer = Copywriter(settings.copy, OpenAILLM(settings.copy), cache_db=settings.paths.store)
         reqs = [
             CopyRequest(
                 user_id="",

@@ -1,12 +1,19 @@
-"""Thread-safe LRU of written copy, keyed by item x stage x channel x locale x variant (x user)."""
+"""Thread-safe LRU of written copy, keyed by item x stage x channel x locale x variant (x user).
+
+With a ``db_path`` the good entries are also kept in SQLite, so copy written by a batch job
+(``recsvc copy warm``) or by one server process serves every other process, and survives restarts.
+"""
 
 from __future__ import annotations
 
+import json
 import logging
+import sqlite3
 import threading
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
+from pathlib import Path
 
 from recsvc.copy.guardrails import Fields
 
@@ -32,17 +39,40 @@ class CacheEntry:
 class CopyCache:
     """Bounded LRU; failures expire after ``negative_ttl_s`` so the LLM gets another go later."""
 
-    def __init__(self, max_size: int, negative_ttl_s: float) -> None:
+    def __init__(self, max_size: int, negative_ttl_s: float, db_path: str | Path | None = None) -> None:
         self._max = max_size
         self._neg_ttl = negative_ttl_s
         self._data: OrderedDict[CacheKey, CacheEntry] = OrderedDict()
         self._lock = threading.Lock()
+        self._db: sqlite3.Connection | None = None
+        if db_path is not None:
+            Path(db_path).parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(str(db_path), timeout=30.0, isolation_level=None, check_same_thread=False)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA busy_timeout=30000")
+            self._db.execute(
+                "CREATE TABLE IF NOT EXISTS copy_cache (key TEXT PRIMARY KEY, title TEXT NOT NULL, body TEXT NOT NULL,"
+                " cta TEXT NOT NULL, model TEXT NOT NULL)"
+            )
+
+    def _load(self, key: CacheKey) -> CacheEntry | None:
+        if self._db is None:
+            return None
+        row = self._db.execute(
+            "SELECT title, body, cta, model FROM copy_cache WHERE key=?", (json.dumps(key, ensure_ascii=False),)
+        ).fetchone()
+        if row is None:
+            return None
+        return CacheEntry(Fields(row[0], row[1], row[2]), row[3], "", time.monotonic())
 
     def get(self, key: CacheKey) -> CacheEntry | None:
         with self._lock:
             entry = self._data.get(key)
             if entry is None:
-                return None
+                entry = self._load(key)
+                if entry is None:
+                    return None
+                self._data[key] = entry
             if not entry.ok and time.monotonic() - entry.created > self._neg_ttl:
                 del self._data[key]
                 return None
@@ -57,6 +87,12 @@ class CopyCache:
             self._data.move_to_end(key)
             while len(self._data) > self._max:
                 self._data.popitem(last=False)
+            if self._db is not None and entry.fields is not None:
+                f = entry.fields
+                self._db.execute(
+                    "INSERT OR REPLACE INTO copy_cache (key, title, body, cta, model) VALUES (?, ?, ?, ?, ?)",
+                    (json.dumps(key, ensure_ascii=False), f.title, f.body, f.cta, entry.model),
+                )
 
     def __len__(self) -> int:
         with self._lock:
@@ -65,3 +101,9 @@ class CopyCache:
     def clear(self) -> None:
         with self._lock:
             self._data.clear()
+
+    def close(self) -> None:
+        with self._lock:
+            if self._db is not None:
+                self._db.close()
+                self._db = None

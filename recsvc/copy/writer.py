@@ -16,6 +16,7 @@ import time
 from collections.abc import Iterable
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 from tqdm import tqdm
 
@@ -111,6 +112,7 @@ class Copywriter:
         llm: LLMClient | None = None,
         *,
         catalog_titles: Iterable[str] | CatalogTitles | None = None,
+        cache_db: str | Path | None = None,
     ) -> None:
         self._cfg = config.validate()
         self._llm = llm
@@ -118,7 +120,7 @@ class Copywriter:
         self.set_catalog_titles(catalog_titles)
         # Small models copy the few-shot examples' products; those are never a valid item to name.
         self._example_titles = CatalogTitles(ex.item for exs in prompts.EXAMPLES.values() for ex in exs)
-        self._cache = CopyCache(config.cache_size, config.negative_ttl_s)
+        self._cache = CopyCache(config.cache_size, config.negative_ttl_s, cache_db)
         self._pool = ThreadPoolExecutor(max_workers=config.max_concurrency, thread_name_prefix="copy-llm")
         self._llm_slots = threading.BoundedSemaphore(config.max_concurrency)
         self._pending: dict[CacheKey, Future[Generation]] = {}
@@ -247,6 +249,7 @@ class Copywriter:
         with self._lock:
             self._closed = True
         self._pool.shutdown(wait=wait, cancel_futures=True)
+        self._cache.close()
 
     def __enter__(self) -> Copywriter:
         return self

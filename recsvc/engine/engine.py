@@ -109,7 +109,7 @@ class Engine:
         self._encoder = encoder
         # The LLM sits behind a small interface with timeouts; any OpenAI-compatible endpoint will do.
         self.llm: LLMClient = llm or OpenAILLM(settings.copy)
-        self.copywriter = Copywriter(settings.copy, self.llm)
+        self.copywriter = Copywriter(settings.copy, self.llm, cache_db=settings.paths.store)
         self._models: ModelSet | None = None
         self._swap_lock = threading.Lock()
         self._state_lock = threading.Lock()
