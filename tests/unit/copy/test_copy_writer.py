@@ -195,7 +195,7 @@ def test_build_copywriter_without_llm_serves_templates() -> None:
         assert server is None and writer.write(REQ).writer == "template"
 
 
-def test_sqlite_cache_is_shared_between_writers(tmp_path: Path) -> None:
+def test_sqlite_cache_is_shared_between_writers(tmp_path: pytest.TempPathFactory) -> None:
     """Copy written by one process (e.g. `recsvc copy warm`) serves another from the shared store."""
     from pathlib import Path
 
