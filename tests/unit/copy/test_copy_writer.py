@@ -10,6 +10,7 @@ from __future__ import annotations
 import socket
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -195,9 +196,8 @@ def test_build_copywriter_without_llm_serves_templates() -> None:
         assert server is None and writer.write(REQ).writer == "template"
 
 
-def test_sqlite_cache_is_shared_between_writers(tmp_path: pytest.TempPathFactory) -> None:
+def test_sqlite_cache_is_shared_between_writers(tmp_path: Path) -> None:
     """Copy written by one process (e.g. `recsvc copy warm`) serves another from the shared store."""
-    from pathlib import Path
 
     from recsvc.copy.cache import CacheEntry, CopyCache
     from recsvc.copy.guardrails import Fields
