@@ -146,6 +146,12 @@ class CapLedger:
             else:
                 cur.execute("COMMIT")
 
+    @contextmanager
+    def _read(self) -> Iterator[sqlite3.Cursor]:
+        """Reads need no write lock: WAL readers see the last committed state without blocking writers."""
+        with self._lock:
+            yield self._conn.cursor()
+
     # --------------------------------------------------------------------------- caps
     def effective_caps(
         self, cur: sqlite3.Cursor, user_id: str, tier: EngagementTier, now: float, key_moment: bool
@@ -305,7 +311,7 @@ class CapLedger:
 
     def is_unsubscribed(self, user_id: str, channel: str) -> bool:
         ch = _channel(channel)
-        with self._tx() as cur:
+        with self._read() as cur:
             return (
                 cur.execute(
                     "SELECT 1 FROM unsubscribes WHERE user_id=? AND channel IN (?, ?)",
@@ -316,7 +322,7 @@ class CapLedger:
 
     def unsubscribed_channels(self, user_id: str) -> set[str]:
         """Channels the user left (every channel if they left ``"*"``)."""
-        with self._tx() as cur:
+        with self._read() as cur:
             rows = {
                 r[0] for r in cur.execute("SELECT channel FROM unsubscribes WHERE user_id=?", (str(user_id),))
             }
@@ -325,7 +331,7 @@ class CapLedger:
     def sends_for(self, user_id: str, since: datetime) -> list[Reservation]:
         """Planned sends of a user at or after ``since``, oldest first."""
         s = _secs(since, "since")
-        with self._tx() as cur:
+        with self._read() as cur:
             rows = cur.execute(
                 "SELECT id, user_id, channel, tier, ts, dedupe_key, key_moment FROM sends "
                 "WHERE user_id=? AND ts>=? ORDER BY ts, id",
