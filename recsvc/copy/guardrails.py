@@ -296,6 +296,20 @@ def format_price(price: float | None, currency: str, locale: str) -> str:
     return f"{amount} {cur}"
 
 
+_SYMBOLS = {"$": "$", "€": "€", "£": "£", "¥": "¥", "￥": "¥"}
+_CODES = {"USD": "$", "EUR": "€", "GBP": "£", "CNY": "¥", "RMB": "¥", "JPY": "¥"}
+
+
+def _wrong_currency(text: str, req: CopyRequest) -> bool:
+    """A price in another currency than the item's ("$71.90" for a ¥71.90 item) is an invented fact."""
+    given = format_price(1.0, req.currency, req.lang)[:1]
+    if given not in _SYMBOLS.values():
+        return False
+    shown = {_SYMBOLS[ch] for ch in text if ch in _SYMBOLS}
+    shown |= {sym for code, sym in _CODES.items() if re.search(rf"\b{code}\b", text)}
+    return bool(shown - {given})
+
+
 def _to_number(token: str) -> float | None:
     t = token
     if re.fullmatch(r"\d{1,3}(?:,\d{3})+(?:\.\d+)?", t):
@@ -436,6 +450,8 @@ def check(
         return "personal_data"
     if _URL.search(residual):
         return "link"
+    if _wrong_currency(f.text, req):
+        return "number"
     # A number must also play its given role: "45% off" is not the $45 price, "$10" is not "10% off".
     price_like = [float(req.price)] if req.price is not None else []
     offer_like: list[float] = []

@@ -148,3 +148,16 @@ def test_numbers_must_keep_their_role() -> None:
     assert check(fields("Welcome, Ava!", "Start with the Yoga Mat, $45."), mat, CFG) is None
     ten = CopyRequest(user_id="u", item_title="Yoga Mat", price=45.0, currency="USD", offer="10% off")
     assert check(fields("Deal", "Yoga Mat for $10 today."), ten, CFG) == "number"
+
+
+def test_price_in_another_currency_is_caught() -> None:
+    from recsvc.copy.config import CopyConfig
+    from recsvc.copy.guardrails import check
+    from recsvc.copy.types import CopyRequest
+
+    req = CopyRequest(user_id="u", first_name="Mason", locale="en-US", stage="loyal", channel="app_push",
+                      item_id="i1", item_title="Dried Mango", price=71.9, currency="CNY")
+    assert check({"title": "Picks for you", "body": "Dried Mango, now $71.90.", "cta": "See"}, req,
+                 CopyConfig()) == "number"
+    assert check({"title": "Picks for you", "body": "Dried Mango, now ¥71.90.", "cta": "See"}, req,
+                 CopyConfig()) is None
