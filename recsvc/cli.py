@@ -309,7 +309,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
-    for noisy in ("faiss.loader", "sentence_transformers", "httpx", "urllib3"):
+    for noisy in ("faiss.loader", "sentence_transformers", "httpx", "httpx2", "urllib3"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     try:
         return int(args.fn(args))
