@@ -28,6 +28,12 @@ from recsvc.v1 import recsvc_pb2 as pb
 from recsvc.v1 import recsvc_pb2_grpc as pb_grpc
 
 
+def _channel(target: str) -> grpc.Channel:
+    """A channel with its own TCP connection: with several server processes on one port (SO_REUSEPORT) the
+    kernel balances connections, not requests, so each worker thread needs its own to reach them all."""
+    return grpc.insecure_channel(target, options=[("grpc.use_local_subchannel_pool", 1)])
+
+
 def _users(path: str | None, n: int = 2000) -> list[str]:
     if not path or not Path(path).exists():
         return [f"u{i:05d}" for i in range(1, n + 1)]
@@ -43,15 +49,15 @@ def _closed_loop(target: str, users: list[str], n_threads: int, seconds: float, 
     errors = 0
     lock = threading.Lock()
     stop_at = time.perf_counter() + seconds
-    with grpc.insecure_channel(target) as ch:
-        stub = pb_grpc.PushRecommenderStub(ch)
-        health = health_pb2_grpc.HealthStub(ch)
-        rng = random.Random(0)
+    rng = random.Random(0)
 
-        def worker() -> None:
-            nonlocal errors
-            local: list[float] = []
-            errs = 0
+    def worker() -> None:
+        nonlocal errors
+        local: list[float] = []
+        errs = 0
+        with _channel(target) as ch:
+            stub = pb_grpc.PushRecommenderStub(ch)
+            health = health_pb2_grpc.HealthStub(ch)
             while time.perf_counter() < stop_at:
                 t0 = time.perf_counter()
                 try:
@@ -65,15 +71,15 @@ def _closed_loop(target: str, users: list[str], n_threads: int, seconds: float, 
                     local.append((time.perf_counter() - t0) * 1000)
                 except grpc.RpcError:
                     errs += 1
-            with lock:
-                lat.extend(local)
-                errors += errs
+        with lock:
+            lat.extend(local)
+            errors += errs
 
-        threads = [threading.Thread(target=worker) for _ in range(n_threads)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+    threads = [threading.Thread(target=worker) for _ in range(n_threads)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
     q.put((lat, errors))
 
 
@@ -87,35 +93,40 @@ def _open_loop(target: str, users: list[str], rate: float, seconds: float, q: mp
     lat: list[float] = []
     errors = 0
     lock = threading.Lock()
-    with grpc.insecure_channel(target) as ch:
-        stub = pb_grpc.PushRecommenderStub(ch)
-        start = time.perf_counter() + 0.2
+    channels = [_channel(target) for _ in range(n_threads)]
+    for ch in channels:  # connect before the clock starts
+        grpc.channel_ready_future(ch).result(timeout=10)
+    start = time.perf_counter() + 0.2
 
-        def worker(offset: int) -> None:
-            nonlocal errors
-            rng = random.Random(offset)
-            local: list[float] = []
-            errs = 0
-            for i in range(offset, n, n_threads):
-                due = start + i / rate
-                delay = due - time.perf_counter()
-                if delay > 0:
-                    time.sleep(delay)
-                try:
-                    stub.Recommend(pb.RecommendRequest(user_id=rng.choice(users), max_candidates=5, write_copy=False),
-                                   timeout=5)
-                    local.append((time.perf_counter() - due) * 1000)
-                except grpc.RpcError:
-                    errs += 1
-            with lock:
-                lat.extend(local)
-                errors += errs
+    def worker(offset: int) -> None:
+        nonlocal errors
+        stub = pb_grpc.PushRecommenderStub(channels[offset])
+        rng = random.Random(offset)
+        local: list[float] = []
+        errs = 0
+        for i in range(offset, n, n_threads):
+            due = start + i / rate
+            delay = due - time.perf_counter()
+            if delay > 0:
+                time.sleep(delay)
+            try:
+                stub.Recommend(
+                    pb.RecommendRequest(user_id=rng.choice(users), max_candidates=5, write_copy=False), timeout=5
+                )
+                local.append((time.perf_counter() - due) * 1000)
+            except grpc.RpcError:
+                errs += 1
+        with lock:
+            lat.extend(local)
+            errors += errs
 
-        threads = [threading.Thread(target=worker, args=(i,)) for i in range(n_threads)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(n_threads)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for ch in channels:
+        ch.close()
     q.put((lat, errors))
 
 
