@@ -74,7 +74,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 from tqdm.auto import tqdm
 
-from recsvc.data.io import CHANNELS, EVENT_TYPES, write_table
+from recsvc.data.io import CHANNELS, EVENT_TYPES, USER_COLUMNS, write_table
 from recsvc.errors import InvalidArgument
 
 logger = logging.getLogger(__name__)
@@ -1418,21 +1418,7 @@ def _users_frame(users: pd.DataFrame, signup_t: Array) -> pd.DataFrame:
     """The users table as an app knows it (hidden traits dropped)."""
     out = users[[c for c in users.columns if not c.startswith("_")]].copy()
     out.insert(1, "signup_ts", np.datetime_as_string(signup_t.astype("datetime64[s]"), timezone="UTC"))
-    return out[
-        [
-            "user_id",
-            "signup_ts",
-            "timezone",
-            "locale",
-            "city",
-            "country",
-            "push_opt_in",
-            "sms_opt_in",
-            "email_opt_in",
-            "quiet_hours",
-            "first_name",
-        ]
-    ]
+    return out[list(USER_COLUMNS)]
 
 
 def _write_events(events: pd.DataFrame, path: Path) -> None:
