@@ -237,3 +237,12 @@ def test_recommend_cli_json(server: RecsvcServer, known_user: str) -> None:
         timeout=120,
     )
     assert "stage:" in text.stdout and "churn risk" in text.stdout and "copy (template" in text.stdout
+
+
+def test_copy_warm_batch_job_runs_over_top_items(trained: object) -> None:
+    """`recsvc copy warm` walks top items x stage x channel x locale; with the LLM down nothing is cached."""
+    from recsvc.training import warm_copy
+
+    stats = warm_copy(trained.settings, top_items=2, progress=False)  # type: ignore[attr-defined]
+    assert stats["requests"] == 2 * 5 * 3 * 2
+    assert stats["written"] == 0 and stats["errors"] + stats["guardrail_failed"] >= 1
