@@ -80,6 +80,10 @@ class LocalLLMServer:
         return [
             sys.executable,
             "-m",
+            "recsvc.copy.orphan_guard",  # the server dies with us, even on SIGKILL
+            str(os.getpid()),
+            sys.executable,
+            "-m",
             "llama_cpp.server",
             "--model",
             str(model_path),
