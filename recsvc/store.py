@@ -248,10 +248,16 @@ class Store:
         )
         return [(r[0], r[1], float(r[2]), r[3]) for r in reversed(rows)]
 
-    def history_signatures(self, limit: int) -> dict[str, tuple[int, float]]:
-        """Every user's (events in the last ``limit``, last event time): what :meth:`history_rows` would give."""
+    def history_signature(self, user_id: str) -> tuple[int, float]:
+        """(number of events, last event time) of one user: changes whenever an event is added, and
+        costs one read of the (user_id, ts) index instead of the rows."""
+        row = self._conn().execute("SELECT COUNT(*), MAX(ts) FROM events WHERE user_id=?", (user_id,)).fetchone()
+        return (int(row[0]), float(row[1])) if row and row[0] else (0, 0.0)
+
+    def history_signatures(self) -> dict[str, tuple[int, float]]:
+        """:meth:`history_signature` of every user with events, in one query."""
         rows = self._conn().execute("SELECT user_id, COUNT(*), MAX(ts) FROM events GROUP BY user_id").fetchall()
-        return {r[0]: (min(int(r[1]), limit), float(r[2])) for r in rows}
+        return {r[0]: (int(r[1]), float(r[2])) for r in rows}
 
     def events_frame(self, *, user_ids: Iterable[str] | None = None, since: float | None = None) -> pd.DataFrame:
         """All events (or those of some users), as a canonical frame sorted by time."""

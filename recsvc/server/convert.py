@@ -66,11 +66,15 @@ def ts_to_dt(ts: Timestamp, field: str, *, default: datetime | None = None, allo
     return dt
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
 def dt_to_ts(dt: datetime | None) -> Timestamp:
-    ts = Timestamp()
-    if dt is not None:
-        ts.FromDatetime(dt.astimezone(UTC))
-    return ts
+    """Exact (timedelta arithmetic) and several times faster than ``Timestamp.FromDatetime``."""
+    if dt is None:
+        return Timestamp()
+    d = dt.astimezone(UTC) - _EPOCH
+    return Timestamp(seconds=d.days * 86400 + d.seconds, nanos=d.microseconds * 1000)
 
 
 def check_user_id(user_id: str, settings: Settings, field: str = "user_id") -> str:
@@ -348,8 +352,11 @@ def recommend_pb(r: RecommendResult) -> pb.RecommendResponse:
         candidates=[candidate_pb(c) for c in r.candidates],
         model_versions=versions_pb(r.versions),
         request_id=r.request_id,
-        send_curve=[pb.HourScore(hour_start=dt_to_ts(h), propensity=p) for h, p in r.send_curve],
     )
+    curve = out.send_curve  # built in place: a per-hour message constructor dominated the conversion
+    for h, p in r.send_curve:
+        d = h.astimezone(UTC) - _EPOCH
+        curve.add(propensity=p).hour_start.seconds = d.days * 86400 + d.seconds
     if r.suppression is not None:
         s = r.suppression
         out.suppression.CopyFrom(

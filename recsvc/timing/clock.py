@@ -9,6 +9,7 @@ the caller drops the send (right for stale triggers such as a cart reminder at 3
 from __future__ import annotations
 
 import enum
+import functools
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
@@ -220,6 +221,13 @@ def _aware(dt: datetime, name: str) -> datetime:
     return dt
 
 
+@functools.lru_cache(maxsize=1024)
+def _quiet_mask(start: int, end: int) -> tuple[bool, ...]:
+    if start < end:
+        return tuple(start <= h < end for h in range(24))
+    return tuple(h >= start or h < end for h in range(24))
+
+
 @dataclass(frozen=True)
 class QuietHours:
     """Local hours ``[start, end)`` when nothing is sent; ``start > end`` wraps midnight (22-8)."""
@@ -251,6 +259,10 @@ class QuietHours:
         if self.start < self.end:
             return self.start <= hour < self.end
         return hour >= self.start or hour < self.end
+
+    def quiet_mask(self) -> tuple[bool, ...]:
+        """For each local hour of day 0-23, whether it is quiet."""
+        return _quiet_mask(self.start, self.end)
 
     def contains(self, local_dt: datetime) -> bool:
         """Whether a local (or any aware, read in its own zone) time is quiet."""

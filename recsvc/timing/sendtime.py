@@ -83,6 +83,27 @@ def circular_distance(a: np.ndarray | int, b: np.ndarray | int, period: int = 24
     return np.minimum(d, period - d)
 
 
+def local_clock(epochs: np.ndarray, zone: ZoneInfo) -> tuple[np.ndarray, np.ndarray]:
+    """Local hour of week (Monday 0) and hour of day of UTC instants (seconds since the epoch).
+
+    Why: per-slot ``astimezone`` was most of a ``Recommend`` call's send-time cost. One offset serves
+    the whole span unless a DST change falls inside it; then each instant is converted.
+    """
+    def offset(t: float) -> float:
+        off = datetime.fromtimestamp(t, UTC).astimezone(zone).utcoffset()
+        return off.total_seconds() if off is not None else 0.0
+
+    e = np.asarray(epochs, dtype=np.float64)
+    if len(e) == 0:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    first, last = offset(float(e[0])), offset(float(e[-1]))
+    off = np.full(len(e), first) if first == last else np.array([offset(float(t)) for t in e])
+    local = np.floor(e + off).astype(np.int64)
+    hod = (local // 3600) % 24
+    weekday = (local // 86400 + 3) % 7  # 1970-01-01 was a Thursday
+    return weekday * 24 + hod, hod
+
+
 def pick_hours(dist24: np.ndarray) -> np.ndarray:
     """The hour maximising the mass within one hour of it: the Bayes choice for hit@1h."""
     return np.asarray(np.argmax(circular_window(dist24, 1), axis=-1), dtype=np.int64)
@@ -865,18 +886,23 @@ class SendTimeModel:
         if hours < 1:
             raise InvalidArgument("hours must be >= 1", field="hours")
         zone = tz if isinstance(tz, ZoneInfo) else resolve_timezone(tz)
+        t0, p, _, _, _ = self._curve_arrays(user_id, start_utc, hours, zone, segment)
+        return [(t0 + timedelta(hours=h), v) for h, v in enumerate(p.tolist())]
+
+    def _curve_arrays(
+        self, user_id: str, start_utc: datetime, hours: int, zone: ZoneInfo, segment: str | None
+    ) -> tuple[datetime, np.ndarray, np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray]]:
+        """First slot (UTC), normalized and raw propensity and local hour of each hourly slot, and the
+        (week curve, hour adjustment) they came from."""
         week = self.week_curve(user_id, segment)
         adj = self._hour_adjust(user_id)
         local0 = start_utc.astimezone(zone).replace(minute=0, second=0, microsecond=0)
         t0 = local0.astimezone(UTC)
-        slots = [t0 + timedelta(hours=h) for h in range(hours)]
-        p = np.empty(hours)
-        for j, s in enumerate(slots):
-            loc = s.astimezone(zone)
-            p[j] = week[loc.weekday() * 24 + loc.hour] * adj[loc.hour]
-        tot = p.sum()
-        p = p / tot if tot > 0 else np.full(hours, 1.0 / hours)
-        return [(s, float(v)) for s, v in zip(slots, p, strict=True)]
+        how, hod = local_clock(t0.timestamp() + 3600.0 * np.arange(hours), zone)
+        raw = week[how] * adj[hod]
+        tot = raw.sum()
+        p = raw / tot if tot > 0 else np.full(hours, 1.0 / hours)
+        return t0, p, raw, hod, (week, adj)
 
     def best_slot(
         self,
@@ -915,19 +941,22 @@ class SendTimeModel:
                 end = min(end, lim.astimezone(UTC))
         end = max(end, start)
         n_hours = max(1, math.ceil((end - start).total_seconds() / 3600.0) + 1)
-        curve = self.curve(user_id, start, n_hours, zone, segment)
-        week = self.week_curve(user_id, segment)
-        adj = self._hour_adjust(user_id)
-        cands = [start] + [s for s, _ in curve if start < s <= end]
+        t0, p, raw, hod, (week, adj) = self._curve_arrays(user_id, start, n_hours, zone, segment)
+        curve = [(t0 + timedelta(hours=h), v) for h, v in enumerate(p.tolist())]
+        # Candidates: ``start`` itself, then every slot start in (start, end]; quiet hours never.
         best: datetime | None = None
         best_p = -1.0
-        for c in cands:
-            loc = c.astimezone(zone)
-            if qh.contains(loc):
-                continue
-            p = week[loc.weekday() * 24 + loc.hour] * adj[loc.hour]
-            if p > best_p + 1e-15:
-                best, best_p = c, p
+        loc_start = start.astimezone(zone)
+        if not qh.contains(loc_start):
+            best, best_p = start, float(week[loc_start.weekday() * 24 + loc_start.hour] * adj[loc_start.hour])
+        secs = t0.timestamp() + 3600.0 * np.arange(n_hours)
+        inside = (secs > start.timestamp()) & (secs <= end.timestamp())
+        allowed = inside & ~np.asarray(qh.quiet_mask(), dtype=bool)[hod]
+        if allowed.any():
+            scores = np.where(allowed, raw, -1.0)
+            j = int(np.argmax(scores))  # the first of equal maxima, as the loop it replaced
+            if scores[j] > best_p + 1e-15:
+                best, best_p = t0 + timedelta(hours=j), float(scores[j])
         deferred = False
         reason = "peak propensity in the window outside quiet hours"
         if best is None:
@@ -939,8 +968,8 @@ class SendTimeModel:
             reason = f"whole window is inside quiet hours {qh}; deferred to the first allowed time after it"
         loc = best.astimezone(zone)
         prof = _day_profile(week[None, :])[0] * adj
-        prof = prof / prof.sum()
-        mass = float(circular_window(prof)[loc.hour])
+        h = loc.hour
+        mass = float((prof[(h - 1) % 24] + prof[h] + prof[(h + 1) % 24]) / prof.sum())
         confidence = mass * (0.5 + 0.5 * self.history_weight(user_id))
         return SlotChoice(best, loc.hour, confidence, start, end, curve, deferred, reason)
 

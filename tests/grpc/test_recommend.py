@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import time
 
 import grpc
@@ -38,6 +39,34 @@ def test_known_user_gets_full_candidates(stub: pb_grpc.PushRecommenderStub, know
         assert c.send_time.window_start.seconds <= c.send_time.send_at.seconds <= c.send_time.window_end.seconds
         assert c.dedupe_key
     assert r.model_versions.lifecycle and r.model_versions.recs and r.model_versions.sendtime
+    # The send-time curve: consecutive hours from the local top of the hour, a distribution.
+    starts = [h.hour_start.seconds for h in r.send_curve]
+    assert 2 <= len(starts) <= 48 and all(b - a == 3600 for a, b in itertools.pairwise(starts))
+    assert abs(sum(h.propensity for h in r.send_curve) - 1.0) < 1e-6
+    assert starts[0] <= r.candidates[0].send_time.send_at.seconds <= starts[-1] + 3600
+
+
+def test_a_new_event_is_seen_by_the_next_recommend(stub: pb_grpc.PushRecommenderStub, server: RecsvcServer) -> None:
+    """The per-user caches follow the history: a push delivered now keeps its item out of the answer."""
+    row = (
+        server.engine.store._conn()
+        .execute("SELECT user_id FROM events GROUP BY user_id ORDER BY COUNT(*) DESC LIMIT 1 OFFSET 5")
+        .fetchone()
+    )
+    known_user = str(row[0])
+    first = stub.Recommend(_req(known_user, 3), timeout=30)
+    top = first.candidates[0].item.item_id
+    ev = pb.Event(
+        event_id=f"test-push-{time.time_ns()}",
+        user_id=known_user,
+        item_id=top,
+        event_type=pb.EVENT_TYPE_PUSH_DELIVERED,
+        channel=pb.CHANNEL_APP_PUSH,
+    )
+    ev.ts.GetCurrentTime()
+    assert stub.ReportEvents(pb.ReportEventsRequest(events=[ev]), timeout=30).accepted == 1
+    again = stub.Recommend(_req(known_user, 3), timeout=30)
+    assert top not in [c.item.item_id for c in again.candidates]
 
 
 def test_llm_down_still_answers_within_deadline_with_templates(
