@@ -63,9 +63,10 @@ bench: install
 	$(BIN)/python bench/bench_retrieval.py --sizes 10000 100000
 	$(BIN)/python bench/bench_caps.py
 
-bench-full: install
+bench-full: install demo
 	$(BIN)/python bench/bench_lifecycle.py --users 1000000
 	$(BIN)/python bench/bench_retrieval.py --sizes 10000 100000 1000000
+	$(BIN)/python bench/bench_copy.py --n 200 --llm-n 200 --demo-dir var/demo
 
 clean:
 	rm -rf var .pytest_cache .mypy_cache .ruff_cache recsvc/v1/*_pb2*.py recsvc/v1/*_pb2*.pyi

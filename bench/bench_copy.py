@@ -88,6 +88,51 @@ def make_requests(n: int, n_variants: int, seed: int) -> list[CopyRequest]:
     return out
 
 
+def demo_requests(demo_dir: Path, n: int, n_variants: int, seed: int) -> list[CopyRequest]:
+    """n requests for real demo users (name, city, locale) over n_variants item x stage x trigger x
+    channel combinations of real demo catalog items, titled in the user's locale."""
+    import pandas as pd
+
+    users = pd.read_csv(demo_dir / "users.csv", dtype=str).fillna("")
+    items = pd.read_csv(demo_dir / "items.csv", dtype={"item_id": str}).fillna("")
+    rng = random.Random(seed)
+    pool = items.sample(n=min(8, len(items)), random_state=seed)
+    by_locale = {loc: g for loc, g in users.groupby("locale")}
+    variants = []
+    for _ in range(n_variants):
+        loc = rng.choice(sorted(by_locale))
+        it = pool.iloc[rng.randrange(len(pool))]
+        zh = loc.startswith("zh") and str(it.get("title_zh", ""))
+        variants.append(
+            dict(
+                locale=loc,
+                stage=rng.choice(STAGES),
+                trigger=rng.choice(TRIGGERS),
+                channel=rng.choice(CHANNELS),
+                item_id=str(it["item_id"]),
+                item_title=str(it["title_zh"]) if zh else str(it["title"]),
+                price=float(it["price"]),
+                currency=str(it.get("currency") or "CNY"),
+                offer=rng.choice(OFFERS.get(loc, [None])),
+                image_url=str(it.get("image_url", "")),
+                video_url=str(it.get("video_url", "")),
+            )
+        )
+    out = []
+    for _ in range(n):
+        v = rng.choice(variants)
+        u = by_locale[str(v["locale"])].iloc[rng.randrange(len(by_locale[str(v["locale"])]))]
+        out.append(
+            CopyRequest(
+                user_id=str(u["user_id"]),
+                first_name=str(u.get("first_name", "")),
+                city=str(u.get("city", "")),
+                **v,  # type: ignore[arg-type]
+            )
+        )
+    return out
+
+
 def pct(values: list[float], q: float) -> float:
     s = sorted(values)
     return s[int(q * (len(s) - 1))] if s else float("nan")
@@ -126,11 +171,18 @@ def main() -> None:
         "--base-url", default="", help="use this OpenAI-compatible endpoint instead of a local server"
     )
     ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument(
+        "--demo-dir", default="", help="draw users and items from `recsvc demo-data` output (users.csv, items.csv)"
+    )
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)
 
     cfg = CopyConfig(mode=args.mode, local_port=0, n_threads=args.threads, timeout_s=120.0).validate()
-    reqs = make_requests(args.n, args.variants, args.seed)
+    reqs = (
+        demo_requests(Path(args.demo_dir), args.n, args.variants, args.seed)
+        if args.demo_dir
+        else make_requests(args.n, args.variants, args.seed)
+    )
     rows = []
 
     # 1) Templates only.
@@ -174,7 +226,8 @@ def main() -> None:
         if server is not None:
             server.stop()
 
-    print(f"\n### Copy bench: {args.n} requests, {args.variants} variants, mode={args.mode}\n")
+    src = f"demo users and items from {args.demo_dir}" if args.demo_dir else "synthetic users"
+    print(f"\n### Copy bench: {args.n} requests ({src}), {args.variants} variants, mode={args.mode}\n")
     print(
         "| writer | n | share passing guardrails (own text) | distinct msgs / 100 users "
         "| p50 ms | p99 ms | failed rules |"
