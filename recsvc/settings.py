@@ -86,6 +86,7 @@ class EngineConfig:
     candidate_cache_s: float = 600.0  # how long a user's ranked candidates are reused (0 = never)
     candidate_cache_size: int = 200_000
     warm_on_load: bool = True  # precompute every known user's candidates after models load
+    item_sync_s: float = 1.0  # how often a process picks up items other processes upserted (0 = every request)
 
     def validate(self) -> None:
         if not 1 <= self.default_candidates <= self.max_candidates:
@@ -94,6 +95,8 @@ class EngineConfig:
             )
         if self.max_user_id_len < 1:
             raise InvalidArgument("engine.max_user_id_len must be >= 1", field="engine.max_user_id_len")
+        if self.item_sync_s < 0:
+            raise InvalidArgument("engine.item_sync_s must be >= 0", field="engine.item_sync_s")
 
 
 @dataclass(frozen=True)

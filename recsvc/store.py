@@ -78,6 +78,7 @@ CREATE TABLE IF NOT EXISTS events (
   ts_offset_min INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS events_user_ts ON events(user_id, ts);
+CREATE INDEX IF NOT EXISTS items_updated ON items(updated_at);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 
@@ -302,25 +303,49 @@ class Store:
     # ---- items --------------------------------------------------------------------------
     def upsert_items(self, df: pd.DataFrame) -> int:
         """Insert or replace canonical items; extra columns go to ``attributes`` (e.g. title_zh)."""
-        now = datetime.now(UTC).timestamp()
+        return self.upsert_items_stamped(df)[0]
+
+    def upsert_items_stamped(self, df: pd.DataFrame) -> tuple[int, float]:
+        """:meth:`upsert_items`, also returning the ``updated_at`` stamp the rows got.
+
+        Stamps grow in commit order: the write lock is held from reading the largest stamp to the
+        commit. So a process that remembers the largest stamp it has seen never misses a later write
+        (:meth:`items_changed_since`), whichever process made it.
+        """
         extra = [c for c in df.columns if c not in ITEM_COLUMNS]
-        rows = []
+        recs = []
         for rec in df.to_dict("records"):
             attrs = {k: _clean(rec[k]) for k in extra if _clean(rec.get(k)) not in (None, "")}
-            vals = [_clean(rec.get(c)) for c in ITEM_COLUMNS]
-            rows.append((*vals, json.dumps(attrs, ensure_ascii=False), now))
+            recs.append((*[_clean(rec.get(c)) for c in ITEM_COLUMNS], json.dumps(attrs, ensure_ascii=False)))
         with self.tx() as c:
-            c.executemany(
-                _upsert_sql("items", _ITEM_DB_COLS),
-                rows,
-            )
-        return len(rows)
+            top = float(c.execute("SELECT COALESCE(MAX(updated_at), 0) FROM items").fetchone()[0])
+            stamp = max(datetime.now(UTC).timestamp(), top + 1e-3)
+            c.executemany(_upsert_sql("items", _ITEM_DB_COLS), [(*r, stamp) for r in recs])
+        return len(recs), stamp
+
+    def items_watermark(self) -> float:
+        """The largest ``updated_at`` of any item (0 for an empty catalog); one index lookup."""
+        return float(self._conn().execute("SELECT COALESCE(MAX(updated_at), 0) FROM items").fetchone()[0])
+
+    def items_changed_since(self, stamp: float) -> pd.DataFrame:
+        """Items upserted after ``stamp`` (any process), with their ``updated_at``, oldest first."""
+        rows = (
+            self._conn()
+            .execute(f"SELECT {','.join(_ITEM_DB_COLS)} FROM items WHERE updated_at > ? ORDER BY updated_at", (stamp,))
+            .fetchall()
+        )
+        return self._items_df(rows)
 
     def items_frame(self) -> pd.DataFrame:
         rows = self._conn().execute(f"SELECT {','.join(_ITEM_DB_COLS)} FROM items ORDER BY item_id").fetchall()
+        return self._items_df(rows)
+
+    @staticmethod
+    def _items_df(rows: list[Any]) -> pd.DataFrame:
         df = pd.DataFrame([tuple(r) for r in rows], columns=list(_ITEM_DB_COLS))
         df["in_stock"] = df["in_stock"].astype(bool)
         df["price"] = df["price"].astype("float64")
+        df["updated_at"] = df["updated_at"].astype("float64")
         return df
 
     def get_item(self, item_id: str) -> dict[str, Any] | None:

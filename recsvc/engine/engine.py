@@ -130,6 +130,11 @@ class Engine:
         self._cands: OrderedDict[tuple[Any, ...], _CachedCandidates] = OrderedDict()
         self._cands_lock = threading.Lock()
         self._items_version = 0
+        # Items upserted through any process: this process indexes those stamped after _items_mark.
+        self._items_mark = 0.0
+        self._items_checked = 0.0
+        self._items_own: dict[str, float] = {}  # item_id -> stamp of our own upserts (already indexed)
+        self._items_sync_lock = threading.Lock()
         self._counters: Counter[str] = Counter()
         self._latency_ms: list[float] = []
 
@@ -158,6 +163,7 @@ class Engine:
 
     def load_models(self, paths: dict[str, Path] | None = None) -> None:
         """Load a complete model set and the per-user caches, then swap them in together."""
+        mark = self.store.items_watermark()  # the catalog as of this load: the models' own items
         new = load_model_set(self.settings, self.encoder, paths)
         scores, tiers, sigs = self._batch_state(new)
         self.copywriter.set_catalog_titles(self.store.items_frame()["title"].tolist())
@@ -167,6 +173,7 @@ class Engine:
                 self._scores, self._tiers, self._sigs = scores, tiers, sigs
             with self._cands_lock:
                 self._cands.clear()
+            self._items_mark, self._items_own = mark, {}
         logger.info("serving models %s for %d users", new.versions, len(scores))
 
     def reload_if_newer(self) -> bool:
@@ -321,6 +328,7 @@ class Engine:
     # ---- recommend --------------------------------------------------------------------------
     def recommend(self, q: RecommendQuery, *, deadline_s: float | None = None) -> RecommendResult:
         t0 = time.perf_counter()
+        self.sync_items()
         models = self.models
         user = self.store.get_user(q.user_id) or {}
         digest = self._digest(q.user_id)
@@ -622,10 +630,47 @@ class Engine:
 
         df = normalize_items(pd.DataFrame(rows), "<UpsertItems>")
         extra = pd.DataFrame(rows).drop(columns=[c for c in df.columns if c in rows[0]], errors="ignore")
-        self.store.upsert_items(pd.concat([df, extra.reset_index(drop=True)], axis=1))
+        _, stamp = self.store.upsert_items_stamped(pd.concat([df, extra.reset_index(drop=True)], axis=1))
         indexed = self.models.recs.upsert_items(df, now=datetime.now(UTC))
+        with self._items_sync_lock:
+            self._items_own.update(dict.fromkeys(df["item_id"].astype(str), stamp))
         self._items_version += 1  # cached candidate lists predate these items
         return len(df), int(indexed)
+
+    def sync_items(self, *, force: bool = False) -> int:
+        """Index items that other server processes upserted since the last look; returns how many.
+
+        Why: each process holds its own FAISS index, so an ``UpsertItems`` taken by one process must
+        reach the others. They share the store, whose item stamps grow in commit order; a look costs
+        one index lookup and happens at most every ``engine.item_sync_s``.
+        """
+        now = time.monotonic()
+        if not force and now - self._items_checked < self.settings.engine.item_sync_s:
+            return 0
+        if not self._items_sync_lock.acquire(blocking=force):
+            return 0  # another thread is syncing
+        try:
+            self._items_checked = now
+            models = self._models
+            if models is None or self.store.items_watermark() <= self._items_mark:
+                return 0
+            changed = self.store.items_changed_since(self._items_mark)
+            mark = float(changed["updated_at"].max())
+            own = self._items_own
+            theirs = changed[
+                [own.get(i) != t for i, t in zip(changed["item_id"], changed["updated_at"], strict=True)]
+            ]
+            n = 0
+            if len(theirs):
+                items = theirs.drop(columns=["attributes", "updated_at"])
+                n = int(models.recs.upsert_items(items, now=datetime.now(UTC)))
+                self._items_version += 1
+                logger.info("indexed %d items upserted by other processes", n)
+            self._items_mark = mark
+            self._items_own = {i: t for i, t in own.items() if t > mark}
+            return n
+        finally:
+            self._items_sync_lock.release()
 
     def upsert_users(self, rows: list[dict[str, Any]]) -> int:
         for i, r in enumerate(rows):
@@ -703,6 +748,8 @@ class Engine:
         self, user_id: str, turns: Sequence[tuple[str, str]], *, max_items: int, locale: str
     ) -> Iterator[ReplyChunk]:
         from recsvc.copy.assistant import stream_reply
+
+        self.sync_items()
 
         query = next((t for r, t in reversed(turns) if r == "user"), "")
         q = RecommendQuery(

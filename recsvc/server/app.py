@@ -114,6 +114,7 @@ class RecsvcServer:
         while interval > 0 and not self._stop_event.wait(interval):
             try:
                 self.engine.reload_if_newer()
+                self.engine.sync_items(force=True)  # idle processes pick up other processes' items too
             except Exception:
                 logger.exception("model reload check failed; the current models keep serving")
 

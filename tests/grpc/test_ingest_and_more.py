@@ -7,12 +7,13 @@ import subprocess
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import grpc
 import pytest
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from recsvc.server.app import RecsvcServer
+from recsvc.server.app import RecsvcServer, build_server
 from recsvc.v1 import recsvc_pb2 as pb
 from recsvc.v1 import recsvc_pb2_grpc as pb_grpc
 
@@ -246,3 +247,38 @@ def test_copy_warm_batch_job_runs_over_top_items(trained: object) -> None:
     stats = warm_copy(trained.settings, top_items=2, progress=False)  # type: ignore[attr-defined]
     assert stats["requests"] == 2 * 5 * 3 * 2
     assert stats["written"] == 0 and stats["errors"] + stats["guardrail_failed"] >= 1
+
+
+def test_an_item_upserted_in_one_process_is_retrievable_in_another(
+    stub: pb_grpc.PushRecommenderStub, trained: Any
+) -> None:
+    """Each process has its own FAISS index; UpsertItems taken by one reaches the others via the store."""
+    other = build_server(trained.settings.with_overrides(engine={"item_sync_s": 0.0, "warm_on_load": False}))
+    other.start(load_models=False)
+    other.load_models_now()
+    try:
+        item = pb.Item(
+            item_id="cross-proc-sku",
+            title="Titanium camping spork with carry case",
+            category="outdoor",
+            price=12.0,
+            currency="CNY",
+            in_stock=True,
+        )
+        assert stub.UpsertItems(pb.UpsertItemsRequest(items=[item]), timeout=60).indexed == 1
+        with grpc.insecure_channel(f"127.0.0.1:{other.port}") as ch:
+            other_stub = pb_grpc.PushRecommenderStub(ch)
+            chunks = list(
+                other_stub.AssistantReply(
+                    pb.AssistantReplyRequest(
+                        user_id="camper",
+                        conversation=[pb.ChatTurn(role="user", text="a titanium spork for camping")],
+                        max_items=5,
+                    ),
+                    timeout=60,
+                )
+            )
+        assert "cross-proc-sku" in [c.item.item_id for c in chunks[0].items]
+        assert other.engine.sync_items(force=True) == 0  # already indexed: nothing new
+    finally:
+        other.stop(0)

@@ -59,3 +59,17 @@ def test_acknowledged_events_survive_kill_9(tmp_path: Path) -> None:
     assert out.stdout.strip() == "ack"
     assert out.returncode != 0
     assert Store(db).count("events") == 50
+
+
+def test_item_stamps_grow_in_commit_order_and_changes_are_found(tmp_path: Path) -> None:
+    a = Store(tmp_path / "db.sqlite")
+    b = Store(tmp_path / "db.sqlite")  # a second process's handle on the same file
+    _, s1 = a.upsert_items_stamped(pd.DataFrame([{"item_id": "i1", "title": "Tea"}]))
+    mark = a.items_watermark()
+    assert mark == s1
+    _, s2 = b.upsert_items_stamped(pd.DataFrame([{"item_id": "i2", "title": "Coffee"}]))
+    _, s3 = a.upsert_items_stamped(pd.DataFrame([{"item_id": "i1", "title": "Green tea"}]))
+    assert s1 < s2 < s3
+    changed = a.items_changed_since(mark)
+    assert changed["item_id"].tolist() == ["i2", "i1"] and changed["title"].tolist() == ["Coffee", "Green tea"]
+    assert a.items_changed_since(s3).empty
