@@ -94,6 +94,7 @@ def evaluate_sendtime(
         },
         "shrunk_hit@1h": _hit(pick_hours(model.hour_distribution(both, use_lgbm=False)), truth),
         "lgbm_used": bool(shrunk.get("used", False)),
+        "model_mode": shrunk.get("mode", "shrunk"),
         "validation": shrunk.get("validation", {}),
         "cutoff": cut.isoformat(),
     }

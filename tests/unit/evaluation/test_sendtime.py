@@ -65,8 +65,8 @@ def _data_dir() -> Path:
 @pytest.mark.slow
 @pytest.mark.xfail(
     strict=False,
-    reason="measured 0.292 (LightGBM chosen on pseudo cut-offs) vs best baseline 0.300 (user_mode) "
-    "on 120 users at 1998-03-01; target of +0.04 not reached (see the timing package report)",
+    reason="measured 0.292 vs best baseline 0.300 (user_mode) on 120 users at 1998-03-01; over 8 cut-offs "
+    "1997-12-01..1998-03-15 the mean margin is -0.001 (README): user_mode is this rating log's ceiling so far",
 )
 def test_movielens_sendtime_beats_best_baseline() -> None:
     folder = _data_dir() / "ml-100k"
@@ -80,19 +80,19 @@ def test_movielens_sendtime_beats_best_baseline() -> None:
 @pytest.mark.slow
 @pytest.mark.xfail(
     strict=False,
-    reason="on the demo data the protocol's truth (first event of any type) is ~60% our own push "
-    "deliveries at a random campaign hour, so one cut-off is a lottery: 5,000 users at 2026-10-02 "
-    "measured 0.392 vs user_mode 0.338 (+0.054), but at the development cut-off 2026-09-01 0.285 vs 0.374",
+    reason="the protocol's truth on the demo is 55-60% our own push deliveries at a campaign hour drawn per "
+    "day, so one cut-off is a lottery: on the `make run` demo (5,000 users) the model measured 0.450 vs "
+    "user_mode 0.458 at 2026-10-25, and a mean margin of +0.007 over 4 cut-offs (README)",
 )
 def test_demo_sendtime_beats_best_baseline(tmp_path: Path) -> None:
+    """The README's demo row: the `make run` demo (5,000 users, seed 42) at its cut-off."""
     from datetime import timedelta
 
     from recsvc.data.demo import DEFAULT_END, generate_demo
 
-    generate_demo(tmp_path, n_users=1000, seed=42, progress=False)
+    generate_demo(tmp_path, n_users=5000, seed=42, progress=False)
     ds = load_dataset(tmp_path / "events.csv.gz", users=tmp_path / "users.csv")
-    cfg = TimingConfig(pseudo_cutoffs=8, lgbm_rounds=60)
-    res = evaluate_sendtime(ds, DEFAULT_END - timedelta(days=30), progress=False, config=cfg)
-    assert res["n_users"] > 300
+    res = evaluate_sendtime(ds, DEFAULT_END - timedelta(days=7), progress=False)
+    assert res["n_users"] > 2000
     best = max(res["baselines"].values())
     assert res["hit@1h"] >= best + 0.04, res
