@@ -31,7 +31,8 @@ from tqdm import tqdm
 
 from recsvc.errors import FailedPrecondition, InvalidArgument
 from recsvc.lifecycle.bgnbd import BGNBDParams, fit_bgnbd
-from recsvc.lifecycle.features import FEATURE_NAMES, _seconds, compute_features, fit_window_bgnbd
+from recsvc.lifecycle.eventlog import EventLog, as_event_log
+from recsvc.lifecycle.features import FEATURE_NAMES, _compute, compute_features, fit_window_bgnbd
 from recsvc.lifecycle.reasons import Reason, top_reasons
 from recsvc.lifecycle.stages import Stage, StageRules, rule_stages
 
@@ -194,22 +195,22 @@ def _lgb_params(config: LifecycleConfig, objective: str, n_rows: int) -> dict[st
 
 
 def _samples(
-    events: pd.DataFrame, cutoffs: list[tuple[pd.Timestamp, float]], config: LifecycleConfig, progress: bool
+    log: EventLog, cutoffs: list[tuple[pd.Timestamp, float]], config: LifecycleConfig, progress: bool
 ) -> tuple[pd.DataFrame, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Stacked (features, churn label, next-stage label, rule stage now, cut-off index)."""
     rng = np.random.default_rng(config.seed)
     per_cut = max(1, config.max_train_rows // max(1, len(cutoffs)))
-    # Users are sampled per cut-off *before* computing features, so million-user logs stay cheap.
-    first_seen = pd.Series(_seconds(events["ts"]), index=events["user_id"].to_numpy()).groupby(level=0).min()
+    # Users are sampled per cut-off *before* computing features, so million-user logs stay cheap:
+    # only the sampled users' rows of the encoded log are read.
+    first_seen = log.first_ts()
     frames, churn, stage, now_stage, group = [], [], [], [], []
     for i, (c, h) in enumerate(tqdm(cutoffs, desc="lifecycle cut-offs", disable=not progress)):
-        present = first_seen.index[first_seen.to_numpy() < c.value / 1e9]
+        present = np.flatnonzero(first_seen < c.value / 1e9)
         if len(present) > per_cut:
             present = present[np.sort(rng.choice(len(present), per_cut, replace=False))]
-        users = list(present)
-        feats = compute_features(events, c, users=users, horizon_days=h)  # BG/NBD fitted on this window
+        feats, _ = _compute(log, c, users=None, codes=present, bgnbd=None, horizon_days=h, with_bgnbd=True)
         later = c + pd.Timedelta(days=h)
-        end = compute_features(events, later, users=users, horizon_days=h, with_bgnbd=False)
+        end, _ = _compute(log, later, users=None, codes=present, bgnbd=None, horizon_days=h, with_bgnbd=False)
         churn.append((end["n_events_all"].to_numpy() == feats["n_events_all"].to_numpy()).astype(np.int8))
         stage.append(rule_stages(end, config.rules))
         now_stage.append(rule_stages(feats, config.rules))
@@ -231,7 +232,7 @@ def _safe_auc(y: np.ndarray, s: np.ndarray) -> float:
 
 
 def train_lifecycle(
-    events: pd.DataFrame,
+    events: pd.DataFrame | EventLog,
     *,
     out_dir: Path,
     horizon_days: int,
@@ -243,15 +244,18 @@ def train_lifecycle(
     config.validate()
     if horizon_days <= 0:
         raise InvalidArgument(f"horizon_days must be > 0, got {horizon_days}", field="horizon_days")
-    if events.empty:
+    if isinstance(events, pd.DataFrame) and events.empty:
         raise InvalidArgument("no events to train the lifecycle models on", field="events")
-    secs = _seconds(events["ts"])
-    first = pd.Timestamp(float(secs.min()), unit="s", tz="UTC")
-    last = pd.Timestamp(float(secs.max()), unit="s", tz="UTC")
+    full = as_event_log(events)
+    if len(full) == 0:
+        raise InvalidArgument("no events to train the lifecycle models on", field="events")
+    first = pd.Timestamp(float(full.ts.min()), unit="s", tz="UTC")
+    last = pd.Timestamp(float(full.ts.max()), unit="s", tz="UTC")
     end = _utc(cutoff) if cutoff is not None else last + pd.Timedelta(seconds=1)
     if end <= first:
         raise InvalidArgument(f"cut-off {end} is before the first event ({first})", field="cutoff")
-    ev = events[secs < end.value / 1e9]
+    ev = full.before(end.value / 1e9)
+    del full
     cutoffs = training_cutoffs(first, end, horizon_days, config)
     if not cutoffs:
         raise InvalidArgument(
@@ -458,7 +462,9 @@ class LifecycleModel:
             raise FailedPrecondition(f"{meta_path}: unknown stage rules ({exc})") from None
         return cls(path, boosters[0], boosters[1], cal, bg, meta, rules, int(cfg.get("reasons_top_k", 3)))
 
-    def features(self, events: pd.DataFrame, now: pd.Timestamp, users: list[str] | None = None) -> pd.DataFrame:
+    def features(
+        self, events: pd.DataFrame | EventLog, now: pd.Timestamp, users: list[str] | None = None
+    ) -> pd.DataFrame:
         """Features as of ``now`` with this model's BG/NBD parameters and horizon."""
         return compute_features(events, now, users=users, bgnbd=self.bgnbd, horizon_days=self.horizon_days)
 
