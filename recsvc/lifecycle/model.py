@@ -31,6 +31,7 @@ from tqdm import tqdm
 
 from recsvc.errors import FailedPrecondition, InvalidArgument
 from recsvc.lifecycle.bgnbd import BGNBDParams, fit_bgnbd
+from recsvc.lifecycle.compiled import TreeScorer
 from recsvc.lifecycle.eventlog import EventLog, as_event_log
 from recsvc.lifecycle.features import FEATURE_NAMES, _compute, compute_features, fit_window_bgnbd
 from recsvc.lifecycle.reasons import Reason, top_reasons
@@ -64,6 +65,15 @@ class LifecycleConfig:
     bagging_fraction: float = 0.8
     lambda_l2: float = 1.0
     num_threads: int = 1  # 1 is robust on busy hosts (OpenMP spin-waits collapse under contention); 0 = all cores
+    # Large data (at least large_rows stacked training rows, e.g. the 500,000-row cap on a million users):
+    # fewer, larger trees at a higher learning rate. Training stays within minutes and batch scoring
+    # walks a few hundred trees instead of a few thousand; small logs keep the settings above.
+    large_rows: int = 250_000
+    large_learning_rate: float = 0.2
+    large_num_leaves: int = 63
+    large_max_rounds: int = 80
+    compiled_scoring: bool = True  # score big batches with lleaves-compiled trees when installed (else LightGBM)
+    compiled_min_rows: int = 200_000  # smaller batches use LightGBM: compiling costs seconds per model
     refit_full: bool = True  # after early stopping, refit on every cut-off incl. the validation one
     seed: int = 0
     reasons_top_k: int = 3
@@ -81,6 +91,10 @@ class LifecycleConfig:
             "max_rounds",
             "early_stopping_rounds",
             "reasons_top_k",
+            "large_rows",
+            "large_learning_rate",
+            "large_num_leaves",
+            "large_max_rounds",
         )
         for name in positive:
             if not getattr(self, name) > 0:
@@ -96,6 +110,8 @@ class LifecycleConfig:
                 raise InvalidArgument(f"lifecycle.{name} must be in (0, 1]", field=name)
         if self.min_data_in_leaf < 0:
             raise InvalidArgument("lifecycle.min_data_in_leaf must be >= 0 (0 = automatic)", field="min_data_in_leaf")
+        if self.compiled_min_rows < 0:
+            raise InvalidArgument("lifecycle.compiled_min_rows must be >= 0", field="compiled_min_rows")
         if self.lambda_l2 < 0 or self.num_threads < 0:
             raise InvalidArgument("lifecycle.lambda_l2 and num_threads must be >= 0", field="lambda_l2")
         self.rules.validate()
@@ -172,13 +188,30 @@ def _apply_calibration(cal: dict[str, list[float]], raw: np.ndarray) -> np.ndarr
     return np.asarray(np.interp(raw, x, y))
 
 
-def _lgb_params(config: LifecycleConfig, objective: str, n_rows: int) -> dict[str, object]:
+@dataclass(frozen=True)
+class _Boosting:
+    """The boosting settings in force for one training run (written to metadata.json)."""
+
+    learning_rate: float
+    num_leaves: int
+    max_rounds: int
+    large_data: bool
+
+
+def _boosting(config: LifecycleConfig, n_rows: int) -> _Boosting:
+    """Small logs keep the careful settings; from ``large_rows`` rows on, fewer and larger trees."""
+    if n_rows >= config.large_rows:
+        return _Boosting(config.large_learning_rate, config.large_num_leaves, config.large_max_rounds, True)
+    return _Boosting(config.learning_rate, config.num_leaves, config.max_rounds, False)
+
+
+def _lgb_params(config: LifecycleConfig, objective: str, n_rows: int, boosting: _Boosting) -> dict[str, object]:
     leaf = config.min_data_in_leaf or int(min(500, max(20, n_rows // 1000)))
     p: dict[str, object] = {
         "objective": objective,
-        "num_leaves": config.num_leaves,
+        "num_leaves": boosting.num_leaves,
         "max_bin": config.max_bin,
-        "learning_rate": config.learning_rate,
+        "learning_rate": boosting.learning_rate,
         "min_data_in_leaf": leaf,
         "feature_fraction": config.feature_fraction,
         "bagging_fraction": config.bagging_fraction,
@@ -274,9 +307,11 @@ def train_lifecycle(
             "all training users have the same churn label; use another horizon or cut-off",
             field="horizon_days",
         )
-    Xn = X.to_numpy(np.float32)
+    Xn = np.ascontiguousarray(X.to_numpy(np.float32))
     names = list(FEATURE_NAMES)
     metrics: dict[str, object] = {}
+    boosting = _boosting(config, len(group))
+    logger.info("lifecycle boosting for %d rows: %s", len(group), boosting)
 
     def fit(objective: str, y: np.ndarray, rows: np.ndarray, vrows: np.ndarray | None, rounds: int) -> lgb.Booster:
         ds = lgb.Dataset(Xn[rows], label=y[rows], feature_name=names, free_raw_data=True)
@@ -286,7 +321,7 @@ def train_lifecycle(
             valid_sets = [lgb.Dataset(Xn[vrows], label=y[vrows], reference=ds)]
             cbs.append(lgb.early_stopping(config.early_stopping_rounds, verbose=False))
         return lgb.train(
-            _lgb_params(config, objective, int(rows.sum())),
+            _lgb_params(config, objective, int(rows.sum()), boosting),
             ds,
             num_boost_round=rounds,
             valid_sets=valid_sets,
@@ -294,8 +329,8 @@ def train_lifecycle(
         )
 
     # churn
-    churn_model = fit("binary", y_churn, train, valid, config.max_rounds)
-    churn_iter = max(1, churn_model.best_iteration or config.max_rounds)
+    churn_model = fit("binary", y_churn, train, valid, boosting.max_rounds)
+    churn_iter = max(1, churn_model.best_iteration or boosting.max_rounds)
     raw_v = np.asarray(churn_model.predict(Xn[valid], num_iteration=churn_iter), dtype=np.float64)
     yv = y_churn[valid].astype(np.float64)
     # Cross-fitted calibration so the reported Brier is out-of-sample.
@@ -321,8 +356,8 @@ def train_lifecycle(
     }
     # stage
     stage_y = y_stage - 1
-    stage_model = fit("multiclass", stage_y, train, valid, config.max_rounds)
-    stage_iter = max(1, stage_model.best_iteration or config.max_rounds)
+    stage_model = fit("multiclass", stage_y, train, valid, boosting.max_rounds)
+    stage_iter = max(1, stage_model.best_iteration or boosting.max_rounds)
     pred_v = np.argmax(stage_model.predict(Xn[valid], num_iteration=stage_iter), axis=1)
     labels = list(range(len(STAGES)))
     metrics["stage"] = {
@@ -368,6 +403,7 @@ def train_lifecycle(
             "cutoffs": [{"cutoff": c.isoformat(), "label_horizon_days": h} for c, h in cutoffs],
         },
         "n_samples": len(group),
+        "boosting": asdict(boosting),
         "metrics": metrics,
         "stages": {s.name: int(s) for s in STAGES},
         "config": asdict(config),
@@ -405,6 +441,10 @@ class LifecycleModel:
         metadata: dict[str, object],
         rules: StageRules,
         top_k: int = 3,
+        *,
+        compiled: bool | None = None,
+        cache_dir: Path | None = None,
+        num_threads: int | None = None,
     ) -> None:
         self.path = path
         self.churn_booster = churn
@@ -416,10 +456,42 @@ class LifecycleModel:
         self.top_k = top_k
         self.horizon_days = float(metadata["horizon_days"])  # type: ignore[arg-type]
         cfg = metadata.get("config", {})
-        self.num_threads = int(cfg.get("num_threads", 1)) if isinstance(cfg, dict) else 1
+        cfg = cfg if isinstance(cfg, dict) else {}
+        self.num_threads = int(cfg.get("num_threads", 1)) if num_threads is None else num_threads
+        use_compiled = bool(cfg.get("compiled_scoring", True)) if compiled is None else compiled
+        min_rows = int(cfg.get("compiled_min_rows", 200_000))
+        self.churn_scorer, self.stage_scorer = (
+            TreeScorer(
+                b,
+                Path(path) / fname,
+                compiled=use_compiled,
+                cache_dir=cache_dir,
+                num_threads=self.num_threads,
+                min_rows=min_rows,
+            )
+            for b, fname in ((churn, "churn.txt"), (stage, "stage.txt"))
+        )
+
+    @property
+    def backend(self) -> str:
+        """'lleaves' once both models run compiled, else 'lightgbm' (see :mod:`.compiled`)."""
+        both = {self.churn_scorer.backend, self.stage_scorer.backend}
+        return "lleaves" if both == {"lleaves"} else "lightgbm"
+
+    def compile(self) -> bool:
+        """Compile both models now (else on the first big batch); True when both run compiled."""
+        return self.churn_scorer.compile() & self.stage_scorer.compile()
 
     @classmethod
-    def load(cls, path: Path) -> LifecycleModel:
+    def load(
+        cls,
+        path: Path,
+        *,
+        compiled: bool | None = None,
+        cache_dir: Path | None = None,
+        num_threads: int | None = None,
+    ) -> LifecycleModel:
+        """Read an artifact; ``compiled``/``num_threads`` override the trained config's scoring settings."""
         path = Path(path)
         meta_path = path / "metadata.json"
         if not meta_path.is_file():
@@ -460,7 +532,19 @@ class LifecycleModel:
             rules = StageRules(**rules_d)
         except TypeError as exc:
             raise FailedPrecondition(f"{meta_path}: unknown stage rules ({exc})") from None
-        return cls(path, boosters[0], boosters[1], cal, bg, meta, rules, int(cfg.get("reasons_top_k", 3)))
+        return cls(
+            path,
+            boosters[0],
+            boosters[1],
+            cal,
+            bg,
+            meta,
+            rules,
+            int(cfg.get("reasons_top_k", 3)),
+            compiled=compiled,
+            cache_dir=cache_dir,
+            num_threads=num_threads,
+        )
 
     def features(
         self, events: pd.DataFrame | EventLog, now: pd.Timestamp, users: list[str] | None = None
@@ -479,10 +563,8 @@ class LifecycleModel:
         X = self._matrix(features)
         if len(X) == 0:
             return np.zeros(0), np.zeros((0, len(STAGES))), np.zeros(0, dtype=np.int64)
-        churn = _apply_calibration(
-            self.calibration, np.asarray(self.churn_booster.predict(X, num_threads=self.num_threads))
-        )
-        probs = np.asarray(self.stage_booster.predict(X, num_threads=self.num_threads))
+        churn = _apply_calibration(self.calibration, self.churn_scorer.predict(X))
+        probs = self.stage_scorer.predict(X)
         return churn, probs, rule_stages(features, self.rules)
 
     def score(self, features: pd.DataFrame) -> list[UserScore]:
