@@ -50,7 +50,7 @@ def cache_key(model_file: Path) -> str:
         import llvmlite.binding as llvm
 
         h.update(f"|{llvm.get_host_cpu_name()}|{llvm.get_host_cpu_features().flatten()}".encode())
-    except Exception:  # noqa: BLE001 - llvmlite absent or too old: the fallback path does not need it
+    except Exception:  # llvmlite absent or too old: the fallback path does not need it
         pass
     return h.hexdigest()[:32]
 
@@ -110,7 +110,7 @@ class TreeScorer:
                 self._compiled = model
                 logger.info("%s compiled with lleaves (%d trees)", self.model_file.name, model.num_trees())
                 return True
-            except Exception as exc:  # noqa: BLE001 - any failure leaves LightGBM in charge
+            except Exception as exc:  # any failure leaves LightGBM in charge
                 self._failed = True
                 logger.warning("lleaves unavailable for %s (%s): using LightGBM predict", self.model_file.name, exc)
                 return False

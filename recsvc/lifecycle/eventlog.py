@@ -71,9 +71,7 @@ def _user_time_order(user: np.ndarray, ts: np.ndarray) -> np.ndarray | None:
     keep = user >= 0
     all_kept = bool(keep.all())
     if n < 2 or (
-        all_kept
-        and bool(np.all(user[1:] >= user[:-1]))
-        and bool(np.all((user[1:] != user[:-1]) | (ts[1:] >= ts[:-1])))
+        all_kept and bool(np.all(user[1:] >= user[:-1])) and bool(np.all((user[1:] != user[:-1]) | (ts[1:] >= ts[:-1])))
     ):
         return None if all_kept else np.flatnonzero(keep)
     rows = np.arange(n, dtype=np.int64) if all_kept else np.flatnonzero(keep)

@@ -11,6 +11,7 @@ campaign cannot make a silent user look active.
 
 from __future__ import annotations
 
+import itertools
 import logging
 from collections.abc import Sequence
 
@@ -22,7 +23,7 @@ from recsvc.data.io import EVENT_TYPES
 from recsvc.errors import InvalidArgument
 from recsvc.lifecycle.bgnbd import BGNBDParams, expected_purchases, fit_bgnbd, p_alive, p_zero
 from recsvc.lifecycle.eventlog import EventLog, as_event_log
-from recsvc.lifecycle.eventlog import seconds as _seconds
+from recsvc.lifecycle.eventlog import seconds as _seconds  # noqa: F401 - used by recsvc.evaluation.churn
 
 logger = logging.getLogger(__name__)
 
@@ -200,7 +201,7 @@ def _compute(
     cols = {name: np.empty(n, dtype=np.float32) for name in FEATURE_NAMES}
     x, tx, T = np.zeros(n), np.zeros(n), np.zeros(n)
     has_act = np.zeros(n, dtype=bool)
-    blocks = list(zip(bounds[:-1], bounds[1:], strict=True))
+    blocks = list(itertools.pairwise(bounds))
     for lo, hi in tqdm(blocks, desc="lifecycle features", unit="block", disable=not progress or len(blocks) < 2):
         idx, pos = log.rows(codes[lo:hi])
         keep = log.ts[idx] < cut_s

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -260,6 +261,20 @@ def _samples(
     return X, np.concatenate(churn), np.concatenate(stage), np.concatenate(now_stage), np.concatenate(group)
 
 
+class _PhaseClock:
+    """Wall seconds per training phase, logged and kept for metadata.json (where the time goes)."""
+
+    def __init__(self) -> None:
+        self.laps: dict[str, float] = {}
+        self._t = time.perf_counter()
+
+    def lap(self, name: str) -> None:
+        now = time.perf_counter()
+        self.laps[name] = round(now - self._t, 3)
+        self._t = now
+        logger.info("lifecycle training: %s took %.1f s", name, self.laps[name])
+
+
 def _safe_auc(y: np.ndarray, s: np.ndarray) -> float:
     return float(roc_auc_score(y, s)) if 0 < y.sum() < len(y) else float("nan")
 
@@ -297,7 +312,9 @@ def train_lifecycle(
             f"{config.min_label_fraction:.0%} of the horizon before the cut-off)",
             field="horizon_days",
         )
+    clock = _PhaseClock()
     X, y_churn, y_stage, now_stage, group = _samples(ev, cutoffs, config, progress)
+    clock.lap("features")
     last_g = int(group.max())
     # Time split on the latest cut-off; with a single cut-off, a seeded user split instead.
     valid = group == last_g if last_g > 0 else np.random.default_rng(config.seed).random(len(group)) < 0.2
@@ -331,6 +348,7 @@ def train_lifecycle(
     # churn
     churn_model = fit("binary", y_churn, train, valid, boosting.max_rounds)
     churn_iter = max(1, churn_model.best_iteration or boosting.max_rounds)
+    clock.lap("churn_fit")
     raw_v = np.asarray(churn_model.predict(Xn[valid], num_iteration=churn_iter), dtype=np.float64)
     yv = y_churn[valid].astype(np.float64)
     # Cross-fitted calibration so the reported Brier is out-of-sample.
@@ -354,9 +372,11 @@ def train_lifecycle(
         "auc_bgnbd_baseline": _safe_auc(yv, 1 - np.nan_to_num(X["bgnbd_p_alive"].to_numpy()[valid], nan=0.0)),
         "reliability": _reliability(cal_v, yv),
     }
+    clock.lap("churn_calibration_metrics")
     # stage
     stage_y = y_stage - 1
     stage_model = fit("multiclass", stage_y, train, valid, boosting.max_rounds)
+    clock.lap("stage_fit")
     stage_iter = max(1, stage_model.best_iteration or boosting.max_rounds)
     pred_v = np.argmax(stage_model.predict(Xn[valid], num_iteration=stage_iter), axis=1)
     labels = list(range(len(STAGES)))
@@ -370,15 +390,18 @@ def train_lifecycle(
         "best_iteration": stage_iter,
         "class_counts_valid": {s.name: int(np.sum(stage_y[valid] == s - 1)) for s in STAGES},
     }
+    clock.lap("stage_metrics")
     if config.refit_full and last_g > 0:
         everything = np.ones(len(group), dtype=bool)
         churn_model = fit("binary", y_churn, everything, None, churn_iter)
         stage_model = fit("multiclass", stage_y, everything, None, stage_iter)
         churn_iter, stage_iter = churn_model.current_iteration(), stage_model.current_iteration()
     try:
+        clock.lap("refit_full")
         bg = fit_window_bgnbd(ev, end)
     except InvalidArgument:
         bg = BGNBDParams(r=1.0, alpha=1.0, a=1.0, b=1.0)
+    clock.lap("final_bgnbd")
     version = pd.Timestamp.now(tz="UTC").strftime("%Y%m%dT%H%M%SZ")
     out_dir = Path(out_dir)
     vdir = out_dir / version
@@ -404,6 +427,7 @@ def train_lifecycle(
         },
         "n_samples": len(group),
         "boosting": asdict(boosting),
+        "training_seconds": clock.laps,
         "metrics": metrics,
         "stages": {s.name: int(s) for s in STAGES},
         "config": asdict(config),

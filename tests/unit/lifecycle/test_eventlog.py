@@ -51,9 +51,7 @@ def test_concat_shards_equals_one_log(synth_events: pd.DataFrame) -> None:
     second = synth_events[ids >= "u3"]
     parts = [EventLog.from_frame(first), EventLog.from_frame(second)]
     both = EventLog.concat(iter(parts), len(synth_events))
-    pd.testing.assert_frame_equal(
-        compute_features(both, CUT), compute_features(synth_events, CUT), check_exact=True
-    )
+    pd.testing.assert_frame_equal(compute_features(both, CUT), compute_features(synth_events, CUT), check_exact=True)
     with pytest.raises(InvalidArgument):
         EventLog.concat(iter(parts), len(synth_events) + 1)
     with pytest.raises(InvalidArgument):
