@@ -72,7 +72,7 @@ class LifecycleConfig:
     large_rows: int = 250_000
     large_learning_rate: float = 0.2
     large_num_leaves: int = 63
-    large_max_rounds: int = 80
+    large_max_rounds: int = 160  # the stage model needs ~160 rounds at lr 0.2 to match the small-data F1
     compiled_scoring: bool = True  # score big batches with lleaves-compiled trees when installed (else LightGBM)
     compiled_min_rows: int = 200_000  # smaller batches use LightGBM: compiling costs seconds per model
     refit_full: bool = True  # after early stopping, refit on every cut-off incl. the validation one
