@@ -245,6 +245,8 @@ class EventLog:
         """Row indices of users ``codes`` (in that order, -1 = no rows) and each row's position in ``codes``."""
         codes = np.asarray(codes, dtype=np.int64)
         ok = codes >= 0
+        if not ok.any():  # only unknown users (e.g. an empty log at cold start): no rows
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
         lo = np.where(ok, self.start[:-1][np.maximum(codes, 0)], 0)
         ln = np.where(ok, self.start[1:][np.maximum(codes, 0)] - lo, 0)
         total = int(ln.sum())

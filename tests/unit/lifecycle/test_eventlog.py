@@ -56,3 +56,10 @@ def test_concat_shards_equals_one_log(synth_events: pd.DataFrame) -> None:
         EventLog.concat(iter(parts), len(synth_events) + 1)
     with pytest.raises(InvalidArgument):
         EventLog.concat(iter(parts[::-1]), len(synth_events))  # ids out of order
+
+
+def test_empty_log_gives_cold_start_rows(synth_events: pd.DataFrame) -> None:
+    empty = synth_events.iloc[:0]
+    f = compute_features(empty, CUT, users=["new"])
+    assert list(f.index) == ["new"] and f.loc["new", "n_events_all"] == 0
+    assert np.isnan(f.loc["new", "recency_days"])
