@@ -32,6 +32,7 @@ TREND_WINDOWS: tuple[int, ...] = (7, 30, 90)
 SYSTEM_EVENTS: tuple[str, ...] = ("push_delivered",)
 SESSION_GAP_S = 30 * 60
 BGNBD_FIT_SAMPLE = 20_000  # customers sampled (seeded) to fit the population parameters
+BGNBD_PRESAMPLE_USERS = 100_000  # fit_window_bgnbd summarises a seeded half of this many users above it
 DAY_S = 86400.0
 
 FEATURE_NAMES: tuple[str, ...] = (
@@ -358,8 +359,19 @@ def _block(
 
 
 def fit_window_bgnbd(events: pd.DataFrame | EventLog, cutoff: pd.Timestamp) -> BGNBDParams:
-    """BG/NBD on activity days before ``cutoff``, in days: the same (x, t_x, T) compute_features uses."""
-    _, params = _compute(as_event_log(events), cutoff, users=None, bgnbd=None, horizon_days=30.0, with_bgnbd=True)
+    """BG/NBD on activity days before ``cutoff``, in days: the same (x, t_x, T) compute_features uses.
+
+    The fit reads at most BGNBD_FIT_SAMPLE active customers, so on logs with more than
+    BGNBD_PRESAMPLE_USERS users only a seeded sample of users is summarised (a million users' full
+    feature pass would cost minutes for four numbers); smaller logs are summarised whole, as before.
+    """
+    log = as_event_log(events)
+    codes = None
+    present = np.flatnonzero(log.first_ts() < _cutoff_seconds(cutoff))
+    if len(present) > BGNBD_PRESAMPLE_USERS:
+        pick = np.random.default_rng(0).choice(len(present), BGNBD_PRESAMPLE_USERS // 2, replace=False)
+        codes = present[np.sort(pick)]
+    _, params = _compute(log, cutoff, users=None, codes=codes, bgnbd=None, horizon_days=30.0, with_bgnbd=True)
     if params is None:
         raise InvalidArgument(f"no activity before {cutoff} to fit BG/NBD on", field="cutoff")
     return params

@@ -577,10 +577,12 @@ class LifecycleModel:
         return compute_features(events, now, users=users, bgnbd=self.bgnbd, horizon_days=self.horizon_days)
 
     def _matrix(self, features: pd.DataFrame) -> np.ndarray:
+        """C-contiguous float64 in FEATURE_NAMES order: what lleaves reads without a copy, and LightGBM
+        turns float32 into float64 anyway (the values are float32 features, so nothing changes)."""
         missing = [c for c in FEATURE_NAMES if c not in features.columns]
         if missing:
             raise InvalidArgument(f"features frame lacks {len(missing)} columns, e.g. {missing[0]!r}", field=missing[0])
-        return features.loc[:, list(FEATURE_NAMES)].to_numpy(np.float32)
+        return np.ascontiguousarray(features.loc[:, list(FEATURE_NAMES)].to_numpy(np.float64))
 
     def score_arrays(self, features: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Vectorized: (calibrated churn risk (n,), stage probabilities (n, 5) in Stage order, rule stage)."""

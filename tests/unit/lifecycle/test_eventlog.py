@@ -63,3 +63,13 @@ def test_empty_log_gives_cold_start_rows(synth_events: pd.DataFrame) -> None:
     f = compute_features(empty, CUT, users=["new"])
     assert list(f.index) == ["new"] and f.loc["new", "n_events_all"] == 0
     assert np.isnan(f.loc["new", "recency_days"])
+
+
+def test_window_bgnbd_presamples_only_big_logs(synth_events: pd.DataFrame, monkeypatch: pytest.MonkeyPatch) -> None:
+    from recsvc.lifecycle import features
+
+    whole = features.fit_window_bgnbd(synth_events, CUT)
+    monkeypatch.setattr(features, "BGNBD_PRESAMPLE_USERS", 100)  # 400 users: now a seeded half-sample of 100
+    sampled = features.fit_window_bgnbd(synth_events, CUT)
+    assert sampled.n_customers < whole.n_customers <= 400
+    assert sampled.n_customers <= 50 and np.isfinite([sampled.r, sampled.alpha, sampled.a, sampled.b]).all()
