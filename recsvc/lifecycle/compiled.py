@@ -66,8 +66,9 @@ def _sha256(path: Path) -> str:
 class TreeScorer:
     """``predict(X) -> (n,) or (n, k)`` for one booster: compiled when possible, else LightGBM.
 
-    Compilation is lazy (first batch of at least ``min_rows`` rows) and happens once per model and
-    machine thanks to the cache; small batches always use LightGBM, whose per-call cost is lower.
+    Compilation is lazy (in the background from the first batch of at least ``min_rows`` rows, or
+    now with :meth:`compile`) and happens once per model and machine thanks to the cache; small
+    batches always use LightGBM, whose per-call cost is lower.
     """
 
     def __init__(
@@ -89,6 +90,7 @@ class TreeScorer:
         self._compiled: Any = None
         self._failed = not compiled
         self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
 
     @property
     def backend(self) -> str:
@@ -135,10 +137,26 @@ class TreeScorer:
             logger.warning("lleaves cache %s not usable (%s): compiling without cache", cache, exc)
             return None
 
+    def compile_in_background(self) -> threading.Thread | None:
+        """Start compiling in a daemon thread (once); batches use LightGBM until it is ready."""
+        with self._lock:
+            if self._compiled is not None or self._failed or self._thread is not None:
+                return None
+            self._thread = threading.Thread(target=self.compile, name=f"lleaves-{self.model_file.stem}", daemon=True)
+            self._thread.start()
+            return self._thread
+
     def predict(self, X: np.ndarray) -> np.ndarray:
-        """Probabilities as LightGBM's ``predict`` returns them, for a float matrix in feature order."""
-        if len(X) >= self.min_rows and not self._failed and (self._compiled is not None or self.compile()):
-            return np.asarray(self._compiled.predict(np.ascontiguousarray(X, dtype=np.float64), n_jobs=self.threads))
+        """Probabilities as LightGBM's ``predict`` returns them, for a float matrix in feature order.
+
+        A big batch before the compiled model is ready starts the compile in the background and is
+        itself scored by LightGBM, so a server never stalls for the minutes a large forest takes.
+        """
+        model = self._compiled
+        if len(X) >= self.min_rows and model is not None:
+            return np.asarray(model.predict(np.ascontiguousarray(X, dtype=np.float64), n_jobs=self.threads))
+        if len(X) >= self.min_rows:
+            self.compile_in_background()
         return np.asarray(self.booster.predict(X, num_threads=self.num_threads))
 
     @property

@@ -100,3 +100,15 @@ def test_small_batches_never_compile(tiny: Path, tmp_path: Path) -> None:
     )
     scorer.predict(np.zeros((3, 66), dtype=np.float32))
     assert scorer.backend == "lightgbm" and not list(tmp_path.glob("*.o"))
+
+
+def test_big_batch_compiles_in_background(tiny: Path, tmp_path: Path) -> None:
+    pytest.importorskip("lleaves")
+    booster = LifecycleModel.load(tiny, compiled=False).churn_booster
+    scorer = TreeScorer(booster, tiny / "churn.txt", cache_dir=tmp_path, min_rows=10)
+    X = np.random.default_rng(0).normal(size=(50, 66))
+    first = scorer.predict(X)  # LightGBM now, compile started
+    assert scorer._thread is not None
+    scorer._thread.join(timeout=300)
+    assert scorer.backend == "lleaves"
+    np.testing.assert_allclose(scorer.predict(X), first, atol=1e-6, rtol=0)
