@@ -19,6 +19,10 @@ sorted by user and time); "training" is ``train_lifecycle`` on that log; "featur
 user's features at the end of the log; "scoring" is ``LifecycleModel.score_arrays`` on that
 feature frame (calibrated churn + stage probabilities + rule stage), i.e. model inference only.
 Peak RSS is the process's ``ru_maxrss`` after each step, so it includes the loaded log.
+
+``--threads`` (default 2, the machine's cores) sets LightGBM's and lleaves' threads. On a host
+where another job holds the cores, use ``--threads 1``: OpenMP's spin-waiting made a 2-thread
+LightGBM fit there many times slower than a 1-thread one.
 """
 
 from __future__ import annotations
