@@ -11,15 +11,19 @@ campaign cannot make a silent user look active.
 
 from __future__ import annotations
 
+import itertools
 import logging
 from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
+from tqdm import tqdm
 
 from recsvc.data.io import EVENT_TYPES
 from recsvc.errors import InvalidArgument
 from recsvc.lifecycle.bgnbd import BGNBDParams, expected_purchases, fit_bgnbd, p_alive, p_zero
+from recsvc.lifecycle.eventlog import EventLog, as_event_log
+from recsvc.lifecycle.eventlog import seconds as _seconds  # noqa: F401 - used by recsvc.evaluation.churn
 
 logger = logging.getLogger(__name__)
 
@@ -28,6 +32,7 @@ TREND_WINDOWS: tuple[int, ...] = (7, 30, 90)
 SYSTEM_EVENTS: tuple[str, ...] = ("push_delivered",)
 SESSION_GAP_S = 30 * 60
 BGNBD_FIT_SAMPLE = 20_000  # customers sampled (seeded) to fit the population parameters
+BGNBD_PRESAMPLE_USERS = 100_000  # fit_window_bgnbd summarises a seeded half of this many users above it
 DAY_S = 86400.0
 
 FEATURE_NAMES: tuple[str, ...] = (
@@ -71,16 +76,7 @@ FEATURE_NAMES: tuple[str, ...] = (
     "bgnbd_p_zero_h",
 )
 
-_UNIT_PER_S = {"s": 1.0, "ms": 1e3, "us": 1e6, "ns": 1e9}
-
-
-def _seconds(ts: pd.Series) -> np.ndarray:
-    """Epoch seconds as float64 whatever the datetime unit (pandas 2 ns / pandas 3 us)."""
-    if not isinstance(ts.dtype, pd.DatetimeTZDtype) and not pd.api.types.is_datetime64_dtype(ts.dtype):
-        raise InvalidArgument("events 'ts' must be a datetime column (use recsvc.data.io.normalize_events)", field="ts")
-    arr = ts.array
-    unit = getattr(ts.dtype, "unit", "ns")
-    return np.asarray(arr.asi8, dtype=np.float64) / _UNIT_PER_S[unit]  # type: ignore[union-attr]
+DEFAULT_BLOCK_EVENTS = 4_000_000  # events per block of users: bounds the temporaries on big logs
 
 
 def _cutoff_seconds(cutoff: pd.Timestamp) -> float:
@@ -129,66 +125,124 @@ def _gap_stats(codes: np.ndarray, days: np.ndarray, n: int) -> tuple[np.ndarray,
 
 
 def compute_features(
-    events: pd.DataFrame,
+    events: pd.DataFrame | EventLog,
     cutoff: pd.Timestamp,
     *,
     users: Sequence[str] | None = None,
     bgnbd: BGNBDParams | None = None,
     horizon_days: float = 30.0,
     with_bgnbd: bool = True,
+    block_events: int = DEFAULT_BLOCK_EVENTS,
+    progress: bool = False,
 ) -> pd.DataFrame:
     """Features as of ``cutoff`` (events with ``ts < cutoff`` only), index user_id, columns FEATURE_NAMES.
 
     ``users`` fixes the rows (users without events get a cold-start row); otherwise every user with an
     event before the cut-off. BG/NBD columns use ``bgnbd`` or, when None, a fit on the same window
-    (``with_bgnbd=False`` leaves them NaN, for callers that only need the rule inputs).
+    (``with_bgnbd=False`` leaves them NaN, for callers that only need the rule inputs). Pass an
+    :class:`EventLog` when computing several cut-offs over one log: a frame is encoded on every call.
+    Users are processed in blocks of about ``block_events`` events, so memory stays flat on big logs.
     """
-    out, _ = _compute(events, cutoff, users=users, bgnbd=bgnbd, horizon_days=horizon_days, with_bgnbd=with_bgnbd)
+    out, _ = _compute(
+        as_event_log(events),
+        cutoff,
+        users=users,
+        bgnbd=bgnbd,
+        horizon_days=horizon_days,
+        with_bgnbd=with_bgnbd,
+        block_events=block_events,
+        progress=progress,
+    )
     return out
 
 
+def _target_users(
+    log: EventLog, cut_s: float, users: Sequence[str] | None, codes: np.ndarray | None = None
+) -> tuple[pd.Index, np.ndarray]:
+    """Row index of the result and each row's user code in ``log`` (-1 = unknown user, cold start)."""
+    if codes is not None:
+        return pd.Index(log.users[codes], dtype=object), np.asarray(codes, dtype=np.int64)
+    if users is None:
+        codes = np.flatnonzero(log.first_ts() < cut_s)
+        return pd.Index(log.users[codes], dtype=object), codes
+    index = pd.Index(pd.unique(np.asarray(list(users), dtype=object)), dtype=object)
+    return index, np.asarray(log.users.get_indexer(index), dtype=np.int64)
+
+
 def _compute(
-    events: pd.DataFrame,
+    log: EventLog,
     cutoff: pd.Timestamp,
     *,
     users: Sequence[str] | None,
     bgnbd: BGNBDParams | None,
     horizon_days: float,
     with_bgnbd: bool,
+    block_events: int = DEFAULT_BLOCK_EVENTS,
+    progress: bool = False,
+    codes: np.ndarray | None = None,
 ) -> tuple[pd.DataFrame, BGNBDParams | None]:
+    """Features and the BG/NBD parameters used; ``codes`` (users by code in ``log``) overrides ``users``."""
     if horizon_days <= 0:
         raise InvalidArgument(f"horizon_days must be > 0, got {horizon_days}", field="horizon_days")
-    for col in ("user_id", "ts", "event_type"):
-        if col not in events.columns:
-            raise InvalidArgument(f"events frame has no {col!r} column", field=col)
     cut_s = _cutoff_seconds(cutoff)
-    s_all = _seconds(events["ts"])
-    keep = s_all < cut_s
-    uid = events["user_id"].to_numpy()[keep]
-    if users is not None:
-        index = pd.Index(pd.unique(np.asarray(list(users), dtype=object)), dtype=object)
-        codes = index.get_indexer(uid)
-        mask = codes >= 0
-    else:
-        codes, uniq = pd.factorize(uid, sort=True)
-        index = pd.Index(np.asarray(uniq, dtype=object), dtype=object)
-        mask = np.ones(len(codes), dtype=bool)
+    end_day = float(np.floor((cut_s - 1e-6) / DAY_S))
+    index, codes = _target_users(log, cut_s, users, codes)
     n = len(index)
-    sel = np.flatnonzero(keep)[mask]
-    codes = codes[mask].astype(np.int64)
-    order = np.lexsort((s_all[sel], codes))  # by user, then time
-    sel, c = sel[order], codes[order]
-    s = s_all[sel]
-    typ = pd.Categorical(events["event_type"].to_numpy()[sel], categories=list(EVENT_TYPES)).codes.astype(np.int64)
-    value = (
-        pd.to_numeric(events["value"], errors="coerce").to_numpy(dtype=np.float64)[sel]
-        if "value" in events.columns
-        else np.zeros(len(sel))
-    )
-    value = np.nan_to_num(value, nan=0.0)
+    ok = codes >= 0
+    per_user = np.zeros(n, dtype=np.int64)
+    per_user[ok] = log.start[codes[ok] + 1] - log.start[codes[ok]]
+    # Block boundaries: consecutive users whose events add up to about block_events.
+    bounds = [0]
+    if n:
+        csum = np.cumsum(per_user)
+        while bounds[-1] < n:
+            base = csum[bounds[-1] - 1] if bounds[-1] else 0
+            nxt = int(np.searchsorted(csum, base + max(1, block_events), side="right"))
+            bounds.append(min(n, max(nxt, bounds[-1] + 1)))
+    cols = {name: np.empty(n, dtype=np.float32) for name in FEATURE_NAMES}
+    x, tx, T = np.zeros(n), np.zeros(n), np.zeros(n)
+    has_act = np.zeros(n, dtype=bool)
+    blocks = list(itertools.pairwise(bounds))
+    for lo, hi in tqdm(blocks, desc="lifecycle features", unit="block", disable=not progress or len(blocks) < 2):
+        idx, pos = log.rows(codes[lo:hi])
+        keep = log.ts[idx] < cut_s
+        idx, pos = idx[keep], pos[keep]
+        f, bx = _block(log, idx, pos, hi - lo, cut_s, end_day)
+        for name, v in f.items():
+            cols[name][lo:hi] = v
+        x[lo:hi], tx[lo:hi], T[lo:hi], has_act[lo:hi] = bx
+    params = bgnbd
+    nan32 = np.float32(np.nan)
+    for name in ("bgnbd_p_alive", "bgnbd_expected_h", "bgnbd_p_zero_h"):
+        cols[name][:] = nan32
+    if with_bgnbd and has_act.any():
+        if params is None:
+            fit_rows = np.flatnonzero(has_act)
+            if len(fit_rows) > BGNBD_FIT_SAMPLE:  # four population parameters: a seeded sample is plenty
+                fit_rows = np.sort(np.random.default_rng(0).choice(fit_rows, BGNBD_FIT_SAMPLE, replace=False))
+            params = fit_bgnbd(x[fit_rows], tx[fit_rows], T[fit_rows], unit_days=1.0)
+        u = params.unit_days
+        xa, txa, Ta = x[has_act], tx[has_act] / u, T[has_act] / u
+        h = horizon_days / u
+        cols["bgnbd_p_alive"][has_act] = p_alive(params, xa, txa, Ta)
+        with np.errstate(all="ignore"):
+            cols["bgnbd_expected_h"][has_act] = expected_purchases(params, h, xa, txa, Ta)
+        cols["bgnbd_p_zero_h"][has_act] = p_zero(params, xa, txa, Ta, h)
+    out = pd.DataFrame(cols, index=index, copy=False)
+    out.index.name = "user_id"
+    return out, params
+
+
+def _block(
+    log: EventLog, idx: np.ndarray, c: np.ndarray, n: int, cut_s: float, end_day: float
+) -> tuple[dict[str, np.ndarray], tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
+    """Every feature but the BG/NBD scores for ``n`` users from their rows ``idx`` (sorted by user
+    position ``c``, then time), plus the BG/NBD inputs (x, t_x, T, has activity)."""
+    s = log.ts[idx]
+    typ = log.etype[idx].astype(np.int64)
+    value = log.value[idx] if log.value is not None else np.zeros(len(idx))
     age_d = (cut_s - s) / DAY_S
     day = np.floor(s / DAY_S)
-    end_day = float(np.floor((cut_s - 1e-6) / DAY_S))
     t = {name: EVENT_TYPES.index(name) for name in EVENT_TYPES}
     f: dict[str, np.ndarray] = {}
 
@@ -225,10 +279,7 @@ def _compute(
         with np.errstate(divide="ignore", invalid="ignore"):
             trend = np.log((n_win[w] + 1.0) / w) - np.log((n_all - n_win[w] + 1.0) / np.maximum(prev_len, 1.0))
         f[f"trend_{w}d"] = np.where(prev_len > 0, trend, np.nan)
-    if "ts_offset_min" in events.columns:
-        off = pd.to_numeric(events["ts_offset_min"], errors="coerce").fillna(0).to_numpy(np.float64)[sel][act]
-    else:
-        off = np.zeros(len(ac))
+    off = log.offset_min[idx][act].astype(np.float64) if log.offset_min is not None else np.zeros(len(ac))
     hour = (np.floor(((as_ + off * 60.0) % DAY_S) / 3600.0)).astype(np.int64)
     hc = np.bincount(ac * 24 + hour, minlength=n * 24).reshape(n, 24).astype(np.float32)
     tot = hc.sum(axis=1, keepdims=True)
@@ -254,12 +305,14 @@ def _compute(
     f["purchase_overdue_ratio"] = _safe_div(f["days_since_purchase"], np.maximum(pmean, 1.0)) * np.where(
         np.isnan(pmean), np.nan, 1
     )
-    if "item_id" in events.columns:
-        item = events["item_id"].to_numpy()[sel]
-        has = pd.notna(item)
-        icode, _ = pd.factorize(item[has])
-        pairs = np.unique(c[has] * (int(icode.max(initial=0)) + 1) + icode) if has.any() else np.zeros(0, np.int64)
-        f["n_distinct_items"] = np.bincount(pairs // (int(icode.max(initial=0)) + 1), minlength=n).astype(np.float64)
+    item = log.item[idx]
+    has = item >= 0
+    if has.any():
+        width = int(item.max()) + 1
+        pairs = c[has] * width + item[has]
+        pairs.sort()  # a plain sort: numpy's hash-based unique is several times slower on 10M pairs
+        pairs = pairs[np.r_[True, pairs[1:] != pairs[:-1]]]
+        f["n_distinct_items"] = np.bincount(pairs // width, minlength=n).astype(np.float64)
     else:
         f["n_distinct_items"] = np.zeros(n)
     lp_filled = np.nan_to_num(last_p, nan=-np.inf)
@@ -302,31 +355,23 @@ def _compute(
     tx = np.where(has_act, last_day - first_day, 0.0)
     T = np.where(has_act, end_day - first_day, 0.0)
     f["bgnbd_repeat_days"] = np.where(has_act, x, np.nan)
-    nan = np.full(n, np.nan)
-    f["bgnbd_p_alive"], f["bgnbd_expected_h"], f["bgnbd_p_zero_h"] = nan, nan.copy(), nan.copy()
-    params = bgnbd
-    if with_bgnbd and has_act.any():
-        if params is None:
-            fit_rows = np.flatnonzero(has_act)
-            if len(fit_rows) > BGNBD_FIT_SAMPLE:  # four population parameters: a seeded sample is plenty
-                fit_rows = np.sort(np.random.default_rng(0).choice(fit_rows, BGNBD_FIT_SAMPLE, replace=False))
-            params = fit_bgnbd(x[fit_rows], tx[fit_rows], T[fit_rows], unit_days=1.0)
-        u = params.unit_days
-        xa, txa, Ta = x[has_act], tx[has_act] / u, T[has_act] / u
-        h = horizon_days / u
-        f["bgnbd_p_alive"][has_act] = p_alive(params, xa, txa, Ta)
-        with np.errstate(all="ignore"):
-            f["bgnbd_expected_h"][has_act] = expected_purchases(params, h, xa, txa, Ta)
-        f["bgnbd_p_zero_h"][has_act] = p_zero(params, xa, txa, Ta, h)
-
-    out = pd.DataFrame({name: f[name].astype(np.float32) for name in FEATURE_NAMES}, index=index)
-    out.index.name = "user_id"
-    return out, params
+    return f, (x, tx, T, has_act)
 
 
-def fit_window_bgnbd(events: pd.DataFrame, cutoff: pd.Timestamp) -> BGNBDParams:
-    """BG/NBD on activity days before ``cutoff``, in days: the same (x, t_x, T) compute_features uses."""
-    _, params = _compute(events, cutoff, users=None, bgnbd=None, horizon_days=30.0, with_bgnbd=True)
+def fit_window_bgnbd(events: pd.DataFrame | EventLog, cutoff: pd.Timestamp) -> BGNBDParams:
+    """BG/NBD on activity days before ``cutoff``, in days: the same (x, t_x, T) compute_features uses.
+
+    The fit reads at most BGNBD_FIT_SAMPLE active customers, so on logs with more than
+    BGNBD_PRESAMPLE_USERS users only a seeded sample of users is summarised (a million users' full
+    feature pass would cost minutes for four numbers); smaller logs are summarised whole, as before.
+    """
+    log = as_event_log(events)
+    codes = None
+    present = np.flatnonzero(log.first_ts() < _cutoff_seconds(cutoff))
+    if len(present) > BGNBD_PRESAMPLE_USERS:
+        pick = np.random.default_rng(0).choice(len(present), BGNBD_PRESAMPLE_USERS // 2, replace=False)
+        codes = present[np.sort(pick)]
+    _, params = _compute(log, cutoff, users=None, codes=codes, bgnbd=None, horizon_days=30.0, with_bgnbd=True)
     if params is None:
         raise InvalidArgument(f"no activity before {cutoff} to fit BG/NBD on", field="cutoff")
     return params

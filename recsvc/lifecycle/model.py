@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -31,7 +32,9 @@ from tqdm import tqdm
 
 from recsvc.errors import FailedPrecondition, InvalidArgument
 from recsvc.lifecycle.bgnbd import BGNBDParams, fit_bgnbd
-from recsvc.lifecycle.features import FEATURE_NAMES, _seconds, compute_features, fit_window_bgnbd
+from recsvc.lifecycle.compiled import TreeScorer
+from recsvc.lifecycle.eventlog import EventLog, as_event_log
+from recsvc.lifecycle.features import FEATURE_NAMES, _compute, compute_features, fit_window_bgnbd
 from recsvc.lifecycle.reasons import Reason, top_reasons
 from recsvc.lifecycle.stages import Stage, StageRules, rule_stages
 
@@ -63,6 +66,15 @@ class LifecycleConfig:
     bagging_fraction: float = 0.8
     lambda_l2: float = 1.0
     num_threads: int = 1  # 1 is robust on busy hosts (OpenMP spin-waits collapse under contention); 0 = all cores
+    # Large data (at least large_rows stacked training rows, e.g. the 500,000-row cap on a million users):
+    # fewer, larger trees at a higher learning rate. Training stays within minutes and batch scoring
+    # walks a few hundred trees instead of a few thousand; small logs keep the settings above.
+    large_rows: int = 250_000
+    large_learning_rate: float = 0.2
+    large_num_leaves: int = 63
+    large_max_rounds: int = 160  # the stage model needs ~160 rounds at lr 0.2 to match the small-data F1
+    compiled_scoring: bool = True  # score big batches with lleaves-compiled trees when installed (else LightGBM)
+    compiled_min_rows: int = 200_000  # smaller batches use LightGBM: compiling costs seconds per model
     refit_full: bool = True  # after early stopping, refit on every cut-off incl. the validation one
     seed: int = 0
     reasons_top_k: int = 3
@@ -80,6 +92,10 @@ class LifecycleConfig:
             "max_rounds",
             "early_stopping_rounds",
             "reasons_top_k",
+            "large_rows",
+            "large_learning_rate",
+            "large_num_leaves",
+            "large_max_rounds",
         )
         for name in positive:
             if not getattr(self, name) > 0:
@@ -95,6 +111,8 @@ class LifecycleConfig:
                 raise InvalidArgument(f"lifecycle.{name} must be in (0, 1]", field=name)
         if self.min_data_in_leaf < 0:
             raise InvalidArgument("lifecycle.min_data_in_leaf must be >= 0 (0 = automatic)", field="min_data_in_leaf")
+        if self.compiled_min_rows < 0:
+            raise InvalidArgument("lifecycle.compiled_min_rows must be >= 0", field="compiled_min_rows")
         if self.lambda_l2 < 0 or self.num_threads < 0:
             raise InvalidArgument("lifecycle.lambda_l2 and num_threads must be >= 0", field="lambda_l2")
         self.rules.validate()
@@ -171,13 +189,30 @@ def _apply_calibration(cal: dict[str, list[float]], raw: np.ndarray) -> np.ndarr
     return np.asarray(np.interp(raw, x, y))
 
 
-def _lgb_params(config: LifecycleConfig, objective: str, n_rows: int) -> dict[str, object]:
+@dataclass(frozen=True)
+class _Boosting:
+    """The boosting settings in force for one training run (written to metadata.json)."""
+
+    learning_rate: float
+    num_leaves: int
+    max_rounds: int
+    large_data: bool
+
+
+def _boosting(config: LifecycleConfig, n_rows: int) -> _Boosting:
+    """Small logs keep the careful settings; from ``large_rows`` rows on, fewer and larger trees."""
+    if n_rows >= config.large_rows:
+        return _Boosting(config.large_learning_rate, config.large_num_leaves, config.large_max_rounds, True)
+    return _Boosting(config.learning_rate, config.num_leaves, config.max_rounds, False)
+
+
+def _lgb_params(config: LifecycleConfig, objective: str, n_rows: int, boosting: _Boosting) -> dict[str, object]:
     leaf = config.min_data_in_leaf or int(min(500, max(20, n_rows // 1000)))
     p: dict[str, object] = {
         "objective": objective,
-        "num_leaves": config.num_leaves,
+        "num_leaves": boosting.num_leaves,
         "max_bin": config.max_bin,
-        "learning_rate": config.learning_rate,
+        "learning_rate": boosting.learning_rate,
         "min_data_in_leaf": leaf,
         "feature_fraction": config.feature_fraction,
         "bagging_fraction": config.bagging_fraction,
@@ -194,22 +229,22 @@ def _lgb_params(config: LifecycleConfig, objective: str, n_rows: int) -> dict[st
 
 
 def _samples(
-    events: pd.DataFrame, cutoffs: list[tuple[pd.Timestamp, float]], config: LifecycleConfig, progress: bool
+    log: EventLog, cutoffs: list[tuple[pd.Timestamp, float]], config: LifecycleConfig, progress: bool
 ) -> tuple[pd.DataFrame, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Stacked (features, churn label, next-stage label, rule stage now, cut-off index)."""
     rng = np.random.default_rng(config.seed)
     per_cut = max(1, config.max_train_rows // max(1, len(cutoffs)))
-    # Users are sampled per cut-off *before* computing features, so million-user logs stay cheap.
-    first_seen = pd.Series(_seconds(events["ts"]), index=events["user_id"].to_numpy()).groupby(level=0).min()
+    # Users are sampled per cut-off *before* computing features, so million-user logs stay cheap:
+    # only the sampled users' rows of the encoded log are read.
+    first_seen = log.first_ts()
     frames, churn, stage, now_stage, group = [], [], [], [], []
     for i, (c, h) in enumerate(tqdm(cutoffs, desc="lifecycle cut-offs", disable=not progress)):
-        present = first_seen.index[first_seen.to_numpy() < c.value / 1e9]
+        present = np.flatnonzero(first_seen < c.value / 1e9)
         if len(present) > per_cut:
             present = present[np.sort(rng.choice(len(present), per_cut, replace=False))]
-        users = list(present)
-        feats = compute_features(events, c, users=users, horizon_days=h)  # BG/NBD fitted on this window
+        feats, _ = _compute(log, c, users=None, codes=present, bgnbd=None, horizon_days=h, with_bgnbd=True)
         later = c + pd.Timedelta(days=h)
-        end = compute_features(events, later, users=users, horizon_days=h, with_bgnbd=False)
+        end, _ = _compute(log, later, users=None, codes=present, bgnbd=None, horizon_days=h, with_bgnbd=False)
         churn.append((end["n_events_all"].to_numpy() == feats["n_events_all"].to_numpy()).astype(np.int8))
         stage.append(rule_stages(end, config.rules))
         now_stage.append(rule_stages(feats, config.rules))
@@ -226,12 +261,26 @@ def _samples(
     return X, np.concatenate(churn), np.concatenate(stage), np.concatenate(now_stage), np.concatenate(group)
 
 
+class _PhaseClock:
+    """Wall seconds per training phase, logged and kept for metadata.json (where the time goes)."""
+
+    def __init__(self) -> None:
+        self.laps: dict[str, float] = {}
+        self._t = time.perf_counter()
+
+    def lap(self, name: str) -> None:
+        now = time.perf_counter()
+        self.laps[name] = round(now - self._t, 3)
+        self._t = now
+        logger.info("lifecycle training: %s took %.1f s", name, self.laps[name])
+
+
 def _safe_auc(y: np.ndarray, s: np.ndarray) -> float:
     return float(roc_auc_score(y, s)) if 0 < y.sum() < len(y) else float("nan")
 
 
 def train_lifecycle(
-    events: pd.DataFrame,
+    events: pd.DataFrame | EventLog,
     *,
     out_dir: Path,
     horizon_days: int,
@@ -243,15 +292,18 @@ def train_lifecycle(
     config.validate()
     if horizon_days <= 0:
         raise InvalidArgument(f"horizon_days must be > 0, got {horizon_days}", field="horizon_days")
-    if events.empty:
+    if isinstance(events, pd.DataFrame) and events.empty:
         raise InvalidArgument("no events to train the lifecycle models on", field="events")
-    secs = _seconds(events["ts"])
-    first = pd.Timestamp(float(secs.min()), unit="s", tz="UTC")
-    last = pd.Timestamp(float(secs.max()), unit="s", tz="UTC")
+    full = as_event_log(events)
+    if len(full) == 0:
+        raise InvalidArgument("no events to train the lifecycle models on", field="events")
+    first = pd.Timestamp(float(full.ts.min()), unit="s", tz="UTC")
+    last = pd.Timestamp(float(full.ts.max()), unit="s", tz="UTC")
     end = _utc(cutoff) if cutoff is not None else last + pd.Timedelta(seconds=1)
     if end <= first:
         raise InvalidArgument(f"cut-off {end} is before the first event ({first})", field="cutoff")
-    ev = events[secs < end.value / 1e9]
+    ev = full.before(end.value / 1e9)
+    del full
     cutoffs = training_cutoffs(first, end, horizon_days, config)
     if not cutoffs:
         raise InvalidArgument(
@@ -260,7 +312,9 @@ def train_lifecycle(
             f"{config.min_label_fraction:.0%} of the horizon before the cut-off)",
             field="horizon_days",
         )
+    clock = _PhaseClock()
     X, y_churn, y_stage, now_stage, group = _samples(ev, cutoffs, config, progress)
+    clock.lap("features")
     last_g = int(group.max())
     # Time split on the latest cut-off; with a single cut-off, a seeded user split instead.
     valid = group == last_g if last_g > 0 else np.random.default_rng(config.seed).random(len(group)) < 0.2
@@ -270,9 +324,11 @@ def train_lifecycle(
             "all training users have the same churn label; use another horizon or cut-off",
             field="horizon_days",
         )
-    Xn = X.to_numpy(np.float32)
+    Xn = np.ascontiguousarray(X.to_numpy(np.float32))
     names = list(FEATURE_NAMES)
     metrics: dict[str, object] = {}
+    boosting = _boosting(config, len(group))
+    logger.info("lifecycle boosting for %d rows: %s", len(group), boosting)
 
     def fit(objective: str, y: np.ndarray, rows: np.ndarray, vrows: np.ndarray | None, rounds: int) -> lgb.Booster:
         ds = lgb.Dataset(Xn[rows], label=y[rows], feature_name=names, free_raw_data=True)
@@ -282,7 +338,7 @@ def train_lifecycle(
             valid_sets = [lgb.Dataset(Xn[vrows], label=y[vrows], reference=ds)]
             cbs.append(lgb.early_stopping(config.early_stopping_rounds, verbose=False))
         return lgb.train(
-            _lgb_params(config, objective, int(rows.sum())),
+            _lgb_params(config, objective, int(rows.sum()), boosting),
             ds,
             num_boost_round=rounds,
             valid_sets=valid_sets,
@@ -290,8 +346,9 @@ def train_lifecycle(
         )
 
     # churn
-    churn_model = fit("binary", y_churn, train, valid, config.max_rounds)
-    churn_iter = max(1, churn_model.best_iteration or config.max_rounds)
+    churn_model = fit("binary", y_churn, train, valid, boosting.max_rounds)
+    churn_iter = max(1, churn_model.best_iteration or boosting.max_rounds)
+    clock.lap("churn_fit")
     raw_v = np.asarray(churn_model.predict(Xn[valid], num_iteration=churn_iter), dtype=np.float64)
     yv = y_churn[valid].astype(np.float64)
     # Cross-fitted calibration so the reported Brier is out-of-sample.
@@ -315,10 +372,12 @@ def train_lifecycle(
         "auc_bgnbd_baseline": _safe_auc(yv, 1 - np.nan_to_num(X["bgnbd_p_alive"].to_numpy()[valid], nan=0.0)),
         "reliability": _reliability(cal_v, yv),
     }
+    clock.lap("churn_calibration_metrics")
     # stage
     stage_y = y_stage - 1
-    stage_model = fit("multiclass", stage_y, train, valid, config.max_rounds)
-    stage_iter = max(1, stage_model.best_iteration or config.max_rounds)
+    stage_model = fit("multiclass", stage_y, train, valid, boosting.max_rounds)
+    clock.lap("stage_fit")
+    stage_iter = max(1, stage_model.best_iteration or boosting.max_rounds)
     pred_v = np.argmax(stage_model.predict(Xn[valid], num_iteration=stage_iter), axis=1)
     labels = list(range(len(STAGES)))
     metrics["stage"] = {
@@ -331,15 +390,18 @@ def train_lifecycle(
         "best_iteration": stage_iter,
         "class_counts_valid": {s.name: int(np.sum(stage_y[valid] == s - 1)) for s in STAGES},
     }
+    clock.lap("stage_metrics")
     if config.refit_full and last_g > 0:
         everything = np.ones(len(group), dtype=bool)
         churn_model = fit("binary", y_churn, everything, None, churn_iter)
         stage_model = fit("multiclass", stage_y, everything, None, stage_iter)
         churn_iter, stage_iter = churn_model.current_iteration(), stage_model.current_iteration()
     try:
+        clock.lap("refit_full")
         bg = fit_window_bgnbd(ev, end)
     except InvalidArgument:
         bg = BGNBDParams(r=1.0, alpha=1.0, a=1.0, b=1.0)
+    clock.lap("final_bgnbd")
     version = pd.Timestamp.now(tz="UTC").strftime("%Y%m%dT%H%M%SZ")
     out_dir = Path(out_dir)
     vdir = out_dir / version
@@ -364,6 +426,8 @@ def train_lifecycle(
             "cutoffs": [{"cutoff": c.isoformat(), "label_horizon_days": h} for c, h in cutoffs],
         },
         "n_samples": len(group),
+        "boosting": asdict(boosting),
+        "training_seconds": clock.laps,
         "metrics": metrics,
         "stages": {s.name: int(s) for s in STAGES},
         "config": asdict(config),
@@ -401,6 +465,10 @@ class LifecycleModel:
         metadata: dict[str, object],
         rules: StageRules,
         top_k: int = 3,
+        *,
+        compiled: bool | None = None,
+        cache_dir: Path | None = None,
+        num_threads: int | None = None,
     ) -> None:
         self.path = path
         self.churn_booster = churn
@@ -412,10 +480,42 @@ class LifecycleModel:
         self.top_k = top_k
         self.horizon_days = float(metadata["horizon_days"])  # type: ignore[arg-type]
         cfg = metadata.get("config", {})
-        self.num_threads = int(cfg.get("num_threads", 1)) if isinstance(cfg, dict) else 1
+        cfg = cfg if isinstance(cfg, dict) else {}
+        self.num_threads = int(cfg.get("num_threads", 1)) if num_threads is None else num_threads
+        use_compiled = bool(cfg.get("compiled_scoring", True)) if compiled is None else compiled
+        min_rows = int(cfg.get("compiled_min_rows", 200_000))
+        self.churn_scorer, self.stage_scorer = (
+            TreeScorer(
+                b,
+                Path(path) / fname,
+                compiled=use_compiled,
+                cache_dir=cache_dir,
+                num_threads=self.num_threads,
+                min_rows=min_rows,
+            )
+            for b, fname in ((churn, "churn.txt"), (stage, "stage.txt"))
+        )
+
+    @property
+    def backend(self) -> str:
+        """'lleaves' once both models run compiled, else 'lightgbm' (see :mod:`.compiled`)."""
+        both = {self.churn_scorer.backend, self.stage_scorer.backend}
+        return "lleaves" if both == {"lleaves"} else "lightgbm"
+
+    def compile(self) -> bool:
+        """Compile both models now (else on the first big batch); True when both run compiled."""
+        return self.churn_scorer.compile() & self.stage_scorer.compile()
 
     @classmethod
-    def load(cls, path: Path) -> LifecycleModel:
+    def load(
+        cls,
+        path: Path,
+        *,
+        compiled: bool | None = None,
+        cache_dir: Path | None = None,
+        num_threads: int | None = None,
+    ) -> LifecycleModel:
+        """Read an artifact; ``compiled``/``num_threads`` override the trained config's scoring settings."""
         path = Path(path)
         meta_path = path / "metadata.json"
         if not meta_path.is_file():
@@ -456,27 +556,41 @@ class LifecycleModel:
             rules = StageRules(**rules_d)
         except TypeError as exc:
             raise FailedPrecondition(f"{meta_path}: unknown stage rules ({exc})") from None
-        return cls(path, boosters[0], boosters[1], cal, bg, meta, rules, int(cfg.get("reasons_top_k", 3)))
+        return cls(
+            path,
+            boosters[0],
+            boosters[1],
+            cal,
+            bg,
+            meta,
+            rules,
+            int(cfg.get("reasons_top_k", 3)),
+            compiled=compiled,
+            cache_dir=cache_dir,
+            num_threads=num_threads,
+        )
 
-    def features(self, events: pd.DataFrame, now: pd.Timestamp, users: list[str] | None = None) -> pd.DataFrame:
+    def features(
+        self, events: pd.DataFrame | EventLog, now: pd.Timestamp, users: list[str] | None = None
+    ) -> pd.DataFrame:
         """Features as of ``now`` with this model's BG/NBD parameters and horizon."""
         return compute_features(events, now, users=users, bgnbd=self.bgnbd, horizon_days=self.horizon_days)
 
     def _matrix(self, features: pd.DataFrame) -> np.ndarray:
+        """C-contiguous float64 in FEATURE_NAMES order: what lleaves reads without a copy, and LightGBM
+        turns float32 into float64 anyway (the values are float32 features, so nothing changes)."""
         missing = [c for c in FEATURE_NAMES if c not in features.columns]
         if missing:
             raise InvalidArgument(f"features frame lacks {len(missing)} columns, e.g. {missing[0]!r}", field=missing[0])
-        return features.loc[:, list(FEATURE_NAMES)].to_numpy(np.float32)
+        return np.ascontiguousarray(features.loc[:, list(FEATURE_NAMES)].to_numpy(np.float64))
 
     def score_arrays(self, features: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Vectorized: (calibrated churn risk (n,), stage probabilities (n, 5) in Stage order, rule stage)."""
         X = self._matrix(features)
         if len(X) == 0:
             return np.zeros(0), np.zeros((0, len(STAGES))), np.zeros(0, dtype=np.int64)
-        churn = _apply_calibration(
-            self.calibration, np.asarray(self.churn_booster.predict(X, num_threads=self.num_threads))
-        )
-        probs = np.asarray(self.stage_booster.predict(X, num_threads=self.num_threads))
+        churn = _apply_calibration(self.calibration, self.churn_scorer.predict(X))
+        probs = self.stage_scorer.predict(X)
         return churn, probs, rule_stages(features, self.rules)
 
     def score(self, features: pd.DataFrame) -> list[UserScore]:
