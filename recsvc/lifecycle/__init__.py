@@ -1,11 +1,13 @@
 """Lifecycle stage and churn risk per user (issue 3).
 
 Public API: :func:`compute_features` (point-in-time features), :func:`rule_stages` and :class:`Stage`
-(marketer-readable rules), :func:`train_lifecycle` / :class:`LifecycleModel` / :func:`latest`
-(LightGBM churn + next-stage models), :class:`LifecycleConfig` (tunables), BG/NBD in :mod:`.bgnbd`.
+(marketer-readable rules), :class:`EventLog` (a log encoded once for repeated feature passes),
+:func:`train_lifecycle` / :class:`LifecycleModel` / :func:`latest` (LightGBM churn + next-stage models,
+compiled batch scoring in :mod:`.compiled`), :class:`LifecycleConfig` (tunables), BG/NBD in :mod:`.bgnbd`.
 """
 
 from recsvc.lifecycle.bgnbd import BGNBDParams, fit_bgnbd
+from recsvc.lifecycle.eventlog import EventLog
 from recsvc.lifecycle.features import FEATURE_NAMES, compute_features, fit_window_bgnbd
 from recsvc.lifecycle.model import LifecycleConfig, LifecycleModel, UserScore, latest, train_lifecycle
 from recsvc.lifecycle.reasons import Reason
@@ -14,6 +16,7 @@ from recsvc.lifecycle.stages import Stage, StageRules, rule_stages
 __all__ = [
     "FEATURE_NAMES",
     "BGNBDParams",
+    "EventLog",
     "LifecycleConfig",
     "LifecycleModel",
     "Reason",

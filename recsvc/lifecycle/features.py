@@ -1,8 +1,10 @@
 """Point-in-time lifecycle features per user, as of a cut-off, with no look-ahead.
 
 Only events with ``ts < cutoff`` are read, so the same code builds training rows at historical
-cut-offs and serving rows "now". Everything is numpy over integer user codes (one stable sort, then
-``bincount``), because the service scores millions of users in one batch. Features that a data set
+cut-offs and serving rows "now". Everything is numpy over integer user codes, because the service
+scores millions of users in one batch: the log is encoded once into an :class:`EventLog` (sorted by
+user and time, with each user's row range), a cut-off gathers only the wanted users' rows, and users
+are processed in blocks of a few million events so memory stays flat. Features that a data set
 cannot feed (pushes on CDNOW, money on MovieLens) are simply constant there.
 
 "Activity" means every event a user makes; system events (``push_delivered``) are excluded so a
