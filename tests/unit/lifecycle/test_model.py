@@ -138,3 +138,18 @@ def test_phrases_read_well() -> None:
     assert phrase("cart_open_items", v) == "2 item(s) left in the cart"
     assert "25%" in phrase("trend_30d", v)
     assert phrase("n_events_30d", v) == "3 actions in the last 30 days"
+
+
+def test_scoring_matrix_is_exact_for_float32_and_mixed_frames(trained: Path) -> None:
+    """The fast float32 path must give the same float64 matrix as pandas' conversion, in C order."""
+    model = LifecycleModel.load(trained)
+    rng = np.random.default_rng(3)
+    f32 = pd.DataFrame({c: rng.random(50).astype(np.float32) for c in FEATURE_NAMES})
+    f32.iloc[3, 2] = np.nan
+    mixed = f32.astype({FEATURE_NAMES[0]: np.float64})
+    mixed.iloc[0, 0] = 0.1  # not representable in float32: the mixed path must keep it
+    for frame in (f32, mixed):
+        got = model._matrix(frame)
+        want = np.ascontiguousarray(frame.loc[:, list(FEATURE_NAMES)].to_numpy(np.float64))
+        assert got.flags["C_CONTIGUOUS"] and got.dtype == np.float64
+        np.testing.assert_array_equal(got, want)
