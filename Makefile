@@ -12,17 +12,49 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install protos demo train retrain serve run test lint typecheck unit bench bench-full clean
+.PHONY: install llama-wheel protos demo train retrain serve run test lint typecheck unit bench bench-full clean
 
 install: $(STAMP) $(PROTO_OUT)
 
+# llama-cpp-python compiles llama.cpp from source. pip's default build is GGML_NATIVE: tuned to the
+# building CPU (AVX-512, AMX kernels) and crashing or faulting on others, and pip's wheel cache then
+# carries that build to every later install. So it is built portable (AVX2 baseline on x86_64), with
+# pip's cache off, into a wheel directory keyed by version, flags and architecture, and installed
+# from there before anything else can ask pip for it.
+LLAMA_CPP_VERSION := 0.3.36
+ARCH := $(shell uname -m)
+ifeq ($(ARCH),x86_64)
+LLAMA_CMAKE_ARGS := -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON \
+	-DGGML_AVX512=OFF -DGGML_AVX512_VBMI=OFF -DGGML_AVX512_VNNI=OFF -DGGML_AVX512_BF16=OFF \
+	-DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF -DGGML_CUDA=OFF -DGGML_METAL=OFF
+else
+LLAMA_CMAKE_ARGS := -DGGML_NATIVE=OFF -DGGML_CUDA=OFF -DGGML_METAL=OFF
+endif
+LLAMA_KEY := $(shell printf '%s|%s|%s' '$(LLAMA_CPP_VERSION)' '$(ARCH)' '$(LLAMA_CMAKE_ARGS)' | sha256sum | cut -c1-16)
+WHEEL_DIR ?= $(HOME)/.cache/recsvc/wheels/llama-cpp-python-$(LLAMA_CPP_VERSION)-$(ARCH)-$(LLAMA_KEY)
+
 # torch is pinned first so that no resolver ever pulls a CUDA build of several GB.
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q torch==2.13.0
+	$(MAKE) llama-wheel
+	$(BIN)/python -m pip install -q --no-cache-dir "$$(ls $(WHEEL_DIR)/llama_cpp_python-$(LLAMA_CPP_VERSION)-*.whl)[server]"
 	$(BIN)/python -m pip install -q -e '.[llm,eval,mcp,dev]'
 	touch $(STAMP)
+
+# The portable llama-cpp-python wheel; built once per version, flags and architecture (about 7 min).
+llama-wheel:
+	@if ls $(WHEEL_DIR)/llama_cpp_python-$(LLAMA_CPP_VERSION)-*.whl >/dev/null 2>&1; then \
+		echo "portable llama-cpp-python wheel: $(WHEEL_DIR)"; \
+	else \
+		echo "building llama-cpp-python $(LLAMA_CPP_VERSION) portable (GGML_NATIVE=OFF; about 7 min) into $(WHEEL_DIR)"; \
+		mkdir -p $(WHEEL_DIR).tmp && \
+		CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" CMAKE_BUILD_PARALLEL_LEVEL=$$(nproc) \
+		$(BIN)/python -m pip wheel -q --no-cache-dir --no-deps --no-binary llama-cpp-python \
+			-w $(WHEEL_DIR).tmp llama-cpp-python==$(LLAMA_CPP_VERSION) && \
+		rm -rf $(WHEEL_DIR) && mv $(WHEEL_DIR).tmp $(WHEEL_DIR); \
+	fi
 
 protos: $(STAMP)
 	$(BIN)/python -m grpc_tools.protoc -Iprotos --python_out=. --pyi_out=. --grpc_python_out=. $(PROTO_SRC)
