@@ -82,6 +82,13 @@ class CopyConfig:
     local_startup_timeout_s: float = 120.0
     # Chat template for chat mode; the packaged base-model GGUF has none, so name Gemma's ('' = GGUF's own).
     local_chat_format: str = "gemma"
+    # The first completion must answer within this many seconds, or the child is not serving.
+    local_selftest_timeout_s: float = 60.0
+    # Restarts of a dead local server wait this long, doubling after each failure up to the max.
+    local_restart_backoff_s: float = 1.0
+    local_restart_backoff_max_s: float = 300.0
+    # Where the supervisor publishes the local server's state for every server process ('' = nowhere).
+    local_status_file: str = ""
 
     def api_key(self) -> str:
         """The key from ``api_key_env``; local servers accept any, so a dummy stands in when absent."""
@@ -106,6 +113,9 @@ class CopyConfig:
         positive_floats = {
             "timeout_s": self.timeout_s,
             "local_startup_timeout_s": self.local_startup_timeout_s,
+            "local_selftest_timeout_s": self.local_selftest_timeout_s,
+            "local_restart_backoff_s": self.local_restart_backoff_s,
+            "local_restart_backoff_max_s": self.local_restart_backoff_max_s,
         }
         for name, value in positive_floats.items():
             if not value > 0:

@@ -6,6 +6,7 @@ import contextlib
 import json
 import logging
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -46,6 +47,17 @@ def find_gguf(config: CopyConfig) -> Path:
         raise FailedPrecondition(f"cannot assemble the packaged GGUF at {target}: {exc}") from exc
 
 
+def describe_exit(returncode: int) -> str:
+    """``Popen.returncode`` in words: negative codes are the signal that ended the process."""
+    if returncode < 0:
+        try:
+            name = signal.Signals(-returncode).name
+        except ValueError:
+            name = f"signal {-returncode}"
+        return f"killed by {name}"
+    return f"exited with code {returncode}"
+
+
 def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind((host, 0))
@@ -74,6 +86,20 @@ class LocalLLMServer:
     @property
     def running(self) -> bool:
         return self._proc is not None and self._proc.poll() is None
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc is not None else None
+
+    def wait_exit(self, timeout_s: float) -> int | None:
+        """The child's exit code once it has exited (reaping it), else None after ``timeout_s``."""
+        proc = self._proc
+        if proc is None:
+            return None
+        try:
+            return proc.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            return None
 
     def command(self, model_path: Path) -> list[str]:
         cfg = self._cfg
@@ -120,10 +146,41 @@ class LocalLLMServer:
             self._proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         try:
             self._wait_ready(self._cfg.local_startup_timeout_s)
+            self.self_test(self._cfg.local_selftest_timeout_s)
         except Exception:
             self.stop()
             raise
         return self
+
+    def self_test(self, timeout_s: float) -> None:
+        """One one-token completion: a server that lists its model can still crash on the first
+        token (a CPU feature the build assumed), so only an answered completion counts as ready."""
+        body = json.dumps({"model": self._cfg.model, "prompt": "Hello", "max_tokens": 1, "temperature": 0.0})
+        req = urllib.request.Request(
+            self.base_url + "/completions",
+            data=body.encode("utf-8"),
+            headers={"Content-Type": "application/json"},
+            method="POST",
+        )
+        t0 = time.monotonic()
+        try:
+            with urllib.request.urlopen(req, timeout=timeout_s) as resp:
+                data = json.loads(resp.read().decode("utf-8"))
+            if not isinstance(data, dict) or not data.get("choices"):
+                raise ValueError(f"no choices in {str(data)[:200]}")
+        except (urllib.error.URLError, OSError, ValueError) as exc:
+            died = self.exit_description()
+            raise FailedPrecondition(
+                f"local LLM self-test failed ({died or exc}): {self.log_tail(600)}", field="copy.local"
+            ) from exc
+        logger.info("local LLM self-test passed in %.2fs", time.monotonic() - t0)
+
+    def exit_description(self) -> str:
+        """How the child ended ("killed by SIGSEGV", "exited with code 1"), or '' while it runs."""
+        proc = self._proc
+        if proc is None or proc.poll() is None:
+            return ""
+        return describe_exit(proc.returncode)
 
     def _wait_ready(self, timeout_s: float) -> None:
         deadline = time.monotonic() + timeout_s

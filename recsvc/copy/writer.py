@@ -103,6 +103,10 @@ class _Metrics:
             return out
 
 
+# Below this, a call to the LLM cannot come back in time: answer with the template at once.
+_MIN_LLM_WAIT_S = 0.02
+
+
 class Copywriter:
     """Writes one ``Message`` per request: cached LLM copy if it passed the guardrails, else a template."""
 
@@ -183,8 +187,18 @@ class Copywriter:
         self._metrics.inc("cache_misses")
         if self._llm is None:
             return self._template(req, t0)
+        if timeout_s < _MIN_LLM_WAIT_S:
+            return self._template(req, t0, reason="deadline")
+        # On the pool, so the caller's wait is bounded by ``timeout_s`` whatever the endpoint does.
         try:
-            gen = self._generate(req, deadline=time.monotonic() + timeout_s)
+            fut = self._pool.submit(self._generate, req, deadline=time.monotonic() + timeout_s)
+        except RuntimeError:  # closing down
+            return self._template(req, t0, reason="unavailable")
+        try:
+            gen = fut.result(timeout=timeout_s)
+        except TimeoutError:
+            self._metrics.inc("deadline_templates")
+            return self._template(req, t0, reason="deadline")
         except Unavailable as exc:
             logger.warning("copy LLM unavailable: %s", exc)
             return self._template(req, t0, reason="unavailable")

@@ -23,6 +23,7 @@ from typing import Any
 import pandas as pd
 
 from recsvc.copy.llm import LLMClient, OpenAILLM
+from recsvc.copy.supervisor import LLMStatus, status_metrics
 from recsvc.copy.types import CopyRequest, Message
 from recsvc.copy.writer import Copywriter
 from recsvc.engine.models import MODEL_NAMES, ModelSet, check_artifacts, latest_version, load_model_set
@@ -717,6 +718,7 @@ class Engine:
         offer: str,
         deadline_s: float | None,
     ) -> tuple[MessageView, str]:
+        t0 = time.perf_counter()
         row = self.store.get_item(item_id)
         if row is None:
             raise NotFound(f"item_id {item_id!r} is not in the catalog", field="item_id")
@@ -741,8 +743,13 @@ class Engine:
             video_url=row["video_url"],
             audio_url=row["audio_url"],
         )
-        timeout = self.settings.copy.timeout_s if deadline_s is None else max(0.1, deadline_s - 0.1)
-        return self._message_view(self.copywriter.write_now(req, timeout_s=timeout)), lifecycle.current_stage
+        timeout = self.settings.copy.timeout_s
+        if deadline_s is not None:
+            # Keep a quarter of the caller's deadline (at least 20 ms) for the template and the answer.
+            left = deadline_s - (time.perf_counter() - t0)
+            timeout = min(timeout, left - max(0.02, 0.25 * deadline_s))
+        msg = self.copywriter.write_now(req, timeout_s=max(0.0, timeout))
+        return self._message_view(msg), lifecycle.current_stage
 
     def assistant_reply(
         self, user_id: str, turns: Sequence[tuple[str, str]], *, max_items: int, locale: str
@@ -792,10 +799,20 @@ class Engine:
             values["recommend_p50_ms"] = lat[len(lat) // 2]
             values["recommend_p99_ms"] = lat[min(len(lat) - 1, int(len(lat) * 0.99))]
         values.update({f"copy_{k}": float(v) for k, v in self.copywriter.metrics().items()})
+        values.update(status_metrics(self.llm_status())[0])
         values["users_cached"] = float(len(self._scores))
         values["items"] = float(self.store.count("items"))
         values["events"] = float(self.store.count("events"))
         return values, self.versions()
+
+    def llm_status(self) -> LLMStatus | None:
+        """The local LLM server's state as its supervisor published it (None: no local server)."""
+        path = self.settings.copy.local_status_file
+        return LLMStatus.read(path) if path else None
+
+    def status_details(self) -> dict[str, str]:
+        """States in words for ``GetMetrics`` (the local LLM's state, its last exit)."""
+        return status_metrics(self.llm_status())[1]
 
     def _record(self, name: str, t0: float) -> None:
         ms = (time.perf_counter() - t0) * 1000.0

@@ -29,6 +29,8 @@ from recsvc.v1 import recsvc_pb2, recsvc_pb2_grpc
 logger = logging.getLogger(__name__)
 
 SERVICE_NAME = recsvc_pb2.DESCRIPTOR.services_by_name["PushRecommender"].full_name
+# Health of the local LLM alone: NOT_SERVING means copy comes from templates, the service still serves.
+COPY_LLM_SERVICE = "recsvc.copy.llm"
 _OPEN_METHODS = ("/grpc.health.v1.Health/", "/grpc.reflection.")
 
 
@@ -93,6 +95,25 @@ class RecsvcServer:
             t = threading.Thread(target=self._load_then_watch, name="model-loader", daemon=True)
             t.start()
             self._threads.append(t)
+        if self.settings.copy.local_status_file:
+            t = threading.Thread(target=self._watch_llm, name="llm-health", daemon=True)
+            t.start()
+            self._threads.append(t)
+
+    def _watch_llm(self, interval_s: float = 1.0) -> None:
+        """Mirror the local LLM supervisor's published state into the health service."""
+        last: bool | None = None
+        while True:
+            status = self.engine.llm_status()
+            up = status is not None and status.up
+            if up != last:
+                self.health.set(
+                    COPY_LLM_SERVICE,
+                    health_pb2.HealthCheckResponse.SERVING if up else health_pb2.HealthCheckResponse.NOT_SERVING,
+                )
+                last = up
+            if self._stop_event.wait(interval_s):
+                return
 
     def load_models_now(self) -> None:
         """Load synchronously (tests, CLI) and mark the server SERVING."""

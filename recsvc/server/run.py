@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import os
 import signal
+import tempfile
 import threading
 import time
 from contextlib import ExitStack
@@ -85,6 +87,26 @@ def _log_sample(settings: Settings, port: int) -> None:
         logger.warning("sample recommendation failed: %s", exc)
 
 
+def _start_local_llm(settings: Settings, stack: ExitStack) -> Settings:
+    """Start the supervised local llama.cpp server; settings that point copy (in every process) at it.
+
+    A server that cannot start or crashes leaves the service up with template copy; the supervisor
+    retries with backoff and publishes its state to ``copy.local_status_file`` for health and metrics.
+    """
+    from recsvc.copy.supervisor import LLMSupervisor
+
+    status_file = settings.copy.local_status_file or os.path.join(
+        tempfile.gettempdir(), f"recsvc-llm-{os.getpid()}.json"
+    )
+    sup = stack.enter_context(LLMSupervisor(settings.copy, status_file=status_file))
+    status = sup.status()
+    if status.up:
+        logger.info("local LLM serving at %s", sup.base_url)
+    else:
+        logger.warning("local LLM not serving (%s); copy comes from templates until it is", status.last_error[:200])
+    return settings.with_overrides(copy={"base_url": sup.base_url, "local_status_file": status_file})
+
+
 def serve(settings: Settings, *, local_llm: bool = False, show_sample: bool = False) -> int:
     """Serve until SIGTERM/SIGINT. Refuses to start without models, naming the command to build them."""
     from recsvc.engine.engine import Engine
@@ -92,11 +114,7 @@ def serve(settings: Settings, *, local_llm: bool = False, show_sample: bool = Fa
     Engine.check_artifacts(settings)
     with ExitStack() as stack:
         if local_llm:
-            from recsvc.copy.local_server import LocalLLMServer
-
-            llm = stack.enter_context(LocalLLMServer(settings.copy))
-            settings = settings.with_overrides(copy={"base_url": llm.base_url})
-            logger.info("local LLM serving at %s", llm.base_url)
+            settings = _start_local_llm(settings, stack)
         n = settings.server.processes
         if n == 1:
             _serve_one(settings, reuse_port=False, show_sample=show_sample)
@@ -114,8 +132,6 @@ def serve(settings: Settings, *, local_llm: bool = False, show_sample: bool = Fa
         def stop(signum: int, frame: object) -> None:
             for w in workers:
                 if w.is_alive() and w.pid:
-                    import os
-
                     os.kill(w.pid, signal.SIGTERM)
 
         signal.signal(signal.SIGTERM, stop)

@@ -148,4 +148,6 @@ class PushRecommenderServicer(pb_grpc.PushRecommenderServicer):
     @grpc_errors
     def GetMetrics(self, request: pb.GetMetricsRequest, context: grpc.ServicerContext) -> pb.GetMetricsResponse:
         values, versions = self.engine.metrics()
-        return pb.GetMetricsResponse(values=values, model_versions=convert.versions_pb(versions))
+        return pb.GetMetricsResponse(
+            values=values, model_versions=convert.versions_pb(versions), details=self.engine.status_details()
+        )
