@@ -2,7 +2,9 @@
 
 ``reserve`` is an atomic check-and-insert inside ``BEGIN IMMEDIATE``: SQLite lets one writer in at
 a time across processes, so concurrent reservations can never push a user past their cap. Caps are
-rolling (last 24 h, last 7 days) across all campaigns and channels. Recent dismissals and negative
+rolling (any 24 h, any 7 days) across all campaigns and channels, whatever order requests arrive
+in: a new send is checked against every window that would contain it, so booked sends later than
+the request's ``now`` count too (:mod:`recsvc.frequency.windows`). Recent dismissals and negative
 feedback lower the weekly cap. DORMANT users get key moments only (cart idle, purchase follow-up,
 geo entry) when ``dormant_key_moments_only`` is set; key moments still count against the cap.
 Unsubscribes take effect on the very next call (no cache).
@@ -18,12 +20,13 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 from recsvc.errors import InvalidArgument
 from recsvc.frequency.config import CHANNELS, FrequencyConfig
 from recsvc.frequency.tiers import EngagementTier
+from recsvc.frequency.windows import DAY, WEEK, earliest_fit, fits
 
 logger = logging.getLogger(__name__)
 
@@ -89,6 +92,12 @@ def _channel(ch: str, *, allow_all: bool = False) -> str:
     if c in CHANNELS or (allow_all and c == ALL_CHANNELS):
         return c
     raise InvalidArgument(f"channel: unknown channel {ch!r} (known: {', '.join(CHANNELS)})", field="channel")
+
+
+def _window_note(sends: list[float], now: float, window: float) -> str:
+    """Say so when sends booked after ``now`` fill the window: the caller may expect only past ones."""
+    later = sum(1 for s in sends if now < s < now + window)
+    return f" (counting {later} send(s) booked after this request's time)" if later else ""
 
 
 class CapLedger:
@@ -233,28 +242,18 @@ class CapLedger:
                 "DORMANT tier receives key moments only; scheduled campaigns are suppressed",
             )
         daily, weekly = self.effective_caps(cur, uid, t, now, key_moment)
-        day_rows = cur.execute(
-            "SELECT ts FROM sends WHERE user_id=? AND ts>? AND ts<=? ORDER BY ts",
-            (uid, now - 86400.0, now),
-        ).fetchall()
-        week_rows = cur.execute(
-            "SELECT ts FROM sends WHERE user_id=? AND ts>? AND ts<=? ORDER BY ts",
-            (uid, now - 7 * 86400.0, now),
-        ).fetchall()
-        if len(week_rows) >= weekly:
-            retry = (
-                datetime.fromtimestamp(week_rows[len(week_rows) - weekly][0], UTC) + timedelta(days=7)
-                if weekly > 0
-                else None
-            )
-            return Refusal("WEEKLY_CAP", f"weekly cap of {weekly} for {t.name} tier reached", retry)
-        if len(day_rows) >= daily:
-            retry = (
-                datetime.fromtimestamp(day_rows[len(day_rows) - daily][0], UTC) + timedelta(days=1)
-                if daily > 0
-                else None
-            )
-            return Refusal("DAILY_CAP", f"daily cap of {daily} for {t.name} tier reached", retry)
+        # Every booked send that can share a 7-day window with ``now``, on both sides of it, plus later
+        # ones so that ``retry_after`` can step past sends booked ahead.
+        rows = cur.execute("SELECT ts FROM sends WHERE user_id=? AND ts>? ORDER BY ts", (uid, now - WEEK))
+        sends = [float(r[0]) for r in rows]
+        for code, name, window, cap in (("WEEKLY_CAP", "weekly", WEEK, weekly), ("DAILY_CAP", "daily", DAY, daily)):
+            if not fits(sends, now, window, cap):
+                retry = earliest_fit(sends, now, ((DAY, daily), (WEEK, weekly)))
+                return Refusal(
+                    code,
+                    f"{name} cap of {cap} for {t.name} tier reached{_window_note(sends, now, window)}",
+                    None if retry is None else datetime.fromtimestamp(retry, UTC),
+                )
         return None
 
     def check(
