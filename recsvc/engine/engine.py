@@ -44,7 +44,7 @@ from recsvc.engine.types import (
     UserScoreView,
 )
 from recsvc.errors import FailedPrecondition, InvalidArgument, NotFound
-from recsvc.frequency.caps import CapLedger, Refusal
+from recsvc.frequency.caps import CapLedger, Refusal, Reservation
 from recsvc.frequency.channels import ChannelStats, channel_stats_from, choose_channel
 from recsvc.frequency.tiers import EngagementTier, compute_tiers
 from recsvc.lifecycle.model import UserScore
@@ -428,12 +428,14 @@ class Engine:
                     rank=rank,
                 )
             )
-        if q.reserve and suppression is None and out and channel:
+        # The preview above may say "cap reached" because this very send is already booked: reserve
+        # anyway, since the ledger's atomic answer (booked, duplicate or refused) is the one that counts.
+        cap_only = suppression is not None and suppression.reason == "frequency_cap" and slot is not None
+        if q.reserve and out and channel and (suppression is None or cap_only):
             booked = self.caps.reserve(
                 q.user_id, channel, tier_enum, q.now, dedupe_key=out[0].dedupe_key, key_moment=trigger.key_moment
             )
-            if isinstance(booked, Refusal):
-                suppression = self._refusal_view(booked)
+            suppression = self._booking_view(booked)
         self._record("recommend", t0)
         return RecommendResult(
             user_id=q.user_id,
@@ -495,6 +497,19 @@ class Engine:
             return self._refusal_view(verdict)
         if slot is None:
             return SuppressionView("quiet_hours", "the whole send window falls in the user's quiet hours")
+        return None
+
+    @classmethod
+    def _booking_view(cls, booked: Reservation | Refusal) -> SuppressionView | None:
+        """None for a new reservation; otherwise why nothing new was booked."""
+        if isinstance(booked, Refusal):
+            return cls._refusal_view(booked)
+        if booked.duplicate:
+            return SuppressionView(
+                "duplicate",
+                f"dedupe key {booked.dedupe_key} was first reserved at {booked.at_utc:%Y-%m-%dT%H:%M:%SZ} "
+                f"(that request's time, channel {booked.channel}); nothing new was booked",
+            )
         return None
 
     @staticmethod
