@@ -263,3 +263,24 @@ def test_four_processes_with_jittered_now_never_exceed_the_daily_cap(tmp_path: P
     cap = FrequencyConfig().daily_cap(EngagementTier.HIGH)
     assert len(stamps) == cap and _max_in_any_window(stamps, 86400.0) <= cap
 
+
+def test_replayed_unsubscribe_does_not_undo_a_later_resubscription(tmp_path: Path) -> None:
+    from recsvc.frequency.caps import DERIVING_EVENT_TYPES
+    from recsvc.store import Store
+
+    db = tmp_path / "c.sqlite"
+    ledger, store = CapLedger(db), Store(db)
+    derive = CapLedger.derive_from_events
+
+    def unsub(eid: str, at: datetime) -> None:
+        row = {"event_id": eid, "user_id": "u", "ts": at.timestamp(), "event_type": "unsubscribe", "channel": "email"}
+        store.add_events([row], derive=derive)
+
+    unsub("e1", NOW)
+    assert ledger.unsubscribed_channels("u") == {"email"}
+    ledger.resubscribe("u", at_utc=NOW + timedelta(minutes=1))
+    store.replay_events(derive, after_seq=0, event_types=DERIVING_EVENT_TYPES)
+    assert ledger.unsubscribed_channels("u") == set()
+    unsub("e2", NOW + timedelta(minutes=2))  # a newer unsubscribe counts again
+    store.replay_events(derive, after_seq=0, event_types=DERIVING_EVENT_TYPES)
+    assert ledger.unsubscribed_channels("u") == {"email"}
