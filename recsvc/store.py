@@ -3,7 +3,8 @@
 Why SQLite: one file, no server to run, safe for several server processes on one machine, and an
 acknowledged write survives ``kill -9`` (WAL with ``synchronous=FULL``). Each thread gets its own
 connection, since sqlite3 connections must not be shared across threads. Frequency caps and sends
-live in the same file, in tables owned by :mod:`recsvc.frequency.caps`.
+live in the same file, in tables owned by :mod:`recsvc.frequency.caps`; event writes take a
+``derive`` callback so those tables change in the transaction that stores the events.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import json
 import logging
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -103,6 +104,10 @@ _ITEM_DB_COLS = (*ITEM_COLUMNS, "attributes", "updated_at")
 _USER_DB_COLS = (*USER_COLUMNS, "attributes")
 
 
+# Writes state derived from newly stored events, with the store's cursor, inside its transaction.
+Derive = Callable[[sqlite3.Cursor, Sequence[dict[str, Any]]], None]
+
+
 def _upsert_sql(table: str, cols: Sequence[str]) -> str:
     return f"INSERT OR REPLACE INTO {table} ({','.join(cols)}) VALUES ({','.join('?' * len(cols))})"
 
@@ -177,11 +182,18 @@ class Store:
         self._local = threading.local()
 
     # ---- events -------------------------------------------------------------------------
-    def add_events(self, rows: Sequence[dict[str, Any]]) -> tuple[IngestResult, list[bool]]:
-        """Insert events idempotently; returns counts and, per row, whether it was new."""
+    def add_events(
+        self, rows: Sequence[dict[str, Any]], *, derive: Derive | None = None
+    ) -> tuple[IngestResult, list[bool]]:
+        """Insert events idempotently; returns counts and, per row, whether it was new.
+
+        ``derive(cursor, new_rows)`` runs inside the same transaction, so state other modules keep
+        from events (opt-outs, feedback) commits with them or not at all.
+        """
         if not rows:
             return IngestResult(0, 0), []
         new_flags: list[bool] = []
+        new_rows: list[dict[str, Any]] = []
         with self.tx() as c:
             for row in rows:
                 vals = [_clean(row.get(col)) for col in _EVENT_DB_COLS]
@@ -193,11 +205,15 @@ class Store:
                     vals,
                 )
                 new_flags.append(cur.rowcount == 1)
+                if cur.rowcount == 1:
+                    new_rows.append(dict(zip(_EVENT_DB_COLS, vals, strict=True)))
+            if derive is not None and new_rows:
+                derive(c.cursor(), new_rows)
         acc = sum(new_flags)
         return IngestResult(acc, len(rows) - acc), new_flags
 
-    def import_events(self, df: pd.DataFrame, *, chunk: int = 50_000) -> IngestResult:
-        """Bulk-load a canonical events frame (demo data, backfills)."""
+    def import_events(self, df: pd.DataFrame, *, chunk: int = 50_000, derive: Derive | None = None) -> IngestResult:
+        """Bulk-load a canonical events frame (demo data, backfills); ``derive`` as in :meth:`add_events`."""
         frame = df.copy()
         missing = frame["event_id"].isna()
         if missing.any():
@@ -220,9 +236,53 @@ class Store:
         )
         for start in range(0, len(rows), chunk):
             with self.tx() as c:
+                top = self._max_seq(c)
                 c.executemany(sql, rows[start : start + chunk])
+                if derive is not None:
+                    self._derive_after(c, derive, top)
         accepted = self.count("events") - before
         return IngestResult(accepted, len(frame) - accepted)
+
+    def replay_events(
+        self, derive: Derive, *, after_seq: int, event_types: Sequence[str], chunk: int = 100_000
+    ) -> int:
+        """Run ``derive`` again over stored events of ``event_types`` with ``seq > after_seq``, each chunk in
+        one transaction; returns the last ``seq`` covered. For rebuilding state that ``derive`` writes
+        (it must be idempotent) when older code stored events without it."""
+        types = tuple(event_types)
+        top = self.max_event_seq()
+        lo = after_seq
+        while lo < top:
+            hi = min(top, lo + chunk)
+            with self.tx() as c:
+                self._derive_after(c, derive, lo, through=hi, event_types=types)
+            lo = hi
+        return max(top, after_seq)
+
+    @staticmethod
+    def _max_seq(c: sqlite3.Connection) -> int:
+        return int(c.execute("SELECT COALESCE(MAX(seq), 0) FROM events").fetchone()[0])
+
+    @staticmethod
+    def _derive_after(
+        c: sqlite3.Connection,
+        derive: Derive,
+        after: int,
+        *,
+        through: int | None = None,
+        event_types: Sequence[str] = (),
+    ) -> None:
+        sql = f"SELECT {','.join(_EVENT_DB_COLS)} FROM events WHERE seq > ?"
+        params: list[Any] = [after]
+        if through is not None:
+            sql += " AND seq <= ?"
+            params.append(through)
+        if event_types:
+            sql += f" AND event_type IN ({','.join('?' * len(event_types))})"
+            params.extend(event_types)
+        rows = [dict(zip(_EVENT_DB_COLS, tuple(r), strict=True)) for r in c.execute(sql + " ORDER BY seq", params)]
+        if rows:
+            derive(c.cursor(), rows)
 
     def events_for_user(self, user_id: str, *, limit: int = 500) -> pd.DataFrame:
         """The user's most recent events (oldest first), as a canonical frame."""

@@ -38,15 +38,17 @@ def train_all(
     wanted = only or ("lifecycle", "recs", "sendtime")
     out: dict[str, Path] = {}
     if import_store:
+        from recsvc.frequency.caps import CapLedger
         from recsvc.store import Store
 
         store = Store(settings.paths.store)
+        CapLedger(settings.paths.store, settings.frequency).close()  # its tables, for derive_from_events
         try:
             if ds.items is not None:
                 store.upsert_items(_with_extra_columns(ds.items, items))
             if ds.users is not None:
                 store.upsert_users(_with_extra_columns(ds.users, users_path))
-            res = store.import_events(ds.events)
+            res = store.import_events(ds.events, derive=CapLedger.derive_from_events)
             logger.info(
                 "store %s: %d events imported (%d already there)", settings.paths.store, res.accepted, res.duplicate
             )

@@ -45,7 +45,7 @@ from recsvc.engine.types import (
     UserScoreView,
 )
 from recsvc.errors import FailedPrecondition, InvalidArgument, NotFound
-from recsvc.frequency.caps import CapLedger, Refusal
+from recsvc.frequency.caps import DERIVING_EVENT_TYPES, CapLedger, Refusal, Reservation
 from recsvc.frequency.channels import ChannelStats, channel_stats_from, choose_channel
 from recsvc.frequency.tiers import EngagementTier, compute_tiers
 from recsvc.lifecycle.model import UserScore
@@ -113,6 +113,7 @@ class Engine:
         self.settings = settings
         self.store = Store(settings.paths.store)
         self.caps = CapLedger(settings.paths.store, settings.frequency)
+        self._reconcile_derived_state()
         self._encoder = encoder
         # The LLM sits behind a small interface with timeouts; any OpenAI-compatible endpoint will do.
         self.llm: LLMClient = llm or OpenAILLM(settings.copy)
@@ -429,12 +430,14 @@ class Engine:
                     rank=rank,
                 )
             )
-        if q.reserve and suppression is None and out and channel:
+        # The preview above may say "cap reached" because this very send is already booked: reserve
+        # anyway, since the ledger's atomic answer (booked, duplicate or refused) is the one that counts.
+        cap_only = suppression is not None and suppression.reason == "frequency_cap" and slot is not None
+        if q.reserve and out and channel and (suppression is None or cap_only):
             booked = self.caps.reserve(
                 q.user_id, channel, tier_enum, q.now, dedupe_key=out[0].dedupe_key, key_moment=trigger.key_moment
             )
-            if isinstance(booked, Refusal):
-                suppression = self._refusal_view(booked)
+            suppression = self._booking_view(booked)
         self._record("recommend", t0)
         return RecommendResult(
             user_id=q.user_id,
@@ -496,6 +499,19 @@ class Engine:
             return self._refusal_view(verdict)
         if slot is None:
             return SuppressionView("quiet_hours", "the whole send window falls in the user's quiet hours")
+        return None
+
+    @classmethod
+    def _booking_view(cls, booked: Reservation | Refusal) -> SuppressionView | None:
+        """None for a new reservation; otherwise why nothing new was booked."""
+        if isinstance(booked, Refusal):
+            return cls._refusal_view(booked)
+        if booked.duplicate:
+            return SuppressionView(
+                "duplicate",
+                f"dedupe key {booked.dedupe_key} was first reserved at {booked.at_utc:%Y-%m-%dT%H:%M:%SZ} "
+                f"(that request's time, channel {booked.channel}); nothing new was booked",
+            )
         return None
 
     @staticmethod
@@ -596,35 +612,29 @@ class Engine:
     def report_events(
         self, rows: Sequence[tuple[dict[str, Any] | None, str, str]], event_ids: Sequence[str]
     ) -> ReportResult:
-        """Store valid rows (durably), reject the others one by one, and apply feedback to caps."""
+        """Store valid rows (durably), reject the others one by one, and apply feedback to caps.
+
+        Unsubscribes and feedback that lowers caps are written in the transaction that stores the
+        events: an acknowledged unsubscribe is never without its opt-out, even after ``kill -9``.
+        """
         good = [r for r, _, _ in rows if r is not None]
         rejections = tuple(Rejection(i, event_ids[i], fld, why) for i, (r, fld, why) in enumerate(rows) if r is None)
-        res, new_flags = self.store.add_events(good)
-        for r, new in zip(good, new_flags, strict=True):
-            if new:
-                self._apply_feedback(r)
+        res, _ = self.store.add_events(good, derive=self.caps.derive_from_events)
         self._counters["events_accepted"] += res.accepted
         self._counters["events_duplicate"] += res.duplicate
         self._counters["events_rejected"] += len(rejections)
         return ReportResult(accepted=res.accepted, duplicate=res.duplicate, rejections=rejections)
 
-    def _apply_feedback(self, r: dict[str, Any]) -> None:
-        """Unsubscribes stop a channel at once; dismissals and poor ratings lower the user's caps."""
-        at = datetime.fromtimestamp(float(r["ts"]), UTC)
-        etype = r["event_type"]
-        if etype == "unsubscribe":
-            self.caps.unsubscribe(r["user_id"], r.get("channel") or "*", at)
-        elif etype == "push_dismissed":
-            self.caps.record_dismissal(r["user_id"], at)
-        elif etype == "feedback" and r.get("payload"):
-            import json
-
-            try:
-                rating = float(json.loads(r["payload"]).get("rating", 5))
-            except (ValueError, TypeError, AttributeError):
-                return
-            if rating <= 2:
-                self.caps.record_negative_feedback(r["user_id"], at)
+    def _reconcile_derived_state(self) -> None:
+        """Rebuild opt-outs and feedback rows missing for stored events (older code wrote them in a
+        second transaction, which a crash could skip); events already reconciled are not read again."""
+        after = self.caps.derived_through()
+        top = self.store.replay_events(
+            self.caps.derive_from_events, after_seq=after, event_types=DERIVING_EVENT_TYPES
+        )
+        if top > after:
+            self.caps.mark_derived(top)
+            logger.info("derived caps state reconciled for events %d..%d", after + 1, top)
 
     def upsert_items(self, rows: list[dict[str, Any]]) -> tuple[int, int]:
         from recsvc.data.io import normalize_items

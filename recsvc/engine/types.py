@@ -21,6 +21,7 @@ SUPPRESSIONS: tuple[str, ...] = (
     "no_channel",
     "no_candidates",
     "low_tier_not_key_moment",
+    "duplicate",
 )
 
 

@@ -2,28 +2,38 @@
 
 ``reserve`` is an atomic check-and-insert inside ``BEGIN IMMEDIATE``: SQLite lets one writer in at
 a time across processes, so concurrent reservations can never push a user past their cap. Caps are
-rolling (last 24 h, last 7 days) across all campaigns and channels. Recent dismissals and negative
+rolling (any 24 h, any 7 days) across all campaigns and channels, whatever order requests arrive
+in: a new send is checked against every window that would contain it, so booked sends later than
+the request's ``now`` count too (:mod:`recsvc.frequency.windows`). Recent dismissals and negative
 feedback lower the weekly cap. DORMANT users get key moments only (cart idle, purchase follow-up,
 geo entry) when ``dormant_key_moments_only`` is set; key moments still count against the cap.
 Unsubscribes take effect on the very next call (no cache).
+
+Opt-outs and feedback rows are derived from stored events. :meth:`CapLedger.derive_from_events`
+writes them with the event store's cursor, inside the transaction that commits the events, so an
+event is never stored without its effect; it is idempotent, so replaying events (to rebuild what
+older code could lose between two commits) changes nothing that is already there.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from recsvc.errors import InvalidArgument
 from recsvc.frequency.config import CHANNELS, FrequencyConfig
 from recsvc.frequency.tiers import EngagementTier
+from recsvc.frequency.windows import DAY, WEEK, earliest_fit, fits
 
 logger = logging.getLogger(__name__)
 
@@ -52,7 +62,21 @@ CREATE TABLE IF NOT EXISTS unsubscribes (
     ts REAL NOT NULL,
     PRIMARY KEY (user_id, channel)
 );
+CREATE TABLE IF NOT EXISTS resubscribes (
+    user_id TEXT NOT NULL,
+    channel TEXT NOT NULL,
+    ts REAL NOT NULL,
+    PRIMARY KEY (user_id, channel)
+);
+CREATE TABLE IF NOT EXISTS ledger_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
+# Feedback rows derived from an event carry its id, so replaying the event cannot double them.
+_FEEDBACK_EVENT_INDEX = (
+    "CREATE UNIQUE INDEX IF NOT EXISTS feedback_event ON feedback(event_id) WHERE event_id IS NOT NULL"
+)
+_DERIVED_THROUGH = "events_derived_through"
+# Event types whose effects live in this ledger (see :meth:`CapLedger.derive_from_events`).
+DERIVING_EVENT_TYPES: tuple[str, ...] = ("unsubscribe", "push_dismissed", "feedback")
 
 
 @dataclass(frozen=True)
@@ -91,6 +115,60 @@ def _channel(ch: str, *, allow_all: bool = False) -> str:
     raise InvalidArgument(f"channel: unknown channel {ch!r} (known: {', '.join(CHANNELS)})", field="channel")
 
 
+def _window_note(sends: list[float], now: float, window: float) -> str:
+    """Say so when sends booked after ``now`` fill the window: the caller may expect only past ones."""
+    later = sum(1 for s in sends if now < s < now + window)
+    return f" (counting {later} send(s) booked after this request's time)" if later else ""
+
+
+def _upsert_latest(cur: sqlite3.Cursor, table: str, uid: str, ch: str, ts: float) -> None:
+    """Insert the (user, channel) row of ``unsubscribes`` / ``resubscribes``, keeping the later time."""
+    cur.execute(
+        f"INSERT INTO {table}(user_id, channel, ts) VALUES (?,?,?) "
+        "ON CONFLICT(user_id, channel) DO UPDATE SET ts=MAX(ts, excluded.ts)",
+        (uid, ch, ts),
+    )
+
+
+def _event_channel(ch: object) -> str:
+    """The channel an unsubscribe event names; none (or one unknown here) means every channel."""
+    c = str(ch or "").strip().lower()
+    return c if c in CHANNELS else ALL_CHANNELS
+
+
+def _is_negative_rating(payload: object) -> bool:
+    """A ``feedback`` event rated 2 or lower (payload ``{"rating": ...}``) counts as negative."""
+    if not payload:
+        return False
+    try:
+        return float(json.loads(str(payload)).get("rating", 5)) <= 2
+    except (ValueError, TypeError, AttributeError):
+        return False
+
+
+def _derive_unsubscribe(cur: sqlite3.Cursor, uid: str, ch: str, ts: float) -> None:
+    resub = cur.execute(
+        "SELECT MAX(ts) FROM resubscribes WHERE user_id=? AND channel IN (?, ?)", (uid, ch, ALL_CHANNELS)
+    ).fetchone()[0]
+    if resub is not None and float(resub) >= ts:
+        return  # the user resubscribed after this event: the later choice stands
+    _upsert_latest(cur, "unsubscribes", uid, ch, ts)
+
+
+# A feedback row written for an event before rows carried event ids is claimed rather than doubled.
+_CLAIM_FEEDBACK = (
+    "UPDATE feedback SET event_id=? WHERE rowid=(SELECT rowid FROM feedback "
+    "WHERE user_id=? AND kind=? AND ts=? AND event_id IS NULL LIMIT 1) "
+    "AND NOT EXISTS (SELECT 1 FROM feedback WHERE event_id=?)"
+)
+
+
+def _derive_feedback(cur: sqlite3.Cursor, rows: list[tuple[str, str, float, str]]) -> None:
+    """``(user_id, kind, ts, event_id)`` rows, in bulk (imports carry many dismissals)."""
+    cur.executemany(_CLAIM_FEEDBACK, [(e, u, k, t, e) for u, k, t, e in rows])
+    cur.executemany("INSERT OR IGNORE INTO feedback(user_id, kind, ts, event_id) VALUES (?,?,?,?)", rows)
+
+
 class CapLedger:
     """Planned sends, feedback and unsubscribes in one SQLite file; safe across threads and processes."""
 
@@ -112,6 +190,9 @@ class CapLedger:
             for stmt in _SCHEMA.split(";"):
                 if stmt.strip():
                     cur.execute(stmt)
+            if "event_id" not in {r[1] for r in cur.execute("PRAGMA table_info(feedback)")}:
+                cur.execute("ALTER TABLE feedback ADD COLUMN event_id TEXT")
+            cur.execute(_FEEDBACK_EVENT_INDEX)
 
     def close(self) -> None:
         with self._lock:
@@ -233,28 +314,18 @@ class CapLedger:
                 "DORMANT tier receives key moments only; scheduled campaigns are suppressed",
             )
         daily, weekly = self.effective_caps(cur, uid, t, now, key_moment)
-        day_rows = cur.execute(
-            "SELECT ts FROM sends WHERE user_id=? AND ts>? AND ts<=? ORDER BY ts",
-            (uid, now - 86400.0, now),
-        ).fetchall()
-        week_rows = cur.execute(
-            "SELECT ts FROM sends WHERE user_id=? AND ts>? AND ts<=? ORDER BY ts",
-            (uid, now - 7 * 86400.0, now),
-        ).fetchall()
-        if len(week_rows) >= weekly:
-            retry = (
-                datetime.fromtimestamp(week_rows[len(week_rows) - weekly][0], UTC) + timedelta(days=7)
-                if weekly > 0
-                else None
-            )
-            return Refusal("WEEKLY_CAP", f"weekly cap of {weekly} for {t.name} tier reached", retry)
-        if len(day_rows) >= daily:
-            retry = (
-                datetime.fromtimestamp(day_rows[len(day_rows) - daily][0], UTC) + timedelta(days=1)
-                if daily > 0
-                else None
-            )
-            return Refusal("DAILY_CAP", f"daily cap of {daily} for {t.name} tier reached", retry)
+        # Every booked send that can share a 7-day window with ``now``, on both sides of it, plus later
+        # ones so that ``retry_after`` can step past sends booked ahead.
+        rows = cur.execute("SELECT ts FROM sends WHERE user_id=? AND ts>? ORDER BY ts", (uid, now - WEEK))
+        sends = [float(r[0]) for r in rows]
+        for code, name, window, cap in (("WEEKLY_CAP", "weekly", WEEK, weekly), ("DAILY_CAP", "daily", DAY, daily)):
+            if not fits(sends, now, window, cap):
+                retry = earliest_fit(sends, now, ((DAY, daily), (WEEK, weekly)))
+                return Refusal(
+                    code,
+                    f"{name} cap of {cap} for {t.name} tier reached{_window_note(sends, now, window)}",
+                    None if retry is None else datetime.fromtimestamp(retry, UTC),
+                )
         return None
 
     def check(
@@ -295,19 +366,57 @@ class CapLedger:
         ch = _channel(channel, allow_all=True)
         ts = _secs(at_utc, "at_utc") if at_utc is not None else time.time()
         with self._tx() as cur:
-            cur.execute(
-                "INSERT OR REPLACE INTO unsubscribes(user_id, channel, ts) VALUES (?,?,?)",
-                (str(user_id), ch, ts),
-            )
+            _upsert_latest(cur, "unsubscribes", str(user_id), ch, ts)
 
-    def resubscribe(self, user_id: str, channel: str = ALL_CHANNELS) -> None:
-        """Undo an unsubscribe (``"*"`` clears every channel)."""
+    def resubscribe(self, user_id: str, channel: str = ALL_CHANNELS, at_utc: datetime | None = None) -> None:
+        """Undo an unsubscribe (``"*"`` clears every channel).
+
+        The resubscription is remembered with a time no earlier than the opt-outs it clears, so that
+        replaying the events behind those opt-outs (:meth:`derive_from_events`) does not restore them.
+        """
         ch = _channel(channel, allow_all=True)
+        ts = _secs(at_utc, "at_utc") if at_utc is not None else time.time()
+        uid = str(user_id)
+        where, args = ("user_id=?", (uid,)) if ch == ALL_CHANNELS else ("user_id=? AND channel=?", (uid, ch))
         with self._tx() as cur:
-            if ch == ALL_CHANNELS:
-                cur.execute("DELETE FROM unsubscribes WHERE user_id=?", (str(user_id),))
-            else:
-                cur.execute("DELETE FROM unsubscribes WHERE user_id=? AND channel=?", (str(user_id), ch))
+            cleared = cur.execute(f"SELECT MAX(ts) FROM unsubscribes WHERE {where}", args).fetchone()[0]
+            cur.execute(f"DELETE FROM unsubscribes WHERE {where}", args)
+            _upsert_latest(cur, "resubscribes", uid, ch, max(ts, float(cleared or ts)))
+
+    # --------------------------------------------------------------------------- derived from events
+    @staticmethod
+    def derive_from_events(cur: sqlite3.Cursor, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Write the opt-outs and feedback rows that stored events imply, with the caller's cursor.
+
+        Meant to run inside the transaction that stores the events (and the same SQLite file), so an
+        event and its effect commit together. Idempotent: an opt-out is (re)applied unless a later
+        resubscription supersedes it, and a feedback row is keyed by its event id.
+        """
+        feedback: list[tuple[str, str, float, str]] = []
+        for r in rows:
+            etype, uid, ts = str(r["event_type"]), str(r["user_id"]), float(r["ts"])
+            if etype == "unsubscribe":
+                _derive_unsubscribe(cur, uid, _event_channel(r.get("channel")), ts)
+            elif etype == "push_dismissed":
+                feedback.append((uid, "dismissal", ts, str(r["event_id"])))
+            elif etype == "feedback" and _is_negative_rating(r.get("payload")):
+                feedback.append((uid, "negative", ts, str(r["event_id"])))
+        if feedback:
+            _derive_feedback(cur, feedback)
+
+    def derived_through(self) -> int:
+        """The event ``seq`` up to which every event's derived rows are known to be written."""
+        with self._read() as cur:
+            row = cur.execute("SELECT value FROM ledger_meta WHERE key=?", (_DERIVED_THROUGH,)).fetchone()
+        return int(row[0]) if row else 0
+
+    def mark_derived(self, seq: int) -> None:
+        with self._tx() as cur:
+            cur.execute(
+                "INSERT INTO ledger_meta(key, value) VALUES (?, ?) "
+                "ON CONFLICT(key) DO UPDATE SET value=MAX(CAST(value AS INTEGER), CAST(excluded.value AS INTEGER))",
+                (_DERIVED_THROUGH, str(int(seq))),
+            )
 
     def is_unsubscribed(self, user_id: str, channel: str) -> bool:
         ch = _channel(channel)

@@ -145,3 +145,142 @@ def test_bad_config_names_field(field: str, value: object) -> None:
     with pytest.raises(InvalidArgument) as err:
         replace(FrequencyConfig(), **{field: value}).validate()
     assert err.value.field == field
+
+
+def _max_in_any_window(stamps: list[float], window: float) -> int:
+    """Brute force: the most stamps in any window ``(t - window, t]`` (a fullest one ends at a stamp)."""
+    return max((sum(1 for s in stamps if t - window < s <= t) for t in stamps), default=0)
+
+
+def _booked(ledger: CapLedger, user: str) -> list[float]:
+    return [r.at_utc.timestamp() for r in ledger.sends_for(user, NOW - timedelta(days=365))]
+
+
+def test_requests_arriving_latest_first_still_book_only_the_cap(tmp_path: Path) -> None:
+    """Ten requests whose ``now`` steps back one second each: a send booked for a later time counts."""
+    ledger = CapLedger(tmp_path / "c.sqlite")
+    got = [
+        ledger.reserve("u", "app_push", EngagementTier.HIGH, NOW - timedelta(seconds=i), dedupe_key=f"k{i}")
+        for i in range(10)
+    ]
+    cap = FrequencyConfig().daily_cap(EngagementTier.HIGH)
+    assert sum(isinstance(g, Reservation) for g in got) == cap == len(_booked(ledger, "u"))
+    refused = [g for g in got if isinstance(g, Refusal)]
+    assert all(r.code == "DAILY_CAP" and "booked after this request's time" in r.reason for r in refused)
+
+
+@pytest.mark.parametrize(("tier", "span_days"), [(EngagementTier.HIGH, 2.0), (EngagementTier.MEDIUM, 21.0)])
+def test_rolling_windows_hold_whatever_the_arrival_order(
+    tmp_path: Path, tier: EngagementTier, span_days: float
+) -> None:
+    """Many ``now``s in random order: no 24 h and no 7-day window ever holds more sends than the caps."""
+    import random
+
+    rng = random.Random(11)
+    ledger = CapLedger(tmp_path / "c.sqlite")
+    cfg = FrequencyConfig()
+    for i in range(300):
+        at = NOW + timedelta(seconds=rng.uniform(0, span_days * 86400))
+        ledger.reserve("u", "app_push", tier, at, dedupe_key=f"k{i}")
+    stamps = _booked(ledger, "u")
+    assert _max_in_any_window(stamps, 86400.0) == cfg.daily_cap(tier)
+    assert _max_in_any_window(stamps, 7 * 86400.0) <= cfg.weekly_cap(tier)
+    if span_days > 14:
+        assert _max_in_any_window(stamps, 7 * 86400.0) == cfg.weekly_cap(tier)
+
+
+def test_retry_after_is_the_first_moment_a_send_fits(tmp_path: Path) -> None:
+    """Sends booked ahead of a request push its ``retry_after`` to when they leave the window."""
+    ledger = CapLedger(tmp_path / "c.sqlite")
+    for h in range(3):
+        assert isinstance(
+            ledger.reserve("u", "app_push", EngagementTier.HIGH, NOW + timedelta(hours=h), dedupe_key=f"k{h}"),
+            Reservation,
+        )
+    early = NOW - timedelta(hours=1)
+    preview = ledger.check("u", "app_push", EngagementTier.HIGH, early)
+    refused = ledger.reserve("u", "app_push", EngagementTier.HIGH, early, dedupe_key="early")
+    assert isinstance(refused, Refusal) and refused.code == "DAILY_CAP"
+    assert preview == refused  # check() previews with the same rule
+    assert refused.retry_after_utc == NOW + timedelta(days=1)
+    just_before = ledger.reserve(
+        "u", "app_push", EngagementTier.HIGH, refused.retry_after_utc - timedelta(seconds=1), dedupe_key="b"
+    )
+    assert isinstance(just_before, Refusal)
+    assert isinstance(
+        ledger.reserve("u", "app_push", EngagementTier.HIGH, refused.retry_after_utc, dedupe_key="c"), Reservation
+    )
+
+
+# Run in each spawned process with ``exec`` (a builtin, so spawn can pickle it; this test module is not
+# importable by name in the child): its own ledger, threads reserving for one user at the given times.
+_RESERVER = """
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from recsvc.frequency.caps import CapLedger
+from recsvc.frequency.tiers import EngagementTier
+
+def _reserve(db, worker, stamps, threads):
+    ledger = CapLedger(db)
+
+    def one(i):
+        at = datetime.fromtimestamp(stamps[i], UTC)
+        ledger.reserve("hot", "app_push", EngagementTier.HIGH, at, dedupe_key=f"w{worker}-{i}")
+
+    with ThreadPoolExecutor(threads) as pool:
+        list(pool.map(one, range(len(stamps))))
+    ledger.close()
+"""
+
+
+def test_four_processes_with_jittered_now_never_exceed_the_daily_cap(tmp_path: Path) -> None:
+    """1,000 reservations for one user from 4 spawned processes (4 threads each), ``now`` jittered over
+    five minutes in random order: every 24 h window holds at most the daily cap."""
+    import multiprocessing
+    import random
+
+    db = str(tmp_path / "caps.sqlite")
+    CapLedger(db).close()
+    rng = random.Random(5)
+    ctx = multiprocessing.get_context("spawn")
+    procs = []
+    for w in range(4):
+        stamps = [NOW.timestamp() + rng.uniform(0, 300) for _ in range(250)]
+        src = f"{_RESERVER}\n_reserve({db!r}, {w}, {stamps!r}, 4)\n"
+        procs.append(ctx.Process(target=exec, args=(src, {"__name__": f"reserver{w}"})))
+    try:
+        for p in procs:
+            p.start()
+        for p in procs:
+            p.join(120)
+    finally:
+        for p in procs:
+            if p.is_alive():
+                p.kill()
+                p.join()
+    assert [p.exitcode for p in procs] == [0, 0, 0, 0]
+    stamps = _booked(CapLedger(db), "hot")
+    cap = FrequencyConfig().daily_cap(EngagementTier.HIGH)
+    assert len(stamps) == cap and _max_in_any_window(stamps, 86400.0) <= cap
+
+
+def test_replayed_unsubscribe_does_not_undo_a_later_resubscription(tmp_path: Path) -> None:
+    from recsvc.frequency.caps import DERIVING_EVENT_TYPES
+    from recsvc.store import Store
+
+    db = tmp_path / "c.sqlite"
+    ledger, store = CapLedger(db), Store(db)
+    derive = CapLedger.derive_from_events
+
+    def unsub(eid: str, at: datetime) -> None:
+        row = {"event_id": eid, "user_id": "u", "ts": at.timestamp(), "event_type": "unsubscribe", "channel": "email"}
+        store.add_events([row], derive=derive)
+
+    unsub("e1", NOW)
+    assert ledger.unsubscribed_channels("u") == {"email"}
+    ledger.resubscribe("u", at_utc=NOW + timedelta(minutes=1))
+    store.replay_events(derive, after_seq=0, event_types=DERIVING_EVENT_TYPES)
+    assert ledger.unsubscribed_channels("u") == set()
+    unsub("e2", NOW + timedelta(minutes=2))  # a newer unsubscribe counts again
+    store.replay_events(derive, after_seq=0, event_types=DERIVING_EVENT_TYPES)
+    assert ledger.unsubscribed_channels("u") == {"email"}
