@@ -172,15 +172,15 @@ def status_metrics(status: LLMStatus | None) -> tuple[dict[str, float], dict[str
     if status is None:
         return {}, {}
     values = {
-        "copy_llm_up": 1.0 if status.up else 0.0,
-        "copy_llm_restarts": float(status.restarts),
-        "copy_llm_failures_in_row": float(status.failures),
-        "copy_llm_state_seconds": max(0.0, time.time() - status.since) if status.since else 0.0,
+        "local_llm_up": 1.0 if status.up else 0.0,
+        "local_llm_restarts": float(status.restarts),
+        "local_llm_failures_in_row": float(status.failures),
+        "local_llm_state_seconds": max(0.0, time.time() - status.since) if status.since else 0.0,
     }
     details = {
-        "copy_llm.state": status.state,
-        "copy_llm.base_url": status.base_url,
-        "copy_llm.last_exit": status.last_exit,
-        "copy_llm.last_error": status.last_error,
+        "local_llm.state": status.state,
+        "local_llm.base_url": status.base_url,
+        "local_llm.last_exit": status.last_exit,
+        "local_llm.last_error": status.last_error,
     }
     return values, {k: v for k, v in details.items() if v}

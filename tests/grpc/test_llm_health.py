@@ -64,7 +64,7 @@ def test_llm_state_in_health_and_metrics(status_server: tuple[grpc.Channel, Path
     stub = pb_grpc.PushRecommenderStub(ch)
     assert wait_health(ch, health_pb2.HealthCheckResponse.SERVING) == health_pb2.HealthCheckResponse.SERVING
     m = stub.GetMetrics(pb.GetMetricsRequest(), timeout=10)
-    assert m.values["copy_llm_up"] == 1.0 and m.details["copy_llm.state"] == "ready"
+    assert m.values["local_llm_up"] == 1.0 and m.details["local_llm.state"] == "ready"
 
     publish(
         status_file,
@@ -73,9 +73,9 @@ def test_llm_state_in_health_and_metrics(status_server: tuple[grpc.Channel, Path
     got = wait_health(ch, health_pb2.HealthCheckResponse.NOT_SERVING)
     assert got == health_pb2.HealthCheckResponse.NOT_SERVING
     m = stub.GetMetrics(pb.GetMetricsRequest(), timeout=10)
-    assert m.values["copy_llm_up"] == 0.0 and m.values["copy_llm_restarts"] == 2.0
-    assert m.details["copy_llm.state"] == "restarting"
-    assert m.details["copy_llm.last_exit"] == "killed by SIGSEGV"
+    assert m.values["local_llm_up"] == 0.0 and m.values["local_llm_restarts"] == 2.0
+    assert m.details["local_llm.state"] == "restarting"
+    assert m.details["local_llm.last_exit"] == "killed by SIGSEGV"
     # The service itself keeps serving: copy falls back to templates.
     overall = health_pb2_grpc.HealthStub(ch).Check(health_pb2.HealthCheckRequest(service=""), timeout=5)
     assert overall.status == health_pb2.HealthCheckResponse.SERVING
@@ -83,4 +83,4 @@ def test_llm_state_in_health_and_metrics(status_server: tuple[grpc.Channel, Path
 
 def test_no_local_llm_no_llm_metrics(stub: pb_grpc.PushRecommenderStub) -> None:
     m = stub.GetMetrics(pb.GetMetricsRequest(), timeout=10)
-    assert "copy_llm_up" not in m.values and not any(k.startswith("copy_llm.") for k in m.details)
+    assert "local_llm_up" not in m.values and not any(k.startswith("local_llm.") for k in m.details)

@@ -27,6 +27,6 @@ def test_status_round_trips_and_a_damaged_file_reads_as_none(tmp_path: Path) -> 
 
 def test_status_metrics() -> None:
     values, details = status_metrics(LLMStatus(state="ready", restarts=1, since=0.0))
-    assert values["copy_llm_up"] == 1.0 and values["copy_llm_restarts"] == 1.0
-    assert details == {"copy_llm.state": "ready"}
+    assert values["local_llm_up"] == 1.0 and values["local_llm_restarts"] == 1.0
+    assert details == {"local_llm.state": "ready"}
     assert status_metrics(None) == ({}, {})
