@@ -2,8 +2,9 @@
 
 The server comes back unstarted, with the standard health service (``NOT_SERVING`` until the
 models are loaded) and reflection. ``start()`` loads models on a background thread so the port
-answers health checks at once; a watcher swaps in new model versions whole. SIGTERM drains
-in-flight calls for ``server.grace_s`` seconds.
+answers health checks at once; a watcher swaps in new model versions whole, and keeps looking
+when nothing could be loaded yet, so a good version added later brings the server to SERVING.
+SIGTERM drains in-flight calls for ``server.grace_s`` seconds.
 """
 
 from __future__ import annotations
