@@ -26,7 +26,7 @@ from recsvc.copy.llm import LLMClient, OpenAILLM
 from recsvc.copy.supervisor import LLMStatus, status_metrics
 from recsvc.copy.types import CopyRequest, Message
 from recsvc.copy.writer import Copywriter
-from recsvc.engine.models import MODEL_NAMES, ModelSet, check_artifacts, latest_version, load_model_set
+from recsvc.engine.models import ModelSet, VersionGate, check_artifacts, load_model_set, newer_versions_pending
 from recsvc.engine.types import (
     STAGES,
     CandidateView,
@@ -119,6 +119,7 @@ class Engine:
         self.llm: LLMClient = llm or OpenAILLM(settings.copy)
         self.copywriter = Copywriter(settings.copy, self.llm, cache_db=settings.paths.store)
         self._models: ModelSet | None = None
+        self._gate = VersionGate()  # refused model versions, shared by every load of this engine
         self._swap_lock = threading.Lock()
         self._state_lock = threading.Lock()
         # Per-user state, each entry tagged with the history signature it was computed from, so any
@@ -164,40 +165,41 @@ class Engine:
         return out
 
     def load_models(self, paths: dict[str, Path] | None = None) -> None:
-        """Load a complete model set and the per-user caches, then swap them in together."""
+        """Load the newest good version of every model (or exactly ``paths``) and the per-user caches,
+        then swap them in together."""
         mark = self.store.items_watermark()  # the catalog as of this load: the models' own items
-        new = load_model_set(self.settings, self.encoder, paths)
+        new = load_model_set(self.settings, self.encoder, paths, gate=self._gate)
+        self._install(new, mark)
+
+    def _install(self, new: ModelSet, mark: float) -> None:
         scores, tiers, sigs = self._batch_state(new)
         self.copywriter.set_catalog_titles(self.store.items_frame()["title"].tolist())
         with self._swap_lock:
+            old = self._models
             self._models = new
             with self._state_lock:
                 self._scores, self._tiers, self._sigs = scores, tiers, sigs
             with self._cands_lock:
                 self._cands.clear()
-            self._items_mark, self._items_own = mark, {}
+            if old is None or new.recs is not old.recs:  # a kept recs model keeps the items it indexed
+                self._items_mark, self._items_own = mark, {}
         logger.info("serving models %s for %d users", new.versions, len(scores))
 
     def reload_if_newer(self) -> bool:
-        """Swap in newer versions if any; a version that fails to load leaves the old set serving."""
+        """Swap in the newest good versions if any are newer; refused versions leave the old ones serving."""
         current = self._models
         models_dir = Path(self.settings.paths.models_dir)
-        try:
-            paths = {name: latest_version(models_dir, name) for name in MODEL_NAMES}
-        except FailedPrecondition:
+        if not newer_versions_pending(models_dir, self._gate, current):
             return False
-        if current is not None and paths == current.paths:
-            return False
+        mark = self.store.items_watermark()
         try:
-            self.load_models(paths)
+            new = load_model_set(self.settings, self.encoder, gate=self._gate, current=current)
+            if current is not None and new.paths == current.paths:
+                return False  # every newer version was refused
+            self._install(new, mark)
         except Exception as exc:
             self._counters["model_reload_failures"] += 1
-            logger.error(
-                "new model versions %s failed to load (%s); keeping %s",
-                {k: v.name for k, v in paths.items()},
-                exc,
-                current.versions if current else None,
-            )
+            logger.error("model reload failed (%s); keeping %s", exc, current.versions if current else None)
             return False
         self._counters["model_reloads"] += 1
         return True
@@ -808,6 +810,7 @@ class Engine:
         if lat:
             values["recommend_p50_ms"] = lat[len(lat) // 2]
             values["recommend_p99_ms"] = lat[min(len(lat) - 1, int(len(lat) * 0.99))]
+        values["model_versions_refused"] = float(self._gate.refusals)
         values.update({f"copy_{k}": float(v) for k, v in self.copywriter.metrics().items()})
         values.update(status_metrics(self.llm_status())[0])
         values["users_cached"] = float(len(self._scores))

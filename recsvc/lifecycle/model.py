@@ -30,6 +30,7 @@ from sklearn.isotonic import IsotonicRegression
 from sklearn.metrics import average_precision_score, f1_score, roc_auc_score
 from tqdm import tqdm
 
+from recsvc.artifacts import verify, write_metadata
 from recsvc.errors import FailedPrecondition, InvalidArgument
 from recsvc.lifecycle.bgnbd import BGNBDParams, fit_bgnbd
 from recsvc.lifecycle.compiled import TreeScorer
@@ -438,7 +439,7 @@ def train_lifecycle(
             "scipy": scipy.__version__,
         },
     }
-    (vdir / "metadata.json").write_text(json.dumps(meta, indent=2, default=str))
+    write_metadata(vdir, meta, indent=2, default=str)  # last: it marks the version complete
     logger.info("lifecycle model written to %s (churn metrics on the time split: %s)", vdir, metrics["churn"])
     return vdir
 
@@ -531,6 +532,7 @@ class LifecycleModel:
             )
         if tuple(meta.get("feature_names", ())) != FEATURE_NAMES:
             raise FailedPrecondition(f"{meta_path}: feature names differ from this code's FEATURE_NAMES; retrain")
+        verify(path)  # before LightGBM parses a byte: a damaged model text can abort the process
         boosters = []
         for fname in ("churn.txt", "stage.txt"):
             fp = path / fname

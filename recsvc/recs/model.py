@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from recsvc.artifacts import verify, write_metadata
 from recsvc.data.io import normalize_items
 from recsvc.errors import FailedPrecondition, InvalidArgument
 from recsvc.recs.config import RecsConfig
@@ -535,7 +536,7 @@ def train_recs(
         "libraries": _library_versions(),
         "train_seconds": round(time.perf_counter() - started, 2),
     }
-    (tmp / "metadata.json").write_text(json.dumps(meta, indent=2, default=str))
+    write_metadata(tmp, meta, indent=2, default=str)  # last: checksums of every file above
     tmp.rename(final)
     logger.info(
         "wrote recs model %s (%d items, ranker %s)", final, len(table), ranker.metrics.get("valid_ndcg@10")
@@ -610,6 +611,7 @@ class RecsModel:
         for name in ("items.parquet", "embeddings.npy"):
             if not (p / name).exists():
                 raise FailedPrecondition(f"{p / name}: missing model file")
+        verify(p)  # before FAISS, LightGBM, Arrow or numpy read a byte (a damaged file can crash them)
         index = ItemIndex.load(p, config=cfg, dim=enc_dim)
         set_search_threads(cfg.faiss_threads)
         table = ItemTable()

@@ -2,8 +2,9 @@
 
 The server comes back unstarted, with the standard health service (``NOT_SERVING`` until the
 models are loaded) and reflection. ``start()`` loads models on a background thread so the port
-answers health checks at once; a watcher swaps in new model versions whole. SIGTERM drains
-in-flight calls for ``server.grace_s`` seconds.
+answers health checks at once; a watcher swaps in new model versions whole, and keeps looking
+when nothing could be loaded yet, so a good version added later brings the server to SERVING.
+SIGTERM drains in-flight calls for ``server.grace_s`` seconds.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ SERVICE_NAME = recsvc_pb2.DESCRIPTOR.services_by_name["PushRecommender"].full_na
 # Health of the local LLM alone: NOT_SERVING means copy comes from templates, the service still serves.
 COPY_LLM_SERVICE = "recsvc.copy.llm"
 _OPEN_METHODS = ("/grpc.health.v1.Health/", "/grpc.reflection.")
+_UNLOADED_RETRY_S = 5.0  # how often a server without models retries when reload_interval_s is 0
 
 
 class TokenAuthInterceptor(grpc.ServerInterceptor):
@@ -120,19 +122,32 @@ class RecsvcServer:
         self.engine.load_models()
         self._set_serving(True)
 
-    def _load_then_watch(self) -> None:
+    def _try_first_load(self, last_error: str) -> tuple[bool, str]:
+        """One attempt to load models and flip to SERVING; a failure is logged once per distinct cause."""
         try:
             self.load_models_now()
-            logger.info("models loaded: %s", self.engine.versions())
-        except Exception:
-            logger.exception("loading models failed; health stays NOT_SERVING")
-            return
+        except Exception as exc:
+            if str(exc) != last_error:
+                logger.error("loading models failed (%s); health stays NOT_SERVING, retrying as models change", exc)
+            return False, str(exc)
+        logger.info("models loaded: %s", self.engine.versions())
         if self.settings.engine.warm_on_load:
             t0 = time.monotonic()
             n = self.engine.warm()
             logger.info("warmed candidates for %d users in %.1fs", n, time.monotonic() - t0)
+        return True, ""
+
+    def _load_then_watch(self) -> None:
+        """Load, then watch for new versions; until a first load succeeds the watcher keeps trying
+        (every ``reload_interval_s``, or every few seconds when reloading is off)."""
+        loaded, error = self._try_first_load("")
         interval = self.settings.engine.reload_interval_s
-        while interval > 0 and not self._stop_event.wait(interval):
+        while interval > 0 or not loaded:
+            if self._stop_event.wait(interval if interval > 0 else _UNLOADED_RETRY_S):
+                return
+            if not loaded:
+                loaded, error = self._try_first_load(error)
+                continue
             try:
                 self.engine.reload_if_newer()
                 self.engine.sync_items(force=True)  # idle processes pick up other processes' items too

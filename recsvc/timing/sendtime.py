@@ -34,6 +34,7 @@ import pandas as pd
 from scipy.special import gammaln
 from tqdm.auto import tqdm
 
+from recsvc.artifacts import verify, write_metadata
 from recsvc.errors import FailedPrecondition, InvalidArgument
 from recsvc.timing.clock import QuietHours, resolve_timezone
 from recsvc.timing.config import TimingConfig
@@ -997,7 +998,7 @@ class SendTimeModel:
                 "lgbm_hour": self.lgbm_hour is not None,
             }
         )
-        (d / "metadata.json").write_text(json.dumps(meta, indent=2, ensure_ascii=False), encoding="utf-8")
+        write_metadata(d, meta, indent=2, ensure_ascii=False)  # last: checksums of every file above
         return d
 
     def save_version(self, models_root: str | Path) -> Path:
@@ -1041,6 +1042,7 @@ class SendTimeModel:
             )
         if meta.get("feature_names") != list(FEATURE_NAMES):
             raise FailedPrecondition(f"{mpath}: feature names differ from this code's")
+        verify(d)  # sizes and checksums before numpy reads the arrays
 
         def arr(name: str) -> np.ndarray:
             p = d / name
