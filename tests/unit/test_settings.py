@@ -33,7 +33,7 @@ def test_defaults_then_toml_then_env(tmp_path: Path) -> None:
         ('[copy]\nmode = "poetry"\n', {}, "mode"),
         ("[limits]\nmax_id_len = 0\n", {}, "limits.max_id_len"),
         ("", {"RECSVC_LIMITS_MAX_AMOUNT": "nan"}, "limits.max_amount"),
-        ("[server]\nmax_items_per_call = 0\n", {}, "server.max_items_per_call"),
+        ("[server]\nmax_events_per_call = 0\n", {}, "server.max_events_per_call"),
     ],
 )
 def test_bad_settings_name_the_field(tmp_path: Path, toml: str, env: dict[str, str], needle: str) -> None:
