@@ -41,7 +41,8 @@ class ServerConfig:
     tls_cert: str = ""
     tls_key: str = ""
     max_events_per_call: int = 10_000
-    max_users_per_call: int = 10_000
+    max_users_per_call: int = 10_000  # ScoreUsers ids and UpsertUsers rows
+    max_items_per_call: int = 10_000  # UpsertItems rows
     max_message_mb: int = 64
 
     def validate(self) -> None:
@@ -51,6 +52,9 @@ class ServerConfig:
             raise InvalidArgument("server.max_workers must be >= 1", field="server.max_workers")
         if self.processes < 1:
             raise InvalidArgument("server.processes must be >= 1", field="server.processes")
+        for name in ("max_events_per_call", "max_users_per_call", "max_items_per_call", "max_message_mb"):
+            if getattr(self, name) < 1:
+                raise InvalidArgument(f"server.{name} must be >= 1", field=f"server.{name}")
         if bool(self.tls_cert) != bool(self.tls_key):
             raise InvalidArgument("server.tls_cert and server.tls_key go together", field="server.tls_cert")
         for name in ("tls_cert", "tls_key"):
@@ -100,12 +104,43 @@ class EngineConfig:
 
 
 @dataclass(frozen=True)
+class LimitsConfig:
+    """Per-field API input limits: a value over one is refused with INVALID_ARGUMENT naming the field.
+
+    Lengths count characters (payload: UTF-8 bytes). User ids use ``engine.max_user_id_len`` and
+    batch sizes the ``server.max_*_per_call`` settings.
+    """
+
+    max_id_len: int = 128  # event_id, item_id, campaign_id, variant, cart item ids, attribute names
+    max_text_len: int = 200  # short text: city, locale, category, currency, tags, time zone, names, offer
+    max_title_len: int = 200  # item title (it reaches the copywriter's prompt)
+    max_description_len: int = 4000
+    max_url_len: int = 2048
+    max_query_len: int = 1000  # Recommend context.query
+    max_list_len: int = 100  # tags, cities, cart_item_ids, allowed_channels
+    max_attributes: int = 64  # item attributes per item
+    max_attribute_len: int = 1000  # one attribute value
+    max_payload_bytes: int = 16384  # event payload (JSON)
+    max_payload_depth: int = 32  # nesting of the event payload's arrays and objects
+    max_amount: float = 1e9  # item price and event value (both 0..max_amount)
+    max_turns: int = 50  # AssistantReply conversation turns
+    max_turn_len: int = 4000  # one AssistantReply turn
+
+    def validate(self) -> None:
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if not value >= 1:  # also refuses NaN
+                raise InvalidArgument(f"limits.{f.name} must be >= 1, got {value}", field=f"limits.{f.name}")
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything the service reads at start; build with :func:`load_settings`."""
 
     server: ServerConfig = field(default_factory=ServerConfig)
     paths: PathsConfig = field(default_factory=PathsConfig)
     engine: EngineConfig = field(default_factory=EngineConfig)
+    limits: LimitsConfig = field(default_factory=LimitsConfig)
     lifecycle: LifecycleConfig = field(default_factory=LifecycleConfig)
     recs: RecsConfig = field(default_factory=RecsConfig)
     copy: CopyConfig = field(default_factory=CopyConfig)

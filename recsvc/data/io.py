@@ -262,12 +262,22 @@ def normalize_items(df: pd.DataFrame, path: str = "<items>") -> pd.DataFrame:
     out["title"] = df["title"].astype(str).str.strip()
     for col in ("description", "category", "currency", "image_url", "video_url", "audio_url", "cities", "tags"):
         out[col] = df[col].astype("string").fillna("") if col in df.columns else ""
-    out["price"] = pd.to_numeric(df["price"], errors="coerce") if "price" in df.columns else np.nan
+    out["price"] = _numbers(df["price"], path, "price") if "price" in df.columns else np.nan
     if "in_stock" in df.columns:
         out["in_stock"] = df["in_stock"].map(_truthy).fillna(True).astype(bool)
     else:
         out["in_stock"] = True
     return out[list(ITEM_COLUMNS)].reset_index(drop=True)
+
+
+def _numbers(values: pd.Series, path: str, column: str) -> pd.Series:
+    """Numbers, blanks as NaN; a value that is not a number is an error naming its row, never NaN."""
+    num = pd.to_numeric(values, errors="coerce")
+    bad = num.isna() & values.notna() & (values.astype(str).str.strip() != "")
+    if bad.any():
+        row = int(np.argmax(bad.to_numpy()))
+        raise DataError(path, f"not a number: {values.iloc[row]!r}", row=row + 1, column=column)
+    return num
 
 
 def read_items(path: str | Path) -> pd.DataFrame:

@@ -23,6 +23,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from recsvc.engine.engine import Engine
+from recsvc.server.decode import DecodeErrorInterceptor
 from recsvc.server.servicer import PushRecommenderServicer
 from recsvc.settings import Settings
 from recsvc.v1 import recsvc_pb2, recsvc_pb2_grpc
@@ -182,6 +183,7 @@ def build_server(settings: Settings, *, engine: Engine | None = None, reuse_port
     interceptors: list[grpc.ServerInterceptor] = []
     if settings.api_token:
         interceptors.append(TokenAuthInterceptor(settings.api_token))
+    interceptors.append(DecodeErrorInterceptor())
     mb = settings.server.max_message_mb * 1024 * 1024
     options = [
         ("grpc.max_receive_message_length", mb),

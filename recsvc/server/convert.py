@@ -1,19 +1,21 @@
 """Protobuf <-> domain conversion, with request validation that names the offending field.
 
 The only module besides the servicer that touches ``recsvc_pb2``. Anything a caller can get wrong
-is checked here and raised as ``InvalidArgument`` with the field path, so the servicer stays thin.
+is checked here (field rules in :mod:`recsvc.server.fields`, limits in ``settings.limits``) and
+raised as ``InvalidArgument`` with the field path, so the servicer stays thin. A request
+converter returns a valid domain value or raises ``InvalidArgument``; nothing else escapes.
 """
 
 from __future__ import annotations
 
-import json
-import math
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, cast
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from recsvc.data.io import ITEM_COLUMNS
 from recsvc.engine.types import (
     CHANNELS,
     STAGES,
@@ -31,13 +33,41 @@ from recsvc.engine.types import (
     UserScoreView,
 )
 from recsvc.errors import InvalidArgument
+from recsvc.server import fields
 from recsvc.settings import Settings
 from recsvc.v1 import recsvc_pb2 as pb
 
-_MAX_FUTURE = timedelta(days=366)
-_MIN_TS = datetime(2000, 1, 1, tzinfo=UTC)
 _EVENT_TYPES = {v: k[len("EVENT_TYPE_") :].lower() for k, v in pb.EventType.items() if v}
 _MEDIA: dict[str, Any] = {"image": pb.MEDIA_TYPE_IMAGE, "video": pb.MEDIA_TYPE_VIDEO, "audio": pb.MEDIA_TYPE_AUDIO}
+# Attribute names the store keeps as columns: an attribute of that name would overwrite the column.
+_RESERVED_ATTRIBUTES = frozenset((*ITEM_COLUMNS, "attributes", "updated_at"))
+_ROLES = ("user", "assistant", "system")
+# cities and tags are stored joined by "|", so a "|" inside one would split it in two.
+_LIST_SEP = "|"
+
+EventRow = tuple[dict[str, Any] | None, str, str]
+
+
+@dataclass(frozen=True)
+class MessageArgs:
+    """A checked GenerateMessage request."""
+
+    user_id: str
+    item_id: str
+    channel: str
+    trigger: str
+    locale: str
+    offer: str
+
+
+@dataclass(frozen=True)
+class AssistantArgs:
+    """A checked AssistantReply request."""
+
+    user_id: str
+    turns: tuple[tuple[str, str], ...]
+    max_items: int
+    locale: str
 
 
 def _enum_name(enum: Any, value: int, field: str, prefix: str) -> str:
@@ -48,22 +78,9 @@ def _enum_name(enum: Any, value: int, field: str, prefix: str) -> str:
     return name[len(prefix) :].lower()
 
 
-def ts_to_dt(ts: Timestamp, field: str, *, default: datetime | None = None, allow_past: bool = True) -> datetime:
-    """A set timestamp within sane bounds, else ``default``; year 9999 is refused by name."""
-    if ts.seconds == 0 and ts.nanos == 0:
-        if default is None:
-            raise InvalidArgument(f"{field} is required", field=field)
-        return default
-    try:
-        dt = ts.ToDatetime(tzinfo=UTC)
-    except (ValueError, OverflowError):
-        raise InvalidArgument(f"{field}: timestamp out of range", field=field) from None
-    now = datetime.now(UTC)
-    if dt > now + _MAX_FUTURE:
-        raise InvalidArgument(f"{field}: {dt.isoformat()} is more than a year in the future", field=field)
-    if dt < _MIN_TS and not allow_past:
-        raise InvalidArgument(f"{field}: {dt.isoformat()} is before 2000", field=field)
-    return dt
+def ts_to_dt(ts: Timestamp, field: str, *, default: datetime | None = None) -> datetime:
+    """A set timestamp from 2000-01-01 to a year ahead, else ``default`` (unset); others are refused by name."""
+    return fields.timestamp(ts, field, default=default)
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -78,14 +95,7 @@ def dt_to_ts(dt: datetime | None) -> Timestamp:
 
 
 def check_user_id(user_id: str, settings: Settings, field: str = "user_id") -> str:
-    uid = user_id.strip()
-    if not uid:
-        raise InvalidArgument(f"{field} is empty", field=field)
-    if len(uid) > settings.engine.max_user_id_len:
-        raise InvalidArgument(
-            f"{field} is {len(uid)} characters; the limit is {settings.engine.max_user_id_len}", field=field
-        )
-    return uid
+    return fields.text(user_id, field, settings.engine.max_user_id_len, required=True)
 
 
 def channel_name(value: int, field: str) -> str:
@@ -95,7 +105,22 @@ def channel_name(value: int, field: str) -> str:
     return name
 
 
+def trigger_name(value: int, field: str = "context.trigger") -> str:
+    trigger = _enum_name(pb.Trigger, value, field, "TRIGGER_")
+    return "scheduled" if trigger == "unspecified" else trigger
+
+
+def _batch(rows: Sequence[Any], field: str, limit: int) -> None:
+    """Refuse an empty or oversized batch whole: INVALID_ARGUMENT naming the repeated field."""
+    if not rows:
+        raise InvalidArgument(f"{field} is empty", field=field)
+    if len(rows) > limit:
+        raise InvalidArgument(f"{field} has {len(rows)} entries; the limit is {limit} per call", field=field)
+
+
+# ---- protobuf -> domain -------------------------------------------------------------------
 def recommend_query(req: pb.RecommendRequest, settings: Settings, *, now: datetime | None = None) -> RecommendQuery:
+    lim = settings.limits
     uid = check_user_id(req.user_id, settings)
     limit = settings.engine.max_candidates
     if not 1 <= req.max_candidates <= limit:
@@ -103,29 +128,29 @@ def recommend_query(req: pb.RecommendRequest, settings: Settings, *, now: dateti
             f"max_candidates must be between 1 and {limit}, got {req.max_candidates}", field="max_candidates"
         )
     ctx = req.context
-    trigger = _enum_name(pb.Trigger, ctx.trigger, "context.trigger", "TRIGGER_")
-    if trigger == "unspecified":
-        trigger = "scheduled"
+    trigger = trigger_name(ctx.trigger)
+    if len(req.allowed_channels) > lim.max_list_len:
+        raise InvalidArgument(f"allowed_channels has more than {lim.max_list_len} entries", field="allowed_channels")
     channels = tuple(
         dict.fromkeys(channel_name(c, f"allowed_channels[{i}]") for i, c in enumerate(req.allowed_channels))
     )
-    when = ts_to_dt(ctx.now, "context.now", default=now or datetime.now(UTC))
+    when = fields.timestamp(ctx.now, "context.now", default=now or datetime.now(UTC))
     lat = lon = None
     if ctx.HasField("location") and (ctx.location.lat or ctx.location.lon):
-        if not (-90 <= ctx.location.lat <= 90 and -180 <= ctx.location.lon <= 180):
-            raise InvalidArgument("context.location: lat/lon out of range", field="context.location")
-        lat, lon = ctx.location.lat, ctx.location.lon
+        lat, lon = fields.lat_lon(ctx.location.lat, ctx.location.lon, "context.location")
     return RecommendQuery(
         user_id=uid,
         now=when,
         trigger=trigger,
-        city=ctx.location.city.strip(),
+        city=fields.text(ctx.location.city, "context.location.city", lim.max_text_len),
         lat=lat,
         lon=lon,
-        locale=ctx.locale.strip(),
-        query=ctx.query.strip()[:1000],
-        cart_item_ids=tuple(i for i in ctx.cart_item_ids if i),
-        campaign_id=ctx.campaign_id,
+        locale=fields.text(ctx.locale, "context.locale", lim.max_text_len),
+        query=fields.text(ctx.query, "context.query", lim.max_query_len),
+        cart_item_ids=tuple(
+            fields.texts(list(ctx.cart_item_ids), "context.cart_item_ids", lim.max_id_len, lim.max_list_len)
+        ),
+        campaign_id=fields.text(ctx.campaign_id, "context.campaign_id", lim.max_id_len),
         allowed_channels=channels,
         max_candidates=req.max_candidates,
         write_copy=req.write_copy,
@@ -133,107 +158,196 @@ def recommend_query(req: pb.RecommendRequest, settings: Settings, *, now: dateti
     )
 
 
-def event_rows(events: Sequence[pb.Event]) -> list[tuple[dict[str, Any] | None, str, str]]:
+def score_users_query(req: pb.ScoreUsersRequest, settings: Settings) -> tuple[list[str], datetime]:
+    """The checked user ids and the as-of time (now when unset)."""
+    _batch(req.user_ids, "user_ids", settings.server.max_users_per_call)
+    ids = [check_user_id(u, settings, f"user_ids[{i}]") for i, u in enumerate(req.user_ids)]
+    return ids, fields.timestamp(req.as_of, "as_of", default=datetime.now(UTC))
+
+
+def report_events_rows(req: pb.ReportEventsRequest, settings: Settings) -> tuple[list[EventRow], list[str]]:
+    """Per event a row or its rejection (see :func:`event_rows`), and the event ids as sent."""
+    limit = settings.server.max_events_per_call
+    if len(req.events) > limit:
+        raise InvalidArgument(
+            f"events has {len(req.events)} rows; the limit is {limit} per call (split the batch)", field="events"
+        )
+    rows = event_rows(req.events, settings)
+    # A rejected row may carry an unusable id; it is echoed back only as far as the id limit allows.
+    ids = [e.event_id[: settings.limits.max_id_len] for e in req.events]
+    return rows, ids
+
+
+def event_rows(events: Sequence[pb.Event], settings: Settings) -> list[EventRow]:
     """Per event: the canonical row, or ``None`` with the field and reason it was rejected."""
-    out: list[tuple[dict[str, Any] | None, str, str]] = []
+    out: list[EventRow] = []
     for e in events:
         try:
-            out.append((_event_row(e), "", ""))
+            out.append((_event_row(e, settings), "", ""))
         except InvalidArgument as exc:
             out.append((None, exc.field or "", exc.message))
     return out
 
 
-def _event_row(e: pb.Event) -> dict[str, Any]:
-    if not e.user_id.strip():
-        raise InvalidArgument("user_id is empty", field="user_id")
-    if len(e.user_id) > 128:
-        raise InvalidArgument("user_id is over 128 characters", field="user_id")
+def _event_row(e: pb.Event, settings: Settings) -> dict[str, Any]:
+    lim = settings.limits
+    uid = check_user_id(e.user_id, settings)
     if e.event_type not in _EVENT_TYPES:
         raise InvalidArgument(f"unknown event_type {e.event_type}", field="event_type")
-    ts = ts_to_dt(e.ts, "ts", allow_past=False)
+    ts = fields.timestamp(e.ts, "ts")
+    payload = ""
     if e.payload:
-        try:
-            json.loads(e.payload)
-        except ValueError:
-            raise InvalidArgument("payload is not JSON", field="payload") from None
-    if not math.isfinite(e.value):
-        raise InvalidArgument("value is not a finite number", field="value")
-    channel = None
-    if e.channel:
-        channel = _enum_name(pb.Channel, e.channel, "channel", "CHANNEL_")
+        payload = fields.json_payload(e.payload, "payload", lim.max_payload_bytes, lim.max_payload_depth)
+    if e.quantity < 0:
+        raise InvalidArgument(f"quantity must be >= 0, got {e.quantity}", field="quantity")
+    value = fields.amount(e.value, "value", lim.max_amount)
+    channel = _enum_name(pb.Channel, e.channel, "channel", "CHANNEL_") if e.channel else None
+    lat = lon = None
+    if e.HasField("location"):
+        lat, lon = fields.lat_lon(e.location.lat, e.location.lon, "location")
     return {
-        "event_id": e.event_id or None,
-        "user_id": e.user_id.strip(),
+        "event_id": fields.text(e.event_id, "event_id", lim.max_id_len) or None,
+        "user_id": uid,
         "ts": ts.timestamp(),
         "event_type": _EVENT_TYPES[e.event_type],
-        "item_id": e.item_id or None,
+        "item_id": fields.text(e.item_id, "item_id", lim.max_id_len) or None,
         "quantity": e.quantity or None,
-        "value": e.value or None,
+        "value": value or None,
         "channel": channel,
-        "campaign_id": e.campaign_id or None,
-        "variant": e.variant or None,
-        "lat": e.location.lat if e.HasField("location") else None,
-        "lon": e.location.lon if e.HasField("location") else None,
-        "city": e.location.city or None if e.HasField("location") else None,
-        "payload": e.payload or None,
+        "campaign_id": fields.text(e.campaign_id, "campaign_id", lim.max_id_len) or None,
+        "variant": fields.text(e.variant, "variant", lim.max_id_len) or None,
+        "lat": lat,
+        "lon": lon,
+        "city": fields.text(e.location.city, "location.city", lim.max_text_len) or None,
+        "payload": payload or None,
         "ts_offset_min": 0,
     }
 
 
-def item_rows(items: Sequence[pb.Item]) -> list[dict[str, Any]]:
+def item_rows(items: Sequence[pb.Item], settings: Settings) -> list[dict[str, Any]]:
+    """Canonical item rows (attributes as extra keys); the first bad field refuses the whole call."""
+    _batch(items, "items", settings.server.max_items_per_call)
     rows = []
     seen: set[str] = set()
     for i, it in enumerate(items):
-        if not it.item_id.strip():
-            raise InvalidArgument(f"items[{i}].item_id is empty", field=f"items[{i}].item_id")
-        if it.item_id in seen:
-            raise InvalidArgument(f"items[{i}].item_id {it.item_id!r} appears twice", field=f"items[{i}].item_id")
-        seen.add(it.item_id)
-        if not it.title.strip():
-            raise InvalidArgument(f"items[{i}].title is empty", field=f"items[{i}].title")
-        if it.price < 0 or not math.isfinite(it.price):
-            raise InvalidArgument(f"items[{i}].price must be >= 0", field=f"items[{i}].price")
-        row: dict[str, Any] = {
-            "item_id": it.item_id.strip(),
-            "title": it.title.strip(),
-            "description": it.description,
-            "category": it.category,
-            "price": it.price if it.price else None,
-            "currency": it.currency,
-            "image_url": it.image_url,
-            "video_url": it.video_url,
-            "audio_url": it.audio_url,
-            "in_stock": it.in_stock,
-            "cities": "|".join(it.cities),
-            "tags": "|".join(it.tags),
-        }
-        row.update(dict(it.attributes))
+        row = _item_row(it, f"items[{i}]", settings)
+        if row["item_id"] in seen:
+            raise InvalidArgument(f"items[{i}].item_id {row['item_id']!r} appears twice", field=f"items[{i}].item_id")
+        seen.add(row["item_id"])
         rows.append(row)
     return rows
 
 
-def user_rows(users: Sequence[pb.User]) -> list[dict[str, Any]]:
-    rows = []
-    for i, u in enumerate(users):
-        if not u.user_id.strip():
-            raise InvalidArgument(f"users[{i}].user_id is empty", field=f"users[{i}].user_id")
-        rows.append(
-            {
-                "user_id": u.user_id.strip(),
-                "signup_ts": ts_to_dt(u.signup_ts, f"users[{i}].signup_ts", default=datetime.now(UTC)),
-                "timezone": u.timezone,
-                "locale": u.locale,
-                "city": u.city,
-                "country": u.country,
-                "push_opt_in": u.push_opt_in,
-                "sms_opt_in": u.sms_opt_in,
-                "email_opt_in": u.email_opt_in,
-                "quiet_hours": u.quiet_hours,
-                "first_name": u.first_name,
-            }
+def _item_row(it: pb.Item, at: str, settings: Settings) -> dict[str, Any]:
+    lim = settings.limits
+    price = fields.amount(it.price, f"{at}.price", lim.max_amount)
+    row: dict[str, Any] = {
+        "item_id": fields.text(it.item_id, f"{at}.item_id", lim.max_id_len, required=True),
+        "title": fields.text(it.title, f"{at}.title", lim.max_title_len, required=True),
+        "description": fields.text(it.description, f"{at}.description", lim.max_description_len, strip=False),
+        "category": fields.text(it.category, f"{at}.category", lim.max_text_len, strip=False),
+        "price": price if price else None,
+        "currency": fields.text(it.currency, f"{at}.currency", lim.max_text_len, strip=False),
+        "image_url": fields.text(it.image_url, f"{at}.image_url", lim.max_url_len, strip=False),
+        "video_url": fields.text(it.video_url, f"{at}.video_url", lim.max_url_len, strip=False),
+        "audio_url": fields.text(it.audio_url, f"{at}.audio_url", lim.max_url_len, strip=False),
+        "in_stock": it.in_stock,
+        "cities": _LIST_SEP.join(
+            fields.texts(list(it.cities), f"{at}.cities", lim.max_text_len, lim.max_list_len, forbid=_LIST_SEP)
+        ),
+        "tags": _LIST_SEP.join(
+            fields.texts(list(it.tags), f"{at}.tags", lim.max_text_len, lim.max_list_len, forbid=_LIST_SEP)
+        ),
+    }
+    row.update(_attributes(it, at, settings))
+    return row
+
+
+def _attributes(it: pb.Item, at: str, settings: Settings) -> dict[str, str]:
+    lim = settings.limits
+    if len(it.attributes) > lim.max_attributes:
+        raise InvalidArgument(
+            f"{at}.attributes has {len(it.attributes)} entries; the limit is {lim.max_attributes}",
+            field=f"{at}.attributes",
         )
-    return rows
+    out: dict[str, str] = {}
+    for name, value in sorted(it.attributes.items()):
+        if len(name) > lim.max_id_len:
+            raise InvalidArgument(
+                f"{at}.attributes: a name is {len(name)} characters; the limit is {lim.max_id_len}",
+                field=f"{at}.attributes",
+            )
+        fld = f"{at}.attributes[{name!r}]"
+        key = fields.text(name, fld, lim.max_id_len, required=True, strip=False)
+        if key.strip() != key:
+            raise InvalidArgument(f"{fld}: an attribute name must not start or end with spaces", field=fld)
+        if key in _RESERVED_ATTRIBUTES:
+            raise InvalidArgument(f"{fld}: {key!r} is an item field, not an attribute; set {at}.{key}", field=fld)
+        out[key] = fields.text(value, fld, lim.max_attribute_len, strip=False)
+    return out
+
+
+def user_rows(users: Sequence[pb.User], settings: Settings) -> list[dict[str, Any]]:
+    """Canonical user rows; the first bad field refuses the whole call."""
+    _batch(users, "users", settings.server.max_users_per_call)
+    return [_user_row(u, f"users[{i}]", settings) for i, u in enumerate(users)]
+
+
+def _user_row(u: pb.User, at: str, settings: Settings) -> dict[str, Any]:
+    n = settings.limits.max_text_len
+    return {
+        "user_id": check_user_id(u.user_id, settings, f"{at}.user_id"),
+        "signup_ts": fields.timestamp(
+            u.signup_ts, f"{at}.signup_ts", default=datetime.now(UTC), earliest=fields.EARLIEST_SIGNUP
+        ),
+        "timezone": fields.text(u.timezone, f"{at}.timezone", n, strip=False),
+        "locale": fields.text(u.locale, f"{at}.locale", n, strip=False),
+        "city": fields.text(u.city, f"{at}.city", n, strip=False),
+        "country": fields.text(u.country, f"{at}.country", n, strip=False),
+        "push_opt_in": u.push_opt_in,
+        "sms_opt_in": u.sms_opt_in,
+        "email_opt_in": u.email_opt_in,
+        "quiet_hours": fields.text(u.quiet_hours, f"{at}.quiet_hours", n, strip=False),
+        "first_name": fields.text(u.first_name, f"{at}.first_name", n, strip=False),
+    }
+
+
+def profile_user_id(req: pb.GetUserProfileRequest, settings: Settings) -> str:
+    return check_user_id(req.user_id, settings)
+
+
+def message_args(req: pb.GenerateMessageRequest, settings: Settings) -> MessageArgs:
+    lim = settings.limits
+    return MessageArgs(
+        user_id=check_user_id(req.user_id, settings),
+        item_id=fields.text(req.item_id, "item_id", lim.max_id_len, required=True),
+        channel=channel_name(req.channel or pb.CHANNEL_APP_PUSH, "channel"),
+        trigger=trigger_name(req.context.trigger),
+        locale=fields.text(req.context.locale, "context.locale", lim.max_text_len),
+        offer=fields.text(req.offer, "offer", lim.max_text_len),
+    )
+
+
+def assistant_args(req: pb.AssistantReplyRequest, settings: Settings) -> AssistantArgs:
+    lim = settings.limits
+    uid = check_user_id(req.user_id, settings)
+    _batch(req.conversation, "conversation", lim.max_turns)
+    turns = []
+    for i, t in enumerate(req.conversation):
+        if t.role not in _ROLES:
+            raise InvalidArgument(
+                f"conversation[{i}].role must be one of {', '.join(_ROLES)}", field=f"conversation[{i}].role"
+            )
+        turns.append((t.role, fields.text(t.text, f"conversation[{i}].text", lim.max_turn_len, strip=False)))
+    max_items = req.max_items or 3
+    if not 1 <= max_items <= 20:
+        raise InvalidArgument(f"max_items must be between 1 and 20, got {max_items}", field="max_items")
+    return AssistantArgs(
+        user_id=uid,
+        turns=tuple(turns),
+        max_items=max_items,
+        locale=fields.text(req.locale, "locale", lim.max_text_len),
+    )
 
 
 # ---- domain -> protobuf ------------------------------------------------------------------

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
-from datetime import UTC, datetime
 
 import grpc
 
 from recsvc.engine.engine import Engine
-from recsvc.errors import InvalidArgument, RecsvcError
+from recsvc.errors import RecsvcError
 from recsvc.server import convert
 from recsvc.server.errors import code_of, grpc_errors
 from recsvc.v1 import recsvc_pb2 as pb
@@ -54,15 +53,7 @@ class PushRecommenderServicer(pb_grpc.PushRecommenderServicer):
 
     @grpc_errors
     def ScoreUsers(self, request: pb.ScoreUsersRequest, context: grpc.ServicerContext) -> pb.ScoreUsersResponse:
-        limit = self.settings.server.max_users_per_call
-        if not request.user_ids:
-            raise InvalidArgument("user_ids is empty", field="user_ids")
-        if len(request.user_ids) > limit:
-            raise InvalidArgument(
-                f"user_ids has {len(request.user_ids)} ids; the limit is {limit} per call", field="user_ids"
-            )
-        ids = [convert.check_user_id(u, self.settings, f"user_ids[{i}]") for i, u in enumerate(request.user_ids)]
-        as_of = convert.ts_to_dt(request.as_of, "as_of", default=datetime.now(UTC))
+        ids, as_of = convert.score_users_query(request, self.settings)
         scores, versions = self.engine.score_users(ids, as_of)
         return pb.ScoreUsersResponse(
             scores=[convert.user_score_pb(s) for s in scores], model_versions=convert.versions_pb(versions)
@@ -70,50 +61,35 @@ class PushRecommenderServicer(pb_grpc.PushRecommenderServicer):
 
     @grpc_errors
     def ReportEvents(self, request: pb.ReportEventsRequest, context: grpc.ServicerContext) -> pb.ReportEventsResponse:
-        limit = self.settings.server.max_events_per_call
-        if len(request.events) > limit:
-            raise InvalidArgument(
-                f"events has {len(request.events)} rows; the limit is {limit} per call (split the batch)",
-                field="events",
-            )
-        return convert.report_pb(
-            self.engine.report_events(convert.event_rows(request.events), [e.event_id for e in request.events])
-        )
+        rows, event_ids = convert.report_events_rows(request, self.settings)
+        return convert.report_pb(self.engine.report_events(rows, event_ids))
 
     @grpc_errors
     def UpsertItems(self, request: pb.UpsertItemsRequest, context: grpc.ServicerContext) -> pb.UpsertItemsResponse:
-        if not request.items:
-            raise InvalidArgument("items is empty", field="items")
-        upserted, indexed = self.engine.upsert_items(convert.item_rows(request.items))
+        upserted, indexed = self.engine.upsert_items(convert.item_rows(request.items, self.settings))
         return pb.UpsertItemsResponse(upserted=upserted, indexed=indexed)
 
     @grpc_errors
     def UpsertUsers(self, request: pb.UpsertUsersRequest, context: grpc.ServicerContext) -> pb.UpsertUsersResponse:
-        if not request.users:
-            raise InvalidArgument("users is empty", field="users")
-        return pb.UpsertUsersResponse(upserted=self.engine.upsert_users(convert.user_rows(request.users)))
+        rows = convert.user_rows(request.users, self.settings)
+        return pb.UpsertUsersResponse(upserted=self.engine.upsert_users(rows))
 
     @grpc_errors
     def GetUserProfile(self, request: pb.GetUserProfileRequest, context: grpc.ServicerContext) -> pb.UserProfile:
-        uid = convert.check_user_id(request.user_id, self.settings)
-        return convert.profile_pb(self.engine.profile(uid))
+        return convert.profile_pb(self.engine.profile(convert.profile_user_id(request, self.settings)))
 
     @grpc_errors
     def GenerateMessage(
         self, request: pb.GenerateMessageRequest, context: grpc.ServicerContext
     ) -> pb.GenerateMessageResponse:
-        uid = convert.check_user_id(request.user_id, self.settings)
-        if not request.item_id:
-            raise InvalidArgument("item_id is empty", field="item_id")
-        channel = convert.channel_name(request.channel or pb.CHANNEL_APP_PUSH, "channel")
-        trigger = convert._enum_name(pb.Trigger, request.context.trigger, "context.trigger", "TRIGGER_")
+        a = convert.message_args(request, self.settings)
         msg, stage = self.engine.generate_message(
-            uid,
-            request.item_id,
-            channel,
-            trigger="scheduled" if trigger == "unspecified" else trigger,
-            locale=request.context.locale,
-            offer=request.offer,
+            a.user_id,
+            a.item_id,
+            a.channel,
+            trigger=a.trigger,
+            locale=a.locale,
+            offer=a.offer,
             deadline_s=self._budget(context),
         )
         return pb.GenerateMessageResponse(message=convert.message_pb(msg), stage=convert.stage_value(stage))
@@ -122,20 +98,8 @@ class PushRecommenderServicer(pb_grpc.PushRecommenderServicer):
     def AssistantReply(
         self, request: pb.AssistantReplyRequest, context: grpc.ServicerContext
     ) -> Iterator[pb.AssistantReplyChunk]:
-        uid = convert.check_user_id(request.user_id, self.settings)
-        if not request.conversation:
-            raise InvalidArgument("conversation is empty", field="conversation")
-        turns = []
-        for i, t in enumerate(request.conversation):
-            if t.role not in ("user", "assistant", "system"):
-                raise InvalidArgument(
-                    f"conversation[{i}].role must be user or assistant", field=f"conversation[{i}].role"
-                )
-            turns.append((t.role, t.text[:4000]))
-        max_items = request.max_items or 3
-        if not 1 <= max_items <= 20:
-            raise InvalidArgument("max_items must be between 1 and 20", field="max_items")
-        for chunk in self.engine.assistant_reply(uid, turns, max_items=max_items, locale=request.locale):
+        a = convert.assistant_args(request, self.settings)
+        for chunk in self.engine.assistant_reply(a.user_id, a.turns, max_items=a.max_items, locale=a.locale):
             if not context.is_active():
                 return
             yield pb.AssistantReplyChunk(

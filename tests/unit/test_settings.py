@@ -31,6 +31,9 @@ def test_defaults_then_toml_then_env(tmp_path: Path) -> None:
         ("", {"RECSVC_FREQUENCY_WEEKLY_CAPS": "10,6,-3,1"}, "weekly_caps"),
         ('[timing]\ndefault_quiet_hours = "25-3"\n', {}, "quiet_hours"),
         ('[copy]\nmode = "poetry"\n', {}, "mode"),
+        ("[limits]\nmax_id_len = 0\n", {}, "limits.max_id_len"),
+        ("", {"RECSVC_LIMITS_MAX_AMOUNT": "nan"}, "limits.max_amount"),
+        ("[server]\nmax_events_per_call = 0\n", {}, "server.max_events_per_call"),
     ],
 )
 def test_bad_settings_name_the_field(tmp_path: Path, toml: str, env: dict[str, str], needle: str) -> None:

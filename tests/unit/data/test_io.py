@@ -87,6 +87,13 @@ def test_items_and_users(tmp_path: Path) -> None:
     assert users["sms_opt_in"].tolist() == [True]
 
 
+def test_an_item_price_that_is_not_a_number_is_an_error_not_a_blank(tmp_path: Path) -> None:
+    with pytest.raises(DataError, match=r"row 2, column 'price'.*not a number: 'abc'"):
+        read_items(_write(tmp_path, "p.csv", "item_id,title,price\na,Tea,3.5\nb,Cup,abc\nc,Pot,\n"))
+    ok = read_items(_write(tmp_path, "q.csv", "item_id,title,price\na,Tea,3.5\nc,Pot,\n"))
+    assert ok["price"].iloc[0] == 3.5 and pd.isna(ok["price"].iloc[1])
+
+
 def test_real_converters(real_data: Path) -> None:
     cd = cdnow_events(real_data / "cdnow" / "CDNOW_sample.txt")
     assert cd["user_id"].nunique() == 2357
