@@ -118,6 +118,7 @@ bad_required_id = one_of("", "   ", "\x00", "a\x00b", "x" * 129, MB)
 bad_optional_id = one_of("\x00", "a\x00b", "x" * 129, MB)
 bad_short = one_of("a\x00", "x" * 201, MB)
 bad_amount = one_of(math.nan, math.inf, -math.inf, 1e308, -1.0, 1.5e9)
+bad_signed_amount = one_of(math.nan, math.inf, -math.inf, 1e308, -1.5e9, 1.5e9)
 bad_ts = st.sampled_from([YEAR_1, YEAR_9999, 2**40, -(2**40), 946684799, -1]).map(
     lambda s: Timestamp(seconds=s)
 ) | st.just(Timestamp(seconds=NOW_S, nanos=-1))
@@ -136,7 +137,7 @@ EVENT_GOOD: dict[str, S[Any]] = {
     "event_type": st.integers(1, 16),
     "item_id": st.one_of(st.just(""), ident),
     "quantity": st.integers(0, 1000),
-    "value": st.floats(0, 1e6),
+    "value": st.floats(-1e6, 1e6),
     "channel": st.integers(0, 4),
     "campaign_id": short,
     "variant": short,
@@ -150,7 +151,7 @@ EVENT_BAD: dict[str, S[Any]] = {
     "event_type": one_of(0, 17, -1, 2**31 - 1),
     "item_id": bad_optional_id,
     "quantity": one_of(-1, -(2**31)),
-    "value": bad_amount,
+    "value": bad_signed_amount,
     "channel": one_of(5, -1, 99),
     "campaign_id": bad_optional_id,
     "variant": bad_optional_id,

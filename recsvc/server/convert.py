@@ -200,7 +200,7 @@ def _event_row(e: pb.Event, settings: Settings) -> dict[str, Any]:
         payload = fields.json_payload(e.payload, "payload", lim.max_payload_bytes, lim.max_payload_depth)
     if e.quantity < 0:
         raise InvalidArgument(f"quantity must be >= 0, got {e.quantity}", field="quantity")
-    value = fields.amount(e.value, "value", lim.max_amount)
+    value = fields.amount(e.value, "value", lim.max_amount, signed=True)
     channel = _enum_name(pb.Channel, e.channel, "channel", "CHANNEL_") if e.channel else None
     lat = lon = None
     if e.HasField("location"):

@@ -53,12 +53,13 @@ def texts(values: list[str], field: str, limit: int, max_count: int, *, forbid: 
     return [v for v in out if v]
 
 
-def amount(value: float, field: str, limit: float) -> float:
-    """A finite number in ``0..limit``."""
+def amount(value: float, field: str, limit: float, *, signed: bool = False) -> float:
+    """A finite number in ``0..limit`` (``-limit..limit`` when ``signed``: refunds are negative)."""
     if not math.isfinite(value):
         raise InvalidArgument(f"{field} must be a finite number, got {value}", field=field)
-    if not 0 <= value <= limit:
-        raise InvalidArgument(f"{field} must be between 0 and {limit:g}, got {value:g}", field=field)
+    low = -limit if signed else 0
+    if not low <= value <= limit:
+        raise InvalidArgument(f"{field} must be between {low:g} and {limit:g}, got {value:g}", field=field)
     return value
 
 

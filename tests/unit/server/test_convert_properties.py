@@ -129,7 +129,7 @@ def test_report_events_rows(events: list[tuple[pb.Event, Verdict]]) -> None:
             if row[key] is not None:
                 _check_text(row[key], LIM.max_id_len)
         assert row["quantity"] is None or row["quantity"] > 0
-        assert row["value"] is None or 0 < row["value"] <= LIM.max_amount
+        assert row["value"] is None or 0 < abs(row["value"]) <= LIM.max_amount
         for key in ("lat", "lon"):
             assert row[key] is None or math.isfinite(row[key])
         _check_time(datetime.fromtimestamp(row["ts"], UTC))
