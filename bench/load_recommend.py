@@ -8,6 +8,9 @@ It measures, in one run: the health check's p50 (the floor: what gRPC itself cos
 closed-loop Recommend at concurrency 1, 8 and 32 (requests/s, p50, p99), then open-loop at a fixed
 rate (default 300 and 500 requests/s) to check latency under a given load. Client work is spread
 over several processes so the generator is not the bottleneck. Prints a markdown table.
+
+``--bursts N`` runs only the fixed-rate rows, N times each and in order: on a freshly started server
+the first burst shows what first use still costs (compare it with the second).
 """
 
 from __future__ import annotations
@@ -159,8 +162,12 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=10.0)
     ap.add_argument("--client-procs", type=int, default=2)
     ap.add_argument("--rates", default="300,500")
+    ap.add_argument("--bursts", type=int, default=0, help="only the fixed-rate rows, this many times each")
     args = ap.parse_args()
     users = _users(args.users)
+    if args.bursts > 0:
+        _bursts(args, users)
+        return
     rows = []
     lat, err, _ = _run(_closed_loop, [(args.target, users, 1, args.seconds / 2, "health")])
     rows.append(
@@ -204,6 +211,19 @@ def main() -> None:
     floor = rows[0][3]
     for name, conc, rps, p50, p99, err in rows:
         print(f"| {name} | {conc} | {rps:.0f} | {p50:.2f} ({p50 / floor:.1f}x floor) | {p99:.2f} | {err} |")
+
+
+def _bursts(args: argparse.Namespace, users: list[str]) -> None:
+    print("| burst | rate req/s | req/s done | p50 ms | p99 ms | max ms | errors |")
+    print("|---|---|---|---|---|---|---|")
+    for i in range(1, args.bursts + 1):
+        for rate in (float(r) for r in args.rates.split(",") if r):
+            procs = args.client_procs
+            lat, err, _ = _run(_open_loop, [(args.target, users, rate / procs, args.seconds)] * procs)
+            print(
+                f"| {i} | {rate:.0f} | {len(lat) / args.seconds:.0f} | {statistics.median(lat):.2f} | "
+                f"{_pct(lat, 0.99):.2f} | {max(lat):.1f} | {err} |"
+            )
 
 
 if __name__ == "__main__":

@@ -38,6 +38,7 @@ class ServerConfig:
     max_workers: int = 16
     processes: int = 1  # >1: several server processes share the port (SO_REUSEPORT)
     grace_s: float = 5.0  # SIGTERM drain time
+    drain_s: float = 30.0  # after the grace, how long shutdown waits for handlers still running before closing
     tls_cert: str = ""
     tls_key: str = ""
     max_events_per_call: int = 10_000
@@ -50,6 +51,8 @@ class ServerConfig:
             raise InvalidArgument(f"server.port must be 0..65535, got {self.port}", field="server.port")
         if self.max_workers < 1:
             raise InvalidArgument("server.max_workers must be >= 1", field="server.max_workers")
+        if self.drain_s < 0:
+            raise InvalidArgument("server.drain_s must be >= 0", field="server.drain_s")
         if self.processes < 1:
             raise InvalidArgument("server.processes must be >= 1", field="server.processes")
         for name in ("max_events_per_call", "max_users_per_call", "max_items_per_call", "max_message_mb"):
@@ -91,6 +94,8 @@ class EngineConfig:
     candidate_cache_size: int = 200_000
     warm_on_load: bool = True  # precompute every known user's candidates after models load
     item_sync_s: float = 1.0  # how often a process picks up items other processes upserted (0 = every request)
+    score_chunk_users: int = 500  # bulk scoring reads and scores this many users at a time
+    bulk_wait_s: float = 30.0  # a ScoreUsers call waits this long for the one running before RESOURCE_EXHAUSTED
 
     def validate(self) -> None:
         if not 1 <= self.default_candidates <= self.max_candidates:
@@ -101,6 +106,10 @@ class EngineConfig:
             raise InvalidArgument("engine.max_user_id_len must be >= 1", field="engine.max_user_id_len")
         if self.item_sync_s < 0:
             raise InvalidArgument("engine.item_sync_s must be >= 0", field="engine.item_sync_s")
+        if self.score_chunk_users < 1:
+            raise InvalidArgument("engine.score_chunk_users must be >= 1", field="engine.score_chunk_users")
+        if self.bulk_wait_s < 0:
+            raise InvalidArgument("engine.bulk_wait_s must be >= 0", field="engine.bulk_wait_s")
 
 
 @dataclass(frozen=True)

@@ -296,6 +296,26 @@ class Store:
         )
         return self._events_frame([tuple(r) for r in reversed(rows)])
 
+    def lifecycle_rows(
+        self, user_ids: Sequence[str], *, before: float | None = None
+    ) -> list[tuple[str, float, str, str | None, float | None, int]]:
+        """Every event of ``user_ids`` (those before unix time ``before`` if given) as plain
+        ``(user_id, ts, event_type, item_id, value, ts_offset_min)`` rows, sorted by user and time:
+        what lifecycle features and tiers read, without the cost of a DataFrame."""
+        if not user_ids:
+            return []
+        sql = (
+            "SELECT user_id, ts, event_type, item_id, value, ts_offset_min FROM events "
+            f"WHERE user_id IN ({','.join('?' * len(user_ids))})"
+        )
+        params: list[Any] = list(user_ids)
+        if before is not None:
+            sql += " AND ts < ?"
+            params.append(before)
+        cur = self._conn().cursor()
+        cur.row_factory = None  # plain tuples: sqlite3.Row costs more to build and to unpack
+        return cur.execute(sql + " ORDER BY user_id, ts", params).fetchall()
+
     def history_rows(self, user_id: str, *, limit: int = 500) -> list[tuple[str | None, str, float, str | None]]:
         """The user's recent ``(item_id, event_type, unix ts, channel)``, oldest first: the per-request
         fast path (plain tuples; a DataFrame costs milliseconds to build)."""
@@ -407,6 +427,11 @@ class Store:
         df["price"] = df["price"].astype("float64")
         df["updated_at"] = df["updated_at"].astype("float64")
         return df
+
+    def some_item_id(self) -> str | None:
+        """Any one item id (the first by id), or None for an empty catalog."""
+        row = self._conn().execute("SELECT item_id FROM items ORDER BY item_id LIMIT 1").fetchone()
+        return None if row is None else str(row[0])
 
     def get_item(self, item_id: str) -> dict[str, Any] | None:
         row = (

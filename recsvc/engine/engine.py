@@ -26,7 +26,10 @@ from recsvc.copy.llm import LLMClient, OpenAILLM
 from recsvc.copy.supervisor import LLMStatus, status_metrics
 from recsvc.copy.types import CopyRequest, Message
 from recsvc.copy.writer import Copywriter
+from recsvc.engine import scoring
+from recsvc.engine.counters import Counters, Version
 from recsvc.engine.models import ModelSet, VersionGate, check_artifacts, load_model_set, newer_versions_pending
+from recsvc.engine.scoring import UserState, lifecycle_view
 from recsvc.engine.types import (
     STAGES,
     CandidateView,
@@ -34,7 +37,6 @@ from recsvc.engine.types import (
     LifecycleView,
     MessageView,
     ProfileView,
-    ReasonView,
     RecommendQuery,
     RecommendResult,
     Rejection,
@@ -44,11 +46,10 @@ from recsvc.engine.types import (
     SuppressionView,
     UserScoreView,
 )
-from recsvc.errors import FailedPrecondition, InvalidArgument, NotFound
+from recsvc.errors import FailedPrecondition, InvalidArgument, NotFound, ResourceExhausted
 from recsvc.frequency.caps import DERIVING_EVENT_TYPES, CapLedger, Refusal, Reservation
 from recsvc.frequency.channels import ChannelStats, channel_stats_from, choose_channel
-from recsvc.frequency.tiers import EngagementTier, compute_tiers
-from recsvc.lifecycle.model import UserScore
+from recsvc.frequency.tiers import EngagementTier
 from recsvc.recs.embeddings import Encoder, SentenceTransformerEncoder
 from recsvc.recs.model import Candidate, RecRequest
 from recsvc.settings import Settings
@@ -57,30 +58,8 @@ from recsvc.timing.clock import QuietHours, Trigger, deadline_for, resolve_timez
 
 logger = logging.getLogger(__name__)
 
-_TIER_NAMES = {
-    EngagementTier.HIGH: "high",
-    EngagementTier.MEDIUM: "medium",
-    EngagementTier.LOW: "low",
-    EngagementTier.DORMANT: "dormant",
-}
-# Events that end up in the user-state caches; push_delivered is our own act, not the user's.
+# Recent events that recommendations and channel statistics read (lifecycle features read all of them).
 _HISTORY_LIMIT = 300
-
-
-def _stage_name(stage: Any) -> str:
-    return STAGES[int(stage) - 1] if 1 <= int(stage) <= len(STAGES) else "awareness"
-
-
-def lifecycle_view(score: UserScore, horizon_days: int) -> LifecycleView:
-    reasons = tuple(ReasonView(r.feature, r.text, float(r.contribution)) for r in score.reasons)
-    return LifecycleView(
-        current_stage=_stage_name(score.rule_stage),
-        predicted_stage=_stage_name(score.predicted_stage),
-        stage_probs={_stage_name(s): float(p) for s, p in score.stage_probs.items()},
-        churn_risk=float(score.churn_risk),
-        horizon_days=horizon_days,
-        churn_reasons=reasons,
-    )
 
 
 Signature = tuple[int, float]  # (number of the user's events, time of the last one): see Store.history_signature
@@ -115,6 +94,7 @@ class Engine:
         self.caps = CapLedger(settings.paths.store, settings.frequency)
         self._reconcile_derived_state()
         self._encoder = encoder
+        self._encoder_lock = threading.Lock()
         # The LLM sits behind a small interface with timeouts; any OpenAI-compatible endpoint will do.
         self.llm: LLMClient = llm or OpenAILLM(settings.copy)
         self.copywriter = Copywriter(settings.copy, self.llm, cache_db=settings.paths.store)
@@ -122,24 +102,26 @@ class Engine:
         self._gate = VersionGate()  # refused model versions, shared by every load of this engine
         self._swap_lock = threading.Lock()
         self._state_lock = threading.Lock()
-        # Per-user state, each entry tagged with the history signature it was computed from, so any
-        # process notices new events (written by itself or another process) on the next call.
+        # Per-user state, each entry tagged with the history signature and the model set it was
+        # computed from: any process notices new events (written by itself or another process) on the
+        # next call, and an entry an old model set wrote during a swap is never served with the new one.
         self._scores: dict[str, LifecycleView] = {}
         self._tiers: dict[str, str] = {}
-        self._sigs: dict[str, Signature] = {}
+        self._sigs: dict[str, tuple[Signature, ModelSet]] = {}
         self._digests: OrderedDict[str, _Digest] = OrderedDict()
         self._digests_lock = threading.Lock()
         self._cold: tuple[ModelSet, LifecycleView] | None = None
         self._cands: OrderedDict[tuple[Any, ...], _CachedCandidates] = OrderedDict()
         self._cands_lock = threading.Lock()
-        self._items_version = 0
+        self._items_version = Version()
         # Items upserted through any process: this process indexes those stamped after _items_mark.
         self._items_mark = 0.0
         self._items_checked = 0.0
         self._items_own: dict[str, float] = {}  # item_id -> stamp of our own upserts (already indexed)
         self._items_sync_lock = threading.Lock()
-        self._counters: Counter[str] = Counter()
-        self._latency_ms: list[float] = []
+        self._counters = Counters()
+        # One bulk scoring job at a time, so ScoreUsers calls cannot take every worker and core.
+        self._bulk = threading.BoundedSemaphore(1)
 
     # ---- models -----------------------------------------------------------------------------
     @staticmethod
@@ -148,9 +130,13 @@ class Engine:
 
     @property
     def encoder(self) -> Encoder:
-        if self._encoder is None:
-            self._encoder = SentenceTransformerEncoder(self.settings.recs.embedding_model or None)
-        return self._encoder
+        enc = self._encoder
+        if enc is None:
+            with self._encoder_lock:  # loading the model twice would cost seconds and its memory twice
+                if self._encoder is None:
+                    self._encoder = SentenceTransformerEncoder(self.settings.recs.embedding_model or None)
+                enc = self._encoder
+        return enc
 
     @property
     def models(self) -> ModelSet:
@@ -159,8 +145,10 @@ class Engine:
             raise FailedPrecondition("models are not loaded yet (health is NOT_SERVING); retry shortly", field="models")
         return m
 
-    def versions(self) -> dict[str, str]:
-        out = dict(self._models.versions) if self._models else {}
+    def versions(self, models: ModelSet | None = None) -> dict[str, str]:
+        """The versions of ``models`` (the request's snapshot), by default of the set serving now."""
+        models = models or self._models
+        out = dict(models.versions) if models else {}
         out["copy"] = self.settings.copy.model
         return out
 
@@ -198,49 +186,54 @@ class Engine:
                 return False  # every newer version was refused
             self._install(new, mark)
         except Exception as exc:
-            self._counters["model_reload_failures"] += 1
+            self._counters.inc("model_reload_failures")
             logger.error("model reload failed (%s); keeping %s", exc, current.versions if current else None)
             return False
-        self._counters["model_reloads"] += 1
+        self._counters.inc("model_reloads")
         return True
 
-    def _batch_state(self, models: ModelSet) -> tuple[dict[str, LifecycleView], dict[str, str], dict[str, Signature]]:
+    def _batch_state(
+        self, models: ModelSet
+    ) -> tuple[dict[str, LifecycleView], dict[str, str], dict[str, tuple[Signature, ModelSet]]]:
         """Score every known user once, so a request reads a cached score."""
-        now = pd.Timestamp(datetime.now(UTC))
-        events = self.store.events_frame()
-        if events.empty:
-            return {}, {}, {}
-        feats = models.lifecycle.features(events, now)
-        horizon = int(models.lifecycle.horizon_days)
-        scores = {s.user_id: lifecycle_view(s, horizon) for s in models.lifecycle.score(feats)}
-        tiers = {
-            str(u): _TIER_NAMES[EngagementTier(int(t))]
-            for u, t in compute_tiers(events, now, self.settings.frequency).items()
-        }
-        return scores, tiers, self.store.history_signatures()
+        now = datetime.now(UTC)
+        # Signatures first: an event that arrives while scoring makes its user's entry stale, not lost.
+        sigs = self.store.history_signatures()
+        scores: dict[str, LifecycleView] = {}
+        tiers: dict[str, str] = {}
+        for state in self._score_chunks(models, sorted(sigs), now):
+            for uid, st in state.items():
+                scores[uid], tiers[uid] = st.lifecycle, st.tier
+        return scores, tiers, {u: (s, models) for u, s in sigs.items()}
 
-    def _user_state(self, user_id: str, now: datetime, sig: Signature) -> tuple[LifecycleView, str]:
-        """Cached score and tier; recomputed from the user's own events only when they changed."""
+    def _score_chunks(
+        self, models: ModelSet, user_ids: Sequence[str], as_of: datetime
+    ) -> Iterator[dict[str, UserState]]:
+        """:func:`scoring.score_users` over chunks of ``engine.score_chunk_users`` users. Between chunks
+        the thread sleeps for a moment, so per-user calls waiting for the GIL get it at once."""
+        size = self.settings.engine.score_chunk_users
+        for lo in range(0, len(user_ids), size):
+            if lo:
+                time.sleep(0)
+            yield scoring.score_users(self.store, models, user_ids[lo : lo + size], as_of, self.settings.frequency)
+
+    def _user_state(self, user_id: str, now: datetime, sig: Signature, models: ModelSet) -> tuple[LifecycleView, str]:
+        """Cached score and tier; recomputed from all of the user's events when they changed."""
         if sig[0] == 0:  # a new user is not a dormant one: a welcome, within a low cap
-            return self._cold_start_view(), "low"
+            return self._cold_start_view(models), "low"
         with self._state_lock:
             cached = self._scores.get(user_id)
             tier = self._tiers.get(user_id)
-            fresh = self._sigs.get(user_id) == sig
-        if cached is not None and tier is not None and fresh:
+            fresh = self._sigs.get(user_id)
+        if cached is not None and tier is not None and fresh is not None and fresh[0] == sig and fresh[1] is models:
             return cached, tier
-        models = self.models
-        ts = pd.Timestamp(now)
-        history = self.store.events_for_user(user_id, limit=_HISTORY_LIMIT)
-        feats = models.lifecycle.features(history, ts, users=[user_id])
-        view = lifecycle_view(models.lifecycle.score(feats)[0], int(models.lifecycle.horizon_days))
-        tiers = compute_tiers(history, ts, self.settings.frequency)
-        tier_name = _TIER_NAMES[EngagementTier(int(tiers.get(user_id, EngagementTier.DORMANT)))]
+        state = scoring.score_users(self.store, models, [user_id], now, self.settings.frequency)[user_id]
         with self._state_lock:
-            self._scores[user_id] = view
-            self._tiers[user_id] = tier_name
-            self._sigs[user_id] = sig
-        return view, tier_name
+            if self._models is models:  # after a swap the new set's entry is the one to keep
+                self._scores[user_id] = state.lifecycle
+                self._tiers[user_id] = state.tier
+                self._sigs[user_id] = (sig, models)
+        return state.lifecycle, state.tier
 
     def _history(self, user_id: str) -> list[tuple[str, str, float]]:
         """The user's recent ``(item_id, event_type, ts)`` with an item, oldest first (recs input)."""
@@ -270,43 +263,47 @@ class Engine:
                 self._digests.popitem(last=False)
         return d
 
-    def _candidates(self, req: RecRequest, sig: Signature, cart: tuple[str, ...]) -> list[Candidate]:
+    def _candidates(self, req: RecRequest, sig: Signature, cart: tuple[str, ...], models: ModelSet) -> list[Candidate]:
         """Ranked candidates, cached per user and context until the user's history, the models or the
         catalog change, or ``engine.candidate_cache_s`` passes (popularity drifts)."""
-        models = self.models
         ttl = self.settings.engine.candidate_cache_s
         if ttl <= 0 or req.query_text:
             return models.recs.recommend(dataclasses.replace(req, history=self._history(req.user_id)))
         key = (req.user_id, req.city, req.trigger, req.stage, cart)
         now = time.monotonic()
+        # Read before ranking: an upsert during the ranking leaves this entry stale, not the new items unseen.
+        items_version = self._items_version.value
         with self._cands_lock:
             hit = self._cands.get(key)
         if (
             hit is not None
             and hit.sig == sig
             and hit.models is models
-            and hit.items_version == self._items_version
+            and hit.items_version == items_version
             and now - hit.at < ttl
             and hit.k >= req.k
         ):
-            self._counters["candidate_cache_hits"] += 1
+            self._counters.inc("candidate_cache_hits")
             return list(hit.cands[: req.k])
         k = max(req.k, self.settings.engine.default_candidates * 4)
         cands = models.recs.recommend(dataclasses.replace(req, k=k, history=self._history(req.user_id)))
         with self._cands_lock:
-            self._cands[key] = _CachedCandidates(sig, models, self._items_version, now, k, tuple(cands))
+            self._cands[key] = _CachedCandidates(sig, models, items_version, now, k, tuple(cands))
             self._cands.move_to_end(key)
             while len(self._cands) > self.settings.engine.candidate_cache_size:
                 self._cands.popitem(last=False)
-        self._counters["candidate_cache_misses"] += 1
+        self._counters.inc("candidate_cache_misses")
         return cands[: req.k]
 
-    def warm(self) -> int:
-        """Precompute every known user's scheduled candidates, so first requests are fast too."""
+    def warm(self, stop: threading.Event | None = None) -> int:
+        """Precompute every known user's scheduled candidates, so first requests are fast too
+        (until ``stop`` is set: a server shutting down does not finish warming)."""
         users = list(self._scores)
         now = datetime.now(UTC)
         done = 0
         for uid in users:
+            if stop is not None and stop.is_set():
+                break
             try:
                 self.recommend(
                     RecommendQuery(
@@ -318,9 +315,21 @@ class Engine:
                 logger.debug("warming %s failed", uid, exc_info=True)
         return done
 
-    def _cold_start_view(self) -> LifecycleView:
+    def sample_user(self) -> str | None:
+        """Some user with a cached score (warm-up calls want a real one), or None when there is none."""
+        with self._state_lock:
+            return next(iter(self._scores), None)
+
+    def sample_item(self) -> str | None:
+        """Some catalog item id, or None for an empty catalog."""
+        return self.store.some_item_id()
+
+    def warm_thread(self) -> None:
+        """Open the calling thread's store connection (each thread has its own, opened on first use)."""
+        self.store.history_signature("")
+
+    def _cold_start_view(self, models: ModelSet) -> LifecycleView:
         """The score of a user with no history, computed once per model set."""
-        models = self.models
         cold = self._cold
         if cold is None or cold[0] is not models:
             empty = self.store.events_for_user("\x00no-such-user", limit=1)
@@ -338,7 +347,7 @@ class Engine:
         digest = self._digest(q.user_id)
         sig = digest.sig
         new_user = sig[0] == 0
-        lifecycle, tier = self._user_state(q.user_id, q.now, sig)
+        lifecycle, tier = self._user_state(q.user_id, q.now, sig, models)
         city = q.city or str(user.get("city") or "")
         locale = q.locale or str(user.get("locale") or "") or "en-US"
         tz_name = str(user.get("timezone") or "")
@@ -360,7 +369,7 @@ class Engine:
             k=q.max_candidates,
             recently_pushed=pushed,
         )
-        cands = self._candidates(rec_req, sig, q.cart_item_ids)
+        cands = self._candidates(rec_req, sig, q.cart_item_ids, models)
         if q.cart_item_ids and trigger == Trigger.CART_IDLE:
             cands = self._cart_first(cands, q.cart_item_ids)
         unsub = self.caps.unsubscribed_channels(q.user_id)
@@ -448,7 +457,7 @@ class Engine:
             tier=tier,
             candidates=tuple(out),
             suppression=suppression,
-            versions=self.versions(),
+            versions=self.versions(models),
             request_id=uuid.uuid4().hex[:16],
             send_curve=tuple((h, float(p)) for h, p in slot.curve[:48]) if slot is not None else (),
         )
@@ -591,25 +600,29 @@ class Engine:
 
     # ---- other calls ------------------------------------------------------------------------
     def score_users(self, user_ids: Sequence[str], as_of: datetime) -> tuple[list[UserScoreView], dict[str, str]]:
+        """Lifecycle scores and tiers as of ``as_of``, from all of each user's events before it.
+
+        Bulk work: one job at a time (others wait up to ``engine.bulk_wait_s``), in chunks, so a big
+        call neither takes every worker thread nor holds the GIL for long against per-user calls.
+        """
         models = self.models
-        events = self.store.events_frame(user_ids=list(dict.fromkeys(user_ids)))
-        ts = pd.Timestamp(as_of)
-        events = events[events["ts"] < ts]
-        feats = models.lifecycle.features(events, ts, users=list(user_ids))
-        scores = {s.user_id: s for s in models.lifecycle.score(feats)}
-        tiers = compute_tiers(events, ts, self.settings.frequency)
-        known = set(events["user_id"].unique())
-        horizon = int(models.lifecycle.horizon_days)
-        out = [
-            UserScoreView(
-                user_id=u,
-                lifecycle=lifecycle_view(scores[u], horizon),
-                tier=_TIER_NAMES[EngagementTier(int(tiers.get(u, EngagementTier.DORMANT)))],
-                known=u in known,
+        if not self._bulk.acquire(timeout=self.settings.engine.bulk_wait_s):
+            raise ResourceExhausted(
+                f"another bulk scoring call has been running for over {self.settings.engine.bulk_wait_s:g}s; "
+                "retry later",
+                field="user_ids",
             )
+        try:
+            states: dict[str, UserState] = {}
+            for chunk in self._score_chunks(models, list(dict.fromkeys(user_ids)), as_of):
+                states.update(chunk)
+        finally:
+            self._bulk.release()
+        out = [
+            UserScoreView(user_id=u, lifecycle=states[u].lifecycle, tier=states[u].tier, known=states[u].known)
             for u in user_ids
         ]
-        return out, self.versions()
+        return out, self.versions(models)
 
     def report_events(
         self, rows: Sequence[tuple[dict[str, Any] | None, str, str]], event_ids: Sequence[str]
@@ -622,9 +635,9 @@ class Engine:
         good = [r for r, _, _ in rows if r is not None]
         rejections = tuple(Rejection(i, event_ids[i], fld, why) for i, (r, fld, why) in enumerate(rows) if r is None)
         res, _ = self.store.add_events(good, derive=self.caps.derive_from_events)
-        self._counters["events_accepted"] += res.accepted
-        self._counters["events_duplicate"] += res.duplicate
-        self._counters["events_rejected"] += len(rejections)
+        self._counters.inc("events_accepted", res.accepted)
+        self._counters.inc("events_duplicate", res.duplicate)
+        self._counters.inc("events_rejected", len(rejections))
         return ReportResult(accepted=res.accepted, duplicate=res.duplicate, rejections=rejections)
 
     def _reconcile_derived_state(self) -> None:
@@ -647,7 +660,7 @@ class Engine:
         indexed = self.models.recs.upsert_items(df, now=datetime.now(UTC))
         with self._items_sync_lock:
             self._items_own.update(dict.fromkeys(df["item_id"].astype(str), stamp))
-        self._items_version += 1  # cached candidate lists predate these items
+        self._items_version.bump()  # cached candidate lists predate these items
         return len(df), int(indexed)
 
     def sync_items(self, *, force: bool = False) -> int:
@@ -677,7 +690,7 @@ class Engine:
             if len(theirs):
                 items = theirs.drop(columns=["attributes", "updated_at"])
                 n = int(models.recs.upsert_items(items, now=datetime.now(UTC)))
-                self._items_version += 1
+                self._items_version.bump()
                 logger.info("indexed %d items upserted by other processes", n)
             self._items_mark = mark
             self._items_own = {i: t for i, t in own.items() if t > mark}
@@ -694,12 +707,13 @@ class Engine:
         return self.store.upsert_users(pd.DataFrame(rows))
 
     def profile(self, user_id: str) -> ProfileView:
+        models = self.models
         now = datetime.now(UTC)
         user = self.store.get_user(user_id)
-        history = self.store.events_for_user(user_id, limit=_HISTORY_LIMIT)
-        lifecycle, tier = self._user_state(user_id, now, self.store.history_signature(user_id))
-        items = [i for i in history["item_id"].dropna().tolist()[::-1]]
-        recent = tuple(dict.fromkeys(items))[:10]
+        sig = self.store.history_signature(user_id)  # COUNT(*) and MAX(ts) of all the user's events
+        lifecycle, tier = self._user_state(user_id, now, sig, models)
+        rows = self.store.history_rows(user_id, limit=_HISTORY_LIMIT)
+        recent = tuple(dict.fromkeys(i for i, _, _, _ in reversed(rows) if i))[:10]
         cats: Counter[str] = Counter()
         for item_id in recent:
             row = self.store.get_item(item_id)
@@ -707,16 +721,16 @@ class Engine:
                 cats[row["category"]] += 1
         return ProfileView(
             user=user or {"user_id": user_id},
-            known=bool(user) or not history.empty,
+            known=bool(user) or sig[0] > 0,
             lifecycle=lifecycle,
             tier=tier,
-            event_count=len(history),
-            last_event_at=history["ts"].iloc[-1].to_pydatetime() if len(history) else None,
+            event_count=sig[0],
+            last_event_at=datetime.fromtimestamp(sig[1], UTC) if sig[0] else None,
             recent_item_ids=recent,
             top_categories=tuple(c for c, _ in cats.most_common(3)),
             sends_last_7d=len(self.caps.sends_for(user_id, now - timedelta(days=7))),
             unsubscribed=tuple(sorted(self.caps.unsubscribed_channels(user_id))),
-            versions=self.versions(),
+            versions=self.versions(models),
         )
 
     def generate_message(
@@ -731,12 +745,30 @@ class Engine:
         deadline_s: float | None,
     ) -> tuple[MessageView, str]:
         t0 = time.perf_counter()
+        req = self._copy_request(user_id, item_id, channel, trigger=trigger, locale=locale, offer=offer)
+        timeout = self.settings.copy.timeout_s
+        if deadline_s is not None:
+            # Keep a quarter of the caller's deadline (at least 20 ms) for the template and the answer.
+            left = deadline_s - (time.perf_counter() - t0)
+            timeout = min(timeout, left - max(0.02, 0.25 * deadline_s))
+        msg = self.copywriter.write_now(req, timeout_s=max(0.0, timeout))
+        return self._message_view(msg), req.stage
+
+    def template_message(self, user_id: str, item_id: str, channel: str) -> MessageView:
+        """GenerateMessage's fallback copy (template only, no LLM, no cache): used to warm that path."""
+        req = self._copy_request(user_id, item_id, channel, trigger="scheduled", locale="", offer="")
+        return self._message_view(self.copywriter.template(req))
+
+    def _copy_request(
+        self, user_id: str, item_id: str, channel: str, *, trigger: str, locale: str, offer: str
+    ) -> CopyRequest:
         row = self.store.get_item(item_id)
         if row is None:
             raise NotFound(f"item_id {item_id!r} is not in the catalog", field="item_id")
+        models = self.models
         user = self.store.get_user(user_id) or {}
-        lifecycle, _ = self._user_state(user_id, datetime.now(UTC), self.store.history_signature(user_id))
-        req = CopyRequest(
+        lifecycle, _ = self._user_state(user_id, datetime.now(UTC), self.store.history_signature(user_id), models)
+        return CopyRequest(
             user_id=user_id,
             first_name=str(user.get("first_name") or ""),
             locale=locale or str(user.get("locale") or "") or "en-US",
@@ -755,13 +787,6 @@ class Engine:
             video_url=row["video_url"],
             audio_url=row["audio_url"],
         )
-        timeout = self.settings.copy.timeout_s
-        if deadline_s is not None:
-            # Keep a quarter of the caller's deadline (at least 20 ms) for the template and the answer.
-            left = deadline_s - (time.perf_counter() - t0)
-            timeout = min(timeout, left - max(0.02, 0.25 * deadline_s))
-        msg = self.copywriter.write_now(req, timeout_s=max(0.0, timeout))
-        return self._message_view(msg), lifecycle.current_stage
 
     def assistant_reply(
         self, user_id: str, turns: Sequence[tuple[str, str]], *, max_items: int, locale: str
@@ -805,8 +830,8 @@ class Engine:
         yield ReplyChunk(done=True)
 
     def metrics(self) -> tuple[dict[str, float], dict[str, str]]:
-        values: dict[str, float] = {k: float(v) for k, v in self._counters.items()}
-        lat = sorted(self._latency_ms[-2000:])
+        values = self._counters.values()
+        lat = sorted(self._counters.latencies_ms())
         if lat:
             values["recommend_p50_ms"] = lat[len(lat) // 2]
             values["recommend_p99_ms"] = lat[min(len(lat) - 1, int(len(lat) * 0.99))]
@@ -828,11 +853,8 @@ class Engine:
         return status_metrics(self.llm_status())[1]
 
     def _record(self, name: str, t0: float) -> None:
-        ms = (time.perf_counter() - t0) * 1000.0
-        self._counters[f"{name}_calls"] += 1
-        self._latency_ms.append(ms)
-        if len(self._latency_ms) > 10_000:
-            del self._latency_ms[:5000]
+        self._counters.inc(f"{name}_calls")
+        self._counters.observe_ms((time.perf_counter() - t0) * 1000.0)
 
     def close(self) -> None:
         self.copywriter.close()

@@ -9,7 +9,7 @@ and per-user row ranges, so a cut-off over a sample of users touches only their 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -128,6 +128,37 @@ class EventLog:
         if "ts_offset_min" in events.columns:
             off = pd.to_numeric(events["ts_offset_min"], errors="coerce").fillna(0).to_numpy(np.float32)
         return cls.from_arrays(users, ucode, s, typ, item=item, value=value, offset_min=off)
+
+    @classmethod
+    def from_columns(
+        cls,
+        user_id: Sequence[str],
+        ts_s: Sequence[float],
+        event_type: Sequence[str],
+        *,
+        item_id: Sequence[str | None] | None = None,
+        value: Sequence[float | None] | None = None,
+        offset_min: Sequence[int | None] | None = None,
+    ) -> EventLog:
+        """Encode plain columns (e.g. rows read from the store; ``None`` = missing) exactly as
+        :meth:`from_frame` encodes the same events as a canonical frame, without building the frame:
+        for a few thousand users, the frame cost more than the features."""
+        users_arr = np.asarray(user_id, dtype=object)
+        ucode, uniq = pd.factorize(users_arr, sort=True)
+        users = pd.Index(np.asarray(uniq, dtype=object), dtype=object)
+        index = {name: i for i, name in enumerate(EVENT_TYPES)}
+        typ = np.fromiter((index.get(t, -1) for t in event_type), dtype=np.int64, count=len(users_arr))
+        item = None
+        if item_id is not None:
+            item = pd.factorize(np.asarray(item_id, dtype=object), use_na_sentinel=True)[0]
+        val = None
+        if value is not None:
+            val = np.nan_to_num(np.asarray(value, dtype=np.float64), nan=0.0)  # None becomes NaN, then 0
+        off = None
+        if offset_min is not None:
+            off = np.nan_to_num(np.asarray(offset_min, dtype=np.float64), nan=0.0).astype(np.float32)
+        ts = np.asarray(ts_s, dtype=np.float64)
+        return cls.from_arrays(users, ucode, ts, typ, item=item, value=val, offset_min=off)
 
     @classmethod
     def from_arrays(

@@ -2,9 +2,10 @@
 
 The server comes back unstarted, with the standard health service (``NOT_SERVING`` until the
 models are loaded) and reflection. ``start()`` loads models on a background thread so the port
-answers health checks at once; a watcher swaps in new model versions whole, and keeps looking
-when nothing could be loaded yet, so a good version added later brings the server to SERVING.
-SIGTERM drains in-flight calls for ``server.grace_s`` seconds.
+answers health checks at once, warms every serving path, then reports SERVING; a watcher swaps in
+new model versions whole, and keeps looking when nothing could be loaded yet, so a good version
+added later brings the server to SERVING. SIGTERM drains in-flight calls for ``server.grace_s``
+seconds and closes the engine only once every running handler has returned.
 """
 
 from __future__ import annotations
@@ -23,7 +24,9 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from recsvc.engine.engine import Engine
+from recsvc.server import warmup
 from recsvc.server.decode import DecodeErrorInterceptor
+from recsvc.server.inflight import InFlight, InFlightInterceptor
 from recsvc.server.servicer import PushRecommenderServicer
 from recsvc.settings import Settings
 from recsvc.v1 import recsvc_pb2, recsvc_pb2_grpc
@@ -82,7 +85,11 @@ class RecsvcServer:
     port: int
     engine: Engine
     health: health.HealthServicer
+    executor: futures.ThreadPoolExecutor
+    inflight: InFlight = field(default_factory=InFlight)
     _stop_event: threading.Event = field(default_factory=threading.Event)
+    _closed: threading.Event = field(default_factory=threading.Event)
+    _stop_lock: threading.Lock = field(default_factory=threading.Lock)
     _threads: list[threading.Thread] = field(default_factory=list)
 
     def _set_serving(self, serving: bool) -> None:
@@ -119,23 +126,34 @@ class RecsvcServer:
                 return
 
     def load_models_now(self) -> None:
-        """Load synchronously (tests, CLI) and mark the server SERVING."""
+        """Load synchronously (tests, CLI), warm every serving path, then mark the server SERVING."""
         self.engine.load_models()
-        self._set_serving(True)
+        self.warm_up()
+        if not self._stop_event.is_set():
+            self._set_serving(True)
+
+    def warm_up(self) -> None:
+        """Candidates of every known user (``engine.warm_on_load``), then every request path: see
+        :mod:`recsvc.server.warmup`. Before SERVING, so the first traffic meets a warm server."""
+        if self.settings.engine.warm_on_load:
+            t0 = time.monotonic()
+            n = self.engine.warm(stop=self._stop_event)
+            logger.info("warmed candidates for %d users in %.1fs", n, time.monotonic() - t0)
+        if not self._stop_event.is_set():
+            warmup.warm_paths(self.engine, self.settings, self.port, self.executor)
 
     def _try_first_load(self, last_error: str) -> tuple[bool, str]:
         """One attempt to load models and flip to SERVING; a failure is logged once per distinct cause."""
         try:
             self.load_models_now()
         except Exception as exc:
+            if self._stop_event.is_set():
+                logger.info("model loading stopped by shutdown")
+                return False, str(exc)
             if str(exc) != last_error:
                 logger.error("loading models failed (%s); health stays NOT_SERVING, retrying as models change", exc)
             return False, str(exc)
         logger.info("models loaded: %s", self.engine.versions())
-        if self.settings.engine.warm_on_load:
-            t0 = time.monotonic()
-            n = self.engine.warm()
-            logger.info("warmed candidates for %d users in %.1fs", n, time.monotonic() - t0)
         return True, ""
 
     def _load_then_watch(self) -> None:
@@ -150,21 +168,56 @@ class RecsvcServer:
                 loaded, error = self._try_first_load(error)
                 continue
             try:
-                self.engine.reload_if_newer()
+                if self.engine.reload_if_newer():
+                    warmup.settle_gc()  # the previous set was frozen with the rest: let the collector free it
                 self.engine.sync_items(force=True)  # idle processes pick up other processes' items too
             except Exception:
                 logger.exception("model reload check failed; the current models keep serving")
 
     def stop(self, grace: float | None = None) -> None:
-        """Refuse new calls, let in-flight ones finish within ``grace`` seconds, then close."""
-        self._stop_event.set()
-        self._set_serving(False)
-        self.health.enter_graceful_shutdown()
-        self.server.stop(self.settings.server.grace_s if grace is None else grace).wait()
-        self.engine.close()
+        """Refuse new calls, let in-flight ones finish within ``grace`` seconds, wait for the handlers
+        still running (gRPC cancels their calls after the grace, but cannot stop them), then close.
+
+        Safe to call twice (SIGTERM, then SIGINT): the second call waits for the first to finish.
+        """
+        with self._stop_lock:
+            first = not self._stop_event.is_set()
+            self._stop_event.set()
+        if not first:
+            self._closed.wait()
+            return
+        try:
+            self._set_serving(False)
+            self.health.enter_graceful_shutdown()
+            self.server.stop(self.settings.server.grace_s if grace is None else grace).wait()
+            self.inflight.close()  # a handler that starts from now on answers UNAVAILABLE
+            if self._drain():
+                self.engine.close()
+        finally:
+            self._closed.set()
+
+    def _drain(self) -> bool:
+        """Wait up to ``server.drain_s`` for running handlers and the model loader; False if some still run."""
+        deadline = time.monotonic() + self.settings.server.drain_s
+        idle = self.inflight.wait_idle(self.settings.server.drain_s)
+        for t in self._threads:
+            t.join(max(0.0, deadline - time.monotonic()))
+        busy = [t.name for t in self._threads if t.is_alive()]
+        if idle and not busy:
+            return True
+        logger.warning(
+            "after %.0fs, %d handlers and threads %s still run; the store stays open until the process exits",
+            self.settings.server.drain_s,
+            self.inflight.running,
+            busy,
+        )
+        return False
 
     def wait(self) -> None:
+        """Block until the server stopped and, when :meth:`stop` stopped it, the engine is closed."""
         self.server.wait_for_termination()
+        if self._stop_event.is_set():
+            self._closed.wait()
 
     def install_signal_handlers(self) -> None:
         """SIGTERM/SIGINT drain the server (main thread only)."""
@@ -180,21 +233,20 @@ class RecsvcServer:
 def build_server(settings: Settings, *, engine: Engine | None = None, reuse_port: bool = False) -> RecsvcServer:
     """Assemble the gRPC server (unstarted) with health, reflection, auth and optional TLS."""
     engine = engine or Engine(settings)
+    inflight = InFlight()
     interceptors: list[grpc.ServerInterceptor] = []
     if settings.api_token:
         interceptors.append(TokenAuthInterceptor(settings.api_token))
     interceptors.append(DecodeErrorInterceptor())
+    interceptors.append(InFlightInterceptor(inflight, f"/{SERVICE_NAME}/"))
     mb = settings.server.max_message_mb * 1024 * 1024
     options = [
         ("grpc.max_receive_message_length", mb),
         ("grpc.max_send_message_length", mb),
         ("grpc.so_reuseport", 1 if reuse_port else 0),
     ]
-    server = grpc.server(
-        futures.ThreadPoolExecutor(max_workers=settings.server.max_workers, thread_name_prefix="rpc"),
-        interceptors=interceptors,
-        options=options,
-    )
+    executor = futures.ThreadPoolExecutor(max_workers=settings.server.max_workers, thread_name_prefix="rpc")
+    server = grpc.server(executor, interceptors=interceptors, options=options)
     recsvc_pb2_grpc.add_PushRecommenderServicer_to_server(PushRecommenderServicer(engine), server)
     health_servicer = health.HealthServicer(
         experimental_non_blocking=True, experimental_thread_pool=futures.ThreadPoolExecutor(max_workers=2)
@@ -214,6 +266,14 @@ def build_server(settings: Settings, *, engine: Engine | None = None, reuse_port
         from recsvc.errors import FailedPrecondition
 
         raise FailedPrecondition(f"cannot bind {address} (in use?)", field="server.port")
-    out = RecsvcServer(settings=settings, server=server, port=port, engine=engine, health=health_servicer)
+    out = RecsvcServer(
+        settings=settings,
+        server=server,
+        port=port,
+        engine=engine,
+        health=health_servicer,
+        executor=executor,
+        inflight=inflight,
+    )
     out._set_serving(False)
     return out
