@@ -49,6 +49,39 @@ def test_evaluate_sendtime_on_habits_beats_population() -> None:
     assert "lgbm_hit@1h" in res["validation"] or res["validation"] == {}
 
 
+def _hand_log() -> Dataset:
+    """Hand-made habits, in UTC: 'wide' users visit twice at 03h and once each at 14h, 15h and 16h,
+    then come back at 15h: the plain arg-max says 03h, the +/- 1 h window says 15h. 'pushed' users
+    visit at 20h; after the cut-off a push is delivered at 09h and they open the app at 20h. 'silent'
+    users only receive a push after the cut-off."""
+    day = pd.Timedelta(days=1)
+    rows = []
+
+    def add(u: str, when: pd.Timestamp, event_type: str = "app_open") -> None:
+        rows.append({"user_id": u, "ts": when.isoformat(), "event_type": event_type})
+
+    for k in range(12):
+        wide, pushed, silent = f"wide{k}", f"pushed{k}", f"silent{k}"
+        for d, h in ((-20, 3), (-13, 3), (-11, 14), (-8, 15), (-5, 16)):
+            add(wide, CUTOFF + d * day + pd.Timedelta(hours=h, minutes=10))
+        add(wide, CUTOFF + 2 * day + pd.Timedelta(hours=15, minutes=30))
+        for d in (-15, -9, -4):
+            add(pushed, CUTOFF + d * day + pd.Timedelta(hours=20, minutes=5))
+            add(silent, CUTOFF + d * day + pd.Timedelta(hours=11))
+        add(pushed, CUTOFF + day + pd.Timedelta(hours=9), "push_delivered")
+        add(pushed, CUTOFF + day + pd.Timedelta(hours=20, minutes=40))
+        add(silent, CUTOFF + day + pd.Timedelta(hours=9), "push_delivered")
+    return Dataset(normalize_events(pd.DataFrame(rows)), None, None, "hand-made")
+
+
+def test_user_mode_uses_the_metric_window_and_truth_is_the_first_activity() -> None:
+    res = evaluate_sendtime(_hand_log(), CUTOFF, progress=False, config=FAST)
+    assert res["n_users"] == 24  # silent users have no activity after the cut-off: not judged
+    # Every judged user's truth is their own habit hour (15h, 20h), not our push at 09h.
+    assert res["baselines"]["user_mode"] == 1.0
+    assert res["baselines"]["user_mode_argmax"] == 0.5  # the plain arg-max misses every 'wide' user
+
+
 def test_evaluate_refuses_cutoff_without_both_sides() -> None:
     from recsvc.errors import FailedPrecondition
 
@@ -57,9 +90,7 @@ def test_evaluate_refuses_cutoff_without_both_sides() -> None:
 
 
 def _data_dir() -> Path:
-    return Path(
-        os.environ.get("RECSVC_DATA_DIR", Path(__file__).resolve().parents[3] / ".." / "shared" / "data")
-    )
+    return Path(os.environ.get("RECSVC_DATA_DIR", Path(__file__).resolve().parents[3] / ".." / "shared" / "data"))
 
 
 @pytest.mark.slow
