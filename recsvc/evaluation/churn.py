@@ -6,9 +6,10 @@ churned = no activity in [cutoff, cutoff + H). The model is trained by
 training label window ending by the cut-off, so the judged period never leaks in.
 
 Baselines, all fitted on the same pre-cut-off log: BG/NBD's probability of no purchase within the
-horizon (the standard BG/NBD churn score), BG/NBD's 1 - P(alive) (shown beside it: it ranks
-one-time buyers as sure to stay, since BG/NBD only lets a customer die right after a purchase),
-days since the last activity, and minus the activity count.
+horizon (the standard BG/NBD churn score), minus BG/NBD's expected number of purchases in the
+horizon (its other standard ranking; on CDNOW the stronger of the two), BG/NBD's 1 - P(alive)
+(shown beside them: it ranks one-time buyers as sure to stay, since BG/NBD only lets a customer
+die right after a purchase), days since the last activity, and minus the activity count.
 """
 
 from __future__ import annotations
@@ -74,8 +75,10 @@ def baseline_scores(
     # Every judged user has an activity, so the BG/NBD columns are set; NaN would mean "no history".
     p_zero = np.nan_to_num(base["bgnbd_p_zero_h"].to_numpy(np.float64), nan=1.0)
     p_alive = np.nan_to_num(base["bgnbd_p_alive"].to_numpy(np.float64), nan=0.0)
+    expected = np.nan_to_num(base["bgnbd_expected_h"].to_numpy(np.float64), nan=0.0)
     return {
         "bgnbd_p_no_purchase": p_zero,
+        "bgnbd_expected_purchases": -expected,
         "bgnbd_1_minus_p_alive": 1.0 - p_alive,
         "recency": np.nan_to_num(base["recency_days"].to_numpy(np.float64), nan=1e9),
         "frequency": -base["n_events_all"].to_numpy(np.float64),

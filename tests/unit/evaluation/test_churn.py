@@ -30,7 +30,13 @@ def test_synthetic_report(synth: Dataset) -> None:
     r = evaluate_churn(synth, pd.Timestamp("2024-07-01", tz="UTC"), 30, progress=False, config=FAST)
     assert {"auc", "pr_auc", "brier", "n_users", "churn_rate", "baselines"} <= set(r)
     base = r["baselines"]
-    assert set(base) == {"bgnbd_p_no_purchase", "bgnbd_1_minus_p_alive", "recency", "frequency"}
+    assert set(base) == {
+        "bgnbd_p_no_purchase",
+        "bgnbd_expected_purchases",
+        "bgnbd_1_minus_p_alive",
+        "recency",
+        "frequency",
+    }
     # P(no purchase in the horizon) is BG/NBD's churn score; 1 - P(alive) misranks one-time buyers.
     assert base["bgnbd_p_no_purchase"] > max(0.6, base["bgnbd_1_minus_p_alive"])
     assert r["auc"] > 0.7 and 0 < r["churn_rate"] < 1
