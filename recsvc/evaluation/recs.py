@@ -93,9 +93,9 @@ def score_lists(recs: dict[str, list[str]], relevant: dict[str, set[str]]) -> di
         ndcg_sum += float((gains * discounts[: len(gains)]).sum() / discounts[:n_rel].sum())
     n = len(relevant)
     return {
-        "recall@10": round(rec_sum / n, 4),
-        "recall@10_full": round(full_sum / n, 4),
-        "ndcg@10": round(ndcg_sum / n, 4),
+        "recall@10": round(float(rec_sum) / n, 4),
+        "recall@10_full": round(float(full_sum) / n, 4),
+        "ndcg@10": round(float(ndcg_sum) / n, 4),
     }
 
 
@@ -301,7 +301,11 @@ def evaluate_recs(
         ds.events, split, horizon_days, users,
         recent_days=recent_days, first_seen=item_first_seen, seed=cfg.seed, progress=progress,
     )  # fmt: skip
-    ours, meta = _ours(ds, items, cut, split.touched, enc, cfg, progress)
+    # When every table item is already known, the full-catalog model would be trained on exactly the
+    # same input: one model then serves both reports.
+    same_index = len(items) == len(ds.items)
+    touched = {**full[0], **split.touched} if full is not None and same_index else split.touched
+    ours, meta = _ours(ds, items, cut, touched, enc, cfg, progress)
     result: dict[str, Any] = {
         **_report(ours, lists, info, split.relevant),
         **meta,
@@ -316,9 +320,9 @@ def evaluate_recs(
         },
     }
     if return_lists:
-        result["lists"] = {"recsvc": ours, **lists}
+        result["lists"] = {"recsvc": {u: ours[u] for u in split.relevant}, **lists}
     if full is not None:
-        ours_all, meta_all = _ours(ds, ds.items, cut, full[0], enc, cfg, progress)
+        ours_all, meta_all = (ours, meta) if same_index else _ours(ds, ds.items, cut, full[0], enc, cfg, progress)
         result["with_new_items"] = {**_report(ours_all, lists, info, full[1]), **meta_all}
     logger.info("recs evaluation on %s at %s: %s", ds.name, cut.date(), result)
     return result

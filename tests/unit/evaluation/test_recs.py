@@ -156,7 +156,7 @@ def _data_dir() -> Path:
 
 
 @pytest.mark.slow
-def test_movielens_beats_popularity_and_als() -> None:
+def test_movielens_beats_every_baseline_at_1998_03_01() -> None:
     folder = _data_dir() / "ml-100k"
     if not (folder / "ml-100k.inter").exists():
         pytest.skip(f"MovieLens 100K not found at {folder} (set RECSVC_DATA_DIR)")
@@ -166,6 +166,8 @@ def test_movielens_beats_popularity_and_als() -> None:
     ds = load_dataset(folder)
     res = evaluate_recs(ds, "1998-03-01", 60, encoder=SentenceTransformerEncoder(), progress=False)
     assert res["n_users"] > 50
-    for base in ("popularity", "als"):
-        assert res["recall@10"] > res["baselines"][base]["recall@10"], (base, res)
-        assert res["ndcg@10"] > res["baselines"][base]["ndcg@10"], (base, res)
+    assert set(res["baselines"]) == {"popularity", "popularity_recent", "als", "ease", "item_knn"}
+    # One cut-off; over four monthly cut-offs the lead is not significant (README).
+    for base, m in res["baselines"].items():
+        assert res["recall@10"] > m["recall@10"], (base, res)
+        assert res["ndcg@10"] > m["ndcg@10"], (base, res)
