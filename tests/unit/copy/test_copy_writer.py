@@ -141,7 +141,8 @@ def test_endpoint_hanging_times_out_with_template() -> None:
             t0 = time.perf_counter()
             now = w.write_now(CopyRequest(**{**REQ.__dict__, "channel": "email"}), timeout_s=0.5)
             assert time.perf_counter() - t0 < 2.0
-            assert now.writer == "template" and now.fallback_reason == "unavailable"
+            # The HTTP timeout and the caller's wait end together: either names the fallback.
+            assert now.writer == "template" and now.fallback_reason in ("unavailable", "deadline")
     finally:
         srv.close()
 
