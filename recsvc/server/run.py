@@ -64,7 +64,8 @@ def _log_sample(settings: Settings, port: int) -> None:
     from recsvc.store import Store
 
     target = f"127.0.0.1:{port}"
-    if not wait_serving(target, token=settings.api_token):
+    # SERVING comes after the warm-up of every known user's candidates: minutes for a large app.
+    if not wait_serving(target, timeout_s=1800.0, token=settings.api_token):
         logger.warning("server did not become SERVING; no sample")
         return
     store = Store(settings.paths.store)
