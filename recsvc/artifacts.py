@@ -71,10 +71,11 @@ def write_metadata(version_dir: Path, meta: dict[str, Any], **dumps: Any) -> Pat
     return d / METADATA
 
 
-def read_metadata(version_dir: Path) -> dict[str, Any]:
+def read_metadata(version_dir: Path, what: str = "model") -> dict[str, Any]:
+    """The version's ``metadata.json`` as a dict; ``FailedPrecondition`` naming the file otherwise."""
     path = Path(version_dir) / METADATA
     if not path.is_file():
-        raise FailedPrecondition(f"{path}: missing model metadata")
+        raise FailedPrecondition(f"{path}: missing {what} metadata")
     try:
         meta = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
@@ -84,14 +85,15 @@ def read_metadata(version_dir: Path) -> dict[str, Any]:
     return meta
 
 
-def verify(version_dir: Path) -> bool:
+def verify(version_dir: Path, meta: dict[str, Any] | None = None) -> bool:
     """Refuse a damaged version (``FailedPrecondition`` naming the file and the fault).
 
-    Returns True when every file was checked against its checksum, False for a version trained
-    before checksums (header checks and a child-process trial load only).
+    ``meta`` is the version's metadata when the caller has read it already. Returns True when every
+    file was checked against its checksum, False for a version trained before checksums (header
+    checks and a child-process trial load only).
     """
     d = Path(version_dir)
-    meta = read_metadata(d)
+    meta = read_metadata(d) if meta is None else meta
     listed = meta.get(FILES_KEY)
     if listed is None:
         files = _version_files(d)

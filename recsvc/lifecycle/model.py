@@ -30,7 +30,7 @@ from sklearn.isotonic import IsotonicRegression
 from sklearn.metrics import average_precision_score, f1_score, roc_auc_score
 from tqdm import tqdm
 
-from recsvc.artifacts import verify, write_metadata
+from recsvc.artifacts import read_metadata, verify, write_metadata
 from recsvc.errors import FailedPrecondition, InvalidArgument
 from recsvc.lifecycle.bgnbd import BGNBDParams, fit_bgnbd
 from recsvc.lifecycle.compiled import TreeScorer
@@ -519,12 +519,7 @@ class LifecycleModel:
         """Read an artifact; ``compiled``/``num_threads`` override the trained config's scoring settings."""
         path = Path(path)
         meta_path = path / "metadata.json"
-        if not meta_path.is_file():
-            raise FailedPrecondition(f"{meta_path}: missing lifecycle metadata")
-        try:
-            meta = json.loads(meta_path.read_text())
-        except ValueError as exc:
-            raise FailedPrecondition(f"{meta_path}: unreadable metadata ({exc})") from None
+        meta = read_metadata(path, "lifecycle")
         if meta.get("format") != MODEL_FORMAT or meta.get("name") != MODEL_NAME:
             raise FailedPrecondition(
                 f"{meta_path}: format {meta.get('format')!r} / name {meta.get('name')!r}, "
@@ -532,7 +527,7 @@ class LifecycleModel:
             )
         if tuple(meta.get("feature_names", ())) != FEATURE_NAMES:
             raise FailedPrecondition(f"{meta_path}: feature names differ from this code's FEATURE_NAMES; retrain")
-        verify(path)  # before LightGBM parses a byte: a damaged model text can abort the process
+        verify(path, meta)  # before LightGBM parses a byte: a damaged model text can abort the process
         boosters = []
         for fname in ("churn.txt", "stage.txt"):
             fp = path / fname

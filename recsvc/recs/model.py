@@ -9,7 +9,6 @@ each user touched in the following ``label_days``, so it learns to predict the f
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import platform
@@ -25,7 +24,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from recsvc.artifacts import verify, write_metadata
+from recsvc.artifacts import read_metadata, verify, write_metadata
 from recsvc.data.io import normalize_items
 from recsvc.errors import FailedPrecondition, InvalidArgument
 from recsvc.recs.config import RecsConfig
@@ -593,7 +592,7 @@ class RecsModel:
         """Load a version folder; refuse a missing file, another format or an encoder mismatch."""
         p = resolve_model_dir(Path(path))
         mpath = p / "metadata.json"
-        meta = json.loads(mpath.read_text())
+        meta = read_metadata(p, "recs")
         if meta.get("format") != MODEL_FORMAT or meta.get("name") != MODEL_NAME:
             raise FailedPrecondition(
                 f"{mpath}: not a recs model of format {MODEL_FORMAT} "
@@ -611,7 +610,7 @@ class RecsModel:
         for name in ("items.parquet", "embeddings.npy"):
             if not (p / name).exists():
                 raise FailedPrecondition(f"{p / name}: missing model file")
-        verify(p)  # before FAISS, LightGBM, Arrow or numpy read a byte (a damaged file can crash them)
+        verify(p, meta)  # before FAISS, LightGBM, Arrow or numpy read a byte (a damaged file can crash them)
         index = ItemIndex.load(p, config=cfg, dim=enc_dim)
         set_search_threads(cfg.faiss_threads)
         table = ItemTable()

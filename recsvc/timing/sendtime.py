@@ -34,7 +34,7 @@ import pandas as pd
 from scipy.special import gammaln
 from tqdm.auto import tqdm
 
-from recsvc.artifacts import verify, write_metadata
+from recsvc.artifacts import read_metadata, verify, write_metadata
 from recsvc.errors import FailedPrecondition, InvalidArgument
 from recsvc.timing.clock import QuietHours, resolve_timezone
 from recsvc.timing.config import TimingConfig
@@ -1029,12 +1029,7 @@ class SendTimeModel:
         """Load a saved model; a missing or mismatched artifact raises FailedPrecondition naming the path."""
         d = Path(directory)
         mpath = d / "metadata.json"
-        if not mpath.is_file():
-            raise FailedPrecondition(f"{mpath}: send-time model metadata missing")
-        try:
-            meta = json.loads(mpath.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            raise FailedPrecondition(f"{mpath}: unreadable metadata ({exc})") from None
+        meta = read_metadata(d, "send-time model")
         if meta.get("kind") != "sendtime" or meta.get("format") != FORMAT:
             raise FailedPrecondition(
                 f"{mpath}: not a send-time model of format {FORMAT} "
@@ -1042,7 +1037,7 @@ class SendTimeModel:
             )
         if meta.get("feature_names") != list(FEATURE_NAMES):
             raise FailedPrecondition(f"{mpath}: feature names differ from this code's")
-        verify(d)  # sizes and checksums before numpy reads the arrays
+        verify(d, meta)  # sizes and checksums before numpy reads the arrays
 
         def arr(name: str) -> np.ndarray:
             p = d / name
