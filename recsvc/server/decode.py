@@ -13,6 +13,8 @@ from typing import Any
 
 import grpc
 
+from recsvc.server.handlers import rewrap
+
 
 class _Undecodable:
     """Stands in for a request that did not parse, so the handler can refuse it with a status."""
@@ -58,17 +60,11 @@ def _wrap(handler: Any) -> Any:
 
         return call
 
-    changes: dict[str, Any] = {"request_deserializer": deserialize}
-    for name, wrap in (
-        ("unary_unary", unary),
-        ("unary_stream", unary),
-        ("stream_unary", streaming),
-        ("stream_stream", streaming),
-    ):
-        behaviour = getattr(handler, name)
-        if behaviour is not None:
-            changes[name] = wrap(behaviour)
-    return handler._replace(**changes)
+    return rewrap(
+        handler,
+        lambda kind, b: streaming(b) if kind.startswith("stream") else unary(b),
+        request_deserializer=deserialize,
+    )
 
 
 class DecodeErrorInterceptor(grpc.ServerInterceptor):

@@ -15,6 +15,8 @@ from typing import Any
 
 import grpc
 
+from recsvc.server.handlers import rewrap
+
 _REFUSED = "the server is shutting down; retry on another instance"
 
 
@@ -96,14 +98,5 @@ class InFlightInterceptor(grpc.ServerInterceptor):
         handler = continuation(handler_call_details)
         if handler is None or not handler_call_details.method.startswith(self._prefix):
             return handler
-        de, ser = handler.request_deserializer, handler.response_serializer
         g = self._gate
-        if handler.unary_unary is not None:
-            return grpc.unary_unary_rpc_method_handler(_unary(g, handler.unary_unary), de, ser)
-        if handler.unary_stream is not None:
-            return grpc.unary_stream_rpc_method_handler(_streaming(g, handler.unary_stream), de, ser)
-        if handler.stream_unary is not None:
-            return grpc.stream_unary_rpc_method_handler(_unary(g, handler.stream_unary), de, ser)
-        if handler.stream_stream is not None:
-            return grpc.stream_stream_rpc_method_handler(_streaming(g, handler.stream_stream), de, ser)
-        return handler
+        return rewrap(handler, lambda kind, b: _streaming(g, b) if kind.endswith("stream") else _unary(g, b))
