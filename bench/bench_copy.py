@@ -21,7 +21,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from recsvc.copy import CopyConfig, CopyRequest, Copywriter, LocalLLMServer, Message, OpenAILLM
-from recsvc.copy.types import CHANNELS, STAGES, TRIGGERS
+from recsvc.vocabulary import CHANNELS, LOCALES, STAGES, TRIGGERS
 
 ITEMS_EN = [
     ("Trail Running Shoes", 89.0),
@@ -55,7 +55,7 @@ def make_requests(n: int, n_variants: int, seed: int) -> list[CopyRequest]:
     rng = random.Random(seed)
     variants = []
     for _ in range(n_variants):
-        loc = rng.choice(["en-US", "zh-CN"])
+        loc = rng.choice(LOCALES)
         title, price = rng.choice(ITEMS_EN if loc == "en-US" else ITEMS_ZH)
         variants.append(
             dict(

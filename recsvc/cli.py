@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from recsvc.errors import InvalidArgument, RecsvcError
+from recsvc.vocabulary import TRIGGERS
 
 logger = logging.getLogger("recsvc.cli")
 
@@ -347,7 +348,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument(
         "--trigger",
         default="scheduled",
-        choices=("scheduled", "purchase_completed", "cart_idle", "geo_enter", "app_open"),
+        choices=TRIGGERS,
+        help="what prompted the call (default scheduled)",
     )
     r.add_argument("--no-copy", action="store_true", help="skip message copy")
     r.add_argument("--json", action="store_true", help="machine-readable output")

@@ -10,6 +10,7 @@ from google.protobuf.json_format import MessageToDict
 from recsvc.errors import FailedPrecondition, InvalidArgument, RecsvcError, Unavailable
 from recsvc.v1 import recsvc_pb2 as pb
 from recsvc.v1 import recsvc_pb2_grpc as pb_grpc
+from recsvc.vocabulary import TRIGGERS, enum_value
 
 _STATUS_ERRORS: dict[grpc.StatusCode, type[RecsvcError]] = {
     grpc.StatusCode.INVALID_ARGUMENT: InvalidArgument,
@@ -56,7 +57,7 @@ def recommend_once(
             user_id=user_id,
             max_candidates=max_candidates,
             write_copy=write_copy,
-            context=pb.RequestContext(trigger=cast(Any, pb.Trigger.Value("TRIGGER_" + trigger.upper()))),
+            context=pb.RequestContext(trigger=cast(Any, enum_value(TRIGGERS, trigger))),
         )
         try:
             resp = stub.Recommend(req, timeout=timeout_s, metadata=metadata(token))

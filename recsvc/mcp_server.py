@@ -17,6 +17,7 @@ from google.protobuf.json_format import MessageToDict
 from recsvc.client import metadata, rpc_error
 from recsvc.v1 import recsvc_pb2 as pb
 from recsvc.v1 import recsvc_pb2_grpc as pb_grpc
+from recsvc.vocabulary import CHANNELS, enum_value
 
 logger = logging.getLogger(__name__)
 
@@ -83,10 +84,9 @@ def build_mcp(target: str, token: str = "") -> Any:
 
     @server.tool(description="Write a guarded push/SMS/email message for a user about one catalog item.")
     def write_message(user_id: str, item_id: str, channel: str = "app_push") -> dict[str, Any]:
-        try:
-            ch: Any = pb.Channel.Value("CHANNEL_" + channel.upper())
-        except ValueError:
-            raise ValueError(f"channel must be app_push, sms, email or in_app, not {channel!r}") from None
+        ch: Any = enum_value(CHANNELS, channel.strip().lower())
+        if not ch:
+            raise ValueError(f"channel must be one of {', '.join(CHANNELS)}, not {channel!r}")
         try:
             r = stub.GenerateMessage(
                 pb.GenerateMessageRequest(user_id=user_id, item_id=item_id, channel=ch), timeout=60, metadata=md

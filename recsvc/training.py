@@ -102,9 +102,10 @@ def warm_copy(settings: Settings, *, top_items: int, local_llm: bool = False, pr
     from contextlib import ExitStack
 
     from recsvc.copy.llm import OpenAILLM
-    from recsvc.copy.types import CHANNELS, LOCALES, STAGES, CopyRequest
+    from recsvc.copy.types import CopyRequest
     from recsvc.copy.writer import Copywriter
     from recsvc.store import Store
+    from recsvc.vocabulary import CHANNELS, LOCALES, STAGES
 
     store = Store(settings.paths.store)
     try:

@@ -15,8 +15,8 @@ from typing import Any
 from recsvc.copy.config import CopyConfig
 from recsvc.copy.guardrails import CatalogTitles, check_text, format_price
 from recsvc.copy.llm import LLMClient, Prompt
-from recsvc.copy.types import effective_locale
 from recsvc.errors import Unavailable
+from recsvc.vocabulary import effective_locale
 
 logger = logging.getLogger(__name__)
 

@@ -6,8 +6,8 @@ import copy
 import logging
 from typing import Any
 
-from recsvc.copy.types import CHANNELS
 from recsvc.errors import InvalidArgument
+from recsvc.vocabulary import CHANNELS
 
 logger = logging.getLogger(__name__)
 

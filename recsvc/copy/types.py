@@ -5,17 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from recsvc.errors import InvalidArgument
-
-STAGES = ("awareness", "interest", "purchase", "loyal", "churning")
-TRIGGERS = ("scheduled", "purchase_completed", "cart_idle", "geo_enter", "app_open")
-CHANNELS = ("app_push", "sms", "email", "in_app")
-LOCALES = ("en-US", "zh-CN")
-WRITERS = ("llm", "template")
-
-
-def effective_locale(locale: str) -> str:
-    """Map any locale to one we write in: Chinese variants to zh-CN, everything else to en-US."""
-    return "zh-CN" if locale.lower().replace("_", "-").startswith("zh") else "en-US"
+from recsvc.vocabulary import CHANNELS, STAGES, TRIGGERS, effective_locale
 
 
 @dataclass(frozen=True)

@@ -74,8 +74,9 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 from tqdm.auto import tqdm
 
-from recsvc.data.io import CHANNELS, EVENT_TYPES, USER_COLUMNS, write_table
+from recsvc.data.io import USER_COLUMNS, write_table
 from recsvc.errors import InvalidArgument
+from recsvc.vocabulary import CHANNELS, EVENT_TYPES, LOCALES
 
 logger = logging.getLogger(__name__)
 
@@ -522,7 +523,6 @@ _PEAKS: tuple[int, ...] = (8, 12, 19, 20, 21, 22, 23)
 _PEAK_P: tuple[float, ...] = (0.15, 0.20, 0.12, 0.15, 0.18, 0.12, 0.08)
 _SEGMENTS: tuple[str, ...] = ("browser", "abandoner", "buyer", "loyal")
 _ACTIVITY: tuple[str, ...] = ("heavy", "regular", "light")
-_LOCALES: tuple[str, str] = ("en-US", "zh-CN")
 
 _ET = {name: i for i, name in enumerate(EVENT_TYPES)}
 _CH = {name: i for i, name in enumerate(CHANNELS)}
@@ -873,7 +873,7 @@ def _build_world(
             "user_id": _ids("u", n),
             "city": np.array(city_names, dtype=object)[city],
             "timezone": np.array(zones, dtype=object)[user_tz],
-            "locale": np.array(_LOCALES, dtype=object)[locale],
+            "locale": np.array(LOCALES, dtype=object)[locale],
             "country": np.array([DEMO_CITIES[c].country for c in city_names], dtype=object)[city],
             "push_opt_in": push_in,
             "sms_opt_in": sms_in,

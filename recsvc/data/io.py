@@ -20,26 +20,7 @@ import numpy as np
 import pandas as pd
 
 from recsvc.errors import DataError
-
-EVENT_TYPES: tuple[str, ...] = (
-    "app_open",
-    "view",
-    "search",
-    "add_to_cart",
-    "remove_from_cart",
-    "purchase",
-    "push_delivered",
-    "push_opened",
-    "push_clicked",
-    "push_dismissed",
-    "sms_clicked",
-    "email_opened",
-    "email_clicked",
-    "unsubscribe",
-    "feedback",
-    "geo_enter",
-)
-CHANNELS: tuple[str, ...] = ("app_push", "sms", "email", "in_app")
+from recsvc.vocabulary import CHANNELS, EVENT_TYPES
 
 EVENT_COLUMNS: tuple[str, ...] = (
     "user_id",

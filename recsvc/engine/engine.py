@@ -31,7 +31,6 @@ from recsvc.engine.counters import Counters, Version
 from recsvc.engine.models import ModelSet, VersionGate, check_artifacts, load_model_set, newer_versions_pending
 from recsvc.engine.scoring import UserState, lifecycle_view
 from recsvc.engine.types import (
-    STAGES,
     CandidateView,
     ItemView,
     LifecycleView,
@@ -49,12 +48,12 @@ from recsvc.engine.types import (
 from recsvc.errors import FailedPrecondition, InvalidArgument, NotFound, ResourceExhausted
 from recsvc.frequency.caps import DERIVING_EVENT_TYPES, CapLedger, Refusal, Reservation
 from recsvc.frequency.channels import ChannelStats, channel_stats_from, choose_channel
-from recsvc.frequency.tiers import EngagementTier
 from recsvc.recs.embeddings import Encoder, SentenceTransformerEncoder
 from recsvc.recs.model import Candidate, RecRequest
 from recsvc.settings import Settings
 from recsvc.store import Store
 from recsvc.timing.clock import QuietHours, Trigger, deadline_for, resolve_timezone
+from recsvc.vocabulary import STAGES, EngagementTier, enum_value
 
 logger = logging.getLogger(__name__)
 
@@ -363,7 +362,7 @@ class Engine:
             history=[],  # read from the store only when the candidates are not cached
             now=q.now,
             city=city,
-            stage=STAGES.index(lifecycle.current_stage) + 1,
+            stage=enum_value(STAGES, lifecycle.current_stage),
             trigger=q.trigger,
             query_text=q.query or None,
             k=q.max_candidates,

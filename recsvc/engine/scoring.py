@@ -12,40 +12,29 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from recsvc.data.io import EVENT_TYPES
 from recsvc.engine.models import ModelSet
-from recsvc.engine.types import STAGES, LifecycleView, ReasonView
+from recsvc.engine.types import LifecycleView, ReasonView
 from recsvc.frequency.config import FrequencyConfig
-from recsvc.frequency.tiers import OPEN_EVENTS, PASSIVE_EVENTS, EngagementTier
+from recsvc.frequency.tiers import OPEN_EVENTS, PASSIVE_EVENTS
 from recsvc.lifecycle.eventlog import EventLog
 from recsvc.lifecycle.model import UserScore
 from recsvc.store import Store
+from recsvc.vocabulary import EVENT_TYPES, EngagementTier, stage_name, tier_name
 
-TIER_NAMES = {
-    EngagementTier.HIGH: "high",
-    EngagementTier.MEDIUM: "medium",
-    EngagementTier.LOW: "low",
-    EngagementTier.DORMANT: "dormant",
-}
 _TIER_WINDOW_DAYS = 90.0
 _DAY_S = 86400.0
-
-
-def _stage_name(stage: Any) -> str:
-    return STAGES[int(stage) - 1] if 1 <= int(stage) <= len(STAGES) else "awareness"
 
 
 def lifecycle_view(score: UserScore, horizon_days: int) -> LifecycleView:
     reasons = tuple(ReasonView(r.feature, r.text, float(r.contribution)) for r in score.reasons)
     return LifecycleView(
-        current_stage=_stage_name(score.rule_stage),
-        predicted_stage=_stage_name(score.predicted_stage),
-        stage_probs={_stage_name(s): float(p) for s, p in score.stage_probs.items()},
+        current_stage=stage_name(score.rule_stage),
+        predicted_stage=stage_name(score.predicted_stage),
+        stage_probs={stage_name(s): float(p) for s, p in score.stage_probs.items()},
         churn_risk=float(score.churn_risk),
         horizon_days=horizon_days,
         churn_reasons=reasons,
@@ -88,13 +77,13 @@ def score_users(
         tiers = engagement_tiers(log, cut_s, frequency)
         scores = lc.score(lc.features(log, cut, users=known))
         for s, code in zip(scores, codes[codes >= 0], strict=True):
-            tier = TIER_NAMES[EngagementTier(int(tiers[code]))]
+            tier = tier_name(int(tiers[code]))
             out[s.user_id] = UserState(lifecycle_view(s, horizon), tier, known=True)
     if len(known) < len(ids):
         # No events before the cut-off: the same cold-start features for everyone, so scored once.
         unknown = [u for u, c in zip(ids, codes, strict=True) if c < 0]
         (cold,) = lc.score(lc.features(log, cut, users=unknown[:1]))
-        state = UserState(lifecycle_view(cold, horizon), TIER_NAMES[EngagementTier.DORMANT], known=False)
+        state = UserState(lifecycle_view(cold, horizon), tier_name(EngagementTier.DORMANT), known=False)
         out.update(dict.fromkeys(unknown, state))
     return out
 

@@ -1,28 +1,14 @@
 """Plain domain values that cross the boundary between the engine and the API layer.
 
 The gRPC layer converts protobuf messages to and from these; the engine never sees ``*_pb2``.
-Enumerations are strings drawn from fixed tuples here, and the converter maps them to the
-proto enums, so adding a transport (CLI, MCP) needs no protobuf.
+Enumerations are words from the tuples of :mod:`recsvc.vocabulary`, which the converter maps to
+the proto enums, so adding a transport (CLI, MCP) needs no protobuf.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-
-STAGES: tuple[str, ...] = ("awareness", "interest", "purchase", "loyal", "churning")
-TIERS: tuple[str, ...] = ("high", "medium", "low", "dormant")
-TRIGGERS: tuple[str, ...] = ("scheduled", "purchase_completed", "cart_idle", "geo_enter", "app_open")
-CHANNELS: tuple[str, ...] = ("app_push", "sms", "email", "in_app")
-SUPPRESSIONS: tuple[str, ...] = (
-    "frequency_cap",
-    "quiet_hours",
-    "opted_out",
-    "no_channel",
-    "no_candidates",
-    "low_tier_not_key_moment",
-    "duplicate",
-)
 
 
 @dataclass(frozen=True)

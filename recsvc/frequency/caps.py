@@ -31,9 +31,9 @@ from pathlib import Path
 from typing import Any
 
 from recsvc.errors import InvalidArgument
-from recsvc.frequency.config import CHANNELS, FrequencyConfig
-from recsvc.frequency.tiers import EngagementTier
+from recsvc.frequency.config import FrequencyConfig
 from recsvc.frequency.windows import DAY, WEEK, earliest_fit, fits
+from recsvc.vocabulary import CHANNELS, EngagementTier
 
 logger = logging.getLogger(__name__)
 

@@ -16,7 +16,8 @@ from datetime import datetime
 import pandas as pd
 
 from recsvc.errors import InvalidArgument
-from recsvc.frequency.config import CHANNELS, FrequencyConfig
+from recsvc.frequency.config import FrequencyConfig
+from recsvc.vocabulary import CHANNELS
 
 logger = logging.getLogger(__name__)
 

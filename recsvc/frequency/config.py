@@ -8,8 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from recsvc.errors import InvalidArgument
-
-CHANNELS: tuple[str, ...] = ("app_push", "sms", "email", "in_app")
+from recsvc.vocabulary import CHANNELS
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,6 @@ ignoring pushes (many delivered, almost none opened in 30 days) drops one tier.
 
 from __future__ import annotations
 
-import enum
 import logging
 from datetime import datetime
 
@@ -15,19 +14,13 @@ import numpy as np
 import pandas as pd
 
 from recsvc.frequency.config import FrequencyConfig
+from recsvc.vocabulary import EngagementTier
 
 logger = logging.getLogger(__name__)
 
 # Events that show the user acting (not us sending).
 PASSIVE_EVENTS: frozenset[str] = frozenset({"push_delivered"})
 OPEN_EVENTS: frozenset[str] = frozenset({"push_opened", "push_clicked"})
-
-
-class EngagementTier(enum.IntEnum):
-    HIGH = 1
-    MEDIUM = 2
-    LOW = 3
-    DORMANT = 4
 
 
 def _ts(now: datetime | pd.Timestamp) -> pd.Timestamp:

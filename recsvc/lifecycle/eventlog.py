@@ -15,8 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from recsvc.data.io import EVENT_TYPES
 from recsvc.errors import InvalidArgument
+from recsvc.vocabulary import EVENT_TYPES
 
 logger = logging.getLogger(__name__)
 

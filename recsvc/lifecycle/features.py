@@ -21,11 +21,11 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from recsvc.data.io import EVENT_TYPES
 from recsvc.errors import InvalidArgument
 from recsvc.lifecycle.bgnbd import BGNBDParams, expected_purchases, fit_bgnbd, p_alive, p_zero
 from recsvc.lifecycle.eventlog import EventLog, as_event_log
 from recsvc.lifecycle.eventlog import seconds as _seconds  # noqa: F401 - used by recsvc.evaluation.churn
+from recsvc.vocabulary import EVENT_TYPES
 
 logger = logging.getLogger(__name__)
 

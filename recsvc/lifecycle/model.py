@@ -43,7 +43,7 @@ logger = logging.getLogger(__name__)
 
 MODEL_FORMAT = 1
 MODEL_NAME = "lifecycle"
-STAGES: tuple[Stage, ...] = tuple(Stage)
+STAGE_ENUMS: tuple[Stage, ...] = tuple(Stage)
 
 
 @dataclass(frozen=True)
@@ -225,7 +225,7 @@ def _lgb_params(config: LifecycleConfig, objective: str, n_rows: int, boosting: 
         "num_threads": config.num_threads,
     }
     if objective == "multiclass":
-        p["num_class"] = len(STAGES)
+        p["num_class"] = len(STAGE_ENUMS)
     return p
 
 
@@ -380,7 +380,7 @@ def train_lifecycle(
     clock.lap("stage_fit")
     stage_iter = max(1, stage_model.best_iteration or boosting.max_rounds)
     pred_v = np.argmax(stage_model.predict(Xn[valid], num_iteration=stage_iter), axis=1)
-    labels = list(range(len(STAGES)))
+    labels = list(range(len(STAGE_ENUMS)))
     metrics["stage"] = {
         "macro_f1": float(f1_score(stage_y[valid], pred_v, labels=labels, average="macro", zero_division=0)),
         "macro_f1_rules_alone": float(
@@ -389,7 +389,7 @@ def train_lifecycle(
         "accuracy": float(np.mean(pred_v == stage_y[valid])),
         "accuracy_rules_alone": float(np.mean(now_stage[valid] - 1 == stage_y[valid])),
         "best_iteration": stage_iter,
-        "class_counts_valid": {s.name: int(np.sum(stage_y[valid] == s - 1)) for s in STAGES},
+        "class_counts_valid": {s.name: int(np.sum(stage_y[valid] == s - 1)) for s in STAGE_ENUMS},
     }
     clock.lap("stage_metrics")
     if config.refit_full and last_g > 0:
@@ -430,7 +430,7 @@ def train_lifecycle(
         "boosting": asdict(boosting),
         "training_seconds": clock.laps,
         "metrics": metrics,
-        "stages": {s.name: int(s) for s in STAGES},
+        "stages": {s.name: int(s) for s in STAGE_ENUMS},
         "config": asdict(config),
         "library_versions": {
             "lightgbm": lgb.__version__,
@@ -594,7 +594,7 @@ class LifecycleModel:
         """Vectorized: (calibrated churn risk (n,), stage probabilities (n, 5) in Stage order, rule stage)."""
         X = self._matrix(features)
         if len(X) == 0:
-            return np.zeros(0), np.zeros((0, len(STAGES))), np.zeros(0, dtype=np.int64)
+            return np.zeros(0), np.zeros((0, len(STAGE_ENUMS))), np.zeros(0, dtype=np.int64)
         churn = _apply_calibration(self.calibration, self.churn_scorer.predict(X))
         probs = self.stage_scorer.predict(X)
         return churn, probs, rule_stages(features, self.rules)
@@ -615,8 +615,8 @@ class LifecycleModel:
                 UserScore(
                     user_id=str(uid),
                     rule_stage=Stage(int(rules[i])),
-                    predicted_stage=STAGES[int(np.argmax(probs[i]))],
-                    stage_probs={s: float(probs[i, j]) for j, s in enumerate(STAGES)},
+                    predicted_stage=STAGE_ENUMS[int(np.argmax(probs[i]))],
+                    stage_probs={s: float(probs[i, j]) for j, s in enumerate(STAGE_ENUMS)},
                     churn_risk=float(churn[i]),
                     reasons=top_reasons(contrib[i], FEATURE_NAMES, vals, self.top_k),
                 )

@@ -22,21 +22,13 @@ on logs that only contain views (MovieLens) or only purchases (CDNOW).
 
 from __future__ import annotations
 
-import enum
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 from recsvc.errors import InvalidArgument
-
-
-class Stage(enum.IntEnum):
-    AWARENESS = 1
-    INTEREST = 2
-    PURCHASE = 3
-    LOYAL = 4
-    CHURNING = 5
+from recsvc.vocabulary import Stage
 
 
 @dataclass(frozen=True)

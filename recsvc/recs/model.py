@@ -46,12 +46,12 @@ from recsvc.recs.sources import (
     to_unix,
     unix_seconds,
 )
+from recsvc.vocabulary import RANKING_TRIGGERS
 
 logger = logging.getLogger(__name__)
 
 MODEL_FORMAT = 1
 MODEL_NAME = "recs"
-TRIGGERS: tuple[str, ...] = ("scheduled", "purchase_completed", "cart_idle", "geo_enter", "app_open", "chat")
 # which source explains a candidate when several proposed it
 _REASON_PRIORITY = (
     "cart",
@@ -631,9 +631,9 @@ class RecsModel:
         """Top ``req.k`` products for one user, each with its source and a reason."""
         if req.k <= 0:
             raise InvalidArgument(f"k must be positive, got {req.k}", field="k")
-        if req.trigger not in TRIGGERS:
+        if req.trigger not in RANKING_TRIGGERS:
             raise InvalidArgument(
-                f"unknown trigger {req.trigger!r} (known: {', '.join(TRIGGERS)})", field="trigger"
+                f"unknown trigger {req.trigger!r} (known: {', '.join(RANKING_TRIGGERS)})", field="trigger"
             )
         qvec = None
         if req.query_text and req.query_text.strip():

@@ -17,10 +17,6 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from recsvc.data.io import ITEM_COLUMNS
 from recsvc.engine.types import (
-    CHANNELS,
-    STAGES,
-    SUPPRESSIONS,
-    TIERS,
     CandidateView,
     ItemView,
     LifecycleView,
@@ -36,9 +32,19 @@ from recsvc.errors import InvalidArgument
 from recsvc.server import fields
 from recsvc.settings import Settings
 from recsvc.v1 import recsvc_pb2 as pb
+from recsvc.vocabulary import (
+    CHANNELS,
+    EVENT_TYPES,
+    MEDIA_TYPES,
+    STAGES,
+    SUPPRESSIONS,
+    TIERS,
+    TRIGGERS,
+    WRITERS,
+    enum_value,
+    word,
+)
 
-_EVENT_TYPES = {v: k[len("EVENT_TYPE_") :].lower() for k, v in pb.EventType.items() if v}
-_MEDIA: dict[str, Any] = {"image": pb.MEDIA_TYPE_IMAGE, "video": pb.MEDIA_TYPE_VIDEO, "audio": pb.MEDIA_TYPE_AUDIO}
 # Attribute names the store keeps as columns: an attribute of that name would overwrite the column.
 _RESERVED_ATTRIBUTES = frozenset((*ITEM_COLUMNS, "attributes", "updated_at"))
 _ROLES = ("user", "assistant", "system")
@@ -70,12 +76,14 @@ class AssistantArgs:
     locale: str
 
 
-def _enum_name(enum: Any, value: int, field: str, prefix: str) -> str:
-    try:
-        name: str = enum.Name(value)
-    except ValueError:
-        raise InvalidArgument(f"{field}: unknown enum value {value}", field=field) from None
-    return name[len(prefix) :].lower()
+def _enum_word(words: tuple[str, ...], value: int, field: str) -> str | None:
+    """The word for an enum value a caller sent; None for unspecified (0)."""
+    if value == 0:
+        return None
+    name = word(words, value)
+    if name is None:
+        raise InvalidArgument(f"{field}: unknown enum value {value}", field=field)
+    return name
 
 
 def ts_to_dt(ts: Timestamp, field: str, *, default: datetime | None = None) -> datetime:
@@ -99,15 +107,14 @@ def check_user_id(user_id: str, settings: Settings, field: str = "user_id") -> s
 
 
 def channel_name(value: int, field: str) -> str:
-    name = _enum_name(pb.Channel, value, field, "CHANNEL_")
-    if name == "unspecified":
+    name = _enum_word(CHANNELS, value, field)
+    if name is None:
         raise InvalidArgument(f"{field}: channel must be set", field=field)
     return name
 
 
 def trigger_name(value: int, field: str = "context.trigger") -> str:
-    trigger = _enum_name(pb.Trigger, value, field, "TRIGGER_")
-    return "scheduled" if trigger == "unspecified" else trigger
+    return _enum_word(TRIGGERS, value, field) or TRIGGERS[0]
 
 
 def _batch(rows: Sequence[Any], field: str, limit: int) -> None:
@@ -192,7 +199,8 @@ def event_rows(events: Sequence[pb.Event], settings: Settings) -> list[EventRow]
 def _event_row(e: pb.Event, settings: Settings) -> dict[str, Any]:
     lim = settings.limits
     uid = check_user_id(e.user_id, settings)
-    if e.event_type not in _EVENT_TYPES:
+    event_type = word(EVENT_TYPES, e.event_type)
+    if event_type is None:
         raise InvalidArgument(f"unknown event_type {e.event_type}", field="event_type")
     ts = fields.timestamp(e.ts, "ts")
     payload = ""
@@ -201,7 +209,7 @@ def _event_row(e: pb.Event, settings: Settings) -> dict[str, Any]:
     if e.quantity < 0:
         raise InvalidArgument(f"quantity must be >= 0, got {e.quantity}", field="quantity")
     value = fields.amount(e.value, "value", lim.max_amount, signed=True)
-    channel = _enum_name(pb.Channel, e.channel, "channel", "CHANNEL_") if e.channel else None
+    channel = _enum_word(CHANNELS, e.channel, "channel")
     lat = lon = None
     if e.HasField("location"):
         lat, lon = fields.lat_lon(e.location.lat, e.location.lon, "location")
@@ -209,7 +217,7 @@ def _event_row(e: pb.Event, settings: Settings) -> dict[str, Any]:
         "event_id": fields.text(e.event_id, "event_id", lim.max_id_len) or None,
         "user_id": uid,
         "ts": ts.timestamp(),
-        "event_type": _EVENT_TYPES[e.event_type],
+        "event_type": event_type,
         "item_id": fields.text(e.item_id, "item_id", lim.max_id_len) or None,
         "quantity": e.quantity or None,
         "value": value or None,
@@ -353,7 +361,7 @@ def assistant_args(req: pb.AssistantReplyRequest, settings: Settings) -> Assista
 # ---- domain -> protobuf ------------------------------------------------------------------
 # Generated stubs type enum fields as enum classes; these helpers return the plain wire values.
 def _stage(name: str) -> Any:
-    return STAGES.index(name) + 1 if name in STAGES else 0
+    return enum_value(STAGES, name)
 
 
 def stage_value(name: str) -> Any:
@@ -361,15 +369,15 @@ def stage_value(name: str) -> Any:
 
 
 def writer_value(name: str) -> Any:
-    return {"llm": pb.WRITER_LLM, "template": pb.WRITER_TEMPLATE}.get(name, 0)
+    return enum_value(WRITERS, name)
 
 
 def _tier(name: str) -> Any:
-    return TIERS.index(name) + 1 if name in TIERS else 0
+    return enum_value(TIERS, name)
 
 
 def _channel(name: str) -> Any:
-    return CHANNELS.index(name) + 1 if name in CHANNELS else 0
+    return enum_value(CHANNELS, name)
 
 
 def lifecycle_pb(v: LifecycleView) -> pb.LifecycleScore:
@@ -408,9 +416,9 @@ def message_pb(m: MessageView) -> pb.Message:
         body=m.body,
         call_to_action=m.cta,
         media_url=m.media_url,
-        media_type=_MEDIA.get(m.media_type, 0),
+        media_type=cast(Any, enum_value(MEDIA_TYPES, m.media_type)),
         locale=m.locale,
-        writer=pb.WRITER_LLM if m.writer == "llm" else pb.WRITER_TEMPLATE,
+        writer=cast(Any, enum_value(WRITERS, m.writer) or enum_value(WRITERS, "template")),
         variant=m.variant,
         guardrail_failed=m.guardrail_failed,
         model=m.model,
@@ -475,7 +483,7 @@ def recommend_pb(r: RecommendResult) -> pb.RecommendResponse:
         s = r.suppression
         out.suppression.CopyFrom(
             pb.Suppression(
-                reason=cast(Any, SUPPRESSIONS.index(s.reason) + 1 if s.reason in SUPPRESSIONS else 0),
+                reason=cast(Any, enum_value(SUPPRESSIONS, s.reason)),
                 detail=s.detail,
                 retry_after=dt_to_ts(s.retry_after),
             )

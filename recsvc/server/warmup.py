@@ -22,11 +22,11 @@ from pathlib import Path
 import grpc
 
 from recsvc.engine.engine import Engine
-from recsvc.engine.types import CHANNELS
 from recsvc.server import convert
 from recsvc.settings import Settings
 from recsvc.v1 import recsvc_pb2 as pb
 from recsvc.v1 import recsvc_pb2_grpc as pb_grpc
+from recsvc.vocabulary import CHANNELS
 
 logger = logging.getLogger(__name__)
 

@@ -9,7 +9,8 @@ import pytest
 from recsvc.copy import templates
 from recsvc.copy.config import CopyConfig
 from recsvc.copy.guardrails import check
-from recsvc.copy.types import CHANNELS, STAGES, TRIGGERS, CopyRequest
+from recsvc.copy.types import CopyRequest
+from recsvc.vocabulary import CHANNELS, LOCALES, STAGES, TRIGGERS
 
 CFG = CopyConfig()
 TITLES = [
@@ -23,7 +24,7 @@ FACTS = [(None, None), (59.9, None), (1299.0, "20% off"), (5.0, "满100减10")]
 
 
 @pytest.mark.parametrize(
-    ("stage", "channel", "locale"), list(itertools.product(STAGES, CHANNELS, ["en-US", "zh-CN"]))
+    ("stage", "channel", "locale"), list(itertools.product(STAGES, CHANNELS, LOCALES))
 )
 def test_all_templates_pass_guardrails(stage: str, channel: str, locale: str) -> None:
     for trigger, title, (price, offer), name in itertools.product(

@@ -11,8 +11,9 @@ import pandas as pd
 import pytest
 
 from recsvc.data.demo import DEMO_CITIES, DemoConfig, DemoFrames, generate_demo, generate_demo_frames
-from recsvc.data.io import EVENT_TYPES, read_events, read_items, read_users
+from recsvc.data.io import read_events, read_items, read_users
 from recsvc.errors import InvalidArgument
+from recsvc.vocabulary import EVENT_TYPES
 
 N_USERS, N_ITEMS, DAYS, SEED = 400, 100, 45, 7
 END = pd.Timestamp("2026-11-01T00:00:00Z")

@@ -6,12 +6,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from recsvc.data.io import EVENT_TYPES
 from recsvc.engine.scoring import engagement_tiers
 from recsvc.frequency.config import FrequencyConfig
 from recsvc.frequency.tiers import compute_tiers
 from recsvc.lifecycle.eventlog import EventLog
 from recsvc.lifecycle.features import compute_features
+from recsvc.vocabulary import EVENT_TYPES
 
 CUT = pd.Timestamp("2026-03-01 06:30", tz="UTC")
 _TYPES = ["app_open", "view", "purchase", "push_delivered", "push_opened", "push_clicked", "add_to_cart", "search"]

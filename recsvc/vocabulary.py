@@ -1,0 +1,97 @@
+"""The domain's words: lifecycle stages, engagement tiers, channels, triggers, event types,
+suppression reasons, copy writers, media types and locales.
+
+Every package takes these from here, and nowhere else defines them. Each tuple is in the order of
+its protobuf enum in ``protos/recsvc/v1/recsvc.proto``: the word at index ``i`` is enum value
+``i + 1`` (value 0 is ``*_UNSPECIFIED``), so :func:`enum_value` and :func:`word` convert without
+importing generated code. ``tests/unit/test_vocabulary.py`` checks that each tuple matches its enum.
+"""
+
+from __future__ import annotations
+
+import enum
+
+
+class Stage(enum.IntEnum):
+    """Lifecycle stage; the values are the proto's ``LifecycleStage`` values."""
+
+    AWARENESS = 1
+    INTEREST = 2
+    PURCHASE = 3
+    LOYAL = 4
+    CHURNING = 5
+
+
+class EngagementTier(enum.IntEnum):
+    """Engagement tier; the values are the proto's ``EngagementTier`` values."""
+
+    HIGH = 1
+    MEDIUM = 2
+    LOW = 3
+    DORMANT = 4
+
+
+STAGES: tuple[str, ...] = tuple(s.name.lower() for s in Stage)
+TIERS: tuple[str, ...] = tuple(t.name.lower() for t in EngagementTier)
+CHANNELS: tuple[str, ...] = ("app_push", "sms", "email", "in_app")
+TRIGGERS: tuple[str, ...] = ("scheduled", "purchase_completed", "cart_idle", "geo_enter", "app_open")
+# Assistant replies rank products too, but "chat" is no push trigger, so the proto has no value for it.
+CHAT_TRIGGER = "chat"
+RANKING_TRIGGERS: tuple[str, ...] = (*TRIGGERS, CHAT_TRIGGER)
+EVENT_TYPES: tuple[str, ...] = (
+    "app_open",
+    "view",
+    "search",
+    "add_to_cart",
+    "remove_from_cart",
+    "purchase",
+    "push_delivered",
+    "push_opened",
+    "push_clicked",
+    "push_dismissed",
+    "sms_clicked",
+    "email_opened",
+    "email_clicked",
+    "unsubscribe",
+    "feedback",
+    "geo_enter",
+)
+SUPPRESSIONS: tuple[str, ...] = (
+    "frequency_cap",
+    "quiet_hours",
+    "opted_out",
+    "no_channel",
+    "no_candidates",
+    "low_tier_not_key_moment",
+    "duplicate",
+)
+WRITERS: tuple[str, ...] = ("llm", "template")
+MEDIA_TYPES: tuple[str, ...] = ("image", "video", "audio")
+# Locales the copy is written in; any other locale is written in the closest of these.
+LOCALES: tuple[str, ...] = ("en-US", "zh-CN")
+DEFAULT_LOCALE = "en-US"
+
+
+def enum_value(words: tuple[str, ...], name: str) -> int:
+    """The proto enum value of ``name`` in ``words``; 0 (unspecified) for a word not in it."""
+    return words.index(name) + 1 if name in words else 0
+
+
+def word(words: tuple[str, ...], value: int) -> str | None:
+    """The word for proto enum value ``value``; None for 0 and for values outside ``words``."""
+    return words[value - 1] if 1 <= value <= len(words) else None
+
+
+def stage_name(stage: int) -> str:
+    """The word for a :class:`Stage` value, "awareness" for anything else."""
+    return word(STAGES, int(stage)) or STAGES[0]
+
+
+def tier_name(tier: int) -> str:
+    """The word for an :class:`EngagementTier` value, "dormant" for anything else."""
+    return word(TIERS, int(tier)) or TIERS[-1]
+
+
+def effective_locale(locale: str) -> str:
+    """Map any locale to one we write in: Chinese variants to zh-CN, everything else to en-US."""
+    return "zh-CN" if locale.lower().replace("_", "-").startswith("zh") else DEFAULT_LOCALE
