@@ -71,16 +71,16 @@ def random_vectors(n: int, seed: int = 0) -> np.ndarray:
 
 def base_titles(n: int, seed: int = 0) -> list[str]:
     """``n`` distinct product titles in the demo app's vocabulary, with a model code and category."""
-    from recsvc.data.demo import _ADJECTIVES, _BRANDS, _CATEGORIES
+    from recsvc.data.demo.tables import ADJECTIVES, BRANDS, CATEGORIES
 
     rng = np.random.default_rng(seed)
     colors = ("Black", "White", "Red", "Blue", "Green", "Grey", "Pink", "Beige", "Navy", "Gold")
     seen: set[str] = set()
     out: list[str] = []
     while len(out) < n:
-        c = _CATEGORIES[int(rng.integers(len(_CATEGORIES)))]
+        c = CATEGORIES[int(rng.integers(len(CATEGORIES)))]
         t = (
-            f"{_BRANDS[int(rng.integers(len(_BRANDS)))][0]} {_ADJECTIVES[int(rng.integers(len(_ADJECTIVES)))][0]} "
+            f"{BRANDS[int(rng.integers(len(BRANDS)))][0]} {ADJECTIVES[int(rng.integers(len(ADJECTIVES)))][0]} "
             f"{c.nouns[int(rng.integers(len(c.nouns)))][0]}, {c.variants[int(rng.integers(len(c.variants)))][0]}, "
             f"{colors[int(rng.integers(len(colors)))]} {int(rng.integers(100, 999))}. {c.name[0]}"
         )
