@@ -1,6 +1,8 @@
 from __future__ import annotations
 
+import contextlib
 import os
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -73,3 +75,23 @@ def test_item_stamps_grow_in_commit_order_and_changes_are_found(tmp_path: Path) 
     changed = a.items_changed_since(mark)
     assert changed["item_id"].tolist() == ["i2", "i1"] and changed["title"].tolist() == ["Coffee", "Green tea"]
     assert a.items_changed_since(s3).empty
+
+
+def _tables(db: Path) -> set[str]:
+    with contextlib.closing(sqlite3.connect(db)) as conn:
+        return {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+
+
+def test_a_new_store_has_no_meta_table_and_a_file_with_one_still_opens(tmp_path: Path) -> None:
+    fresh = tmp_path / "fresh.sqlite"
+    Store(fresh).close()
+    assert _tables(fresh) >= {"users", "items", "events"} and "meta" not in _tables(fresh)
+    old = tmp_path / "old.sqlite"
+    with contextlib.closing(sqlite3.connect(old)) as conn:
+        conn.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+        conn.execute("INSERT INTO meta VALUES ('schema', '1')")
+        conn.commit()
+    s = Store(old)
+    assert s.add_events([_row("a")])[0].accepted == 1
+    assert s.count("events") == 1 and "meta" in _tables(old)
+    s.close()
