@@ -340,6 +340,20 @@ class Store:
     def max_event_seq(self) -> int:
         return self._max_seq(self._conn())
 
+    def most_active_users(self, *, event_type: str | None = None, limit: int = 1, offset: int = 0) -> list[str]:
+        """Users ranked by their number of events (only of ``event_type`` if given), most first;
+        ``offset`` skips the top ones. Ties come in no particular order."""
+        where, params = ("WHERE event_type=? ", [event_type]) if event_type is not None else ("", [])
+        rows = self._conn().execute(
+            f"SELECT user_id FROM events {where}GROUP BY user_id ORDER BY COUNT(*) DESC LIMIT ? OFFSET ?",
+            (*params, limit, offset),
+        )
+        return [str(r[0]) for r in rows]
+
+    def count_events(self, event_type: str) -> int:
+        """How many stored events have ``event_type``."""
+        return int(self._conn().execute("SELECT COUNT(*) FROM events WHERE event_type=?", (event_type,)).fetchone()[0])
+
     # ---- items --------------------------------------------------------------------------
     def upsert_items(self, df: pd.DataFrame) -> int:
         """Insert or replace canonical items; extra columns go to ``attributes`` (e.g. title_zh)."""
@@ -387,6 +401,17 @@ class Store:
         df["price"] = df["price"].astype("float64")
         df["updated_at"] = df["updated_at"].astype("float64")
         return df
+
+    def most_evented_items(self, limit: int) -> list[dict[str, Any]]:
+        """The ``limit`` items with the most events, most first, as dicts of their id, title, price,
+        currency and media URLs plus ``n``, their number of events. Items without events are left out;
+        ties come in no particular order."""
+        rows = self._conn().execute(
+            "SELECT i.item_id, i.title, i.price, i.currency, i.image_url, i.video_url, i.audio_url, COUNT(*) n "
+            "FROM events e JOIN items i ON i.item_id = e.item_id GROUP BY i.item_id ORDER BY n DESC LIMIT ?",
+            (limit,),
+        )
+        return [dict(r) for r in rows]
 
     def some_item_id(self) -> str | None:
         """Any one item id (the first by id), or None for an empty catalog."""

@@ -78,11 +78,4 @@ def stub(channel: grpc.Channel) -> pb_grpc.PushRecommenderStub:
 
 @pytest.fixture(scope="session")
 def known_user(server: RecsvcServer) -> str:
-    row = (
-        server.engine.store._conn()
-        .execute(
-            "SELECT user_id FROM events WHERE event_type='purchase' GROUP BY user_id ORDER BY COUNT(*) DESC LIMIT 1"
-        )
-        .fetchone()
-    )
-    return str(row[0])
+    return server.engine.store.most_active_users(event_type="purchase", limit=1)[0]

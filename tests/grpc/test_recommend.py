@@ -48,12 +48,7 @@ def test_known_user_gets_full_candidates(stub: pb_grpc.PushRecommenderStub, know
 
 def test_a_new_event_is_seen_by_the_next_recommend(stub: pb_grpc.PushRecommenderStub, server: RecsvcServer) -> None:
     """The per-user caches follow the history: a push delivered now keeps its item out of the answer."""
-    row = (
-        server.engine.store._conn()
-        .execute("SELECT user_id FROM events GROUP BY user_id ORDER BY COUNT(*) DESC LIMIT 1 OFFSET 5")
-        .fetchone()
-    )
-    known_user = str(row[0])
+    known_user = server.engine.store.most_active_users(limit=1, offset=5)[0]
     first = stub.Recommend(_req(known_user, 3), timeout=30)
     top = first.candidates[0].item.item_id
     ev = pb.Event(

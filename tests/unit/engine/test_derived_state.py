@@ -44,7 +44,7 @@ def _opted_out(db: Path) -> set[str]:
 def _unsubscribe_events(db: Path) -> int:
     store = Store(db)
     try:
-        return int(store._conn().execute("SELECT COUNT(*) FROM events WHERE event_type='unsubscribe'").fetchone()[0])
+        return store.count_events("unsubscribe")
     finally:
         store.close()
 
