@@ -1,4 +1,4 @@
-"""Recommend, RecommendStream and the bad inputs of issue 2, through the real server."""
+"""Recommend and RecommendStream through the real server: full answers, new users, bad inputs, health."""
 
 from __future__ import annotations
 
