@@ -15,7 +15,7 @@ import json
 import logging
 import sqlite3
 import threading
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -80,26 +80,10 @@ CREATE TABLE IF NOT EXISTS events (
 );
 CREATE INDEX IF NOT EXISTS events_user_ts ON events(user_id, ts);
 CREATE INDEX IF NOT EXISTS items_updated ON items(updated_at);
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 
-_EVENT_DB_COLS = (
-    "event_id",
-    "user_id",
-    "ts",
-    "event_type",
-    "item_id",
-    "quantity",
-    "value",
-    "channel",
-    "campaign_id",
-    "variant",
-    "lat",
-    "lon",
-    "city",
-    "payload",
-    "ts_offset_min",
-)
+# The canonical event columns with ``event_id`` first: add_events fills it in when a row has none.
+_EVENT_DB_COLS = ("event_id", *(c for c in EVENT_COLUMNS if c != "event_id"))
 _ITEM_DB_COLS = (*ITEM_COLUMNS, "attributes", "updated_at")
 _USER_DB_COLS = (*USER_COLUMNS, "attributes")
 
@@ -248,7 +232,7 @@ class Store:
     ) -> int:
         """Run ``derive`` again over stored events of ``event_types`` with ``seq > after_seq``, each chunk in
         one transaction; returns the last ``seq`` covered. For rebuilding state that ``derive`` writes
-        (it must be idempotent) when older code stored events without it."""
+        (it must be idempotent) for events that were stored without it."""
         types = tuple(event_types)
         top = self.max_event_seq()
         lo = after_seq
@@ -340,25 +324,6 @@ class Store:
         rows = self._conn().execute("SELECT user_id, COUNT(*), MAX(ts) FROM events GROUP BY user_id").fetchall()
         return {r[0]: (int(r[1]), float(r[2])) for r in rows}
 
-    def events_frame(self, *, user_ids: Iterable[str] | None = None, since: float | None = None) -> pd.DataFrame:
-        """All events (or those of some users), as a canonical frame sorted by time."""
-        sql = f"SELECT {','.join(_EVENT_DB_COLS)} FROM events"
-        params: list[Any] = []
-        where = []
-        ids = list(user_ids) if user_ids is not None else None
-        if ids is not None:
-            if not ids:
-                return self._events_frame([])
-            where.append(f"user_id IN ({','.join('?' * len(ids))})")
-            params.extend(ids)
-        if since is not None:
-            where.append("ts >= ?")
-            params.append(since)
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        rows = self._conn().execute(sql + " ORDER BY ts", params).fetchall()
-        return self._events_frame([tuple(r) for r in rows])
-
     @staticmethod
     def _events_frame(rows: list[tuple[Any, ...]]) -> pd.DataFrame:
         df = pd.DataFrame(rows, columns=list(_EVENT_DB_COLS))
@@ -373,12 +338,21 @@ class Store:
         return df[list(EVENT_COLUMNS)]
 
     def max_event_seq(self) -> int:
-        row = self._conn().execute("SELECT COALESCE(MAX(seq), 0) FROM events").fetchone()
-        return int(row[0])
+        return self._max_seq(self._conn())
 
-    def users_with_events_since(self, seq: int) -> list[str]:
-        rows = self._conn().execute("SELECT DISTINCT user_id FROM events WHERE seq > ?", (seq,)).fetchall()
-        return [r[0] for r in rows]
+    def most_active_users(self, *, event_type: str | None = None, limit: int = 1, offset: int = 0) -> list[str]:
+        """Users ranked by their number of events (only of ``event_type`` if given), most first;
+        ``offset`` skips the top ones. Ties come in no particular order."""
+        where, params = ("WHERE event_type=? ", [event_type]) if event_type is not None else ("", [])
+        rows = self._conn().execute(
+            f"SELECT user_id FROM events {where}GROUP BY user_id ORDER BY COUNT(*) DESC LIMIT ? OFFSET ?",
+            (*params, limit, offset),
+        )
+        return [str(r[0]) for r in rows]
+
+    def count_events(self, event_type: str) -> int:
+        """How many stored events have ``event_type``."""
+        return int(self._conn().execute("SELECT COUNT(*) FROM events WHERE event_type=?", (event_type,)).fetchone()[0])
 
     # ---- items --------------------------------------------------------------------------
     def upsert_items(self, df: pd.DataFrame) -> int:
@@ -428,6 +402,17 @@ class Store:
         df["updated_at"] = df["updated_at"].astype("float64")
         return df
 
+    def most_evented_items(self, limit: int) -> list[dict[str, Any]]:
+        """The ``limit`` items with the most events, most first, as dicts of their id, title, price,
+        currency and media URLs plus ``n``, their number of events. Items without events are left out;
+        ties come in no particular order."""
+        rows = self._conn().execute(
+            "SELECT i.item_id, i.title, i.price, i.currency, i.image_url, i.video_url, i.audio_url, COUNT(*) n "
+            "FROM events e JOIN items i ON i.item_id = e.item_id GROUP BY i.item_id ORDER BY n DESC LIMIT ?",
+            (limit,),
+        )
+        return [dict(r) for r in rows]
+
     def some_item_id(self) -> str | None:
         """Any one item id (the first by id), or None for an empty catalog."""
         row = self._conn().execute("SELECT item_id FROM items ORDER BY item_id LIMIT 1").fetchone()
@@ -460,24 +445,8 @@ class Store:
         )
         return dict(row) if row else None
 
-    def users_frame(self) -> pd.DataFrame:
-        rows = self._conn().execute(f"SELECT {','.join(_USER_DB_COLS)} FROM users ORDER BY user_id").fetchall()
-        df = pd.DataFrame([tuple(r) for r in rows], columns=list(_USER_DB_COLS))
-        df["signup_ts"] = pd.to_datetime(df["signup_ts"].astype("float64"), unit="s", utc=True)
-        for col in ("push_opt_in", "sms_opt_in", "email_opt_in"):
-            df[col] = df[col].astype(bool)
-        return df
-
     # ---- misc ---------------------------------------------------------------------------
     def count(self, table: str) -> int:
         if table not in ("users", "items", "events"):
             raise ValueError(table)
         return int(self._conn().execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0])
-
-    def set_meta(self, key: str, value: str) -> None:
-        with self.tx() as c:
-            c.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
-
-    def get_meta(self, key: str) -> str | None:
-        row = self._conn().execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
-        return None if row is None else str(row[0])

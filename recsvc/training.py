@@ -109,15 +109,7 @@ def warm_copy(settings: Settings, *, top_items: int, local_llm: bool = False, pr
 
     store = Store(settings.paths.store)
     try:
-        rows = (
-            store._conn()
-            .execute(
-                "SELECT i.item_id, i.title, i.price, i.currency, i.image_url, i.video_url, i.audio_url, COUNT(*) n "
-                "FROM events e JOIN items i ON i.item_id = e.item_id GROUP BY i.item_id ORDER BY n DESC LIMIT ?",
-                (top_items,),
-            )
-            .fetchall()
-        )
+        rows = store.most_evented_items(top_items)
     finally:
         store.close()
     if not rows:

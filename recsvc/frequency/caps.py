@@ -185,7 +185,9 @@ class CapLedger:
         )
         self._conn.execute(f"PRAGMA busy_timeout={int(self.config.sqlite_busy_timeout_ms)}")
         self._conn.execute("PRAGMA journal_mode=WAL")
-        self._conn.execute("PRAGMA synchronous=NORMAL")
+        # FULL, as in the event store: a reservation or opt-out acknowledged to the caller must survive a
+        # power cut, and WAL with NORMAL may lose the last commits then (not on a killed process).
+        self._conn.execute("PRAGMA synchronous=FULL")
         with self._tx() as cur:
             for stmt in _SCHEMA.split(";"):
                 if stmt.strip():

@@ -70,16 +70,10 @@ def _log_sample(settings: Settings, port: int) -> None:
         return
     store = Store(settings.paths.store)
     try:
-        row = (
-            store._conn()
-            .execute(
-                "SELECT user_id FROM events WHERE event_type='purchase' GROUP BY user_id ORDER BY COUNT(*) DESC LIMIT 1"
-            )
-            .fetchone()
-        )
+        buyers = store.most_active_users(event_type="purchase", limit=1)
     finally:
         store.close()
-    user = row[0] if row else "new-user-1"
+    user = buyers[0] if buyers else "new-user-1"
     try:
         result = recommend_once(target, user, max_candidates=3, token=settings.api_token, timeout_s=30)
         logger.info("sample recommendation:\n%s", format_recommendation(result))

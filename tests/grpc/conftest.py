@@ -6,13 +6,16 @@ real llama.cpp server is exercised in tests/integration.
 
 from __future__ import annotations
 
+import json
 import socket
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 import grpc
+import pandas as pd
 import pytest
 
 from recsvc.data.demo import generate_demo
@@ -78,11 +81,28 @@ def stub(channel: grpc.Channel) -> pb_grpc.PushRecommenderStub:
 
 @pytest.fixture(scope="session")
 def known_user(server: RecsvcServer) -> str:
-    row = (
-        server.engine.store._conn()
-        .execute(
-            "SELECT user_id FROM events WHERE event_type='purchase' GROUP BY user_id ORDER BY COUNT(*) DESC LIMIT 1"
-        )
-        .fetchone()
-    )
-    return str(row[0])
+    """The user with the most purchases: a long history every model has seen. Shared by the tests
+    that only read it; a test that changes what the service knows about a user takes ``own_user``."""
+    return server.engine.store.most_active_users(event_type="purchase", limit=1)[0]
+
+
+@pytest.fixture()
+def own_user(server: RecsvcServer, known_user: str) -> str:
+    """A user of this test alone: ``known_user``'s profile and history copied under a new id into the
+    running server's store, with the opt-outs and feedback those events imply."""
+    return clone_user(server, known_user, f"own-{uuid.uuid4().hex[:16]}")
+
+
+def clone_user(server: RecsvcServer, source: str, user_id: str) -> str:
+    """Store ``source``'s user row and every event of it again as ``user_id``; returns ``user_id``."""
+    store = server.engine.store
+    profile = store.get_user(source)
+    if profile is not None:
+        attributes = json.loads(profile.pop("attributes") or "{}")
+        store.upsert_users(pd.DataFrame([{**profile, **attributes, "user_id": user_id}]))
+    events = store.events_for_user(source, limit=store.count("events"))
+    rows = [
+        {**row, "user_id": user_id, "event_id": f"{user_id}-{i}"} for i, row in enumerate(events.to_dict("records"))
+    ]
+    store.add_events(rows, derive=server.engine.caps.derive_from_events)
+    return user_id

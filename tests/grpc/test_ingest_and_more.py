@@ -54,20 +54,20 @@ def test_too_many_events_in_one_call_is_refused_whole(stub: pb_grpc.PushRecommen
     assert "events" in info.value.details() and "limit" in info.value.details()
 
 
-def test_unsubscribe_is_honoured_on_the_next_call(stub: pb_grpc.PushRecommenderStub, known_user: str) -> None:
+def test_unsubscribe_is_honoured_on_the_next_call(stub: pb_grpc.PushRecommenderStub, own_user: str) -> None:
     stub.ReportEvents(
         pb.ReportEventsRequest(
             events=[
                 pb.Event(
-                    user_id=known_user, ts=_now(), event_type=pb.EVENT_TYPE_UNSUBSCRIBE, channel=pb.CHANNEL_APP_PUSH
+                    user_id=own_user, ts=_now(), event_type=pb.EVENT_TYPE_UNSUBSCRIBE, channel=pb.CHANNEL_APP_PUSH
                 ),
             ]
         ),
         timeout=30,
     )
-    r = stub.Recommend(pb.RecommendRequest(user_id=known_user, max_candidates=2), timeout=30)
-    assert all(c.channel != pb.CHANNEL_APP_PUSH for c in r.candidates)
-    prof = stub.GetUserProfile(pb.GetUserProfileRequest(user_id=known_user), timeout=30)
+    r = stub.Recommend(pb.RecommendRequest(user_id=own_user, max_candidates=2), timeout=30)
+    assert r.candidates and all(c.channel != pb.CHANNEL_APP_PUSH for c in r.candidates)
+    prof = stub.GetUserProfile(pb.GetUserProfileRequest(user_id=own_user), timeout=30)
     assert pb.CHANNEL_APP_PUSH in prof.unsubscribed
 
 

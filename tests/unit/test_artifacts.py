@@ -61,7 +61,7 @@ def test_damage_is_refused_naming_the_file(tmp_path: Path, fname: str, damage: s
 
 def test_versions_without_checksums_get_header_checks(tmp_path: Path) -> None:
     d = _version(tmp_path / "v1", checksums=False)
-    assert verify(d) is False  # old format: loads after the header checks and a trial load
+    assert verify(d) is False  # no checksums: loads after the header checks and a trial load
     arr = (d / "vectors.npy").read_bytes()
     (d / "vectors.npy").write_bytes(arr[: len(arr) - 40])
     with pytest.raises(FailedPrecondition, match=r"vectors\.npy: \.npy declares shape \(50, 8\)"):

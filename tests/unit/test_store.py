@@ -1,6 +1,8 @@
 from __future__ import annotations
 
+import contextlib
 import os
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -73,3 +75,95 @@ def test_item_stamps_grow_in_commit_order_and_changes_are_found(tmp_path: Path) 
     changed = a.items_changed_since(mark)
     assert changed["item_id"].tolist() == ["i2", "i1"] and changed["title"].tolist() == ["Coffee", "Green tea"]
     assert a.items_changed_since(s3).empty
+
+
+def _events(*specs: tuple[str, str, str | None]) -> list[dict[str, object]]:
+    """Events from ``(user_id, event_type, item_id)``, one second apart."""
+    return [
+        {"event_id": f"e{i}", "user_id": u, "ts": 1_700_000_000.0 + i, "event_type": t, "item_id": item}
+        for i, (u, t, item) in enumerate(specs)
+    ]
+
+
+def test_most_active_users_rank_by_event_count_optionally_of_one_type(tmp_path: Path) -> None:
+    s = Store(tmp_path / "db.sqlite")
+    assert s.most_active_users() == []
+    s.add_events(
+        _events(
+            *[("viewer", "view", "i1")] * 4,
+            *[("buyer", "purchase", "i1")] * 2,
+            ("buyer", "view", "i2"),
+            ("once", "purchase", "i2"),
+            ("once", "view", "i2"),
+        )
+    )
+    assert s.most_active_users(limit=3) == ["viewer", "buyer", "once"]
+    assert s.most_active_users() == ["viewer"]
+    assert s.most_active_users(limit=5, offset=1) == ["buyer", "once"]
+    assert s.most_active_users(event_type="purchase", limit=5) == ["buyer", "once"]
+    assert s.most_active_users(event_type="unsubscribe") == []
+    s.close()
+
+
+def test_most_evented_items_are_catalog_items_ranked_by_their_events(tmp_path: Path) -> None:
+    s = Store(tmp_path / "db.sqlite")
+    s.upsert_items(
+        pd.DataFrame(
+            [
+                {"item_id": "tea", "title": "Tea", "price": 3.0, "currency": "CNY", "image_url": "https://x/t.jpg"},
+                {"item_id": "coffee", "title": "Coffee", "price": 5.0, "currency": "CNY"},
+                {"item_id": "cake", "title": "Cake", "price": 9.0, "currency": "CNY"},
+            ]
+        )
+    )
+    assert s.most_evented_items(5) == []
+    s.add_events(
+        _events(
+            *[("a", "view", "coffee")] * 3,
+            ("a", "view", "tea"),
+            ("b", "purchase", "tea"),
+            *[("b", "view", "gone-from-catalog")] * 9,
+            ("b", "app_open", None),
+        )
+    )
+    top = s.most_evented_items(5)
+    assert [(r["item_id"], r["n"]) for r in top] == [("coffee", 3), ("tea", 2)]
+    assert top[1] == {
+        "item_id": "tea",
+        "title": "Tea",
+        "price": 3.0,
+        "currency": "CNY",
+        "image_url": "https://x/t.jpg",
+        "video_url": "",
+        "audio_url": "",
+        "n": 2,
+    }
+    assert [r["item_id"] for r in s.most_evented_items(1)] == ["coffee"]
+    s.close()
+
+
+def test_count_events_counts_one_event_type(tmp_path: Path) -> None:
+    s = Store(tmp_path / "db.sqlite")
+    s.add_events(_events(("a", "unsubscribe", None), ("b", "unsubscribe", None), ("a", "view", "i1")))
+    assert (s.count_events("unsubscribe"), s.count_events("view"), s.count_events("purchase")) == (2, 1, 0)
+    s.close()
+
+
+def _tables(db: Path) -> set[str]:
+    with contextlib.closing(sqlite3.connect(db)) as conn:
+        return {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+
+
+def test_a_new_store_has_no_meta_table_and_a_file_with_one_still_opens(tmp_path: Path) -> None:
+    fresh = tmp_path / "fresh.sqlite"
+    Store(fresh).close()
+    assert _tables(fresh) >= {"users", "items", "events"} and "meta" not in _tables(fresh)
+    old = tmp_path / "old.sqlite"
+    with contextlib.closing(sqlite3.connect(old)) as conn:
+        conn.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+        conn.execute("INSERT INTO meta VALUES ('schema', '1')")
+        conn.commit()
+    s = Store(old)
+    assert s.add_events(_events(("a", "view", "i1")))[0].accepted == 1
+    assert s.count("events") == 1 and "meta" in _tables(old)
+    s.close()

@@ -47,8 +47,8 @@ def copy_models(models: Path, dest: Path) -> dict[str, str]:
 
 
 def add_version(models: Path, dest: Path, name: str, version: str, *, legacy: bool = False) -> Path:
-    """A copy of the good ``name`` version as ``dest/name/version``; ``legacy`` drops its checksums,
-    as in a version trained before they existed."""
+    """A copy of the good ``name`` version as ``dest/name/version``; ``legacy`` drops its checksums
+    (the ``files`` list of its metadata), which verification must still accept."""
     vdir = dest / name / version
     shutil.copytree(good_version(models, name), vdir)
     if legacy:

@@ -44,7 +44,7 @@ def _opted_out(db: Path) -> set[str]:
 def _unsubscribe_events(db: Path) -> int:
     store = Store(db)
     try:
-        return int(store._conn().execute("SELECT COUNT(*) FROM events WHERE event_type='unsubscribe'").fetchone()[0])
+        return store.count_events("unsubscribe")
     finally:
         store.close()
 
@@ -98,11 +98,11 @@ def test_a_crash_right_after_the_event_commit_loses_no_opt_out(tmp_path: Path) -
 
 
 def test_opening_the_engine_rebuilds_opt_outs_and_feedback_missing_for_stored_events(tmp_path: Path) -> None:
-    """A database as older code could leave it: events stored, their derived rows never written."""
+    """Events stored without their derived rows (one of them already has its row): a start writes the rest."""
     settings = _settings(tmp_path)
     db = Path(settings.paths.store)
     ledger = CapLedger(db)
-    ledger.record_dismissal("d", datetime.fromtimestamp(TS, UTC))  # written for event "dis-1" by older code
+    ledger.record_dismissal("d", datetime.fromtimestamp(TS, UTC))  # the row of event "dis-1"
     ledger.close()
     store = Store(db)
     store.add_events(
@@ -126,7 +126,7 @@ def test_opening_the_engine_rebuilds_opt_outs_and_feedback_missing_for_stored_ev
             kinds = engine.caps._conn.execute(
                 "SELECT kind, COUNT(*) FROM feedback WHERE user_id='d' GROUP BY kind ORDER BY kind"
             ).fetchall()
-            assert kinds == [("dismissal", 2), ("negative", 1)]  # the legacy row is not doubled
+            assert kinds == [("dismissal", 2), ("negative", 1)]  # the existing row is not doubled
         finally:
             engine.close()
 

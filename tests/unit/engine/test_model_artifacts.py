@@ -88,7 +88,7 @@ def test_damaged_new_version_falls_back_to_the_older_good_one(name: str, trained
 
 
 def test_versions_without_checksums_still_load_after_a_safe_check(trained_models: Path, tmp_path: Path) -> None:
-    """A version trained before checksums loads; a damaged one of that age is refused without a crash."""
+    """A version whose metadata lists no checksums loads; a damaged one of that kind is refused without a crash."""
     dest = tmp_path / "models"
     copy_models(trained_models, dest)
     for name in MODEL_NAMES:

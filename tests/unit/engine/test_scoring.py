@@ -1,4 +1,4 @@
-"""The batch scorer's encodings agree with the reference implementations they replace."""
+"""The batch scorer's encodings agree with the frame-based reference implementations."""
 
 from __future__ import annotations
 

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -17,7 +16,6 @@ from recsvc.lifecycle.model import LifecycleConfig
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lifecycle"))
 from lifecycle_synth import synthetic_events
 
-DATA_DIR = Path(os.environ.get("RECSVC_DATA_DIR", Path(__file__).resolve().parents[3] / ".." / "shared" / "data"))
 FAST = LifecycleConfig(max_rounds=60, early_stopping_rounds=10)
 
 
@@ -79,8 +77,8 @@ def test_errors(synth: Dataset) -> None:
         evaluate_churn(Dataset(events=synth.events.iloc[:0]), pd.Timestamp("2024-07-01"), 30, progress=False)
 
 
-def _real(rel: str) -> Dataset:
-    path = DATA_DIR / rel
+def _real(data_dir: Path, rel: str) -> Dataset:
+    path = data_dir / rel
     if not path.exists():
         pytest.skip(f"{path} not found; set RECSVC_DATA_DIR to the shared data folder")
     return load_dataset(path)
@@ -91,8 +89,8 @@ def _margin(r: dict[str, Any]) -> float:
 
 
 @pytest.mark.slow
-def test_movielens_beats_baselines_by_002() -> None:
-    r = evaluate_churn(_real("ml-100k"), pd.Timestamp("1998-03-01"), 60, progress=False)
+def test_movielens_beats_baselines_by_002(data_dir: Path) -> None:
+    r = evaluate_churn(_real(data_dir, "ml-100k"), pd.Timestamp("1998-03-01"), 60, progress=False)
     assert _margin(r) >= 0.02, r
 
 
@@ -105,6 +103,6 @@ def test_movielens_beats_baselines_by_002() -> None:
     "margin over that baseline is +0.003 [+0.001, +0.006] (README); bench/ceiling_churn.py, LightGBM fitted to "
     "the judged labels themselves, reaches only +0.012 over recency",
 )
-def test_cdnow_beats_baselines() -> None:
-    r = evaluate_churn(_real("cdnow/CDNOW_master.txt"), pd.Timestamp("1997-10-01"), 273, progress=False)
+def test_cdnow_beats_baselines(data_dir: Path) -> None:
+    r = evaluate_churn(_real(data_dir, "cdnow/CDNOW_master.txt"), pd.Timestamp("1997-10-01"), 273, progress=False)
     assert _margin(r) > 0.0, r

@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import hashlib
 import math
-import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -150,14 +149,9 @@ def test_items_first_seen_after_the_cut_off_are_never_recommended_nor_hits() -> 
     assert r["with_new_items"]["n_users"] == r["n_users"] + 30
 
 
-def _data_dir() -> Path:
-    root = Path(__file__).resolve().parents[3]
-    return Path(os.environ.get("RECSVC_DATA_DIR", root.parent / "shared" / "data"))
-
-
 @pytest.mark.slow
-def test_movielens_beats_every_baseline_at_1998_03_01() -> None:
-    folder = _data_dir() / "ml-100k"
+def test_movielens_beats_every_baseline_at_1998_03_01(data_dir: Path) -> None:
+    folder = data_dir / "ml-100k"
     if not (folder / "ml-100k.inter").exists():
         pytest.skip(f"MovieLens 100K not found at {folder} (set RECSVC_DATA_DIR)")
     from recsvc.data.convert import load_dataset

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
@@ -89,10 +88,6 @@ def test_evaluate_refuses_cutoff_without_both_sides() -> None:
         evaluate_sendtime(_habit_dataset(n_users=5), "2030-01-01", progress=False, config=FAST)
 
 
-def _data_dir() -> Path:
-    return Path(os.environ.get("RECSVC_DATA_DIR", Path(__file__).resolve().parents[3] / ".." / "shared" / "data"))
-
-
 @pytest.mark.slow
 @pytest.mark.xfail(
     strict=True,
@@ -102,8 +97,8 @@ def _data_dir() -> Path:
     "+0.007 [-0.021, +0.035] (README), and bench/ceiling_sendtime.py, a learner fitted to the judged truths of "
     "earlier cut-offs, does not beat the user's own mode either",
 )
-def test_movielens_sendtime_beats_best_baseline() -> None:
-    folder = _data_dir() / "ml-100k"
+def test_movielens_sendtime_beats_best_baseline(data_dir: Path) -> None:
+    folder = data_dir / "ml-100k"
     if not folder.exists():
         pytest.skip(f"MovieLens 100K not found at {folder} (set RECSVC_DATA_DIR)")
     res = evaluate_sendtime(load_dataset(folder), "1998-03-01", progress=False)

@@ -284,3 +284,11 @@ def test_replayed_unsubscribe_does_not_undo_a_later_resubscription(tmp_path: Pat
     unsub("e2", NOW + timedelta(minutes=2))  # a newer unsubscribe counts again
     store.replay_events(derive, after_seq=0, event_types=DERIVING_EVENT_TYPES)
     assert ledger.unsubscribed_channels("u") == {"email"}
+
+
+def test_acknowledged_writes_are_synced_to_disk(tmp_path: Path) -> None:
+    """Reservations and opt-outs sync every commit (synchronous=FULL, as the event store does): with WAL
+    and NORMAL an acknowledged write may be lost in a power cut."""
+    full = 2
+    with CapLedger(tmp_path / "c.sqlite") as ledger:
+        assert ledger._conn.execute("PRAGMA synchronous").fetchone()[0] == full

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import numpy as np
@@ -18,8 +17,6 @@ from recsvc.lifecycle.bgnbd import (
     p_zero,
     rfm_summary,
 )
-
-DATA_DIR = Path(os.environ.get("RECSVC_DATA_DIR", Path(__file__).resolve().parents[3] / ".." / "shared" / "data"))
 
 
 def _simulate(n: int, r: float, alpha: float, a: float, b: float, T: float, seed: int) -> tuple[np.ndarray, ...]:
@@ -86,8 +83,8 @@ def test_json_round_trip_and_refusal(tmp_path: Path) -> None:
         fit_bgnbd(np.array([1.0]), np.array([5.0]), np.array([2.0]))
 
 
-def test_reproduces_fader_hardie_lee_cdnow_table() -> None:
-    path = DATA_DIR / "cdnow" / "CDNOW_sample.txt"
+def test_reproduces_fader_hardie_lee_cdnow_table(data_dir: Path) -> None:
+    path = data_dir / "cdnow" / "CDNOW_sample.txt"
     if not path.exists():
         pytest.skip(f"CDNOW sample not found at {path}; set RECSVC_DATA_DIR to the shared data folder")
     from recsvc.data.convert import cdnow_events
