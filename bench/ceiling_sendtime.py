@@ -32,7 +32,8 @@ import pandas as pd
 from sklearn.model_selection import GroupKFold
 
 from recsvc.data.convert import load_dataset
-from recsvc.timing.sendtime import circular_distance, circular_window, local_times, pick_hours, user_zone_map
+from recsvc.timing.hours import circular_distance, circular_window, pick_hours
+from recsvc.timing.localtime import local_times, user_zone_map
 
 PARAMS: dict[str, Any] = {"n_estimators": 200, "learning_rate": 0.03, "num_leaves": 7, "min_child_samples": 50}
 SESSION_GAP_S = 1800

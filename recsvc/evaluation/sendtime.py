@@ -22,14 +22,9 @@ from recsvc.data.convert import Dataset
 from recsvc.errors import FailedPrecondition, InvalidArgument
 from recsvc.evaluation.activity import RULE, activity
 from recsvc.timing.config import TimingConfig
-from recsvc.timing.sendtime import (
-    SendTimeModel,
-    circular_distance,
-    circular_window,
-    local_times,
-    pick_hours,
-    user_zone_map,
-)
+from recsvc.timing.hours import circular_distance, circular_window, pick_hours
+from recsvc.timing.localtime import local_times, user_zone_map
+from recsvc.timing.sendtime import SendTimeModel
 
 logger = logging.getLogger(__name__)
 

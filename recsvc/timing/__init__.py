@@ -2,7 +2,8 @@
 
 from recsvc.timing.clock import QuietHours, Trigger, city_timezone, deadline_for, resolve_timezone
 from recsvc.timing.config import TimingConfig
-from recsvc.timing.sendtime import SendTimeModel, SlotChoice
+from recsvc.timing.sendtime import SendTimeModel
+from recsvc.timing.slots import SlotChoice
 
 __all__ = [
     "QuietHours",

@@ -194,11 +194,6 @@ def city_timezone(city: str | None) -> str | None:
     return None
 
 
-def known_cities() -> list[str]:
-    """Every city name the built-in table knows (for docs and tests)."""
-    return [c for c, _ in _CITY_ZONES]
-
-
 def resolve_timezone(tz: str | None, city: str | None = None, *, field: str = "timezone") -> ZoneInfo:
     """The user's zone: the IANA name if given (unknown -> InvalidArgument), else the city's, else UTC."""
     if tz is not None and str(tz).strip():
@@ -221,11 +216,16 @@ def _aware(dt: datetime, name: str) -> datetime:
     return dt
 
 
+def _is_quiet(start: int, end: int, hour: int) -> bool:
+    """Whether ``hour`` lies in ``[start, end)``, wrapping midnight when ``start > end``."""
+    if start < end:
+        return start <= hour < end
+    return hour >= start or hour < end
+
+
 @functools.lru_cache(maxsize=1024)
 def _quiet_mask(start: int, end: int) -> tuple[bool, ...]:
-    if start < end:
-        return tuple(start <= h < end for h in range(24))
-    return tuple(h >= start or h < end for h in range(24))
+    return tuple(_is_quiet(start, end, h) for h in range(24))
 
 
 @dataclass(frozen=True)
@@ -256,9 +256,7 @@ class QuietHours:
 
     def contains_hour(self, hour: int) -> bool:
         """Whether a local hour of day is quiet."""
-        if self.start < self.end:
-            return self.start <= hour < self.end
-        return hour >= self.start or hour < self.end
+        return _is_quiet(self.start, self.end, hour)
 
     def quiet_mask(self) -> tuple[bool, ...]:
         """For each local hour of day 0-23, whether it is quiet."""

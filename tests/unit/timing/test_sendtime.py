@@ -1,0 +1,52 @@
+"""The fitted model: local habits learned, unknown users served, nothing after the cut-off read."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime
+
+import numpy as np
+import pandas as pd
+
+from recsvc.data.io import normalize_events
+from recsvc.timing.hours import circular_distance
+from recsvc.timing.sendtime import SendTimeModel
+from tests.unit.timing.conftest import CUTOFF, FAST, habit_data
+
+
+def test_learns_local_habits(fitted: tuple[SendTimeModel, dict[str, int]]) -> None:
+    model, habit = fitted
+    ids = list(habit)
+    pred = model.predict_hours(ids)
+    truth = np.array([habit[u] for u in ids])
+    assert np.mean(circular_distance(pred, truth) <= 1) > 0.9
+    meta = model.metadata["lgbm"]
+    assert "validation" in meta and {"lgbm_hit@1h", "shrunk_hit@1h"} <= set(meta["validation"])
+    assert isinstance(meta["used"], bool)
+
+
+def test_unknown_user_gets_population_or_segment_curve(fitted: tuple[SendTimeModel, dict[str, int]]) -> None:
+    model, _ = fitted
+    start = datetime(2024, 3, 4, tzinfo=UTC)
+    curve = model.curve("nobody", start, hours=24, tz="Asia/Shanghai")
+    assert len(curve) == 24 and abs(sum(p for _, p in curve) - 1) < 1e-9
+    seg = model.week_curve("nobody", segment="tz:Asia/Shanghai")
+    assert seg.shape == (168,) and abs(seg.sum() - 1) < 1e-6
+    slot = model.best_slot("nobody", now_utc=start, tz="Asia/Shanghai")
+    assert slot is not None and model.history_weight("nobody") == 0.0
+
+
+def test_fit_ignores_events_after_cutoff() -> None:
+    events, users, _ = habit_data(n_users=12, days=30, seed=3)
+    late = pd.DataFrame(
+        {
+            "user_id": ["u0"] * 50,
+            "ts": [(CUTOFF + pd.Timedelta(hours=i)).isoformat() for i in range(50)],
+            "event_type": "app_open",
+        }
+    )
+    both = pd.concat([events, normalize_events(late)], ignore_index=True).sort_values("ts")
+    cfg = replace(FAST, use_lgbm=False)
+    a = SendTimeModel.fit(events, users, cutoff=CUTOFF, config=cfg, progress=False)
+    b = SendTimeModel.fit(both, users, cutoff=CUTOFF, config=cfg, progress=False)
+    np.testing.assert_allclose(a.week_curve("u0"), b.week_curve("u0"))
