@@ -5,8 +5,9 @@ their headers declare, so a truncated or garbled file could kill the server inst
 load. Training therefore writes a ``files`` map ``{relative name: {sha256, size}}`` into
 ``metadata.json`` (written last, atomically: its presence marks a complete version), and
 :func:`verify` checks sizes, checksums and cheap format headers in Python before a load. A version
-trained before checksums existed still loads, but only after the same header checks and a trial
-load of its native files in a child process, whose crash cannot take the server with it.
+whose metadata has no ``files`` map (an older trainer's) still loads, but only after the same header
+checks and a trial load of its native files in a child process, whose crash cannot take the server
+with it.
 """
 
 from __future__ import annotations
@@ -89,7 +90,7 @@ def verify(version_dir: Path, meta: dict[str, Any] | None = None) -> bool:
     """Refuse a damaged version (``FailedPrecondition`` naming the file and the fault).
 
     ``meta`` is the version's metadata when the caller has read it already. Returns True when every
-    file was checked against its checksum, False for a version trained before checksums (header
+    file was checked against its checksum, False for a version without a ``files`` map (header
     checks and a child-process trial load only).
     """
     d = Path(version_dir)

@@ -66,9 +66,9 @@ def test_a_new_event_is_seen_by_the_next_recommend(stub: pb_grpc.PushRecommender
 def test_llm_down_still_answers_within_deadline_with_templates(
     stub: pb_grpc.PushRecommenderStub, known_user: str
 ) -> None:
-    t0 = time.perf_counter()
+    # The deadline is the check: a wait for the dead LLM past it would end in DEADLINE_EXCEEDED.
     r = stub.Recommend(_req(known_user, 5), timeout=2.0)
-    assert time.perf_counter() - t0 < 2.0
+    assert r.candidates
     assert all(c.message.writer == pb.WRITER_TEMPLATE for c in r.candidates)
 
 
