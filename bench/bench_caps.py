@@ -15,13 +15,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from recsvc.frequency.caps import CapLedger
-from recsvc.frequency.tiers import EngagementTier
+from recsvc.vocabulary import EngagementTier
 
 _WORKER = """
 import sys
 from datetime import UTC, datetime, timedelta
 from recsvc.frequency.caps import CapLedger
-from recsvc.frequency.tiers import EngagementTier
+from recsvc.vocabulary import EngagementTier
 db, w, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
 led = CapLedger(db)
 t = datetime(2024, 1, 1, tzinfo=UTC)

@@ -96,6 +96,11 @@ class EngineConfig:
     item_sync_s: float = 1.0  # how often a process picks up items other processes upserted (0 = every request)
     score_chunk_users: int = 500  # bulk scoring reads and scores this many users at a time
     bulk_wait_s: float = 30.0  # a ScoreUsers call waits this long for the one running before RESOURCE_EXHAUSTED
+    item_url_template: str = "https://shop.example.com/item/{item_id}"  # the item link a message may carry
+
+    def item_url(self, item_id: str) -> str:
+        """The link to an item's page that copy may carry: ``item_url_template`` with the id filled in."""
+        return self.item_url_template.format(item_id=item_id)
 
     def validate(self) -> None:
         if not 1 <= self.default_candidates <= self.max_candidates:
@@ -110,6 +115,20 @@ class EngineConfig:
             raise InvalidArgument("engine.score_chunk_users must be >= 1", field="engine.score_chunk_users")
         if self.bulk_wait_s < 0:
             raise InvalidArgument("engine.bulk_wait_s must be >= 0", field="engine.bulk_wait_s")
+        self._validate_item_url_template()
+
+    def _validate_item_url_template(self) -> None:
+        field = "engine.item_url_template"
+        if "{item_id}" not in self.item_url_template:
+            raise InvalidArgument(f"{field} must contain {{item_id}}, got {self.item_url_template!r}", field=field)
+        try:
+            self.item_url("")
+        except (KeyError, IndexError, ValueError) as exc:  # another placeholder, or a stray brace
+            raise InvalidArgument(
+                f"{field}: {self.item_url_template!r} is not a template with only {{item_id}} ({exc!r}); "
+                "write a literal brace as {{ or }}",
+                field=field,
+            ) from None
 
 
 @dataclass(frozen=True)

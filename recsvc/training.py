@@ -136,7 +136,7 @@ def warm_copy(settings: Settings, *, top_items: int, local_llm: bool = False, pr
                 image_url=r["image_url"],
                 video_url=r["video_url"],
                 audio_url=r["audio_url"],
-                item_url=f"https://shop.example.com/item/{r['item_id']}",
+                item_url=settings.engine.item_url(r["item_id"]),
             )
             for r in rows
             for stage in STAGES

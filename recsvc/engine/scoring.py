@@ -9,7 +9,8 @@ frame per call used to cost more than the features.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import time
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -86,6 +87,22 @@ def score_users(
         state = UserState(lifecycle_view(cold, horizon), tier_name(EngagementTier.DORMANT), known=False)
         out.update(dict.fromkeys(unknown, state))
     return out
+
+
+def score_in_chunks(
+    store: Store,
+    models: ModelSet,
+    user_ids: Sequence[str],
+    as_of: datetime,
+    frequency: FrequencyConfig,
+    chunk_users: int,
+) -> Iterator[dict[str, UserState]]:
+    """:func:`score_users` over chunks of ``chunk_users`` users. Between chunks the thread sleeps for
+    a moment, so per-user calls waiting for the GIL get it at once."""
+    for lo in range(0, len(user_ids), chunk_users):
+        if lo:
+            time.sleep(0)
+        yield score_users(store, models, user_ids[lo : lo + chunk_users], as_of, frequency)
 
 
 def engagement_tiers(log: EventLog, cut_s: float, cfg: FrequencyConfig) -> np.ndarray:

@@ -11,7 +11,8 @@ from recsvc.lifecycle.eventlog import EventLog
 from recsvc.lifecycle.features import FEATURE_NAMES, compute_features, fit_window_bgnbd
 from recsvc.lifecycle.model import LifecycleConfig, LifecycleModel, UserScore, latest, train_lifecycle
 from recsvc.lifecycle.reasons import Reason
-from recsvc.lifecycle.stages import Stage, StageRules, rule_stages
+from recsvc.lifecycle.stages import StageRules, rule_stages
+from recsvc.vocabulary import Stage
 
 __all__ = [
     "FEATURE_NAMES",

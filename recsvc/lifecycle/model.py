@@ -37,7 +37,8 @@ from recsvc.lifecycle.compiled import TreeScorer
 from recsvc.lifecycle.eventlog import EventLog, as_event_log
 from recsvc.lifecycle.features import FEATURE_NAMES, _compute, compute_features, fit_window_bgnbd
 from recsvc.lifecycle.reasons import Reason, top_reasons
-from recsvc.lifecycle.stages import Stage, StageRules, rule_stages
+from recsvc.lifecycle.stages import StageRules, rule_stages
+from recsvc.vocabulary import Stage
 
 logger = logging.getLogger(__name__)
 

@@ -7,10 +7,10 @@ from datetime import UTC, datetime, timedelta
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from recsvc.frequency.tiers import EngagementTier
 from recsvc.server.app import RecsvcServer
 from recsvc.v1 import recsvc_pb2 as pb
 from recsvc.v1 import recsvc_pb2_grpc as pb_grpc
+from recsvc.vocabulary import EngagementTier
 
 CALLS = 40
 
@@ -30,7 +30,7 @@ def _sendable_user(stub: pb_grpc.PushRecommenderStub, server: RecsvcServer, skip
     """A HIGH-tier user (the tier with the largest caps) that a preview would send to now; ``skip`` of
     them are left for other tests, so that each test books sends for a user of its own."""
     found = 0
-    for user in sorted(u for u, t in server.engine._tiers.items() if t == "high"):
+    for user in sorted(u for u, t in server.engine._states.tiers().items() if t == "high"):
         r = stub.Recommend(pb.RecommendRequest(user_id=user, max_candidates=3, write_copy=False), timeout=30)
         if r.candidates and not r.HasField("suppression") and r.engagement_tier == pb.ENGAGEMENT_TIER_HIGH:
             if found == skip:

@@ -18,6 +18,7 @@ import pytest
 
 from recsvc.engine.engine import Engine
 from recsvc.engine.types import LifecycleView, RecommendQuery
+from recsvc.engine.user_state import UserEntry
 from recsvc.server.app import RecsvcServer, build_server
 from recsvc.v1 import recsvc_pb2 as pb
 from recsvc.v1 import recsvc_pb2_grpc as pb_grpc
@@ -154,16 +155,15 @@ def test_a_score_from_the_previous_model_set_is_never_served_by_the_new_one(serv
     sig = engine.store.history_signature(user)
     now = datetime.now(UTC)
     # A request that took its snapshot before the swap finishes after it: it answers with its own set...
-    old_view, _ = engine._user_state(user, now, sig, previous)
+    old_view, old_tier = engine._states.get(user, now, sig, previous)
     assert old_view.churn_risk == pytest.approx(0.123456)
     # ...and what it computed is not what later requests, on the new set, get.
     fresh = engine.recommend(RecommendQuery(user_id=user, now=now, write_copy=False))
     assert fresh.lifecycle.churn_risk != pytest.approx(0.123456)
     assert fresh.versions["lifecycle"] == current.versions["lifecycle"]
     # An entry tagged with another set is ignored even when it is in the cache.
-    with engine._state_lock:
-        engine._scores[user] = old_view
-        engine._sigs[user] = (sig, previous)
+    with engine._states._lock:
+        engine._states._entries[user] = UserEntry(old_view, old_tier, sig, previous)
     again = engine.recommend(RecommendQuery(user_id=user, now=now, write_copy=False))
     assert again.lifecycle.churn_risk == pytest.approx(fresh.lifecycle.churn_risk, abs=1e-12)
 

@@ -34,6 +34,8 @@ def test_defaults_then_toml_then_env(tmp_path: Path) -> None:
         ("[limits]\nmax_id_len = 0\n", {}, "limits.max_id_len"),
         ("", {"RECSVC_LIMITS_MAX_AMOUNT": "nan"}, "limits.max_amount"),
         ("[server]\nmax_events_per_call = 0\n", {}, "server.max_events_per_call"),
+        ('[engine]\nitem_url_template = "https://x.test/item"\n', {}, "engine.item_url_template"),
+        ("", {"RECSVC_ENGINE_ITEM_URL_TEMPLATE": "https://x.test/{sku}"}, "engine.item_url_template"),
     ],
 )
 def test_bad_settings_name_the_field(tmp_path: Path, toml: str, env: dict[str, str], needle: str) -> None:
@@ -54,3 +56,9 @@ def test_sample_config_loads() -> None:
 def test_tuple_settings_from_env() -> None:
     s = load_settings(env={"RECSVC_FREQUENCY_DAILY_CAPS": "5,3,1,0"})
     assert s.frequency.daily_caps == (5, 3, 1, 0)
+
+
+def test_item_url_template_default_and_from_env() -> None:
+    assert load_settings(env={}).engine.item_url("i-1") == "https://shop.example.com/item/i-1"
+    s = load_settings(env={"RECSVC_ENGINE_ITEM_URL_TEMPLATE": "https://x.test/{item_id}/buy"})
+    assert s.engine.item_url("i-1") == "https://x.test/i-1/buy"

@@ -14,6 +14,7 @@ import pytest
 from recsvc.engine import engine as engine_mod
 from recsvc.engine.counters import Counters, Version
 from recsvc.engine.engine import Engine
+from recsvc.engine.metrics import record_call
 from recsvc.settings import load_settings
 
 THREADS = 16
@@ -102,9 +103,10 @@ def test_engine_counts_every_call_and_metrics_never_raise_meanwhile(engine: Engi
     reader.start()
 
     def work(i: int) -> None:
+        counters = engine._counters
         for j in range(PER_THREAD // 4):
-            engine._record("recommend", time.perf_counter())
-            engine._record(f"kind_{i}_{j % 50}", time.perf_counter())  # new names while metrics() iterates
+            record_call(counters, "recommend", time.perf_counter())
+            record_call(counters, f"kind_{i}_{j % 50}", time.perf_counter())  # new names while metrics() iterates
 
     errors = _together(work)
     done.set()

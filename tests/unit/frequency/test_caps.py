@@ -12,7 +12,7 @@ import pytest
 from recsvc.errors import InvalidArgument
 from recsvc.frequency.caps import CapLedger, Refusal, Reservation
 from recsvc.frequency.config import FrequencyConfig
-from recsvc.frequency.tiers import EngagementTier
+from recsvc.vocabulary import EngagementTier
 
 NOW = datetime(2024, 6, 3, 12, 0, tzinfo=UTC)
 
@@ -21,7 +21,7 @@ _WORKER = """
 import sys
 from datetime import UTC, datetime, timedelta
 from recsvc.frequency.caps import CapLedger, Reservation
-from recsvc.frequency.tiers import EngagementTier
+from recsvc.vocabulary import EngagementTier
 db, worker = sys.argv[1], sys.argv[2]
 now = datetime(2024, 6, 3, 12, 0, tzinfo=UTC)
 ledger = CapLedger(db)
@@ -218,7 +218,7 @@ _RESERVER = """
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from recsvc.frequency.caps import CapLedger
-from recsvc.frequency.tiers import EngagementTier
+from recsvc.vocabulary import EngagementTier
 
 def _reserve(db, worker, stamps, threads):
     ledger = CapLedger(db)

@@ -3,7 +3,8 @@ from __future__ import annotations
 import pandas as pd
 
 from recsvc.data.io import normalize_events
-from recsvc.frequency.tiers import EngagementTier, compute_tiers, user_tier
+from recsvc.frequency.tiers import compute_tiers, user_tier
+from recsvc.vocabulary import EngagementTier
 
 NOW = pd.Timestamp("2024-06-30", tz="UTC")
 

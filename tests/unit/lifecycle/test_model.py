@@ -13,7 +13,7 @@ from recsvc.errors import FailedPrecondition, InvalidArgument
 from recsvc.lifecycle.features import FEATURE_NAMES
 from recsvc.lifecycle.model import LifecycleConfig, LifecycleModel, latest, train_lifecycle, training_cutoffs
 from recsvc.lifecycle.reasons import phrase
-from recsvc.lifecycle.stages import Stage
+from recsvc.vocabulary import Stage
 
 CUT = pd.Timestamp("2024-07-01", tz="UTC")
 CFG = LifecycleConfig(max_rounds=60, early_stopping_rounds=10, seed=3)

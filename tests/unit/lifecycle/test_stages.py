@@ -6,7 +6,8 @@ import pytest
 from recsvc.data.io import normalize_events
 from recsvc.errors import InvalidArgument
 from recsvc.lifecycle.features import compute_features
-from recsvc.lifecycle.stages import Stage, StageRules, rule_stages
+from recsvc.lifecycle.stages import StageRules, rule_stages
+from recsvc.vocabulary import Stage
 
 CUT = pd.Timestamp("2024-06-01", tz="UTC")
 

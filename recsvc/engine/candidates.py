@@ -1,0 +1,110 @@
+"""Ranked candidates of one user and context, cached between requests; cart items put first.
+
+Ranking is the costly part of a request, and its inputs change far less often than requests come:
+an entry is reused until the user's history, the model set or the catalog changes, or
+``engine.candidate_cache_s`` passes (popularity drifts). Free-text queries are never cached.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from recsvc.engine.counters import Counters, Version
+from recsvc.engine.history import Signature, recs_history
+from recsvc.engine.models import ModelSet
+from recsvc.recs.model import Candidate, RecRequest
+from recsvc.settings import EngineConfig
+from recsvc.store import Store
+
+
+@dataclass(frozen=True)
+class _Entry:
+    sig: Signature
+    models: ModelSet
+    items_version: int
+    at: float  # time.monotonic() when ranked
+    k: int  # how many were ranked: a request for fewer is served from the same entry
+    cands: tuple[Candidate, ...]
+
+
+class CandidateCache:
+    """Ranked candidates per ``(user, city, trigger, stage, cart)``, least recently used dropped first."""
+
+    def __init__(
+        self, store: Store, config: Callable[[], EngineConfig], items_version: Version, counters: Counters
+    ) -> None:
+        self._store = store
+        self._config = config  # read per call: the engine's settings in force
+        self._items_version = items_version  # bumped whenever this process indexes new items
+        self._counters = counters
+        self._entries: OrderedDict[tuple[Any, ...], _Entry] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def ranked(self, req: RecRequest, sig: Signature, cart: tuple[str, ...], models: ModelSet) -> list[Candidate]:
+        """The top ``req.k`` candidates of ``req`` (its ``history`` is read here, and only on a miss)."""
+        cfg = self._config()
+        if cfg.candidate_cache_s <= 0 or req.query_text:
+            return models.recs.recommend(dataclasses.replace(req, history=recs_history(self._store, req.user_id)))
+        key = (req.user_id, req.city, req.trigger, req.stage, cart)
+        now = time.monotonic()
+        # Read before ranking: an upsert during the ranking leaves this entry stale, not the new items unseen.
+        items_version = self._items_version.value
+        with self._lock:
+            hit = self._entries.get(key)
+        if (
+            hit is not None
+            and hit.sig == sig
+            and hit.models is models
+            and hit.items_version == items_version
+            and now - hit.at < cfg.candidate_cache_s
+            and hit.k >= req.k
+        ):
+            self._counters.inc("candidate_cache_hits")
+            return list(hit.cands[: req.k])
+        k = max(req.k, cfg.default_candidates * 4)
+        cands = models.recs.recommend(dataclasses.replace(req, k=k, history=recs_history(self._store, req.user_id)))
+        with self._lock:
+            self._entries[key] = _Entry(sig, models, items_version, now, k, tuple(cands))
+            self._entries.move_to_end(key)
+            while len(self._entries) > cfg.candidate_cache_size:
+                self._entries.popitem(last=False)
+        self._counters.inc("candidate_cache_misses")
+        return cands[: req.k]
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+
+def cart_first(store: Store, cands: list[Candidate], cart: Sequence[str]) -> list[Candidate]:
+    """``cands`` with the cart's items first; cart items the ranking left out are added from the catalog."""
+    ids = {c.item_id for c in cands}
+    front = [c for c in cands if c.item_id in cart]
+    rest = [c for c in cands if c.item_id not in cart]
+    for item_id in cart:
+        if item_id in ids:
+            continue
+        row = store.get_item(item_id)
+        if row:
+            front.append(
+                Candidate(
+                    item_id=item_id,
+                    title=row["title"],
+                    price=float(row["price"] or 0),
+                    currency=row["currency"],
+                    category=row["category"],
+                    image_url=row["image_url"],
+                    video_url=row["video_url"],
+                    audio_url=row["audio_url"],
+                    score=1.0,
+                    source="cart",
+                    reason="still in your cart",
+                )
+            )
+    return front + rest

@@ -1,0 +1,80 @@
+"""A user's recent events as one request reads them, and what says they changed.
+
+The history signature (count and last time of a user's events) is one indexed read; every per-user
+cache of the engine is tagged with it, so an event written by any process is noticed on the next
+call. The rows themselves (at most :data:`HISTORY_LIMIT`) are read only when the signature changed.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from recsvc.frequency.channels import ChannelStats, channel_stats_from
+from recsvc.settings import EngineConfig
+from recsvc.store import Store
+
+# How many of a user's most recent events a request reads: the recs model's history, the items
+# pushed lately, channel statistics and the profile's recent items. Lifecycle scores and engagement
+# tiers read every event instead (see recsvc.engine.scoring).
+HISTORY_LIMIT = 300
+
+Signature = tuple[int, float]  # (number of the user's events, time of the last one): see Store.history_signature
+
+
+def recs_history(store: Store, user_id: str) -> list[tuple[str, str, float]]:
+    """The user's recent ``(item_id, event_type, ts)`` with an item, oldest first (recs input)."""
+    return [(i, et, ts) for i, et, ts, _ in store.history_rows(user_id, limit=HISTORY_LIMIT) if i]
+
+
+@dataclass(frozen=True)
+class Digest:
+    """What a request needs from a user's recent events besides the recs history, kept until the
+    history signature changes, so a request does not read and walk the rows again."""
+
+    sig: Signature
+    pushes: tuple[tuple[str, float], ...]  # (item_id, ts) of push_delivered events
+    channel_stats: dict[str, ChannelStats] | None
+
+    def pushed_since(self, ts: float) -> frozenset[str]:
+        """Items pushed to the user at or after unix time ``ts``."""
+        return frozenset(i for i, at in self.pushes if at >= ts)
+
+
+class DigestCache:
+    """The :class:`Digest` of recently seen users, least recently used dropped first; it holds as
+    many users as the candidate cache (``engine.candidate_cache_size``)."""
+
+    def __init__(self, store: Store, config: Callable[[], EngineConfig]) -> None:
+        self._store = store
+        self._config = config  # read per call: the engine's settings in force
+        self._digests: OrderedDict[str, Digest] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, user_id: str) -> Digest:
+        """The user's digest, recomputed from the rows only when their signature changed."""
+        sig = self._store.history_signature(user_id)
+        with self._lock:
+            hit = self._digests.get(user_id)
+            if hit is not None and hit.sig == sig:
+                self._digests.move_to_end(user_id)
+                return hit
+        d = self._read(user_id, sig)
+        with self._lock:
+            self._digests[user_id] = d
+            self._digests.move_to_end(user_id)
+            while len(self._digests) > self._config().candidate_cache_size:
+                self._digests.popitem(last=False)
+        return d
+
+    def _read(self, user_id: str, sig: Signature) -> Digest:
+        if sig[0] == 0:
+            return Digest(sig, (), None)
+        rows = self._store.history_rows(user_id, limit=HISTORY_LIMIT)
+        return Digest(
+            sig,
+            tuple((str(i), ts) for i, et, ts, _ in rows if et == "push_delivered" and i),
+            channel_stats_from((et, ch) for _, et, _, ch in rows),
+        )
