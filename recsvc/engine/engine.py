@@ -51,7 +51,7 @@ from recsvc.frequency.caps import DERIVING_EVENT_TYPES, CapLedger, Refusal, Rese
 from recsvc.frequency.channels import ChannelStats, channel_stats_from, choose_channel
 from recsvc.frequency.tiers import EngagementTier
 from recsvc.recs.embeddings import Encoder, SentenceTransformerEncoder
-from recsvc.recs.model import Candidate, RecRequest
+from recsvc.recs.serving import Candidate, RecRequest
 from recsvc.settings import Settings
 from recsvc.store import Store
 from recsvc.timing.clock import QuietHours, Trigger, deadline_for, resolve_timezone
