@@ -35,7 +35,8 @@ from recsvc.data.io import normalize_events
 from recsvc.recs.config import RecsConfig
 from recsvc.recs.embeddings import l2_normalize
 from recsvc.recs.index import ItemIndex
-from recsvc.recs.model import RecRequest, RecsModel, train_recs
+from recsvc.recs.serving import RecRequest, RecsModel
+from recsvc.recs.training import train_recs
 
 DIM = 384
 

@@ -22,7 +22,7 @@ from recsvc.copy.config import CopyConfig
 from recsvc.errors import InvalidArgument
 from recsvc.frequency.config import FrequencyConfig
 from recsvc.lifecycle.model import LifecycleConfig
-from recsvc.recs.model import RecsConfig
+from recsvc.recs.config import RecsConfig
 from recsvc.timing.config import TimingConfig
 
 ENV_PREFIX = "RECSVC_"

@@ -68,7 +68,7 @@ def train_all(
         if ds.items is None:
             raise InvalidArgument("training recs needs an items file with titles (--items)", field="items")
         from recsvc.recs.embeddings import SentenceTransformerEncoder
-        from recsvc.recs.model import train_recs
+        from recsvc.recs.training import train_recs
 
         encoder = SentenceTransformerEncoder(settings.recs.embedding_model or None)
         out["recs"] = train_recs(

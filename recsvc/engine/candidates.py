@@ -18,7 +18,7 @@ from typing import Any
 from recsvc.engine.counters import Counters, Version
 from recsvc.engine.history import Signature, recs_history
 from recsvc.engine.models import ModelSet
-from recsvc.recs.model import Candidate, RecRequest
+from recsvc.recs.serving import Candidate, RecRequest
 from recsvc.settings import EngineConfig
 from recsvc.store import Store
 

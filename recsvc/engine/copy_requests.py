@@ -8,7 +8,7 @@ from typing import Any
 from recsvc.copy.types import CopyRequest
 from recsvc.engine.pipeline import Audience
 from recsvc.engine.types import RecommendQuery
-from recsvc.recs.model import Candidate
+from recsvc.recs.serving import Candidate
 
 
 def for_candidate(

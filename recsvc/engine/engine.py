@@ -61,7 +61,7 @@ from recsvc.engine.views import booking_view, message_view, send_time_view
 from recsvc.errors import FailedPrecondition, InvalidArgument, NotFound, RecsvcError, ResourceExhausted
 from recsvc.frequency.caps import DERIVING_EVENT_TYPES, CapLedger
 from recsvc.recs.embeddings import Encoder, SentenceTransformerEncoder
-from recsvc.recs.model import Candidate
+from recsvc.recs.serving import Candidate
 from recsvc.settings import Settings
 from recsvc.store import Store
 from recsvc.timing.clock import QuietHours, Trigger, deadline_for, resolve_timezone

@@ -22,7 +22,7 @@ from recsvc.artifacts import content_key
 from recsvc.errors import FailedPrecondition
 from recsvc.lifecycle.model import LifecycleModel
 from recsvc.recs.embeddings import Encoder
-from recsvc.recs.model import RecsModel
+from recsvc.recs.serving import RecsModel
 from recsvc.settings import Settings
 from recsvc.timing.sendtime import SendTimeModel
 

@@ -20,7 +20,7 @@ from recsvc.engine.views import item_view, refusal_view
 from recsvc.frequency.caps import CapLedger
 from recsvc.frequency.channels import ChannelChoice, ChannelStats, choose_channel
 from recsvc.frequency.config import FrequencyConfig
-from recsvc.recs.model import Candidate, RecRequest
+from recsvc.recs.serving import Candidate, RecRequest
 from recsvc.timing.clock import QuietHours, Trigger, resolve_timezone
 from recsvc.timing.config import TimingConfig
 from recsvc.timing.sendtime import SlotChoice

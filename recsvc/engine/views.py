@@ -8,7 +8,7 @@ import dataclasses
 from recsvc.copy.types import Message
 from recsvc.engine.types import ItemView, MessageView, SendTimeView, SuppressionView
 from recsvc.frequency.caps import Refusal, Reservation
-from recsvc.recs.model import Candidate
+from recsvc.recs.serving import Candidate
 from recsvc.timing.sendtime import SlotChoice
 
 _MESSAGE_FIELDS = tuple(f.name for f in dataclasses.fields(MessageView))

@@ -31,7 +31,8 @@ from recsvc.evaluation.activity import RULE, activity
 from recsvc.evaluation.recs_baselines import K, item_events, popularity_recs
 from recsvc.recs.config import RecsConfig
 from recsvc.recs.embeddings import Encoder
-from recsvc.recs.model import RecRequest, RecsModel, train_recs
+from recsvc.recs.serving import RecRequest, RecsModel
+from recsvc.recs.training import train_recs
 
 logger = logging.getLogger(__name__)
 

@@ -3,7 +3,8 @@
 from recsvc.recs.config import RecsConfig
 from recsvc.recs.embeddings import Encoder, SentenceTransformerEncoder, default_model_path, item_text
 from recsvc.recs.index import ItemIndex
-from recsvc.recs.model import Candidate, RecRequest, RecsModel, train_recs
+from recsvc.recs.serving import Candidate, RecRequest, RecsModel
+from recsvc.recs.training import train_recs
 
 __all__ = [
     "Candidate",

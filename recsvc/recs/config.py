@@ -1,4 +1,8 @@
-"""Tunables of the product recommender, in one frozen dataclass the lead composes into settings."""
+"""Tunables of the product recommender: one frozen dataclass with defaults and a validator.
+
+It is the ``recs`` section of ``recsvc.settings.Settings`` (TOML, ``RECSVC_RECS_*`` env) and is saved in
+each model's metadata, so serving can rebuild the config a version was trained with.
+"""
 
 from __future__ import annotations
 

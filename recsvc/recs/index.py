@@ -202,12 +202,6 @@ class ItemIndex:
             raise InvalidArgument(f"unknown item_id {item_id!r}", field="item_id")
         return self._vecs[lab].copy()
 
-    def vectors_of(self, item_ids: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
-        """Vectors of the known ids and a mask of which ids were known."""
-        labs = np.array([self._label_of.get(i, -1) for i in item_ids], dtype=np.int64)
-        known = labs >= 0
-        return self._vecs[labs[known]], known
-
     # -- search ---------------------------------------------------------------------------------
     def _hnsw(self) -> Any:
         return faiss.downcast_index(self._index.index)
@@ -263,9 +257,6 @@ class ItemIndex:
         labels, scores = self.search_labels(vectors, k)
         ids = [[self._label_ids[lab] for lab in row if lab >= 0] for row in labels.tolist()]
         return ids, scores
-
-    def label_to_id(self, label: int) -> str:
-        return self._label_ids[label]
 
     @property
     def n_labels(self) -> int:

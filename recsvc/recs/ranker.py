@@ -17,7 +17,10 @@ import numpy as np
 
 from recsvc.errors import FailedPrecondition, InvalidArgument
 from recsvc.recs.config import RecsConfig
-from recsvc.recs.sources import DAY, SOURCES, Candidates, ItemStats, UserProfile, lookup
+from recsvc.recs.item_stats import ItemStats
+from recsvc.recs.profile import UserProfile
+from recsvc.recs.sources import SOURCES, Candidates
+from recsvc.recs.unixtime import DAY
 
 logger = logging.getLogger(__name__)
 
@@ -69,21 +72,53 @@ def build_features(
     """One row per candidate, columns in ``FEATURE_NAMES`` order (float32, NaN = unknown)."""
     rows = cands.rows
     n = len(rows)
-    cols: list[np.ndarray] = []
-    cols.extend(cands.flags[:, i].astype(np.float32) for i in range(len(SOURCES)))
+    cols = [
+        *_source_columns(cands),
+        *_match_columns(cands, profile, cand_vectors),
+        *_popularity_columns(rows, stats, city),
+        *_taste_columns(rows, profile, cat_codes, prices),
+        *_age_columns(rows, stats, now),
+        *_user_columns(rows, profile, now),
+        stats.consumable[rows].astype(np.float32),
+        np.full(n, stage, dtype=np.float32),
+        np.full(n, 1.0 if profile.query_vector is not None else 0.0, dtype=np.float32),
+    ]
+    x = np.column_stack(cols).astype(np.float32) if n else np.zeros((0, len(FEATURE_NAMES)), dtype=np.float32)
+    assert x.shape[1] == len(FEATURE_NAMES)
+    return x
+
+
+def _nan(n: int) -> np.ndarray:
+    return np.full(n, np.nan, dtype=np.float32)
+
+
+def _source_columns(cands: Candidates) -> list[np.ndarray]:
+    """src_* flags, n_sources and the score_* of the sources whose scores mean something alone."""
+    cols: list[np.ndarray] = [cands.flags[:, i].astype(np.float32) for i in range(len(SOURCES))]
     cols.append(cands.flags.sum(axis=1).astype(np.float32))
     for s in ("embedding", "popular_city", "popular_segment", "popular_hour", "repurchase"):
         cols.append(cands.scores[:, SOURCES.index(s)])
+    return cols
+
+
+def _match_columns(cands: Candidates, profile: UserProfile, cand_vectors: np.ndarray) -> list[np.ndarray]:
+    """emb_sim, query_sim, cooc_score, cooc_max: how well each candidate fits this user."""
+    n = len(cands.rows)
     has_vec = bool(np.any(profile.vector))
-    emb = cand_vectors @ profile.vector if has_vec else np.full(n, np.nan, dtype=np.float32)
-    cols.append(emb.astype(np.float32))
+    emb = cand_vectors @ profile.vector if has_vec else _nan(n)
     q = profile.query_vector
-    cols.append((cand_vectors @ q).astype(np.float32) if q is not None else np.full(n, np.nan, np.float32))
-    cols.append(lookup(cands.cooc_map[0], cands.cooc_map[1], rows))
-    cols.append(lookup(cands.cooc_max[0], cands.cooc_max[1], rows))
+    return [
+        emb.astype(np.float32),
+        (cand_vectors @ q).astype(np.float32) if q is not None else _nan(n),
+        lookup(cands.cooc_map[0], cands.cooc_map[1], cands.rows),
+        lookup(cands.cooc_max[0], cands.cooc_max[1], cands.rows),
+    ]
+
+
+def _popularity_columns(rows: np.ndarray, stats: ItemStats, city: str) -> list[np.ndarray]:
+    """pop_log, pop_rank_pct, trend_log, trend_ratio, city_pop_log, n_users_log."""
     # popularity relative to the average item, so windows of different activity look alike
     pop = stats.pop[rows] / stats.pop_mean
-    cols.append(np.log1p(pop))
     n_items = max(stats.n_rows, 1)
     rank = lookup(
         stats.pop_order,
@@ -91,62 +126,84 @@ def build_features(
         rows,
         default=float(len(stats.pop_order)),
     )
-    cols.append((rank / n_items).astype(np.float32))
     trend = stats.trend[rows] / stats.trend_mean
-    cols.append(np.log1p(trend))
-    cols.append(((trend + 0.1) / (pop + 0.1)).astype(np.float32))
     if city and city in stats.city_top:
         cr, cs = stats.city_top[city]
         order = np.argsort(cr)
-        cols.append(np.log1p(lookup(cr[order], cs[order], rows) / stats.pop_mean))
+        city_pop = np.log1p(lookup(cr[order], cs[order], rows) / stats.pop_mean)
     else:
-        cols.append(np.full(n, np.nan, dtype=np.float32))
-    cols.append(np.log1p(stats.n_users[rows]))
+        city_pop = _nan(len(rows))
+    return [
+        np.log1p(pop),
+        (rank / n_items).astype(np.float32),
+        np.log1p(trend),
+        ((trend + 0.1) / (pop + 0.1)).astype(np.float32),
+        city_pop,
+        np.log1p(stats.n_users[rows]),
+    ]
+
+
+def _taste_columns(
+    rows: np.ndarray, profile: UserProfile, cat_codes: np.ndarray, prices: np.ndarray
+) -> list[np.ndarray]:
+    """cat_affinity, price_log, price_ratio_log (against the user's median price)."""
+    n = len(rows)
     aff = profile.cat_affinity
     codes = cat_codes[rows]
-    cols.append(
-        np.array([aff.get(int(c), 0.0) for c in codes.tolist()], dtype=np.float32)
-        if aff
-        else np.full(n, np.nan, dtype=np.float32)
-    )
     price = prices[rows]
-    cols.append(np.log1p(np.maximum(price, 0)).astype(np.float32))
     mp = profile.median_price
-    cols.append(
-        (np.log1p(np.maximum(price, 0)) - np.log1p(mp)).astype(np.float32)
-        if np.isfinite(mp)
-        else np.full(n, np.nan, dtype=np.float32)
-    )
+    return [
+        np.array([aff.get(int(c), 0.0) for c in codes.tolist()], dtype=np.float32) if aff else _nan(n),
+        np.log1p(np.maximum(price, 0)).astype(np.float32),
+        (np.log1p(np.maximum(price, 0)) - np.log1p(mp)).astype(np.float32) if np.isfinite(mp) else _nan(n),
+    ]
+
+
+def _age_columns(rows: np.ndarray, stats: ItemStats, now: float) -> list[np.ndarray]:
+    """item_age_days, item_age_share, item_idle_days."""
     age = now - stats.first_seen[rows]
-    cols.append((age / DAY).astype(np.float32))
-    # share of the observed log the item has existed: ~1 means "as old as the log", age unknown
-    cols.append((age / max(now - stats.t_start, DAY)).astype(np.float32))
-    cols.append(((now - stats.last_seen[rows]) / DAY).astype(np.float32))
-    cols.append(np.full(n, np.log1p(profile.n_events), dtype=np.float32))
-    cols.append(np.full(n, len(profile.touched), dtype=np.float32))
+    return [
+        (age / DAY).astype(np.float32),
+        # share of the observed log the item has existed: ~1 means "as old as the log", age unknown
+        (age / max(now - stats.t_start, DAY)).astype(np.float32),
+        ((now - stats.last_seen[rows]) / DAY).astype(np.float32),
+    ]
+
+
+def _user_columns(rows: np.ndarray, profile: UserProfile, now: float) -> list[np.ndarray]:
+    """user_events_log, user_items, user_tenure_days, user_idle_days, touched, in_cart, days_since_bought."""
+    n = len(rows)
     tenure = (now - profile.first_t) / DAY if profile.has_history else np.nan
     idle = (now - profile.last_event_t) / DAY if profile.has_history else np.nan
-    cols.append(np.full(n, tenure, dtype=np.float32))
-    cols.append(np.full(n, idle, dtype=np.float32))
     touched = profile.touched
-    cols.append(
+    bl = profile.bought_last
+    return [
+        np.full(n, np.log1p(profile.n_events), dtype=np.float32),
+        np.full(n, len(profile.touched), dtype=np.float32),
+        np.full(n, tenure, dtype=np.float32),
+        np.full(n, idle, dtype=np.float32),
         np.array([r in touched for r in rows.tolist()], dtype=np.float32)
         if touched
-        else np.zeros(n, dtype=np.float32)
-    )
-    cols.append(np.isin(rows, profile.cart).astype(np.float32))
-    bl = profile.bought_last
-    cols.append(
+        else np.zeros(n, dtype=np.float32),
+        np.isin(rows, profile.cart).astype(np.float32),
         np.array([(now - bl[r]) / DAY if r in bl else np.nan for r in rows.tolist()], dtype=np.float32)
         if bl
-        else np.full(n, np.nan, dtype=np.float32)
-    )
-    cols.append(stats.consumable[rows].astype(np.float32))
-    cols.append(np.full(n, stage, dtype=np.float32))
-    cols.append(np.full(n, 1.0 if q is not None else 0.0, dtype=np.float32))
-    x = np.column_stack(cols).astype(np.float32) if n else np.zeros((0, len(FEATURE_NAMES)), dtype=np.float32)
-    assert x.shape[1] == len(FEATURE_NAMES)
-    return x
+        else _nan(n),
+    ]
+
+
+def lookup(
+    sorted_keys: np.ndarray, values: np.ndarray, query: np.ndarray, default: float = 0.0
+) -> np.ndarray:
+    """Vectorised dict lookup on a sorted key array."""
+    out = np.full(len(query), default, dtype=np.float32)
+    if len(sorted_keys) == 0 or len(query) == 0:
+        return out
+    pos = np.searchsorted(sorted_keys, query)
+    pos = np.minimum(pos, len(sorted_keys) - 1)
+    hit = sorted_keys[pos] == query
+    out[hit] = values[pos[hit]]
+    return out
 
 
 @dataclass
@@ -247,7 +304,6 @@ def train_lambdarank(
         rng = np.random.default_rng(config.seed)
         valid_groups = rng.random(n_groups) < 0.2 if n_groups >= 20 else np.zeros(n_groups, dtype=bool)
     is_valid = np.asarray(valid_groups, dtype=bool)
-    row_valid = np.repeat(is_valid, groups)
     metrics: dict[str, Any] = {
         "trained": True,
         "groups": int(n_groups),
@@ -255,49 +311,9 @@ def train_lambdarank(
         "rows": len(y),
         "positives": int((y > 0).sum()),
     }
-    min_rounds = min(50, config.n_estimators)
     choice = (config.num_leaves, config.min_data_in_leaf, min(config.n_estimators, 100))
     if is_valid.any():
-        train = lgb.Dataset(
-            x[~row_valid],
-            y[~row_valid],
-            group=groups[~is_valid],
-            feature_name=list(FEATURE_NAMES),
-            free_raw_data=False,
-            params={"feature_pre_filter": False},
-        )
-        valid = lgb.Dataset(x[row_valid], y[row_valid], group=groups[is_valid], reference=train)
-        grid = config.ranker_grid or ((config.num_leaves, config.min_data_in_leaf),)
-        best_score = -1.0
-        tried = []
-        for leaves, min_leaf in grid:
-            evals: dict[str, Any] = {}
-            lgb.train(
-                _params(config, leaves, min_leaf),
-                train,
-                num_boost_round=config.n_estimators,
-                valid_sets=[valid],
-                valid_names=["valid"],
-                callbacks=[lgb.record_evaluation(evals), lgb.early_stopping(40, verbose=False)],
-            )
-            curve = np.asarray(evals["valid"]["ndcg@10"])
-            # a tiny validation set can peak after a handful of rounds, leaving coarse, tied scores
-            rounds = (
-                int(np.argmax(curve[min_rounds - 1 :])) + min_rounds
-                if len(curve) >= min_rounds
-                else min_rounds
-            )
-            score = float(curve[min(rounds, len(curve)) - 1])
-            tried.append(
-                {
-                    "num_leaves": leaves,
-                    "min_data_in_leaf": min_leaf,
-                    "rounds": rounds,
-                    "valid_ndcg@10": round(score, 4),
-                }
-            )
-            if score > best_score:
-                best_score, choice = score, (leaves, min_leaf, rounds)
+        choice, best_score, tried = _search_grid(x, y, groups, is_valid, config, choice)
         metrics["valid_ndcg@10"] = round(best_score, 4)
         metrics["grid"] = tried
     metrics["params"] = {"num_leaves": choice[0], "min_data_in_leaf": choice[1], "rounds": choice[2]}
@@ -307,3 +323,49 @@ def train_lambdarank(
     top = np.argsort(-imp)[:10]
     metrics["top_features"] = {FEATURE_NAMES[i]: round(float(imp[i]), 2) for i in top}
     return Ranker(booster, metrics)
+
+
+def _search_grid(
+    x: np.ndarray,
+    y: np.ndarray,
+    groups: np.ndarray,
+    is_valid: np.ndarray,
+    config: RecsConfig,
+    choice: tuple[int, int, int],
+) -> tuple[tuple[int, int, int], float, list[dict[str, Any]]]:
+    """Best (num_leaves, min_data_in_leaf, rounds) on the held-out groups (``choice`` when none
+    scores), its NDCG@10, and every setting tried."""
+    row_valid = np.repeat(is_valid, groups)
+    min_rounds = min(50, config.n_estimators)
+    train = lgb.Dataset(
+        x[~row_valid],
+        y[~row_valid],
+        group=groups[~is_valid],
+        feature_name=list(FEATURE_NAMES),
+        free_raw_data=False,
+        params={"feature_pre_filter": False},
+    )
+    valid = lgb.Dataset(x[row_valid], y[row_valid], group=groups[is_valid], reference=train)
+    grid = config.ranker_grid or ((config.num_leaves, config.min_data_in_leaf),)
+    best_score = -1.0
+    tried = []
+    for leaves, min_leaf in grid:
+        evals: dict[str, Any] = {}
+        lgb.train(
+            _params(config, leaves, min_leaf),
+            train,
+            num_boost_round=config.n_estimators,
+            valid_sets=[valid],
+            valid_names=["valid"],
+            callbacks=[lgb.record_evaluation(evals), lgb.early_stopping(40, verbose=False)],
+        )
+        curve = np.asarray(evals["valid"]["ndcg@10"])
+        # a tiny validation set can peak after a handful of rounds, leaving coarse, tied scores
+        rounds = int(np.argmax(curve[min_rounds - 1 :])) + min_rounds if len(curve) >= min_rounds else min_rounds
+        score = float(curve[min(rounds, len(curve)) - 1])
+        tried.append(
+            {"num_leaves": leaves, "min_data_in_leaf": min_leaf, "rounds": rounds, "valid_ndcg@10": round(score, 4)}
+        )
+        if score > best_score:
+            best_score, choice = score, (leaves, min_leaf, rounds)
+    return choice, best_score, tried

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from recsvc.recs.sources import DAY
+from recsvc.recs.unixtime import DAY
 
 
 def eligible(

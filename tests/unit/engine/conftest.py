@@ -10,7 +10,7 @@ import pytest
 
 from recsvc.data.convert import load_dataset
 from recsvc.data.demo import generate_demo
-from recsvc.recs.model import train_recs
+from recsvc.recs.training import train_recs
 from recsvc.settings import load_settings
 from recsvc.training import train_all
 

@@ -1,12 +1,20 @@
-"""Shared fixtures: the real MiniLM encoder (loaded once) and a small seeded catalog and log."""
+"""Shared fixtures: the real MiniLM encoder (loaded once), a small seeded catalog and log, and one
+recommender trained on them (once per session)."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
+from recsvc.recs.config import RecsConfig
 from recsvc.recs.embeddings import SentenceTransformerEncoder
+from recsvc.recs.training import train_recs
+
+CUTOFF = pd.Timestamp("2026-03-17", tz="UTC")  # day 75 of the 90-day log
+CFG = RecsConfig(label_days=20, n_estimators=60, ranker_grid=((7, 20), (15, 20)), min_data_in_leaf=20)
 
 CATEGORIES = {
     "coffee": [
@@ -131,3 +139,19 @@ def synthetic_log(catalog: pd.DataFrame, *, n_users: int = 80, days: int = 90, s
     df = pd.DataFrame(rows)
     df = df[df["ts"] < start + pd.Timedelta(days=days)]
     return normalize_events(df)
+
+
+@pytest.fixture(scope="session")
+def log(catalog: pd.DataFrame) -> pd.DataFrame:
+    return synthetic_log(catalog)
+
+
+@pytest.fixture(scope="session")
+def model_dir(
+    tmp_path_factory: pytest.TempPathFactory,
+    log: pd.DataFrame,
+    catalog: pd.DataFrame,
+    encoder: SentenceTransformerEncoder,
+) -> Path:
+    out = tmp_path_factory.mktemp("recs")
+    return train_recs(log, catalog, out_dir=out, encoder=encoder, config=CFG, cutoff=CUTOFF, progress=False)

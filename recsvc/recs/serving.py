@@ -1,0 +1,280 @@
+"""Serve the personalized product recommender: load a version and answer ``recommend``.
+
+``RecsModel.recommend`` runs in a few milliseconds: the user's history -> profile -> FAISS
+retrieval and the other sources -> features -> LightGBM -> business rules -> reasons.
+``upsert_items`` embeds catalog changes so they can be recommended as soon as it returns.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from recsvc.artifacts import read_metadata, verify
+from recsvc.data.io import normalize_items
+from recsvc.errors import FailedPrecondition, InvalidArgument
+from recsvc.recs.artifact import check_metadata, config_from_metadata, resolve_model_dir
+from recsvc.recs.config import RecsConfig
+from recsvc.recs.embeddings import Encoder, item_text
+from recsvc.recs.index import ItemIndex, set_search_threads
+from recsvc.recs.item_stats import ItemStats
+from recsvc.recs.items import ItemTable
+from recsvc.recs.pipeline import CandidatePipeline
+from recsvc.recs.profile import UserProfile
+from recsvc.recs.ranker import Ranker
+from recsvc.recs.reasons import explaining_source, reason
+from recsvc.recs.rules import diversify, eligible
+from recsvc.recs.sources import SOURCE_INDEX, Candidates
+from recsvc.recs.unixtime import local_hour, to_unix, unix_seconds
+from recsvc.vocabulary import RANKING_TRIGGERS
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RecRequest:
+    """One recommendation call. ``history`` is this user's events: a frame with ``item_id``,
+    ``event_type``, ``ts`` columns or a list of ``(item_id, event_type, ts)``."""
+
+    user_id: str
+    history: Any = None
+    now: datetime = field(default_factory=lambda: datetime.now(UTC))
+    city: str = ""
+    stage: int = 0
+    trigger: str = "scheduled"
+    query_text: str | None = None
+    k: int = 10
+    exclude_item_ids: frozenset[str] = frozenset()
+    recently_pushed: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A recommended product with the source that found it and a human reason."""
+
+    item_id: str
+    title: str
+    price: float
+    currency: str
+    category: str
+    image_url: str
+    video_url: str
+    audio_url: str
+    score: float
+    source: str
+    reason: str
+
+
+class RecsModel:
+    """A loaded recommender: thread-safe ``recommend`` and ``upsert_items``."""
+
+    def __init__(
+        self, path: Path, encoder: Encoder, pipeline: CandidatePipeline, ranker: Ranker, metadata: dict[str, Any]
+    ) -> None:
+        self.path = path
+        self.encoder = encoder
+        self._pipeline = pipeline
+        self.ranker = ranker
+        self.metadata = metadata
+        self._lock = threading.RLock()
+
+    @property
+    def config(self) -> RecsConfig:
+        return self._pipeline.config
+
+    @property
+    def n_items(self) -> int:
+        return len(self._pipeline.items)
+
+    @classmethod
+    def load(cls, path: str | Path, encoder: Encoder, config: RecsConfig | None = None) -> RecsModel:
+        """Load a version folder; refuse a missing file, another format or an encoder mismatch."""
+        p = resolve_model_dir(Path(path))
+        meta = read_metadata(p, "recs")
+        enc_dim = int(encoder.dim)
+        check_metadata(p, meta, enc_dim)
+        cfg = (config or config_from_metadata(meta)).validate()
+        for name in ("items.parquet", "embeddings.npy"):
+            if not (p / name).exists():
+                raise FailedPrecondition(f"{p / name}: missing model file")
+        verify(p, meta)  # before FAISS, LightGBM, Arrow or numpy read a byte (a damaged file can crash them)
+        index = ItemIndex.load(p, config=cfg, dim=enc_dim)
+        set_search_threads(cfg.faiss_threads)
+        table = ItemTable()
+        table.upsert(pd.read_parquet(p / "items.parquet"))
+        stats = ItemStats.load(p, float(meta["t_ref"]))
+        if stats.n_rows != len(table):
+            raise FailedPrecondition(
+                f"{p}: item statistics cover {stats.n_rows} items, items.parquet {len(table)}"
+            )
+        ranker = Ranker.load(p, bool(meta.get("has_ranker")))
+        pipeline = CandidatePipeline(table, index, stats, cfg)
+        if (pipeline.row_label < 0).any():
+            raise FailedPrecondition(f"{p / 'index_ids.json'}: some items have no vector in the index")
+        return cls(p, encoder, pipeline, ranker, meta)
+
+    # -- serving --------------------------------------------------------------------------------
+    def recommend(self, req: RecRequest) -> list[Candidate]:
+        """Top ``req.k`` products for one user, each with its source and a reason."""
+        if req.k <= 0:
+            raise InvalidArgument(f"k must be positive, got {req.k}", field="k")
+        if req.trigger not in RANKING_TRIGGERS:
+            raise InvalidArgument(
+                f"unknown trigger {req.trigger!r} (known: {', '.join(RANKING_TRIGGERS)})", field="trigger"
+            )
+        qvec = None
+        if req.query_text and req.query_text.strip():
+            qvec = self.encoder.encode([req.query_text.strip()])[0]
+        with self._lock:
+            return self._recommend(req, qvec)
+
+    def _recommend(self, req: RecRequest, qvec: np.ndarray | None) -> list[Candidate]:
+        pipe = self._pipeline
+        items = pipe.items
+        now = to_unix(req.now)
+        rows, types, ts = _history_arrays(req.history, items.row_of)
+        prof = pipe.profile(rows, types, ts, now, qvec)
+        excluded = items.rows_of(req.exclude_item_ids)
+        pushed = items.rows_of(req.recently_pushed)
+        cands, x, _ = pipe.candidates_and_features(
+            prof,
+            now=now,
+            hour=local_hour(req.now),
+            city=req.city,
+            stage=req.stage,
+            trigger=req.trigger,
+            hard_banned=np.union1d(excluded, pushed),
+        )
+        if len(cands.rows) == 0:
+            return []
+        scores = self._scores(cands, x, qvec, req.trigger)
+        ok = eligible(
+            cands.rows,
+            in_stock=items.in_stock,
+            cities=items.cities,
+            city=req.city,
+            excluded=excluded,
+            recently_pushed=pushed,
+            bought_last=prof.bought_last,
+            repurchase_ok=cands.flags[:, SOURCE_INDEX["repurchase"]] | cands.flags[:, SOURCE_INDEX["cart"]],
+            now=now,
+            no_rebuy_days=self.config.no_rebuy_days,
+        )
+        idx = np.flatnonzero(ok)
+        order = idx[np.argsort(-scores[idx], kind="stable")]
+        chosen = diversify(order, items.cat_codes[cands.rows], req.k, self.config.max_category_share)
+        return [self._candidate(cands, int(i), float(scores[i]), prof, req) for i in chosen]
+
+    def _scores(self, cands: Candidates, x: np.ndarray, qvec: np.ndarray | None, trigger: str) -> np.ndarray:
+        """Ranker scores, led by the query when there is one; an idle cart's items go first."""
+        scores = self.ranker.score(x)
+        if qvec is not None:
+            # the ranker never sees queries in training: let the request's words lead the order
+            # (ranker by percentile, query similarity min-max scaled so a clear match stands out)
+            w = self.config.query_rank_weight
+            qsim = self._pipeline.vectors(cands.rows) @ qvec
+            span = float(qsim.max() - qsim.min()) if len(qsim) else 0.0
+            qnorm = (qsim - qsim.min()) / span if span > 0 else np.zeros(len(qsim))
+            scores = (1.0 - w) * _pct(scores) + w * qnorm
+        if trigger == "cart_idle":
+            scores = scores + 1e3 * cands.flags[:, SOURCE_INDEX["cart"]]
+        return scores
+
+    def _candidate(
+        self, cands: Candidates, i: int, score: float, prof: UserProfile, req: RecRequest
+    ) -> Candidate:
+        items = self._pipeline.items
+        r = int(cands.rows[i])
+        src = explaining_source(cands.flags[i])
+        why = reason(
+            src, r, prof, self._pipeline, now=to_unix(req.now), city=req.city, query_text=req.query_text
+        )
+        price = float(items.price[r])
+        return Candidate(
+            item_id=items.ids[r],
+            title=items.text["title"][r],
+            price=price if math.isfinite(price) else 0.0,
+            currency=items.text["currency"][r],
+            category=items.text["category"][r],
+            image_url=items.text["image_url"][r],
+            video_url=items.text["video_url"][r],
+            audio_url=items.text["audio_url"][r],
+            score=score,
+            source=src,
+            reason=why,
+        )
+
+    # -- catalog updates ------------------------------------------------------------------------
+    def upsert_items(self, items: pd.DataFrame, *, now: datetime | None = None) -> int:
+        """Embed and add new or changed items; they can be recommended as soon as this returns."""
+        if items is None or len(items) == 0:
+            return 0
+        canon = normalize_items(items)
+        vecs = self.encoder.encode(
+            [item_text(r) for r in canon.to_dict("records")], batch_size=self.config.encode_batch_size
+        )
+        t = to_unix(now or datetime.now(UTC))
+        with self._lock:
+            pipe = self._pipeline
+            before = len(pipe.items)
+            rows = pipe.items.upsert(canon)
+            pipe.stats.extend(len(pipe.items) - before, t)
+            pipe.index.add(list(canon["item_id"]), vecs)
+            pipe.relabel()
+        logger.info("upserted %d items (%d new)", len(rows), len(pipe.items) - before)
+        return len(rows)
+
+
+def _history_arrays(history: Any, row_of: dict[str, int]) -> tuple[np.ndarray, list[str], np.ndarray]:
+    """(rows, event types, unix seconds) of the history events on known items."""
+    if history is None or (isinstance(history, pd.DataFrame) and history.empty):
+        return np.zeros(0, dtype=np.int64), [], np.zeros(0)
+    if isinstance(history, pd.DataFrame):
+        return _frame_history(history, row_of)
+    rows: list[int] = []
+    types: list[str] = []
+    tss: list[float] = []
+    for entry in history:
+        if len(entry) != 3:
+            raise InvalidArgument("history entries must be (item_id, event_type, ts)", field="history")
+        iid, et, t = entry
+        r = row_of.get(str(iid)) if iid is not None else None
+        if r is None:
+            continue
+        rows.append(r)
+        types.append(str(et))
+        tss.append(float(t) if isinstance(t, int | float) else to_unix(t))
+    return np.array(rows, dtype=np.int64), types, np.array(tss, dtype=np.float64)
+
+
+def _frame_history(history: pd.DataFrame, row_of: dict[str, int]) -> tuple[np.ndarray, list[str], np.ndarray]:
+    """:func:`_history_arrays` of a frame with ``item_id``, ``event_type`` and ``ts`` columns."""
+    for col in ("item_id", "event_type", "ts"):
+        if col not in history.columns:
+            raise InvalidArgument(f"history is missing column {col!r}", field="history")
+    h = history[history["item_id"].notna()]
+    rows_s = h["item_id"].astype(str).map(row_of)
+    keep = rows_s.notna().to_numpy()
+    ts = unix_seconds(h["ts"])[keep]
+    return (
+        rows_s.to_numpy()[keep].astype(np.int64),
+        h["event_type"].astype(str).to_numpy()[keep].tolist(),
+        np.asarray(ts, dtype=np.float64),
+    )
+
+
+def _pct(x: np.ndarray) -> np.ndarray:
+    """Percentile ranks in [0, 1] (ties broken by order), to mix scores of different scales."""
+    if len(x) < 2:
+        return np.ones(len(x))
+    r = np.empty(len(x))
+    r[np.argsort(x, kind="stable")] = np.arange(len(x))
+    return r / (len(x) - 1)

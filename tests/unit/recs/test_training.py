@@ -1,0 +1,27 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from recsvc.recs.ranker import FEATURE_NAMES
+
+
+def test_artifact_and_metadata(model_dir: Path) -> None:
+    for name in (
+        "embeddings.npy",
+        "index.faiss",
+        "items.parquet",
+        "stats_cooc_nbr.npy",
+        "popularity_top.parquet",
+        "ranker.txt",
+        "metadata.json",
+    ):
+        assert (model_dir / name).exists(), name
+    meta = json.loads((model_dir / "metadata.json").read_text())
+    assert meta["format"] == 1 and meta["feature_names"] == list(FEATURE_NAMES)
+    assert meta["encoder"]["dim"] == 384 and meta["index"]["recall_at_10"] == 1.0
+    assert meta["ranker"]["trained"] and meta["ranker"]["groups"] > 20
+    assert "lightgbm" in meta["libraries"] and meta["training_window"]["end"].startswith("2026-03-17")
+    assert len(model_dir.name) == 16 and model_dir.name.endswith("Z")
+
+
