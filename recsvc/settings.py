@@ -22,7 +22,7 @@ from recsvc.config_checks import AT_LEAST_ONE, NON_EMPTY, NOT_BELOW_ZERO, FieldC
 from recsvc.copy.config import CopyConfig
 from recsvc.errors import InvalidArgument
 from recsvc.frequency.config import FrequencyConfig
-from recsvc.lifecycle.model import LifecycleConfig
+from recsvc.lifecycle.config import LifecycleConfig
 from recsvc.recs.config import RecsConfig
 from recsvc.timing.config import TimingConfig
 
