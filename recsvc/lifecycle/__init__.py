@@ -2,8 +2,9 @@
 
 Public API: :func:`compute_features` (point-in-time features), :func:`rule_stages` and :class:`Stage`
 (marketer-readable rules), :class:`EventLog` (a log encoded once for repeated feature passes),
-:func:`train_lifecycle` / :class:`LifecycleModel` / :func:`latest` (LightGBM churn + next-stage models,
-compiled batch scoring in :mod:`.compiled`), :class:`LifecycleConfig` (tunables), BG/NBD in :mod:`.bgnbd`.
+:func:`train_lifecycle` (:mod:`.train`) / :class:`LifecycleModel` / :func:`latest` (LightGBM churn +
+next-stage models, compiled batch scoring in :mod:`.compiled`), :class:`LifecycleConfig` (tunables, in
+:mod:`.config`), BG/NBD in :mod:`.bgnbd`.
 """
 
 from recsvc.lifecycle.bgnbd import BGNBDParams, fit_bgnbd

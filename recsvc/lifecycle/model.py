@@ -56,6 +56,27 @@ def latest(models_root: Path) -> Path:
     return versions[-1]
 
 
+def _read_booster(fp: Path) -> lgb.Booster:
+    if not fp.is_file():
+        raise FailedPrecondition(f"{fp}: missing model file")
+    try:
+        b = lgb.Booster(model_file=str(fp))
+    except lgb.basic.LightGBMError as exc:
+        raise FailedPrecondition(f"{fp}: unreadable LightGBM model ({exc})") from None
+    if tuple(b.feature_name()) != FEATURE_NAMES:
+        raise FailedPrecondition(f"{fp}: model features differ from FEATURE_NAMES; retrain")
+    return b
+
+
+def _read_calibration(cal_path: Path) -> dict[str, list[float]]:
+    if not cal_path.is_file():
+        raise FailedPrecondition(f"{cal_path}: missing calibration")
+    cal: dict[str, list[float]] = json.loads(cal_path.read_text())
+    if len(cal.get("x", [])) != len(cal.get("y", [])):
+        raise FailedPrecondition(f"{cal_path}: malformed calibration")
+    return cal
+
+
 class LifecycleModel:
     """A loaded lifecycle artifact: features -> churn risk, stage probabilities, rule stage, reasons."""
 
@@ -131,24 +152,8 @@ class LifecycleModel:
         if tuple(meta.get("feature_names", ())) != FEATURE_NAMES:
             raise FailedPrecondition(f"{meta_path}: feature names differ from this code's FEATURE_NAMES; retrain")
         verify(path, meta)  # before LightGBM parses a byte: a damaged model text can abort the process
-        boosters = []
-        for fname in ("churn.txt", "stage.txt"):
-            fp = path / fname
-            if not fp.is_file():
-                raise FailedPrecondition(f"{fp}: missing model file")
-            try:
-                b = lgb.Booster(model_file=str(fp))
-            except lgb.basic.LightGBMError as exc:
-                raise FailedPrecondition(f"{fp}: unreadable LightGBM model ({exc})") from None
-            if tuple(b.feature_name()) != FEATURE_NAMES:
-                raise FailedPrecondition(f"{fp}: model features differ from FEATURE_NAMES; retrain")
-            boosters.append(b)
-        cal_path = path / "calibration.json"
-        if not cal_path.is_file():
-            raise FailedPrecondition(f"{cal_path}: missing calibration")
-        cal = json.loads(cal_path.read_text())
-        if len(cal.get("x", [])) != len(cal.get("y", [])):
-            raise FailedPrecondition(f"{cal_path}: malformed calibration")
+        boosters = [_read_booster(path / fname) for fname in ("churn.txt", "stage.txt")]
+        cal = _read_calibration(path / "calibration.json")
         bg = BGNBDParams.load(path / "bgnbd.json")
         cfg = meta.get("config", {})
         rules_d = cfg.get("rules", {}) if isinstance(cfg, dict) else {}
