@@ -13,8 +13,10 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from recsvc.copy.config import CopyConfig
-from recsvc.copy.guardrails import CatalogTitles, check_text, format_price
+from recsvc.copy.guardrails import check_text
 from recsvc.copy.llm import LLMClient, Prompt
+from recsvc.copy.numbers import format_price
+from recsvc.copy.titles import CatalogTitles
 from recsvc.copy.types import effective_locale
 from recsvc.errors import Unavailable
 

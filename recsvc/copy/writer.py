@@ -23,8 +23,10 @@ from tqdm import tqdm
 from recsvc.copy import prompts, templates
 from recsvc.copy.cache import CacheEntry, CacheKey, CopyCache
 from recsvc.copy.config import CopyConfig
-from recsvc.copy.guardrails import CatalogTitles, Fields, check, format_price, opt_out_note
+from recsvc.copy.guardrails import Fields, check, opt_out_note
 from recsvc.copy.llm import LLMClient, Prompt
+from recsvc.copy.numbers import format_price
+from recsvc.copy.titles import CatalogTitles
 from recsvc.copy.types import CopyRequest, Message
 from recsvc.errors import Unavailable
 
