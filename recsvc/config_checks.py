@@ -1,8 +1,8 @@
-"""Field checks the settings sections share, so each ``validate()`` reads as a list of rules.
+"""Field checks for frozen dataclasses that validate themselves (settings sections, copy requests).
 
-A section builds one :class:`FieldChecks` over itself, saying how its errors are worded (message
-prefix such as ``"copy."``, prefix of the reported field, whether and how the bad value is shown),
-then checks its fields rule by rule in order: the first bad field raises ``InvalidArgument``.
+A ``validate()`` builds one :class:`FieldChecks` over its object, saying how errors are worded
+(message prefix such as ``"copy."``, prefix of the reported field, whether and how the bad value is
+shown), then checks the fields rule by rule, in order: the first bad field raises ``InvalidArgument``.
 """
 
 from __future__ import annotations
