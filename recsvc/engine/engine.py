@@ -68,7 +68,7 @@ Signature = tuple[int, float]  # (number of the user's events, time of the last 
 @dataclass(frozen=True)
 class _Digest:
     """What a request needs from a user's recent events, kept until the history signature changes:
-    reading and walking ~300 rows per call was a third of ``Recommend``'s time."""
+    reading and walking ~300 rows per call would be a third of ``Recommend``'s time."""
 
     sig: Signature
     pushes: tuple[tuple[str, float], ...]  # (item_id, ts) of push_delivered events

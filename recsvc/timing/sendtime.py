@@ -87,7 +87,7 @@ def circular_distance(a: np.ndarray | int, b: np.ndarray | int, period: int = 24
 def local_clock(epochs: np.ndarray, zone: ZoneInfo) -> tuple[np.ndarray, np.ndarray]:
     """Local hour of week (Monday 0) and hour of day of UTC instants (seconds since the epoch).
 
-    Why: per-slot ``astimezone`` was most of a ``Recommend`` call's send-time cost. One offset serves
+    Why: per-slot ``astimezone`` would be most of a ``Recommend`` call's send-time cost. One offset serves
     the whole span unless a DST change falls inside it; then each instant is converted.
     """
     def offset(t: float) -> float:
