@@ -25,12 +25,11 @@ from typing import Any
 import lightgbm as lgb
 import numpy as np
 import pandas as pd
-import scipy
 from sklearn.isotonic import IsotonicRegression
 from sklearn.metrics import average_precision_score, f1_score, roc_auc_score
 from tqdm import tqdm
 
-from recsvc.artifacts import write_metadata
+from recsvc.artifacts import library_versions, write_metadata
 from recsvc.errors import InvalidArgument
 from recsvc.lifecycle.bgnbd import BGNBDParams
 from recsvc.lifecycle.config import LifecycleConfig
@@ -333,15 +332,6 @@ def _training_window(
     }
 
 
-def _library_versions() -> dict[str, str]:
-    return {
-        "lightgbm": lgb.__version__,
-        "numpy": np.__version__,
-        "pandas": pd.__version__,
-        "scipy": scipy.__version__,
-    }
-
-
 def train_lifecycle(
     events: pd.DataFrame | EventLog,
     *,
@@ -401,7 +391,7 @@ def train_lifecycle(
         "metrics": {"churn": churn_metrics, "stage": stage_metrics},
         "stages": {s.name: int(s) for s in STAGES},
         "config": asdict(config),
-        "library_versions": _library_versions(),
+        "library_versions": library_versions("lightgbm", "numpy", "pandas", "scipy"),
     }
     write_metadata(vdir, meta, indent=2, default=str)  # last: it marks the version complete
     logger.info("lifecycle model written to %s (churn metrics on the time split: %s)", vdir, churn_metrics)
