@@ -43,8 +43,10 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from recsvc.data.demo import DemoConfig, generate_demo_frames
+from recsvc.lifecycle.config import LifecycleConfig
 from recsvc.lifecycle.eventlog import EventLog
-from recsvc.lifecycle.model import LifecycleConfig, LifecycleModel, train_lifecycle
+from recsvc.lifecycle.model import LifecycleModel
+from recsvc.lifecycle.train import train_lifecycle
 
 logger = logging.getLogger(__name__)
 

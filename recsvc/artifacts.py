@@ -13,6 +13,7 @@ with it.
 from __future__ import annotations
 
 import hashlib
+import importlib
 import json
 import os
 import subprocess
@@ -248,6 +249,11 @@ def probe_native(paths: list[Path]) -> None:
     raise FailedPrecondition(f"{culprit}: trial load failed in a child process ({how}: {err[:300]})")
 
 
+def library_versions(*names: str) -> dict[str, str]:
+    """``{name: version}`` of the named libraries, for the ``library_versions`` entry of metadata.json."""
+    return {name: str(importlib.import_module(name).__version__) for name in names}
+
+
 def content_key(version_dir: Path) -> str:
     """Changes whenever the version's content may have: its metadata bytes plus every file's name,
     size and modification time (cheap: no file is read but the metadata)."""
@@ -269,6 +275,7 @@ __all__ = [
     "check_format",
     "content_key",
     "file_manifest",
+    "library_versions",
     "read_metadata",
     "sha256_file",
     "verify",

@@ -13,20 +13,26 @@ import os
 import tomllib
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+from recsvc.config_checks import AT_LEAST_ONE, NON_EMPTY, NOT_BELOW_ZERO, FieldChecks
 from recsvc.copy.config import CopyConfig
 from recsvc.errors import InvalidArgument
 from recsvc.frequency.config import FrequencyConfig
-from recsvc.lifecycle.model import LifecycleConfig
+from recsvc.lifecycle.config import LifecycleConfig
 from recsvc.recs.config import RecsConfig
 from recsvc.timing.config import TimingConfig
 
 ENV_PREFIX = "RECSVC_"
 SECRET_ENV = ("RECSVC_API_TOKEN",)
+
+
+def _section_checks(section: object, name: str, got: Callable[[Any], str] | None = None) -> FieldChecks:
+    """Checks whose messages and fields carry the section's name (``server.port``)."""
+    return FieldChecks(section, prefix=f"{name}.", field_prefix=f"{name}.", got=got)
 
 
 @dataclass(frozen=True)
@@ -47,19 +53,19 @@ class ServerConfig:
     max_message_mb: int = 64
 
     def validate(self) -> None:
-        if not 0 <= self.port <= 65535:
-            raise InvalidArgument(f"server.port must be 0..65535, got {self.port}", field="server.port")
-        if self.max_workers < 1:
-            raise InvalidArgument("server.max_workers must be >= 1", field="server.max_workers")
-        if self.drain_s < 0:
-            raise InvalidArgument("server.drain_s must be >= 0", field="server.drain_s")
-        if self.processes < 1:
-            raise InvalidArgument("server.processes must be >= 1", field="server.processes")
-        for name in ("max_events_per_call", "max_users_per_call", "max_items_per_call", "max_message_mb"):
-            if getattr(self, name) < 1:
-                raise InvalidArgument(f"server.{name} must be >= 1", field=f"server.{name}")
-        if bool(self.tls_cert) != bool(self.tls_key):
-            raise InvalidArgument("server.tls_cert and server.tls_key go together", field="server.tls_cert")
+        c = _section_checks(self, "server")
+        c.require(0 <= self.port <= 65535, "port", f"must be 0..65535, got {self.port}")
+        c.each(AT_LEAST_ONE, "max_workers")
+        c.each(NOT_BELOW_ZERO, "drain_s")
+        c.each(
+            AT_LEAST_ONE,
+            "processes",
+            "max_events_per_call",
+            "max_users_per_call",
+            "max_items_per_call",
+            "max_message_mb",
+        )
+        c.require(bool(self.tls_cert) == bool(self.tls_key), "tls_cert", "and server.tls_key go together")
         for name in ("tls_cert", "tls_key"):
             p = getattr(self, name)
             if p and not Path(p).is_file():
@@ -75,9 +81,7 @@ class PathsConfig:
     data_dir: str = "var/demo"
 
     def validate(self) -> None:
-        for name in ("store", "models_dir", "data_dir"):
-            if not getattr(self, name):
-                raise InvalidArgument(f"paths.{name} must not be empty", field=f"paths.{name}")
+        _section_checks(self, "paths").each(NON_EMPTY, "store", "models_dir", "data_dir")
 
 
 @dataclass(frozen=True)
@@ -103,18 +107,14 @@ class EngineConfig:
         return self.item_url_template.format(item_id=item_id)
 
     def validate(self) -> None:
-        if not 1 <= self.default_candidates <= self.max_candidates:
-            raise InvalidArgument(
-                "engine.default_candidates must be in 1..max_candidates", field="engine.default_candidates"
-            )
-        if self.max_user_id_len < 1:
-            raise InvalidArgument("engine.max_user_id_len must be >= 1", field="engine.max_user_id_len")
-        if self.item_sync_s < 0:
-            raise InvalidArgument("engine.item_sync_s must be >= 0", field="engine.item_sync_s")
-        if self.score_chunk_users < 1:
-            raise InvalidArgument("engine.score_chunk_users must be >= 1", field="engine.score_chunk_users")
-        if self.bulk_wait_s < 0:
-            raise InvalidArgument("engine.bulk_wait_s must be >= 0", field="engine.bulk_wait_s")
+        c = _section_checks(self, "engine")
+        c.require(
+            1 <= self.default_candidates <= self.max_candidates, "default_candidates", "must be in 1..max_candidates"
+        )
+        c.each(AT_LEAST_ONE, "max_user_id_len")
+        c.each(NOT_BELOW_ZERO, "item_sync_s")
+        c.each(AT_LEAST_ONE, "score_chunk_users")
+        c.each(NOT_BELOW_ZERO, "bulk_wait_s")
         self._validate_item_url_template()
 
     def _validate_item_url_template(self) -> None:
@@ -155,10 +155,7 @@ class LimitsConfig:
     max_turn_len: int = 4000  # one AssistantReply turn
 
     def validate(self) -> None:
-        for f in dataclasses.fields(self):
-            value = getattr(self, f.name)
-            if not value >= 1:  # also refuses NaN
-                raise InvalidArgument(f"limits.{f.name} must be >= 1, got {value}", field=f"limits.{f.name}")
+        _section_checks(self, "limits", got=str).each(AT_LEAST_ONE, *(f.name for f in dataclasses.fields(self)))
 
 
 @dataclass(frozen=True)

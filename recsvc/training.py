@@ -55,7 +55,7 @@ def train_all(
         finally:
             store.close()
     if "lifecycle" in wanted:
-        from recsvc.lifecycle.model import train_lifecycle
+        from recsvc.lifecycle.train import train_lifecycle
 
         out["lifecycle"] = train_lifecycle(
             ds.events,

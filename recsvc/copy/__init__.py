@@ -15,9 +15,10 @@ import logging
 from collections.abc import Iterable
 
 from recsvc.copy.config import CopyConfig
-from recsvc.copy.guardrails import CatalogTitles, check
+from recsvc.copy.guardrails import check
 from recsvc.copy.llm import LLMClient, LLMResult, OpenAILLM
 from recsvc.copy.local_server import LocalLLMServer
+from recsvc.copy.titles import CatalogTitles
 from recsvc.copy.types import CopyRequest, Message
 from recsvc.copy.writer import Copywriter
 

@@ -9,12 +9,14 @@ from __future__ import annotations
 import contextlib
 import logging
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 from recsvc.copy.config import CopyConfig
-from recsvc.copy.guardrails import CatalogTitles, check_text, format_price
+from recsvc.copy.guardrails import check_text
 from recsvc.copy.llm import LLMClient, Prompt
+from recsvc.copy.numbers import format_price
+from recsvc.copy.titles import CatalogTitles
 from recsvc.errors import Unavailable
 from recsvc.vocabulary import effective_locale
 
@@ -124,6 +126,37 @@ def build_prompt(
     return _FEW_SHOT[lang] + head + "\n".join(lines) + "\n" + who["assistant"] + sep.rstrip()
 
 
+class _CheckedSentences:
+    """The sentences of a streamed reply as they complete, while each passes ``check``.
+
+    Iteration stops at the first sentence that fails; ``failed`` then names its rule ('' otherwise).
+    """
+
+    def __init__(self, chunks: Iterable[str], check: Callable[[str], str | None]) -> None:
+        self._chunks = chunks
+        self._check = check
+        self.failed = ""
+
+    def __iter__(self) -> Iterator[str]:
+        buf = ""
+        for chunk in self._chunks:
+            buf += chunk
+            pieces = _SENTENCE_END.split(buf)
+            buf = pieces.pop()  # the unfinished tail
+            for sent in pieces:
+                if not sent.strip():
+                    continue
+                if not self._passes(sent):
+                    return
+                yield sent.strip()
+        if buf.strip() and self._passes(buf):
+            yield buf.strip()
+
+    def _passes(self, sentence: str) -> bool:
+        self.failed = self._check(sentence) or ""
+        return not self.failed
+
+
 def stream_reply(
     conversation: list[tuple[str, str]],
     items: list[dict[str, Any]],
@@ -142,8 +175,6 @@ def stream_reply(
         return
     facts, titles = grounding(conversation, items, lang)
     prompt = build_prompt(conversation, items, lang, config.mode)
-    emitted = 0
-    buf = ""
 
     def ok(sentence: str) -> str | None:
         return check_text(
@@ -157,31 +188,14 @@ def stream_reply(
         stop=_STOP if config.mode == "completion" else None,
         temperature=config.temperature,
     )
+    sentences = _CheckedSentences(stream, ok)
+    emitted = 0
     failed = ""
     try:
-        for chunk in stream:
-            buf += chunk
-            pieces = _SENTENCE_END.split(buf)
-            buf = pieces.pop()  # the unfinished tail
-            for sent in pieces:
-                if not sent.strip():
-                    continue
-                rule = ok(sent)
-                if rule:
-                    failed = rule
-                    break
-                out = (" " if emitted and lang == "en-US" else "") + sent.strip()
-                emitted += 1
-                yield out
-            if failed:
-                break
-        if not failed and buf.strip():
-            rule = ok(buf)
-            if rule:
-                failed = rule
-            else:
-                yield (" " if emitted and lang == "en-US" else "") + buf.strip()
-                emitted += 1
+        for sentence in sentences:
+            yield (" " if emitted and lang == "en-US" else "") + sentence
+            emitted += 1
+        failed = sentences.failed
     except Unavailable as exc:
         logger.warning("assistant LLM failed: %s", exc)
         failed = "unavailable"

@@ -1,13 +1,25 @@
-"""Tunables of the copywriter, in one frozen dataclass the lead composes into the service settings."""
+"""Tunables of the copywriter, in one frozen dataclass: the ``[copy]`` section of the service settings."""
 
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass
 
-from recsvc.errors import InvalidArgument
+from recsvc.config_checks import NON_EMPTY, NOT_BELOW_ZERO, POSITIVE, FieldChecks, Rule, at_least
 
 MODES = ("completion", "chat")
+_TEMPERATURE = Rule("must be in [0, 2]", lambda v: 0.0 <= v <= 2.0)
+# Below these floors (characters) no template can carry an item name and a call to action.
+_LENGTH_FLOORS = {
+    "push_title_max": 12,
+    "push_body_max": 30,
+    "sms_max": 40,
+    "email_subject_max": 20,
+    "email_body_max": 60,
+    "in_app_title_max": 12,
+    "in_app_body_max": 30,
+    "cta_max": 6,
+}
 
 
 @dataclass(frozen=True)
@@ -100,79 +112,40 @@ class CopyConfig:
 
     def validate(self) -> CopyConfig:
         """Raise ``InvalidArgument`` naming the first bad field; returns self for chaining."""
-        if not self.base_url.startswith(("http://", "https://")):
-            raise InvalidArgument(
-                f"copy.base_url must be an http(s) URL, got {self.base_url!r}", field="base_url"
+        c = FieldChecks(self, prefix="copy.")
+        c.require(
+            self.base_url.startswith(("http://", "https://")),
+            "base_url",
+            f"must be an http(s) URL, got {self.base_url!r}",
+        )
+        c.each(NON_EMPTY, "model")
+        c.require(bool(self.api_key_env), "api_key_env", "must name an environment variable")
+        c.one_of("mode", MODES)
+        c.each(
+            POSITIVE,
+            "timeout_s",
+            "local_startup_timeout_s",
+            "local_selftest_timeout_s",
+            "local_restart_backoff_s",
+            "local_restart_backoff_max_s",
+        )
+        c.each(NOT_BELOW_ZERO, "max_retries", "copy_budget_ms", "failure_backoff_s", "negative_ttl_s")
+        c.each(_TEMPERATURE, "temperature")
+        c.each(POSITIVE, "max_concurrency", "max_tokens", "max_pending", "cache_size", "latency_reservoir", "n_ctx")
+        for name, minimum in _LENGTH_FLOORS.items():
+            c.each(at_least(minimum), name)
+        for name in ("sms_opt_out_en", "sms_opt_out_zh"):
+            note: str = getattr(self, name)
+            c.require(
+                bool(note.strip()) and len(note) <= self.sms_max // 2,
+                name,
+                "must be non-empty and at most half of sms_max",
             )
-        if not self.model:
-            raise InvalidArgument("copy.model must not be empty", field="model")
-        if not self.api_key_env:
-            raise InvalidArgument("copy.api_key_env must name an environment variable", field="api_key_env")
-        if self.mode not in MODES:
-            raise InvalidArgument(f"copy.mode must be one of {MODES}, got {self.mode!r}", field="mode")
-        positive_floats = {
-            "timeout_s": self.timeout_s,
-            "local_startup_timeout_s": self.local_startup_timeout_s,
-            "local_selftest_timeout_s": self.local_selftest_timeout_s,
-            "local_restart_backoff_s": self.local_restart_backoff_s,
-            "local_restart_backoff_max_s": self.local_restart_backoff_max_s,
-        }
-        for name, value in positive_floats.items():
-            if not value > 0:
-                raise InvalidArgument(f"copy.{name} must be > 0, got {value}", field=name)
-        non_negative = {
-            "max_retries": self.max_retries,
-            "copy_budget_ms": self.copy_budget_ms,
-            "failure_backoff_s": self.failure_backoff_s,
-            "negative_ttl_s": self.negative_ttl_s,
-        }
-        for name, nvalue in non_negative.items():
-            if nvalue < 0:
-                raise InvalidArgument(f"copy.{name} must be >= 0, got {nvalue}", field=name)
-        if not 0.0 <= self.temperature <= 2.0:
-            raise InvalidArgument(
-                f"copy.temperature must be in [0, 2], got {self.temperature}", field="temperature"
-            )
-        positive_ints = {
-            "max_concurrency": self.max_concurrency,
-            "max_tokens": self.max_tokens,
-            "max_pending": self.max_pending,
-            "cache_size": self.cache_size,
-            "latency_reservoir": self.latency_reservoir,
-            "n_ctx": self.n_ctx,
-        }
-        for name, ivalue in positive_ints.items():
-            if ivalue <= 0:
-                raise InvalidArgument(f"copy.{name} must be > 0, got {ivalue}", field=name)
-        limits = {
-            "push_title_max": (self.push_title_max, 12),
-            "push_body_max": (self.push_body_max, 30),
-            "sms_max": (self.sms_max, 40),
-            "email_subject_max": (self.email_subject_max, 20),
-            "email_body_max": (self.email_body_max, 60),
-            "in_app_title_max": (self.in_app_title_max, 12),
-            "in_app_body_max": (self.in_app_body_max, 30),
-            "cta_max": (self.cta_max, 6),
-        }
-        for name, (limit, minimum) in limits.items():
-            if limit < minimum:
-                # Below these floors no template can carry an item name and a call to action.
-                raise InvalidArgument(f"copy.{name} must be >= {minimum}, got {limit}", field=name)
-        for name, note in (("sms_opt_out_en", self.sms_opt_out_en), ("sms_opt_out_zh", self.sms_opt_out_zh)):
-            if not note.strip() or len(note) > self.sms_max // 2:
-                raise InvalidArgument(
-                    f"copy.{name} must be non-empty and at most half of sms_max", field=name
-                )
-        if any(not w.strip() for w in self.banned_words):
-            raise InvalidArgument("copy.banned_words must not contain empty words", field="banned_words")
-        if self.n_threads < 0:
-            raise InvalidArgument(f"copy.n_threads must be >= 0, got {self.n_threads}", field="n_threads")
-        if not 0 <= self.local_port <= 65535:
-            raise InvalidArgument(
-                f"copy.local_port must be in [0, 65535], got {self.local_port}", field="local_port"
-            )
-        if not self.local_host:
-            raise InvalidArgument("copy.local_host must not be empty", field="local_host")
-        if self.gguf_path and not os.path.isfile(self.gguf_path):
-            raise InvalidArgument(f"copy.gguf_path does not exist: {self.gguf_path}", field="gguf_path")
+        c.require(all(w.strip() for w in self.banned_words), "banned_words", "must not contain empty words")
+        c.each(NOT_BELOW_ZERO, "n_threads")
+        c.require(0 <= self.local_port <= 65535, "local_port", f"must be in [0, 65535], got {self.local_port}")
+        c.each(NON_EMPTY, "local_host")
+        c.require(
+            not self.gguf_path or os.path.isfile(self.gguf_path), "gguf_path", f"does not exist: {self.gguf_path}"
+        )
         return self

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Iterator, Sequence
 from typing import Any, NamedTuple, Protocol
@@ -82,36 +83,12 @@ class OpenAILLM:
         temperature: float = 0.7,
         seed: int | None = None,
     ) -> LLMResult:
-        # Messages are plain dicts here; the SDK's TypedDict overloads add nothing but casts.
-        chat_create: Any = self._client.chat.completions.create
-        try:
+        with self._unavailable_on_error(timeout_s):
+            resp = self._create(prompt, max_tokens, timeout_s, stop, temperature, seed=seed)
             if isinstance(prompt, str):
-                resp = self._client.completions.create(
-                    model=self.model,
-                    prompt=prompt,
-                    max_tokens=max_tokens,
-                    temperature=temperature,
-                    stop=list(stop) if stop else None,
-                    timeout=timeout_s,
-                    seed=seed,
-                )
                 text = resp.choices[0].text if resp.choices else ""
             else:
-                chat = chat_create(
-                    model=self.model,
-                    messages=prompt,
-                    max_tokens=max_tokens,
-                    temperature=temperature,
-                    stop=list(stop) if stop else None,
-                    timeout=timeout_s,
-                    seed=seed,
-                )
-                text = (chat.choices[0].message.content or "") if chat.choices else ""
-                resp = chat
-        except openai.APITimeoutError as exc:
-            raise Unavailable(f"LLM at {self.base_url} timed out after {timeout_s:.1f}s") from exc
-        except openai.OpenAIError as exc:
-            raise Unavailable(f"LLM at {self.base_url} failed: {exc}") from exc
+                text = (resp.choices[0].message.content or "") if resp.choices else ""
         usage = getattr(resp, "usage", None)
         pt = int(getattr(usage, "prompt_tokens", 0) or 0)
         ct = int(getattr(usage, "completion_tokens", 0) or 0)
@@ -127,32 +104,43 @@ class OpenAILLM:
         temperature: float = 0.7,
     ) -> Iterator[str]:
         """Yield text deltas as they arrive (for assistant replies)."""
-        chat_create: Any = self._client.chat.completions.create
-        try:
-            if isinstance(prompt, str):
-                for ev in self._client.completions.create(
-                    model=self.model,
-                    prompt=prompt,
-                    max_tokens=max_tokens,
-                    temperature=temperature,
-                    stop=list(stop) if stop else None,
-                    timeout=timeout_s,
-                    stream=True,
-                ):
+        with self._unavailable_on_error(timeout_s):
+            for ev in self._create(prompt, max_tokens, timeout_s, stop, temperature, stream=True):
+                if isinstance(prompt, str):
                     if ev.choices and ev.choices[0].text:
                         yield ev.choices[0].text
-            else:
-                for cev in chat_create(
-                    model=self.model,
-                    messages=prompt,
-                    max_tokens=max_tokens,
-                    temperature=temperature,
-                    stop=list(stop) if stop else None,
-                    timeout=timeout_s,
-                    stream=True,
-                ):
-                    if cev.choices and cev.choices[0].delta and cev.choices[0].delta.content:
-                        yield cev.choices[0].delta.content
+                elif ev.choices and ev.choices[0].delta and ev.choices[0].delta.content:
+                    yield ev.choices[0].delta.content
+
+    def _create(
+        self,
+        prompt: Prompt,
+        max_tokens: int,
+        timeout_s: float,
+        stop: Sequence[str] | None,
+        temperature: float,
+        **extra: Any,
+    ) -> Any:
+        """One SDK call: ``completions`` for a str prompt, ``chat`` for messages."""
+        kwargs: dict[str, Any] = {
+            "model": self.model,
+            "max_tokens": max_tokens,
+            "temperature": temperature,
+            "stop": list(stop) if stop else None,
+            "timeout": timeout_s,
+            **extra,
+        }
+        if isinstance(prompt, str):
+            return self._client.completions.create(prompt=prompt, **kwargs)
+        # Messages are plain dicts here; the SDK's TypedDict overloads add nothing but casts.
+        chat_create: Any = self._client.chat.completions.create
+        return chat_create(messages=prompt, **kwargs)
+
+    @contextlib.contextmanager
+    def _unavailable_on_error(self, timeout_s: float) -> Iterator[None]:
+        """SDK errors, timeouts included, surface as ``Unavailable`` naming the endpoint."""
+        try:
+            yield
         except openai.APITimeoutError as exc:
             raise Unavailable(f"LLM at {self.base_url} timed out after {timeout_s:.1f}s") from exc
         except openai.OpenAIError as exc:

@@ -13,7 +13,8 @@ import re
 from dataclasses import dataclass
 
 from recsvc.copy.config import CopyConfig
-from recsvc.copy.guardrails import Fields, channel_limits, format_price, opt_out_note
+from recsvc.copy.guardrails import Fields, channel_limits, opt_out_note
+from recsvc.copy.numbers import format_price
 from recsvc.copy.types import CopyRequest
 
 logger = logging.getLogger(__name__)

@@ -12,12 +12,12 @@ import zlib
 from dataclasses import dataclass
 
 from recsvc.copy.config import CopyConfig
-from recsvc.copy.guardrails import Fields, channel_limits, format_price, opt_out_note
+from recsvc.copy.guardrails import Fields, channel_limits, opt_out_note
+from recsvc.copy.numbers import format_price
+from recsvc.copy.titles import CJK
 from recsvc.copy.types import CopyRequest
 
 logger = logging.getLogger(__name__)
-
-_CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 
 
 @dataclass(frozen=True)
@@ -260,7 +260,7 @@ def shorten(text: str, max_chars: int) -> str:
     text = bare or text
     room = max_chars - 1
     cut = text[:room]
-    if not _CJK.search(cut) and " " in cut and text[room : room + 1] not in ("", " "):
+    if not CJK.search(cut) and " " in cut and text[room : room + 1] not in ("", " "):
         cut = cut[: cut.rfind(" ")]
     # Never end inside a number or a bracket group.
     cut = re.sub(r"\d+[.,]?$", "", cut) if text[len(cut) : len(cut) + 1].isdigit() else cut
@@ -305,11 +305,20 @@ def seed_for(req: CopyRequest, per_user: bool = True) -> int:
     return zlib.crc32(key.encode("utf-8"))
 
 
+def _first_fit(options: list[str], values: dict[str, str], room: int) -> str:
+    """The first option that fills and fits ``room`` characters, or '' when none does."""
+    for fmt in options:
+        got = _fill(fmt, values, room)
+        if got:
+            return got
+    return ""
+
+
 def render(req: CopyRequest, config: CopyConfig, *, seed: int | None = None) -> Fields:
     """Fill a template for ``req``; the result fits the channel and passes ``guardrails.check``."""
     loc = req.lang
     lib = library(loc)[req.stage]
-    s = seed_for(req) if seed is None else seed
+    seed = seed_for(req) if seed is None else seed
     values = {
         "name": req.first_name.strip(),
         "item": " ".join(req.item_title.split()),
@@ -319,62 +328,58 @@ def render(req: CopyRequest, config: CopyConfig, *, seed: int | None = None) -> 
         "reason": req.reason.strip().rstrip(".。"),
     }
     title_max, body_max = channel_limits(req.channel, config)
+    title = _title(req, lib, values, seed, title_max)
+    if req.channel == "sms":
+        body = _sms_body(req, lib, values, seed, body_max, opt_out_note(loc, config))
+    else:
+        body = _body(req, lib, values, seed, body_max)
+    cta = next((c for c in _pick(lib.cta, seed) if len(c) <= config.cta_max), "")
+    return Fields(title=title, body=body, cta=cta)
 
-    # Title: trigger-specific first, then stage titles with the name, then without.
-    trig = TRIGGER_TITLES[loc].get(req.trigger, ())
+
+def _title(req: CopyRequest, lib: StageTemplates, values: dict[str, str], seed: int, title_max: int) -> str:
+    """Trigger-specific titles first, then stage titles with the name, then without (email: subjects first)."""
+    trig = TRIGGER_TITLES[req.lang].get(req.trigger, ())
     title_opts: list[str] = []
     if values["name"]:
-        title_opts += [t for t in _pick(trig, s) if "{name}" in t] + _pick(lib.titles_name, s)
-    title_opts += [t for t in _pick(trig, s) if "{name}" not in t] + _pick(lib.titles, s)
+        title_opts += [t for t in _pick(trig, seed) if "{name}" in t] + _pick(lib.titles_name, seed)
+    title_opts += [t for t in _pick(trig, seed) if "{name}" not in t] + _pick(lib.titles, seed)
     if req.channel == "email":
-        subj = _pick(lib.subjects, s)
-        title_opts = [t for t in subj if values["name"] or "{name}" not in t] + title_opts
-    title = ""
-    for fmt in title_opts:
-        if "{name}" in fmt and not values["name"]:
-            continue
-        got = _fill(fmt, values, title_max)
-        if got:
-            title = got
-            break
-    if not title:
-        title = shorten(lib.titles[0], title_max)
+        title_opts = _pick(lib.subjects, seed) + title_opts
+    fillable = [t for t in title_opts if values["name"] or "{name}" not in t]
+    return _first_fit(fillable, values, title_max) or shorten(lib.titles[0], title_max)
 
-    kind = "offer" if values["offer"] else ("price" if values["price"] else "plain")
+
+def _kind(values: dict[str, str]) -> str:
+    """Which body variants apply: with the offer, with the price, or plain."""
+    return "offer" if values["offer"] else ("price" if values["price"] else "plain")
+
+
+def _sms_body(
+    req: CopyRequest, lib: StageTemplates, values: dict[str, str], seed: int, body_max: int, note: str
+) -> str:
+    """A short SMS text followed by the opt-out note, together within ``body_max``."""
+    loc = req.lang
+    kind = _kind(values)
     cart = req.stage == "purchase" and req.trigger == "cart_idle"
-    if req.channel == "sms":
-        note = opt_out_note(loc, config)
-        room = body_max - len(note) - (0 if loc == "zh-CN" else 1)
-        opts = list(CART_BODIES[loc]["sms"]) if cart and kind == "plain" else []
-        opts += _pick(getattr(lib, f"sms_{kind}"), s) + _pick(lib.sms_plain, s)
-        core = ""
-        for fmt in opts:
-            got = _fill(fmt, values, room)
-            if got:
-                core = got
-                break
-        if not core:
-            core = shorten(values["item"], room)
-        sep = "" if loc == "zh-CN" else " "
-        body = f"{core}{sep}{note}"
-    else:
-        opts = list(CART_BODIES[loc][kind]) if cart else []
-        opts += _pick(getattr(lib, kind), s) + _pick(lib.plain, s)
-        body = ""
-        for fmt in opts:
-            got = _fill(fmt, values, body_max)
-            if got:
-                body = got
-                break
-        if not body:
-            body = shorten(values["item"], body_max)
-        if req.channel in ("email", "in_app") and values["reason"]:
-            extra = REASON_LINE[loc].format(reason=values["reason"])
-            if len(body) + len(extra) <= body_max:
-                body = body + extra
-    cta = ""
-    for c in _pick(lib.cta, s):
-        if len(c) <= config.cta_max:
-            cta = c
-            break
-    return Fields(title=title, body=body, cta=cta)
+    room = body_max - len(note) - (0 if loc == "zh-CN" else 1)
+    opts = list(CART_BODIES[loc]["sms"]) if cart and kind == "plain" else []
+    opts += _pick(getattr(lib, f"sms_{kind}"), seed) + _pick(lib.sms_plain, seed)
+    core = _first_fit(opts, values, room) or shorten(values["item"], room)
+    sep = "" if loc == "zh-CN" else " "
+    return f"{core}{sep}{note}"
+
+
+def _body(req: CopyRequest, lib: StageTemplates, values: dict[str, str], seed: int, body_max: int) -> str:
+    """The body for push, email and in-app; email and in-app add the reason line when it fits."""
+    loc = req.lang
+    kind = _kind(values)
+    cart = req.stage == "purchase" and req.trigger == "cart_idle"
+    opts = list(CART_BODIES[loc][kind]) if cart else []
+    opts += _pick(getattr(lib, kind), seed) + _pick(lib.plain, seed)
+    body = _first_fit(opts, values, body_max) or shorten(values["item"], body_max)
+    if req.channel in ("email", "in_app") and values["reason"]:
+        extra = REASON_LINE[loc].format(reason=values["reason"])
+        if len(body) + len(extra) <= body_max:
+            body = body + extra
+    return body

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from recsvc.errors import InvalidArgument
+from recsvc.config_checks import FieldChecks
 from recsvc.vocabulary import CHANNELS, STAGES, TRIGGERS, effective_locale
 
 
@@ -37,16 +37,12 @@ class CopyRequest:
 
     def validate(self) -> CopyRequest:
         """Raise ``InvalidArgument`` naming the bad field; unknown locales are not an error (fallback)."""
-        if self.stage not in STAGES:
-            raise InvalidArgument(f"stage must be one of {STAGES}, got {self.stage!r}", field="stage")
-        if self.trigger not in TRIGGERS:
-            raise InvalidArgument(f"trigger must be one of {TRIGGERS}, got {self.trigger!r}", field="trigger")
-        if self.channel not in CHANNELS:
-            raise InvalidArgument(f"channel must be one of {CHANNELS}, got {self.channel!r}", field="channel")
-        if not self.item_title.strip():
-            raise InvalidArgument("item_title must not be empty", field="item_title")
-        if self.price is not None and not self.price >= 0:
-            raise InvalidArgument(f"price must be >= 0, got {self.price}", field="price")
+        c = FieldChecks(self)
+        c.one_of("stage", STAGES)
+        c.one_of("trigger", TRIGGERS)
+        c.one_of("channel", CHANNELS)
+        c.require(bool(self.item_title.strip()), "item_title", "must not be empty")
+        c.require(self.price is None or self.price >= 0, "price", f"must be >= 0, got {self.price}")
         return self
 
 

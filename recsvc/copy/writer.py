@@ -23,8 +23,10 @@ from tqdm import tqdm
 from recsvc.copy import prompts, templates
 from recsvc.copy.cache import CacheEntry, CacheKey, CopyCache
 from recsvc.copy.config import CopyConfig
-from recsvc.copy.guardrails import CatalogTitles, Fields, check, format_price, opt_out_note
+from recsvc.copy.guardrails import Fields, check, opt_out_note
 from recsvc.copy.llm import LLMClient, Prompt
+from recsvc.copy.numbers import format_price
+from recsvc.copy.titles import CatalogTitles
 from recsvc.copy.types import CopyRequest, Message
 from recsvc.errors import Unavailable
 
@@ -169,7 +171,8 @@ class Copywriter:
             gen = fut.result(timeout=max(0.0, remaining))
         except TimeoutError:
             return self._template(req, t0, reason="budget")
-        except Exception:  # the background job logged it; the caller just gets a template
+        except Exception as exc:  # _background logged the cause; the caller just gets a template
+            logger.debug("copy LLM job for item %s gave no copy: %r", req.item_id, exc)
             return self._template(req, t0, reason="unavailable")
         return self._from_generation(req, gen, t0)
 
@@ -235,7 +238,8 @@ class Copywriter:
             for fut in tqdm(as_completed(futs), total=len(futs), desc="copy warm", disable=not progress):
                 try:
                     gen = fut.result()
-                except Exception:
+                except Exception as exc:  # _background logged the cause; warm counts it
+                    logger.debug("copy warm: a write gave no copy: %r", exc)
                     errors += 1
                     continue
                 if gen.fields is not None:
@@ -313,6 +317,9 @@ class Copywriter:
             gen = self._generate(req, deadline=time.monotonic() + self._cfg.timeout_s)
         except Unavailable as exc:
             logger.warning("copy LLM unavailable (templates for %.0fs): %s", self._cfg.failure_backoff_s, exc)
+            raise
+        except Exception:
+            logger.exception("copy LLM job for item %s failed; templates answer for it", req.item_id)
             raise
         self._cache.put(key, CacheEntry(gen.fields, gen.model, gen.rule))
         return gen

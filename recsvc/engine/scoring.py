@@ -4,7 +4,7 @@ One code path serves every caller: the pass over all users when models load, ``S
 the refresh of one user whose events changed. So a refreshed score equals the batch score of the
 same user (same events, all of them, same model, same cut-off): training reads every event too.
 The events are read as plain rows and encoded into an :class:`EventLog` directly; a pandas events
-frame per call used to cost more than the features.
+frame per call would cost more than the features.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 Users = everyone with an activity (:mod:`recsvc.evaluation.activity`) before the cut-off;
 churned = no activity in [cutoff, cutoff + H). The model is trained by
-:func:`recsvc.lifecycle.model.train_lifecycle` on events before the cut-off only, with every
+:func:`recsvc.lifecycle.train.train_lifecycle` on events before the cut-off only, with every
 training label window ending by the cut-off, so the judged period never leaks in.
 
 Baselines, all fitted on the same pre-cut-off log: BG/NBD's probability of no purchase within the
@@ -26,8 +26,10 @@ from sklearn.metrics import average_precision_score, roc_auc_score
 from recsvc.data.convert import Dataset
 from recsvc.errors import InvalidArgument
 from recsvc.evaluation.activity import RULE, activity
+from recsvc.lifecycle.config import LifecycleConfig
 from recsvc.lifecycle.features import FEATURE_NAMES, compute_features
-from recsvc.lifecycle.model import LifecycleConfig, LifecycleModel, train_lifecycle
+from recsvc.lifecycle.model import LifecycleModel
+from recsvc.lifecycle.train import train_lifecycle
 
 logger = logging.getLogger(__name__)
 

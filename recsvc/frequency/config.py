@@ -1,12 +1,13 @@
 """Tunables of engagement tiers, frequency caps and channel choice, in one frozen dataclass.
 
-The lead composes this into the service settings (TOML section ``[frequency]`` + ``RECSVC_FREQUENCY_*``).
+Settings read it from the TOML table ``[frequency]`` and ``RECSVC_FREQUENCY_*`` variables.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from recsvc.config_checks import FRACTION, NON_NEGATIVE, POSITIVE, FieldChecks
 from recsvc.errors import InvalidArgument
 from recsvc.vocabulary import CHANNELS
 
@@ -54,42 +55,31 @@ class FrequencyConfig:
 
     def validate(self) -> FrequencyConfig:
         """Raise :class:`InvalidArgument` naming the first bad field; return self for chaining."""
-        for f in (
+        c = FieldChecks(self)
+        c.each(
+            NON_NEGATIVE,
             "high_active_days_14",
             "medium_active_days_30",
             "low_active_days_90",
             "high_active_days_14_with_opens",
             "ignored_pushes_demote",
             "key_moment_floor",
-        ):
-            if getattr(self, f) < 0:
-                raise InvalidArgument(f"{f} must be >= 0, got {getattr(self, f)}", field=f)
+        )
         for f in ("daily_caps", "weekly_caps"):
             caps = getattr(self, f)
             if len(caps) != 4:
-                raise InvalidArgument(
-                    f"{f} needs 4 values (HIGH, MEDIUM, LOW, DORMANT), got {len(caps)}", field=f
-                )
-            for c in caps:
-                if not isinstance(c, int) or c < 0:
-                    raise InvalidArgument(f"{f}: caps must be whole numbers >= 0, got {c!r}", field=f)
-        for f in ("high_min_open_rate", "ignored_open_rate"):
-            if not 0.0 <= getattr(self, f) <= 1.0:
-                raise InvalidArgument(f"{f} must be in [0, 1], got {getattr(self, f)}", field=f)
-        for f in ("dismissal_penalty", "negative_feedback_penalty", "value_per_response"):
-            if not getattr(self, f) >= 0:
-                raise InvalidArgument(f"{f} must be >= 0, got {getattr(self, f)}", field=f)
-        for f in ("penalty_days", "channel_prior_strength"):
-            if not getattr(self, f) > 0:
-                raise InvalidArgument(f"{f} must be > 0, got {getattr(self, f)}", field=f)
-        if self.sqlite_busy_timeout_ms < 0:
-            raise InvalidArgument("sqlite_busy_timeout_ms must be >= 0", field="sqlite_busy_timeout_ms")
+                raise InvalidArgument(f"{f} needs 4 values (HIGH, MEDIUM, LOW, DORMANT), got {len(caps)}", field=f)
+            for cap in caps:
+                if not isinstance(cap, int) or cap < 0:
+                    raise InvalidArgument(f"{f}: caps must be whole numbers >= 0, got {cap!r}", field=f)
+        c.each(FRACTION, "high_min_open_rate", "ignored_open_rate")
+        c.each(NON_NEGATIVE, "dismissal_penalty", "negative_feedback_penalty", "value_per_response")
+        c.each(POSITIVE, "penalty_days", "channel_prior_strength")
+        c.require(self.sqlite_busy_timeout_ms >= 0, "sqlite_busy_timeout_ms", "must be >= 0")
         for f in ("channel_costs", "channel_prior_rates"):
             for ch, v in getattr(self, f):
                 if ch not in CHANNELS:
-                    raise InvalidArgument(
-                        f"{f}: unknown channel {ch!r} (known: {', '.join(CHANNELS)})", field=f
-                    )
+                    raise InvalidArgument(f"{f}: unknown channel {ch!r} (known: {', '.join(CHANNELS)})", field=f)
                 if not v >= 0 or (f == "channel_prior_rates" and v > 1):
                     raise InvalidArgument(f"{f}: bad value {v!r} for {ch}", field=f)
         return self

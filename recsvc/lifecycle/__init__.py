@@ -1,17 +1,20 @@
-"""Lifecycle stage and churn risk per user (issue 3).
+"""Lifecycle stage and churn risk per user.
 
 Public API: :func:`compute_features` (point-in-time features), :func:`rule_stages` and :class:`Stage`
 (marketer-readable rules), :class:`EventLog` (a log encoded once for repeated feature passes),
-:func:`train_lifecycle` / :class:`LifecycleModel` / :func:`latest` (LightGBM churn + next-stage models,
-compiled batch scoring in :mod:`.compiled`), :class:`LifecycleConfig` (tunables), BG/NBD in :mod:`.bgnbd`.
+:func:`train_lifecycle` (:mod:`.train`) / :class:`LifecycleModel` / :func:`latest` (LightGBM churn +
+next-stage models, compiled batch scoring in :mod:`.compiled`), :class:`LifecycleConfig` (tunables, in
+:mod:`.config`), BG/NBD in :mod:`.bgnbd`.
 """
 
 from recsvc.lifecycle.bgnbd import BGNBDParams, fit_bgnbd
+from recsvc.lifecycle.config import LifecycleConfig
 from recsvc.lifecycle.eventlog import EventLog
 from recsvc.lifecycle.features import FEATURE_NAMES, compute_features, fit_window_bgnbd
-from recsvc.lifecycle.model import LifecycleConfig, LifecycleModel, UserScore, latest, train_lifecycle
+from recsvc.lifecycle.model import LifecycleModel, UserScore, latest
 from recsvc.lifecycle.reasons import Reason
 from recsvc.lifecycle.stages import StageRules, rule_stages
+from recsvc.lifecycle.train import train_lifecycle
 from recsvc.vocabulary import Stage
 
 __all__ = [

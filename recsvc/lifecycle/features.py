@@ -16,6 +16,7 @@ from __future__ import annotations
 import itertools
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -193,18 +194,10 @@ def _compute(
     ok = codes >= 0
     per_user = np.zeros(n, dtype=np.int64)
     per_user[ok] = log.start[codes[ok] + 1] - log.start[codes[ok]]
-    # Block boundaries: consecutive users whose events add up to about block_events.
-    bounds = [0]
-    if n:
-        csum = np.cumsum(per_user)
-        while bounds[-1] < n:
-            base = csum[bounds[-1] - 1] if bounds[-1] else 0
-            nxt = int(np.searchsorted(csum, base + max(1, block_events), side="right"))
-            bounds.append(min(n, max(nxt, bounds[-1] + 1)))
     cols = {name: np.empty(n, dtype=np.float32) for name in FEATURE_NAMES}
     x, tx, T = np.zeros(n), np.zeros(n), np.zeros(n)
     has_act = np.zeros(n, dtype=bool)
-    blocks = list(itertools.pairwise(bounds))
+    blocks = list(itertools.pairwise(_block_bounds(per_user, block_events)))
     for lo, hi in tqdm(blocks, desc="lifecycle features", unit="block", disable=not progress or len(blocks) < 2):
         idx, pos = log.rows(codes[lo:hi])
         keep = log.ts[idx] < cut_s
@@ -213,6 +206,35 @@ def _compute(
         for name, v in f.items():
             cols[name][lo:hi] = v
         x[lo:hi], tx[lo:hi], T[lo:hi], has_act[lo:hi] = bx
+    params = _bgnbd_scores(cols, bgnbd, (x, tx, T, has_act), horizon_days, with_bgnbd)
+    out = pd.DataFrame(cols, index=index, copy=False)
+    out.index.name = "user_id"
+    return out, params
+
+
+def _block_bounds(per_user: np.ndarray, block_events: int) -> list[int]:
+    """Block boundaries: consecutive users whose events add up to about ``block_events``."""
+    n = len(per_user)
+    bounds = [0]
+    if n:
+        csum = np.cumsum(per_user)
+        while bounds[-1] < n:
+            base = csum[bounds[-1] - 1] if bounds[-1] else 0
+            nxt = int(np.searchsorted(csum, base + max(1, block_events), side="right"))
+            bounds.append(min(n, max(nxt, bounds[-1] + 1)))
+    return bounds
+
+
+def _bgnbd_scores(
+    cols: dict[str, np.ndarray],
+    bgnbd: BGNBDParams | None,
+    inputs: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+    horizon_days: float,
+    with_bgnbd: bool,
+) -> BGNBDParams | None:
+    """Fill the BG/NBD columns (NaN without activity or ``with_bgnbd``), fitting the parameters when
+    ``bgnbd`` is None; return the parameters used."""
+    x, tx, T, has_act = inputs
     params = bgnbd
     nan32 = np.float32(np.nan)
     for name in ("bgnbd_p_alive", "bgnbd_expected_h", "bgnbd_p_zero_h"):
@@ -230,9 +252,37 @@ def _compute(
         with np.errstate(all="ignore"):
             cols["bgnbd_expected_h"][has_act] = expected_purchases(params, h, xa, txa, Ta)
         cols["bgnbd_p_zero_h"][has_act] = p_zero(params, xa, txa, Ta, h)
-    out = pd.DataFrame(cols, index=index, copy=False)
-    out.index.name = "user_id"
-    return out, params
+    return params
+
+
+@dataclass(frozen=True)
+class _Rows:
+    """One block's event rows, sorted by user position ``c`` then time, and the columns features read."""
+
+    log: EventLog
+    idx: np.ndarray  # row numbers in the log
+    c: np.ndarray  # user position in the block
+    n: int  # users in the block
+    cut_s: float
+    end_day: float
+    s: np.ndarray  # event time, seconds
+    typ: np.ndarray  # event type code
+    age_d: np.ndarray  # days before the cut-off
+    day: np.ndarray  # day number
+
+    @classmethod
+    def of(cls, log: EventLog, idx: np.ndarray, c: np.ndarray, n: int, cut_s: float, end_day: float) -> _Rows:
+        s = log.ts[idx]
+        typ = log.etype[idx].astype(np.int64)
+        return cls(log, idx, c, n, cut_s, end_day, s, typ, (cut_s - s) / DAY_S, np.floor(s / DAY_S))
+
+    def is_type(self, name: str) -> np.ndarray:
+        return np.asarray(self.typ == EVENT_TYPES.index(name))
+
+    def count(self, m: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
+        """Per user: the rows where ``m`` holds, or the sum of their ``weights``."""
+        w = None if weights is None else weights[m]
+        return np.bincount(self.c[m], weights=w, minlength=self.n).astype(np.float64)
 
 
 def _block(
@@ -240,35 +290,49 @@ def _block(
 ) -> tuple[dict[str, np.ndarray], tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
     """Every feature but the BG/NBD scores for ``n`` users from their rows ``idx`` (sorted by user
     position ``c``, then time), plus the BG/NBD inputs (x, t_x, T, has activity)."""
-    s = log.ts[idx]
-    typ = log.etype[idx].astype(np.int64)
-    value = log.value[idx] if log.value is not None else np.zeros(len(idx))
-    age_d = (cut_s - s) / DAY_S
-    day = np.floor(s / DAY_S)
-    t = {name: EVENT_TYPES.index(name) for name in EVENT_TYPES}
+    r = _Rows.of(log, idx, c, n, cut_s, end_day)
     f: dict[str, np.ndarray] = {}
+    act, ndays = _activity_features(r, f)
+    _purchase_features(r, f)
+    _push_features(r, f)
+    tc = np.bincount(
+        c * len(EVENT_TYPES) + np.maximum(r.typ, 0),
+        weights=(r.typ >= 0).astype(np.float64),
+        minlength=n * len(EVENT_TYPES),
+    ).reshape(n, len(EVENT_TYPES))
+    for i, name in enumerate(EVENT_TYPES):
+        f[f"n_{name}"] = tc[:, i]
+    ac, aday = c[act], r.day[act]
+    first_day = _first_in_group(ac, aday, n, np.nan)
+    last_day = _last_in_group(ac, aday, n, np.nan)
+    has_act = ndays > 0
+    x = np.where(has_act, ndays - 1, 0.0)
+    tx = np.where(has_act, last_day - first_day, 0.0)
+    T = np.where(has_act, end_day - first_day, 0.0)
+    f["bgnbd_repeat_days"] = np.where(has_act, x, np.nan)
+    return f, (x, tx, T, has_act)
 
-    def count(m: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
-        w = None if weights is None else weights[m]
-        return np.bincount(c[m], weights=w, minlength=n).astype(np.float64)
 
-    system = np.isin(typ, [t[e] for e in SYSTEM_EVENTS])
-    act = ~system
-    ac, as_, aday, aage = c[act], s[act], day[act], age_d[act]
-    first_any = _first_in_group(c, s, n, np.nan)
+def _activity_features(r: _Rows, f: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Recency, tenure, counts, active days, sessions, gaps, trends and hour entropy into ``f``;
+    returns the activity rows (every event but system events) and each user's active days."""
+    n, c, cut_s = r.n, r.c, r.cut_s
+    act = ~np.isin(r.typ, [EVENT_TYPES.index(e) for e in SYSTEM_EVENTS])
+    ac, as_, aday, aage = c[act], r.s[act], r.day[act], r.age_d[act]
+    first_any = _first_in_group(c, r.s, n, np.nan)
     last_act = _last_in_group(ac, as_, n, np.nan)
     f["recency_days"] = (cut_s - last_act) / DAY_S
     f["tenure_days"] = (cut_s - first_any) / DAY_S
     n_all = np.bincount(ac, minlength=n).astype(np.float64)
     n_win: dict[int, np.ndarray] = {}
     for w in WINDOWS:
-        n_win[w] = count(act & (age_d < w))
+        n_win[w] = r.count(act & (r.age_d < w))
         f[f"n_events_{w}d"] = n_win[w]
     f["n_events_all"] = n_all
     ndays, gmean, gstd = _gap_stats(ac, aday, n)
     new_day = np.r_[True, (ac[1:] != ac[:-1]) | (aday[1:] != aday[:-1])] if len(ac) else np.zeros(0, bool)
     for w in WINDOWS:
-        f[f"active_days_{w}d"] = np.bincount(ac[new_day & (aday > end_day - w)], minlength=n).astype(np.float64)
+        f[f"active_days_{w}d"] = np.bincount(ac[new_day & (aday > r.end_day - w)], minlength=n).astype(np.float64)
     f["active_days_all"] = ndays
     new_sess = np.r_[True, (ac[1:] != ac[:-1]) | (as_[1:] - as_[:-1] > SESSION_GAP_S)] if len(ac) else new_day
     f["n_sessions_30d"] = np.bincount(ac[new_sess & (aage < 30)], minlength=n).astype(np.float64)
@@ -281,7 +345,8 @@ def _block(
         with np.errstate(divide="ignore", invalid="ignore"):
             trend = np.log((n_win[w] + 1.0) / w) - np.log((n_all - n_win[w] + 1.0) / np.maximum(prev_len, 1.0))
         f[f"trend_{w}d"] = np.where(prev_len > 0, trend, np.nan)
-    off = log.offset_min[idx][act].astype(np.float64) if log.offset_min is not None else np.zeros(len(ac))
+    log = r.log
+    off = log.offset_min[r.idx][act].astype(np.float64) if log.offset_min is not None else np.zeros(len(ac))
     hour = (np.floor(((as_ + off * 60.0) % DAY_S) / 3600.0)).astype(np.int64)
     hc = np.bincount(ac * 24 + hour, minlength=n * 24).reshape(n, 24).astype(np.float32)
     tot = hc.sum(axis=1, keepdims=True)
@@ -289,25 +354,30 @@ def _block(
     with np.errstate(divide="ignore", invalid="ignore"):
         ent = -np.sum(np.where(pr > 0, pr * np.log(pr), 0.0), axis=1)
     f["hour_entropy"] = np.where(tot[:, 0] > 0, ent, np.nan)
-    del hc, pr
+    return act, ndays
 
-    pur = typ == t["purchase"]
+
+def _purchase_features(r: _Rows, f: dict[str, np.ndarray]) -> None:
+    """Purchase counts, money, purchase rhythm, distinct items and the open cart into ``f``."""
+    n, c, s, cut_s, log = r.n, r.c, r.s, r.cut_s, r.log
+    value = log.value[r.idx] if log.value is not None else np.zeros(len(r.idx))
+    pur = r.is_type("purchase")
     for w in WINDOWS:
-        f[f"n_purchases_{w}d"] = count(pur & (age_d < w))
-    f["n_purchases_all"] = count(pur)
+        f[f"n_purchases_{w}d"] = r.count(pur & (r.age_d < w))
+    f["n_purchases_all"] = r.count(pur)
     for w in (30, 90, 365):
-        f[f"money_{w}d"] = count(pur & (age_d < w), value)
-    f["money_all"] = count(pur, value)
+        f[f"money_{w}d"] = r.count(pur & (r.age_d < w), value)
+    f["money_all"] = r.count(pur, value)
     f["avg_order_value"] = _safe_div(f["money_all"], f["n_purchases_all"])
     pc, ps = c[pur], s[pur]
     last_p = _last_in_group(pc, ps, n, np.nan)
     f["days_since_purchase"] = (cut_s - last_p) / DAY_S
-    _, pmean, pstd = _gap_stats(pc, day[pur], n)
+    _, pmean, pstd = _gap_stats(pc, r.day[pur], n)
     f["purchase_gap_mean_days"], f["purchase_gap_std_days"] = pmean, pstd
     f["purchase_overdue_ratio"] = _safe_div(f["days_since_purchase"], np.maximum(pmean, 1.0)) * np.where(
         np.isnan(pmean), np.nan, 1
     )
-    item = log.item[idx]
+    item = log.item[r.idx]
     has = item >= 0
     if has.any():
         width = int(item.max()) + 1
@@ -319,19 +389,23 @@ def _block(
         f["n_distinct_items"] = np.zeros(n)
     lp_filled = np.nan_to_num(last_p, nan=-np.inf)
     after = s > lp_filled[c]
-    adds = count((typ == t["add_to_cart"]) & after)
-    removes = count((typ == t["remove_from_cart"]) & after)
+    adds = r.count(r.is_type("add_to_cart") & after)
+    removes = r.count(r.is_type("remove_from_cart") & after)
     f["cart_open_items"] = np.maximum(adds - removes, 0.0)
-    cart = typ == t["add_to_cart"]
+    cart = r.is_type("add_to_cart")
     f["hours_since_cart"] = (cut_s - _last_in_group(c[cart], s[cart], n, np.nan)) / 3600.0
 
-    deliv = typ == t["push_delivered"]
-    n_del = count(deliv)
+
+def _push_features(r: _Rows, f: dict[str, np.ndarray]) -> None:
+    """Pushes delivered, open / click rates, dismissals, opens of the last five and unsubscribes into ``f``."""
+    n, c, s = r.n, r.c, r.s
+    deliv = r.is_type("push_delivered")
+    n_del = r.count(deliv)
     f["push_delivered_all"] = n_del
-    f["push_delivered_30d"] = count(deliv & (age_d < 30))
-    f["push_open_rate"] = _safe_div(count(typ == t["push_opened"]), n_del)
-    f["push_click_rate"] = _safe_div(count(typ == t["push_clicked"]), n_del)
-    f["push_dismissed_all"] = count(typ == t["push_dismissed"])
+    f["push_delivered_30d"] = r.count(deliv & (r.age_d < 30))
+    f["push_open_rate"] = _safe_div(r.count(r.is_type("push_opened")), n_del)
+    f["push_click_rate"] = _safe_div(r.count(r.is_type("push_clicked")), n_del)
+    f["push_dismissed_all"] = r.count(r.is_type("push_dismissed"))
     dc, ds = c[deliv], s[deliv]
     thresh = np.full(n, np.inf)
     if len(dc):
@@ -340,24 +414,8 @@ def _block(
         fifth = from_end == np.minimum(4, n_del[dc].astype(np.int64) - 1)
         thresh[dc[fifth]] = ds[fifth]
     f["pushes_last5"] = np.minimum(n_del, 5.0)
-    f["opens_last5"] = np.minimum(count((typ == t["push_opened"]) & (s >= thresh[c])), f["pushes_last5"])
-    f["unsubscribed"] = (count(typ == t["unsubscribe"]) > 0).astype(np.float64)
-    tc = np.bincount(
-        c * len(EVENT_TYPES) + np.maximum(typ, 0),
-        weights=(typ >= 0).astype(np.float64),
-        minlength=n * len(EVENT_TYPES),
-    ).reshape(n, len(EVENT_TYPES))
-    for i, name in enumerate(EVENT_TYPES):
-        f[f"n_{name}"] = tc[:, i]
-
-    first_day = _first_in_group(ac, aday, n, np.nan)
-    last_day = _last_in_group(ac, aday, n, np.nan)
-    has_act = ndays > 0
-    x = np.where(has_act, ndays - 1, 0.0)
-    tx = np.where(has_act, last_day - first_day, 0.0)
-    T = np.where(has_act, end_day - first_day, 0.0)
-    f["bgnbd_repeat_days"] = np.where(has_act, x, np.nan)
-    return f, (x, tx, T, has_act)
+    f["opens_last5"] = np.minimum(r.count(r.is_type("push_opened") & (s >= thresh[c])), f["pushes_last5"])
+    f["unsubscribed"] = (r.count(r.is_type("unsubscribe")) > 0).astype(np.float64)
 
 
 def fit_window_bgnbd(events: pd.DataFrame | EventLog, cutoff: pd.Timestamp) -> BGNBDParams:
@@ -365,7 +423,7 @@ def fit_window_bgnbd(events: pd.DataFrame | EventLog, cutoff: pd.Timestamp) -> B
 
     The fit reads at most BGNBD_FIT_SAMPLE active customers, so on logs with more than
     BGNBD_PRESAMPLE_USERS users only a seeded sample of users is summarised (a million users' full
-    feature pass would cost minutes for four numbers); smaller logs are summarised whole, as before.
+    feature pass would cost minutes for four numbers); smaller logs are summarised whole.
     """
     log = as_event_log(events)
     codes = None

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from recsvc.config_checks import AT_LEAST_ONE, POSITIVE, FieldChecks
 from recsvc.errors import InvalidArgument
 from recsvc.vocabulary import Stage
 
@@ -43,17 +44,16 @@ class StageRules:
     first_purchase_days: float = 30.0
 
     def validate(self) -> None:
-        for name in (
+        c = FieldChecks(self, prefix="stage rule ", got=None)
+        c.each(
+            POSITIVE,
             "silent_multiple",
             "min_silence_days",
             "default_gap_days",
             "cart_recent_hours",
             "first_purchase_days",
-        ):
-            if not getattr(self, name) > 0:
-                raise InvalidArgument(f"stage rule {name} must be > 0", field=name)
-        if self.loyal_active_days < 1:
-            raise InvalidArgument("stage rule loyal_active_days must be >= 1", field="loyal_active_days")
+        )
+        c.each(AT_LEAST_ONE, "loyal_active_days")
 
 
 RULE_INPUTS: tuple[str, ...] = (

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields
 
+from recsvc.config_checks import FRACTION, POSITIVE, FieldChecks, Rule
 from recsvc.errors import InvalidArgument
 
 # Event weights when an event says something about a user's taste for an item: a purchase is a
@@ -24,6 +25,33 @@ DEFAULT_EVENT_WEIGHTS: tuple[tuple[str, float], ...] = (
     ("push_opened", 0.5),
     ("email_opened", 0.3),
 )
+
+_POSITIVE_INTS = frozenset(
+    (
+        "exact_index_max",
+        "hnsw_m",
+        "hnsw_ef_construction",
+        "ef_search_min",
+        "ef_search_max",
+        "recall_sample",
+        "history_max",
+        "pop_top",
+        "cooc_neighbors",
+        "cooc_history",
+        "n_candidates",
+        "label_days",
+        "max_train_users",
+        "num_leaves",
+        "n_estimators",
+        "min_data_in_leaf",
+        "encode_batch_size",
+        "consumable_min_buyers",
+    )
+)
+_NON_NEGATIVE_INTS = frozenset(("k_embedding", "k_cooc", "k_popular", "k_city", "k_segment", "k_hour", "no_rebuy_days"))
+_POSITIVE_INT = Rule("must be a positive integer", lambda v: isinstance(v, int) and v > 0)
+_NON_NEGATIVE_INT = Rule("must be a non-negative integer", lambda v: isinstance(v, int) and v >= 0)
+_SHARE = Rule("must be in (0, 1]", lambda v: 0.0 < v <= 1.0)
 
 
 @dataclass(frozen=True)
@@ -91,55 +119,16 @@ class RecsConfig:
 
     def validate(self) -> RecsConfig:
         """Raise ``InvalidArgument`` naming the first bad field; return self so calls chain."""
-        positive_int = {
-            "exact_index_max",
-            "hnsw_m",
-            "hnsw_ef_construction",
-            "ef_search_min",
-            "ef_search_max",
-            "recall_sample",
-            "history_max",
-            "pop_top",
-            "cooc_neighbors",
-            "cooc_history",
-            "n_candidates",
-            "label_days",
-            "max_train_users",
-            "num_leaves",
-            "n_estimators",
-            "min_data_in_leaf",
-            "encode_batch_size",
-            "consumable_min_buyers",
-        }
-        non_negative_int = {
-            "k_embedding",
-            "k_cooc",
-            "k_popular",
-            "k_city",
-            "k_segment",
-            "k_hour",
-            "no_rebuy_days",
+        c = FieldChecks(self, prefix="recs.", got=repr)
+        integer_rules = {name: _POSITIVE_INT for name in _POSITIVE_INTS} | {
+            name: _NON_NEGATIVE_INT for name in _NON_NEGATIVE_INTS
         }
         for f in fields(self):
-            v = getattr(self, f.name)
-            if f.name in positive_int and (not isinstance(v, int) or v <= 0):
-                raise InvalidArgument(f"recs.{f.name} must be a positive integer, got {v!r}", field=f.name)
-            if f.name in non_negative_int and (not isinstance(v, int) or v < 0):
-                raise InvalidArgument(
-                    f"recs.{f.name} must be a non-negative integer, got {v!r}", field=f.name
-                )
-        for name in ("half_life_days", "pop_half_life_days", "trend_half_life_days", "learning_rate"):
-            if not getattr(self, name) > 0:
-                raise InvalidArgument(f"recs.{name} must be > 0, got {getattr(self, name)!r}", field=name)
-        for name in ("target_recall", "query_weight", "query_rank_weight", "consumable_min_rate"):
-            v = getattr(self, name)
-            if not 0.0 <= v <= 1.0:
-                raise InvalidArgument(f"recs.{name} must be in [0, 1], got {v!r}", field=name)
-        if not 0.0 < self.max_category_share <= 1.0:
-            raise InvalidArgument(
-                f"recs.max_category_share must be in (0, 1], got {self.max_category_share!r}",
-                field="max_category_share",
-            )
+            if f.name in integer_rules:
+                c.each(integer_rules[f.name], f.name)
+        c.each(POSITIVE, "half_life_days", "pop_half_life_days", "trend_half_life_days", "learning_rate")
+        c.each(FRACTION, "target_recall", "query_weight", "query_rank_weight", "consumable_min_rate")
+        c.each(_SHARE, "max_category_share")
         for pair in self.ranker_grid:
             if len(pair) != 2 or min(pair) <= 0:
                 raise InvalidArgument(f"recs.ranker_grid has a bad entry {pair!r}", field="ranker_grid")
@@ -147,9 +136,7 @@ class RecsConfig:
             raise InvalidArgument("recs.ef_search_min must be <= recs.ef_search_max", field="ef_search_min")
         for et, w in self.event_weights:
             if not isinstance(et, str) or not w >= 0:
-                raise InvalidArgument(
-                    f"recs.event_weights has a bad entry {(et, w)!r}", field="event_weights"
-                )
+                raise InvalidArgument(f"recs.event_weights has a bad entry {(et, w)!r}", field="event_weights")
         return self
 
     def weights(self) -> dict[str, float]:

@@ -27,13 +27,11 @@ from recsvc.engine.engine import Engine
 from recsvc.server import warmup
 from recsvc.server.decode import DecodeErrorInterceptor
 from recsvc.server.inflight import InFlight, InFlightInterceptor
-from recsvc.server.servicer import PushRecommenderServicer
+from recsvc.server.servicer import SERVICE_NAME, add_to_server
 from recsvc.settings import Settings
-from recsvc.v1 import recsvc_pb2, recsvc_pb2_grpc
 
 logger = logging.getLogger(__name__)
 
-SERVICE_NAME = recsvc_pb2.DESCRIPTOR.services_by_name["PushRecommender"].full_name
 # Health of the local LLM alone: NOT_SERVING means copy comes from templates, the service still serves.
 COPY_LLM_SERVICE = "recsvc.copy.llm"
 _OPEN_METHODS = ("/grpc.health.v1.Health/", "/grpc.reflection.")
@@ -247,7 +245,7 @@ def build_server(settings: Settings, *, engine: Engine | None = None, reuse_port
     ]
     executor = futures.ThreadPoolExecutor(max_workers=settings.server.max_workers, thread_name_prefix="rpc")
     server = grpc.server(executor, interceptors=interceptors, options=options)
-    recsvc_pb2_grpc.add_PushRecommenderServicer_to_server(PushRecommenderServicer(engine), server)
+    add_to_server(engine, server)
     health_servicer = health.HealthServicer(
         experimental_non_blocking=True, experimental_thread_pool=futures.ThreadPoolExecutor(max_workers=2)
     )

@@ -1,9 +1,14 @@
-"""Protobuf <-> domain conversion, with request validation that names the offending field.
+"""Protobuf requests -> domain values, with request validation that names the offending field.
 
-The only module besides the servicer that touches ``recsvc_pb2``. Anything a caller can get wrong
-is checked here (field rules in :mod:`recsvc.server.fields`, limits in ``settings.limits``) and
-raised as ``InvalidArgument`` with the field path, so the servicer stays thin. A request
-converter returns a valid domain value or raises ``InvalidArgument``; nothing else escapes.
+The servicer passes each request through here, calls the engine and turns the result into a
+message with :mod:`recsvc.server.responses`, so domain code never imports ``recsvc_pb2``. Besides
+these three modules, only gRPC clients build messages: :mod:`recsvc.client`, :mod:`recsvc.mcp_server`
+and the server's calls to itself in :mod:`recsvc.server.warmup`.
+
+Anything a caller can get wrong is checked here (field rules in :mod:`recsvc.server.fields`, limits
+in ``settings.limits``) and raised as ``InvalidArgument`` with the field path, so the servicer stays
+thin. A request converter returns a valid domain value or raises ``InvalidArgument``; nothing else
+escapes.
 """
 
 from __future__ import annotations
@@ -11,23 +16,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, cast
+from typing import Any
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from recsvc.data.io import ITEM_COLUMNS
-from recsvc.engine.types import (
-    CandidateView,
-    ItemView,
-    LifecycleView,
-    MessageView,
-    ProfileView,
-    RecommendQuery,
-    RecommendResult,
-    ReportResult,
-    SendTimeView,
-    UserScoreView,
-)
+from recsvc.engine.types import RecommendQuery
 from recsvc.errors import InvalidArgument
 from recsvc.server import fields
 from recsvc.settings import Settings
@@ -35,13 +29,7 @@ from recsvc.v1 import recsvc_pb2 as pb
 from recsvc.vocabulary import (
     CHANNELS,
     EVENT_TYPES,
-    MEDIA_TYPES,
-    STAGES,
-    SUPPRESSIONS,
-    TIERS,
     TRIGGERS,
-    WRITERS,
-    enum_value,
     word,
 )
 
@@ -91,17 +79,6 @@ def ts_to_dt(ts: Timestamp, field: str, *, default: datetime | None = None) -> d
     return fields.timestamp(ts, field, default=default)
 
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-def dt_to_ts(dt: datetime | None) -> Timestamp:
-    """Exact (timedelta arithmetic) and several times faster than ``Timestamp.FromDatetime``."""
-    if dt is None:
-        return Timestamp()
-    d = dt.astimezone(UTC) - _EPOCH
-    return Timestamp(seconds=d.days * 86400 + d.seconds, nanos=d.microseconds * 1000)
-
-
 def check_user_id(user_id: str, settings: Settings, field: str = "user_id") -> str:
     return fields.text(user_id, field, settings.engine.max_user_id_len, required=True)
 
@@ -125,7 +102,6 @@ def _batch(rows: Sequence[Any], field: str, limit: int) -> None:
         raise InvalidArgument(f"{field} has {len(rows)} entries; the limit is {limit} per call", field=field)
 
 
-# ---- protobuf -> domain -------------------------------------------------------------------
 def recommend_query(req: pb.RecommendRequest, settings: Settings, *, now: datetime | None = None) -> RecommendQuery:
     lim = settings.limits
     uid = check_user_id(req.user_id, settings)
@@ -356,187 +332,3 @@ def assistant_args(req: pb.AssistantReplyRequest, settings: Settings) -> Assista
         max_items=max_items,
         locale=fields.text(req.locale, "locale", lim.max_text_len),
     )
-
-
-# ---- domain -> protobuf ------------------------------------------------------------------
-# Generated stubs type enum fields as enum classes; these helpers return the plain wire values.
-def _stage(name: str) -> Any:
-    return enum_value(STAGES, name)
-
-
-def stage_value(name: str) -> Any:
-    return _stage(name)
-
-
-def writer_value(name: str) -> Any:
-    return enum_value(WRITERS, name)
-
-
-def _tier(name: str) -> Any:
-    return enum_value(TIERS, name)
-
-
-def _channel(name: str) -> Any:
-    return enum_value(CHANNELS, name)
-
-
-def lifecycle_pb(v: LifecycleView) -> pb.LifecycleScore:
-    return pb.LifecycleScore(
-        current_stage=_stage(v.current_stage),
-        predicted_stage=_stage(v.predicted_stage),
-        stage_probabilities=[pb.StageScore(stage=_stage(s), probability=p) for s, p in v.stage_probs.items()],
-        churn_risk=v.churn_risk,
-        churn_horizon_days=v.horizon_days,
-        churn_reasons=[pb.Reason(feature=r.feature, text=r.text, contribution=r.contribution) for r in v.churn_reasons],
-        stage_reasons=[pb.Reason(feature=r.feature, text=r.text, contribution=r.contribution) for r in v.stage_reasons],
-    )
-
-
-def item_pb(it: ItemView) -> pb.Item:
-    return pb.Item(
-        item_id=it.item_id,
-        title=it.title,
-        description=it.description,
-        category=it.category,
-        price=it.price,
-        currency=it.currency,
-        image_url=it.image_url,
-        video_url=it.video_url,
-        audio_url=it.audio_url,
-        in_stock=it.in_stock,
-        cities=list(it.cities),
-        tags=list(it.tags),
-        attributes=it.attributes,
-    )
-
-
-def message_pb(m: MessageView) -> pb.Message:
-    return pb.Message(
-        title=m.title,
-        body=m.body,
-        call_to_action=m.cta,
-        media_url=m.media_url,
-        media_type=cast(Any, enum_value(MEDIA_TYPES, m.media_type)),
-        locale=m.locale,
-        writer=cast(Any, enum_value(WRITERS, m.writer) or enum_value(WRITERS, "template")),
-        variant=m.variant,
-        guardrail_failed=m.guardrail_failed,
-        model=m.model,
-    )
-
-
-def send_time_pb(s: SendTimeView) -> pb.SendTime:
-    return pb.SendTime(
-        send_at=dt_to_ts(s.send_at),
-        confidence=s.confidence,
-        window_start=dt_to_ts(s.window_start),
-        window_end=dt_to_ts(s.window_end),
-        local_hour=s.local_hour,
-        timezone=s.timezone,
-    )
-
-
-def candidate_pb(c: CandidateView) -> pb.Candidate:
-    out = pb.Candidate(
-        item=item_pb(c.item),
-        score=c.score,
-        source=c.source,
-        reason=c.reason,
-        channel=_channel(c.channel),
-        channel_reason=c.channel_reason,
-        priority=c.priority,
-        expires_at=dt_to_ts(c.expires_at),
-        dedupe_key=c.dedupe_key,
-        rank=c.rank,
-    )
-    if c.message is not None:
-        out.message.CopyFrom(message_pb(c.message))
-    if c.send_time is not None:
-        out.send_time.CopyFrom(send_time_pb(c.send_time))
-    return out
-
-
-def versions_pb(v: dict[str, str]) -> pb.ModelVersions:
-    return pb.ModelVersions(
-        lifecycle=v.get("lifecycle", ""),
-        recs=v.get("recs", ""),
-        sendtime=v.get("sendtime", ""),
-        copy_model=v.get("copy", ""),
-    )
-
-
-def recommend_pb(r: RecommendResult) -> pb.RecommendResponse:
-    out = pb.RecommendResponse(
-        user_id=r.user_id,
-        new_user=r.new_user,
-        lifecycle=lifecycle_pb(r.lifecycle),
-        engagement_tier=_tier(r.tier),
-        candidates=[candidate_pb(c) for c in r.candidates],
-        model_versions=versions_pb(r.versions),
-        request_id=r.request_id,
-    )
-    curve = out.send_curve  # built in place: a per-hour message constructor dominated the conversion
-    for h, p in r.send_curve:
-        d = h.astimezone(UTC) - _EPOCH
-        curve.add(propensity=p).hour_start.seconds = d.days * 86400 + d.seconds
-    if r.suppression is not None:
-        s = r.suppression
-        out.suppression.CopyFrom(
-            pb.Suppression(
-                reason=cast(Any, enum_value(SUPPRESSIONS, s.reason)),
-                detail=s.detail,
-                retry_after=dt_to_ts(s.retry_after),
-            )
-        )
-    return out
-
-
-def user_score_pb(s: UserScoreView) -> pb.UserScore:
-    return pb.UserScore(
-        user_id=s.user_id, lifecycle=lifecycle_pb(s.lifecycle), engagement_tier=_tier(s.tier), known=s.known
-    )
-
-
-def report_pb(r: ReportResult) -> pb.ReportEventsResponse:
-    return pb.ReportEventsResponse(
-        accepted=r.accepted,
-        duplicate=r.duplicate,
-        rejected=len(r.rejections),
-        rejections=[
-            pb.RejectedEvent(index=x.index, event_id=x.event_id, field=x.field, reason=x.reason) for x in r.rejections
-        ],
-    )
-
-
-def profile_pb(p: ProfileView) -> pb.UserProfile:
-    u = p.user
-    signup = u.get("signup_ts")
-    user = pb.User(
-        user_id=str(u.get("user_id", "")),
-        timezone=str(u.get("timezone") or ""),
-        locale=str(u.get("locale") or ""),
-        city=str(u.get("city") or ""),
-        country=str(u.get("country") or ""),
-        push_opt_in=bool(u.get("push_opt_in", True)),
-        sms_opt_in=bool(u.get("sms_opt_in", True)),
-        email_opt_in=bool(u.get("email_opt_in", True)),
-        quiet_hours=str(u.get("quiet_hours") or ""),
-        first_name=str(u.get("first_name") or ""),
-    )
-    if isinstance(signup, int | float) and signup == signup:
-        user.signup_ts.FromDatetime(datetime.fromtimestamp(float(signup), UTC))
-    out = pb.UserProfile(
-        user=user,
-        known=p.known,
-        lifecycle=lifecycle_pb(p.lifecycle),
-        engagement_tier=_tier(p.tier),
-        event_count=p.event_count,
-        recent_item_ids=list(p.recent_item_ids),
-        top_categories=list(p.top_categories),
-        sends_last_7d=p.sends_last_7d,
-        unsubscribed=[_channel(c) for c in p.unsubscribed],
-        model_versions=versions_pb(p.versions),
-    )
-    if p.last_event_at is not None:
-        out.last_event_at.CopyFrom(dt_to_ts(p.last_event_at))
-    return out

@@ -13,7 +13,7 @@ from typing import Any
 
 import grpc
 
-from recsvc.server.handlers import rewrap
+from recsvc.server.handlers import HandlerInterceptor, rewrap
 
 
 class _Undecodable:
@@ -67,19 +67,10 @@ def _wrap(handler: Any) -> Any:
     )
 
 
-class DecodeErrorInterceptor(grpc.ServerInterceptor):
+class DecodeErrorInterceptor(HandlerInterceptor):
     """Wraps each method's request parser so that bytes that do not parse get INVALID_ARGUMENT."""
 
-    def intercept_service(
-        self,
-        continuation: Callable[[grpc.HandlerCallDetails], grpc.RpcMethodHandler | None],
-        handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler | None:
-        handler = continuation(handler_call_details)
-        if (
-            handler is None
-            or getattr(handler, "request_deserializer", None) is None
-            or not hasattr(handler, "_replace")
-        ):
+    def wrap(self, handler: grpc.RpcMethodHandler, method: str) -> grpc.RpcMethodHandler:
+        if getattr(handler, "request_deserializer", None) is None or not hasattr(handler, "_replace"):
             return handler
         return _wrap(handler)  # type: ignore[no-any-return]

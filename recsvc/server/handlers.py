@@ -20,3 +20,21 @@ def rewrap(handler: grpc.RpcMethodHandler, wrap: Callable[[str, Behaviour], Beha
         if behaviour is not None:
             changes[kind] = wrap(kind, behaviour)
     return handler._replace(**changes)  # type: ignore[attr-defined]
+
+
+class HandlerInterceptor(grpc.ServerInterceptor):
+    """An interceptor that replaces each method's handler with :meth:`wrap`'s version of it."""
+
+    def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], grpc.RpcMethodHandler | None],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler | None:
+        handler = continuation(handler_call_details)
+        if handler is None:
+            return None
+        return self.wrap(handler, handler_call_details.method)
+
+    def wrap(self, handler: grpc.RpcMethodHandler, method: str) -> grpc.RpcMethodHandler:
+        """The handler to serve ``method`` with (``handler`` itself when it needs no wrapping)."""
+        raise NotImplementedError

@@ -2,7 +2,7 @@
 
 Why: ``grpc.Server.stop(grace)`` cancels the calls still open when the grace ends, but it cannot
 stop a Python handler that is running; that handler goes on using the store. Closing the engine
-under it failed the call with a traceback. Every service handler therefore passes through
+under it would fail the call with a traceback. Every service handler therefore passes through
 :class:`InFlight`: :meth:`InFlight.close` refuses handlers that start later (``UNAVAILABLE``), and
 :meth:`InFlight.wait_idle` waits until the running ones have returned.
 """
@@ -15,7 +15,7 @@ from typing import Any
 
 import grpc
 
-from recsvc.server.handlers import rewrap
+from recsvc.server.handlers import HandlerInterceptor, rewrap
 
 _REFUSED = "the server is shutting down; retry on another instance"
 
@@ -83,20 +83,15 @@ def _streaming(gate: InFlight, behavior: Callable[[Any, grpc.ServicerContext], I
     return run
 
 
-class InFlightInterceptor(grpc.ServerInterceptor):
+class InFlightInterceptor(HandlerInterceptor):
     """Passes every handler of the methods under ``prefix`` through ``gate``."""
 
     def __init__(self, gate: InFlight, prefix: str) -> None:
         self._gate = gate
         self._prefix = prefix
 
-    def intercept_service(
-        self,
-        continuation: Callable[[grpc.HandlerCallDetails], grpc.RpcMethodHandler | None],
-        handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler | None:
-        handler = continuation(handler_call_details)
-        if handler is None or not handler_call_details.method.startswith(self._prefix):
+    def wrap(self, handler: grpc.RpcMethodHandler, method: str) -> grpc.RpcMethodHandler:
+        if not method.startswith(self._prefix):
             return handler
         g = self._gate
         return rewrap(handler, lambda kind, b: _streaming(g, b) if kind.endswith("stream") else _unary(g, b))

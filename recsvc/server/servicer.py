@@ -9,12 +9,14 @@ import grpc
 
 from recsvc.engine.engine import Engine
 from recsvc.errors import RecsvcError
-from recsvc.server import convert
+from recsvc.server import convert, responses
 from recsvc.server.errors import code_of, grpc_errors
 from recsvc.v1 import recsvc_pb2 as pb
 from recsvc.v1 import recsvc_pb2_grpc as pb_grpc
 
 logger = logging.getLogger(__name__)
+
+SERVICE_NAME = pb.DESCRIPTOR.services_by_name["PushRecommender"].full_name
 
 
 class PushRecommenderServicer(pb_grpc.PushRecommenderServicer):
@@ -31,7 +33,7 @@ class PushRecommenderServicer(pb_grpc.PushRecommenderServicer):
     @grpc_errors
     def Recommend(self, request: pb.RecommendRequest, context: grpc.ServicerContext) -> pb.RecommendResponse:
         query = convert.recommend_query(request, self.settings)
-        return convert.recommend_pb(self.engine.recommend(query, deadline_s=self._budget(context)))
+        return responses.recommend_pb(self.engine.recommend(query, deadline_s=self._budget(context)))
 
     def RecommendStream(
         self, request_iterator: Iterator[pb.RecommendRequest], context: grpc.ServicerContext
@@ -42,7 +44,7 @@ class PushRecommenderServicer(pb_grpc.PushRecommenderServicer):
             try:
                 query = convert.recommend_query(request, self.settings)
                 result = self.engine.recommend(query, deadline_s=self._budget(context))
-                yield pb.RecommendStreamResponse(index=i, code=0, response=convert.recommend_pb(result))
+                yield pb.RecommendStreamResponse(index=i, code=0, response=responses.recommend_pb(result))
             except RecsvcError as exc:
                 yield pb.RecommendStreamResponse(index=i, code=code_of(exc).value[0], error=exc.message)
             except Exception as exc:
@@ -56,13 +58,13 @@ class PushRecommenderServicer(pb_grpc.PushRecommenderServicer):
         ids, as_of = convert.score_users_query(request, self.settings)
         scores, versions = self.engine.score_users(ids, as_of)
         return pb.ScoreUsersResponse(
-            scores=[convert.user_score_pb(s) for s in scores], model_versions=convert.versions_pb(versions)
+            scores=[responses.user_score_pb(s) for s in scores], model_versions=responses.versions_pb(versions)
         )
 
     @grpc_errors
     def ReportEvents(self, request: pb.ReportEventsRequest, context: grpc.ServicerContext) -> pb.ReportEventsResponse:
         rows, event_ids = convert.report_events_rows(request, self.settings)
-        return convert.report_pb(self.engine.report_events(rows, event_ids))
+        return responses.report_pb(self.engine.report_events(rows, event_ids))
 
     @grpc_errors
     def UpsertItems(self, request: pb.UpsertItemsRequest, context: grpc.ServicerContext) -> pb.UpsertItemsResponse:
@@ -76,7 +78,7 @@ class PushRecommenderServicer(pb_grpc.PushRecommenderServicer):
 
     @grpc_errors
     def GetUserProfile(self, request: pb.GetUserProfileRequest, context: grpc.ServicerContext) -> pb.UserProfile:
-        return convert.profile_pb(self.engine.profile(convert.profile_user_id(request, self.settings)))
+        return responses.profile_pb(self.engine.profile(convert.profile_user_id(request, self.settings)))
 
     @grpc_errors
     def GenerateMessage(
@@ -92,7 +94,7 @@ class PushRecommenderServicer(pb_grpc.PushRecommenderServicer):
             offer=a.offer,
             deadline_s=self._budget(context),
         )
-        return pb.GenerateMessageResponse(message=convert.message_pb(msg), stage=convert.stage_value(stage))
+        return pb.GenerateMessageResponse(message=responses.message_pb(msg), stage=responses.stage_value(stage))
 
     @grpc_errors
     def AssistantReply(
@@ -104,14 +106,19 @@ class PushRecommenderServicer(pb_grpc.PushRecommenderServicer):
                 return
             yield pb.AssistantReplyChunk(
                 text=chunk.text,
-                items=[convert.candidate_pb(c) for c in chunk.items],
+                items=[responses.candidate_pb(c) for c in chunk.items],
                 done=chunk.done,
-                writer=convert.writer_value(chunk.writer),
+                writer=responses.writer_value(chunk.writer),
             )
 
     @grpc_errors
     def GetMetrics(self, request: pb.GetMetricsRequest, context: grpc.ServicerContext) -> pb.GetMetricsResponse:
         values, versions = self.engine.metrics()
         return pb.GetMetricsResponse(
-            values=values, model_versions=convert.versions_pb(versions), details=self.engine.status_details()
+            values=values, model_versions=responses.versions_pb(versions), details=self.engine.status_details()
         )
+
+
+def add_to_server(engine: Engine, server: grpc.Server) -> None:
+    """Serve ``recsvc.v1.PushRecommender`` on ``server`` over ``engine``."""
+    pb_grpc.add_PushRecommenderServicer_to_server(PushRecommenderServicer(engine), server)

@@ -22,7 +22,7 @@ from pathlib import Path
 import grpc
 
 from recsvc.engine.engine import Engine
-from recsvc.server import convert
+from recsvc.server import responses
 from recsvc.settings import Settings
 from recsvc.v1 import recsvc_pb2 as pb
 from recsvc.v1 import recsvc_pb2_grpc as pb_grpc
@@ -115,7 +115,7 @@ def template_paths(engine: Engine, user: str | None, item_id: str | None) -> int
     if not user or not item_id:
         return 0
     for channel in CHANNELS:
-        convert.message_pb(engine.template_message(user, item_id, channel))
+        responses.message_pb(engine.template_message(user, item_id, channel))
     return len(CHANNELS)
 
 

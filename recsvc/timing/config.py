@@ -1,12 +1,13 @@
 """Tunables of the send-time model, quiet hours and trigger deadlines, in one frozen dataclass.
 
-The lead composes this into the service settings (TOML section ``[timing]`` + ``RECSVC_TIMING_*``).
+Settings read it from the TOML table ``[timing]`` and ``RECSVC_TIMING_*`` variables.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from recsvc.config_checks import AT_LEAST_ONE, FRACTION, NON_NEGATIVE, POSITIVE, FieldChecks
 from recsvc.errors import InvalidArgument
 
 # Push opens say most about when a user wants to hear from us, app opens and clicks next, then any
@@ -88,14 +89,12 @@ class TimingConfig:
         """Raise :class:`InvalidArgument` naming the first bad field; return self for chaining."""
         for name, w in self.event_weights:
             if not isinstance(name, str) or not name:
-                raise InvalidArgument(
-                    "event_weights: event type names must be non-empty", field="event_weights"
-                )
+                raise InvalidArgument("event_weights: event type names must be non-empty", field="event_weights")
             if not w >= 0:
-                raise InvalidArgument(
-                    f"event_weights: weight of {name!r} must be >= 0, got {w}", field="event_weights"
-                )
-        positive = (
+                raise InvalidArgument(f"event_weights: weight of {name!r} must be >= 0, got {w}", field="event_weights")
+        c = FieldChecks(self)
+        c.each(
+            POSITIVE,
             "session_gap_min",
             "min_prior_strength",
             "max_prior_strength",
@@ -109,40 +108,25 @@ class TimingConfig:
             "geo_enter_minutes",
             "campaign_window_hours",
         )
-        for f in positive:
-            if not getattr(self, f) > 0:
-                raise InvalidArgument(f"{f} must be > 0, got {getattr(self, f)}", field=f)
-        for f in ("in_session_weight", "weekday_pooling", "validation_share"):
-            v = getattr(self, f)
-            if not 0.0 <= v <= 1.0:
-                raise InvalidArgument(f"{f} must be in [0, 1], got {v}", field=f)
-        if not self.half_life_days >= 0:
-            raise InvalidArgument(
-                f"half_life_days must be >= 0, got {self.half_life_days}", field="half_life_days"
-            )
-        if not 0.0 <= self.neighbour_weight <= 1.0:
-            raise InvalidArgument(
-                f"neighbour_weight must be in [0, 1], got {self.neighbour_weight}", field="neighbour_weight"
-            )
-        if self.min_prior_strength >= self.max_prior_strength:
-            raise InvalidArgument(
-                "min_prior_strength must be < max_prior_strength", field="min_prior_strength"
-            )
-        for f in ("lgbm_rounds", "lgbm_num_leaves", "lgbm_min_data_in_leaf", "pseudo_cutoffs", "curve_hours"):
-            if getattr(self, f) < 1:
-                raise InvalidArgument(f"{f} must be >= 1, got {getattr(self, f)}", field=f)
-        if self.lgbm_num_leaves < 2:
-            raise InvalidArgument("lgbm_num_leaves must be >= 2", field="lgbm_num_leaves")
-        if self.min_training_examples < 0:
-            raise InvalidArgument("min_training_examples must be >= 0", field="min_training_examples")
-        if self.label_events not in ("any", "engaged"):
-            raise InvalidArgument(
-                f"label_events must be 'any' or 'engaged', got {self.label_events!r}", field="label_events"
-            )
-        if self.on_all_quiet not in ("defer", "suppress"):
-            raise InvalidArgument(
-                f"on_all_quiet must be 'defer' or 'suppress', got {self.on_all_quiet!r}", field="on_all_quiet"
-            )
+        c.each(FRACTION, "in_session_weight", "weekday_pooling", "validation_share")
+        c.each(NON_NEGATIVE, "half_life_days")
+        c.each(FRACTION, "neighbour_weight")
+        c.require(
+            self.min_prior_strength < self.max_prior_strength, "min_prior_strength", "must be < max_prior_strength"
+        )
+        c.each(AT_LEAST_ONE, "lgbm_rounds", "lgbm_num_leaves", "lgbm_min_data_in_leaf", "pseudo_cutoffs", "curve_hours")
+        c.require(self.lgbm_num_leaves >= 2, "lgbm_num_leaves", "must be >= 2")
+        c.require(self.min_training_examples >= 0, "min_training_examples", "must be >= 0")
+        c.require(
+            self.label_events in ("any", "engaged"),
+            "label_events",
+            f"must be 'any' or 'engaged', got {self.label_events!r}",
+        )
+        c.require(
+            self.on_all_quiet in ("defer", "suppress"),
+            "on_all_quiet",
+            f"must be 'defer' or 'suppress', got {self.on_all_quiet!r}",
+        )
         from recsvc.timing.clock import QuietHours  # local import: clock imports this module
 
         QuietHours.parse(self.default_quiet_hours, field="default_quiet_hours")

@@ -10,8 +10,8 @@ import pytest
 
 from recsvc.copy.assistant import build_prompt, stream_reply, template_reply
 from recsvc.copy.config import CopyConfig
-from recsvc.copy.guardrails import CatalogTitles
 from recsvc.copy.llm import OpenAILLM
+from recsvc.copy.titles import CatalogTitles
 from recsvc.copy.tools import tool_definitions, validate_call
 from recsvc.errors import InvalidArgument
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from recsvc.copy.config import CopyConfig
-from recsvc.copy.guardrails import CatalogTitles, check, check_text, format_price
+from recsvc.copy.guardrails import check, check_text
+from recsvc.copy.titles import CatalogTitles
 from recsvc.copy.types import CopyRequest
 
 CFG = CopyConfig()
@@ -122,14 +123,6 @@ def test_numbers_inside_given_facts_and_thousands_separators() -> None:
     req = CopyRequest(user_id="u", item_title="iPhone 15 Pro", price=1299.0, currency="USD", offer="20% off")
     assert check(fields("Deal", "iPhone 15 Pro: $1,299, now 20% off."), req, CFG) is None
     assert check(fields("Deal", "iPhone 16 Pro: $1,299, now 20% off."), req, CFG) == "number"
-
-
-def test_format_price() -> None:
-    assert format_price(89.0, "USD", "en-US") == "$89"
-    assert format_price(89.5, "EUR", "en-US") == "€89.50"
-    assert format_price(10.0, "", "zh-CN") == "¥10"
-    assert format_price(None, "USD", "en-US") == ""
-    assert format_price(5.0, "CHF", "en-US") == "5 CHF"
 
 
 def test_check_text_for_assistant_replies() -> None:

@@ -213,3 +213,22 @@ def test_sqlite_cache_is_shared_between_writers(tmp_path: Path) -> None:
     assert b.get(("i2", "loyal", "app_push", "en-US", "v0")) is None
     a.close()
     b.close()
+
+
+def test_a_failing_llm_job_is_logged_and_answered_with_a_template(caplog: pytest.LogCaptureFixture) -> None:
+    class Broken:
+        model = "broken"
+
+        def complete(self, *args: Any, **kwargs: Any) -> Any:
+            raise RuntimeError("parser bug")
+
+        def stream(self, *args: Any, **kwargs: Any) -> Any:
+            raise RuntimeError("parser bug")
+
+    with caplog.at_level("ERROR", logger="recsvc.copy.writer"), Copywriter(CopyConfig(), Broken()) as w:
+        msg = w.write(REQ, budget_s=5.0)
+        assert msg.writer == "template" and msg.fallback_reason == "unavailable"
+        stats = w.warm([CopyRequest(**{**REQ.__dict__, "channel": "email"})], progress=False)
+        assert stats["errors"] == 1
+    failures = [r for r in caplog.records if r.exc_info and "parser bug" in str(r.exc_info[1])]
+    assert len(failures) == 2  # one per job, with its traceback

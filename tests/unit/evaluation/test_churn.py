@@ -11,7 +11,7 @@ from recsvc.data.convert import Dataset, load_dataset
 from recsvc.data.io import normalize_events
 from recsvc.errors import InvalidArgument
 from recsvc.evaluation.churn import churn_labels, evaluate_churn
-from recsvc.lifecycle.model import LifecycleConfig
+from recsvc.lifecycle.config import LifecycleConfig
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lifecycle"))
 from lifecycle_synth import synthetic_events

@@ -6,8 +6,12 @@ import numpy as np
 import pandas as pd
 
 from recsvc.data.io import normalize_events
+from recsvc.lifecycle.config import LifecycleConfig
 
 START = pd.Timestamp("2024-01-01", tz="UTC")
+# A cut-off inside the synthetic log, and a quick training config, for the tests that train on it.
+CUT = pd.Timestamp("2024-07-01", tz="UTC")
+CFG = LifecycleConfig(max_rounds=60, early_stopping_rounds=10, seed=3)
 
 
 def synthetic_events(n_users: int = 400, days: int = 240, seed: int = 0) -> pd.DataFrame:

@@ -8,38 +8,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from lifecycle_synth import CUT
 
 from recsvc.errors import FailedPrecondition, InvalidArgument
 from recsvc.lifecycle.features import FEATURE_NAMES
-from recsvc.lifecycle.model import LifecycleConfig, LifecycleModel, latest, train_lifecycle, training_cutoffs
+from recsvc.lifecycle.model import LifecycleModel, latest
 from recsvc.lifecycle.reasons import phrase
 from recsvc.vocabulary import Stage
-
-CUT = pd.Timestamp("2024-07-01", tz="UTC")
-CFG = LifecycleConfig(max_rounds=60, early_stopping_rounds=10, seed=3)
-
-
-@pytest.fixture(scope="module")
-def trained(synth_events: pd.DataFrame, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("models") / "lifecycle"
-    return train_lifecycle(synth_events, out_dir=root, horizon_days=30, cutoff=CUT, config=CFG, progress=False)
-
-
-def test_artifact_and_metadata(trained: Path) -> None:
-    for name in ("churn.txt", "stage.txt", "calibration.json", "bgnbd.json", "metadata.json"):
-        assert (trained / name).is_file()
-    meta = json.loads((trained / "metadata.json").read_text())
-    assert meta["feature_names"] == list(FEATURE_NAMES) and meta["format"] == 1
-    assert all(
-        pd.Timestamp(c["cutoff"]) + pd.Timedelta(days=c["label_horizon_days"]) <= CUT
-        for c in meta["training_window"]["cutoffs"]
-    )  # no label reaches past the cut-off
-    churn = meta["metrics"]["churn"]
-    assert churn["auc"] > 0.65  # synthetic users do drop out; features must see it
-    assert 0 <= churn["brier"] < churn["base_rate"] * (1 - churn["base_rate"]) + 0.02
-    assert sum(r["n"] for r in churn["reliability"]) == churn["n_valid"]
-    assert {"macro_f1", "macro_f1_rules_alone"} <= set(meta["metrics"]["stage"])
-    assert latest(trained.parent) == trained
 
 
 def test_scoring_and_reasons(trained: Path, synth_events: pd.DataFrame) -> None:
@@ -91,36 +66,6 @@ def test_loader_refuses_mismatch(trained: Path, tmp_path: Path) -> None:
         LifecycleModel.load(tmp_path / "absent")
     with pytest.raises(FailedPrecondition):
         latest(tmp_path / "empty")
-
-
-def test_cutoffs_and_config() -> None:
-    first = pd.Timestamp("2024-01-01", tz="UTC")
-    end = pd.Timestamp("2024-07-01", tz="UTC")
-    cuts = training_cutoffs(first, end, 30, LifecycleConfig())
-    assert len(cuts) == LifecycleConfig().max_cutoffs and all(h == 30 for _, h in cuts)
-    assert all(c + pd.Timedelta(days=h) <= end for c, h in cuts)
-    # Too short for full horizons: shorter labels that still end at the cut-off.
-    short = training_cutoffs(first, end, 170, LifecycleConfig())
-    assert short and all(c + pd.Timedelta(days=h) == end for c, h in short if h < 170)
-    assert all(h >= 0.25 * 170 for _, h in short)
-    with pytest.raises(InvalidArgument, match="learning_rate"):
-        LifecycleConfig(learning_rate=0).validate()
-    with pytest.raises(InvalidArgument, match="min_label_fraction"):
-        LifecycleConfig(min_label_fraction=1.5).validate()
-
-
-def test_train_errors(synth_events: pd.DataFrame, tmp_path: Path) -> None:
-    with pytest.raises(InvalidArgument, match="cut-off"):
-        train_lifecycle(
-            synth_events,
-            out_dir=tmp_path,
-            horizon_days=30,
-            cutoff=pd.Timestamp("2020-01-01"),
-            config=CFG,
-            progress=False,
-        )
-    with pytest.raises(InvalidArgument, match="too short"):
-        train_lifecycle(synth_events, out_dir=tmp_path, horizon_days=2000, cutoff=CUT, config=CFG, progress=False)
 
 
 def test_phrases_read_well() -> None:

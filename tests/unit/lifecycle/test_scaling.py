@@ -13,8 +13,10 @@ import pandas as pd
 import pytest
 
 from recsvc.lifecycle.compiled import TreeScorer, cache_key
+from recsvc.lifecycle.config import LifecycleConfig
 from recsvc.lifecycle.eventlog import EventLog
-from recsvc.lifecycle.model import LifecycleConfig, LifecycleModel, train_lifecycle
+from recsvc.lifecycle.model import LifecycleModel
+from recsvc.lifecycle.train import train_lifecycle
 
 CUT = pd.Timestamp("2024-07-01", tz="UTC")
 TINY = LifecycleConfig(max_rounds=6, early_stopping_rounds=3, seed=1, max_train_rows=900)
