@@ -18,6 +18,7 @@ import json
 import os
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -247,6 +248,37 @@ def probe_native(paths: list[Path]) -> None:
     how = f"signal {-res.returncode}" if res.returncode < 0 else f"exit {res.returncode}"
     err = (_printable(res.stderr) or ["no message"])[-1]
     raise FailedPrecondition(f"{culprit}: trial load failed in a child process ({how}: {err[:300]})")
+
+
+def version_stamp() -> str:
+    """A version name: the UTC time to the second (e.g. ``20261124T011500Z``), so versions sort by time."""
+    return datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+
+
+def free_version_path(root: Path) -> Path:
+    """``root/<stamp>``, or ``<stamp>-1``, ``-2``... when that name (or its ``.tmp`` staging folder) exists.
+    Not created: for writers that stage a version in a temporary folder and rename it in."""
+    stamp = version_stamp()
+    path, n = Path(root) / stamp, 0
+    while path.exists() or path.with_name(path.name + ".tmp").exists():
+        n += 1
+        path = Path(root) / f"{stamp}-{n}"
+    return path
+
+
+def new_version_dir(root: str | Path) -> Path:
+    """Create and return a fresh version folder under ``root``; versions never overwrite each other
+    (``mkdir`` fails on a name another writer took in the same second, and the next suffix is tried)."""
+    base = Path(root)
+    base.mkdir(parents=True, exist_ok=True)
+    stamp, n = version_stamp(), 0
+    while True:
+        target = base / (stamp if n == 0 else f"{stamp}-{n}")
+        try:
+            target.mkdir()
+            return target
+        except FileExistsError:
+            n += 1
 
 
 def library_versions(*names: str) -> dict[str, str]:

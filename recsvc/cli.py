@@ -262,6 +262,9 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
 
 
+_Add = Callable[[str, Callable[[argparse.Namespace], int], str], argparse.ArgumentParser]
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(
         prog="recsvc",
@@ -279,6 +282,12 @@ def build_parser() -> argparse.ArgumentParser:
         sp.set_defaults(fn=fn)
         return sp
 
+    for add_commands in (_serving_commands, _data_commands, _evaluate_command, _client_commands):
+        add_commands(add)
+    return p
+
+
+def _serving_commands(add: _Add) -> None:
     s = add("serve", cmd_serve, "Serve the gRPC API (health NOT_SERVING until models are loaded).")
     s.add_argument("--port", type=int, help="port (default 50051; 0 picks a free one)")
     s.add_argument("--host", help="address to bind (default 127.0.0.1)")
@@ -290,6 +299,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     s.add_argument("--show-sample", action="store_true", help="log one sample recommendation once serving")
 
+    c = add("copy", cmd_copy_warm, "Copy jobs: `recsvc copy warm` writes LLM variants for the top items ahead of time.")
+    c.add_argument("action", choices=("warm",))
+    c.add_argument("--top-items", type=_positive_int, default=50)
+    c.add_argument("--local-llm", action="store_true", help="start the embedded llama.cpp server for the job")
+
+
+def _data_commands(add: _Add) -> None:
     d = add("demo-data", cmd_demo_data, "Generate the seeded demo e-commerce app (canonical CSV files).")
     d.add_argument("--out", default="var/demo", help="output folder (default var/demo)")
     d.add_argument("--users", type=_positive_int, default=5000)
@@ -305,6 +321,12 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--only", action="append", choices=("lifecycle", "recs", "sendtime"), help="train only these")
     t.add_argument("--import-store", action="store_true", help="also load the files into the service's store")
 
+    v = add("convert", cmd_convert, "Convert raw CDNOW / MovieLens files to the canonical tables.")
+    v.add_argument("source", help="CDNOW_*.txt or the ml-100k folder")
+    v.add_argument("--out", required=True, help="output folder")
+
+
+def _evaluate_command(add: _Add) -> None:
     e = add("evaluate", cmd_evaluate, "Evaluate a model against simple baselines on real data (see DATA.md).")
     esub = e.add_subparsers(dest="what", required=True, metavar="WHAT", parser_class=_Parser)
     for what, help_ in (
@@ -341,6 +363,8 @@ def build_parser() -> argparse.ArgumentParser:
         w.add_argument("--config", help="TOML settings file")
         w.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
 
+
+def _client_commands(add: _Add) -> None:
     r = add("recommend", cmd_recommend, "Ask a running server for one user's push candidates.")
     r.add_argument("--user", required=True, help="user id (an unknown id is a new user: cold start)")
     r.add_argument("--target", help="HOST:PORT of the server (default from settings)")
@@ -356,18 +380,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--timeout", type=float, default=10.0, help="deadline in seconds")
     r.add_argument("--tls-ca", help="CA certificate to verify a TLS server")
 
-    c = add("copy", cmd_copy_warm, "Copy jobs: `recsvc copy warm` writes LLM variants for the top items ahead of time.")
-    c.add_argument("action", choices=("warm",))
-    c.add_argument("--top-items", type=_positive_int, default=50)
-    c.add_argument("--local-llm", action="store_true", help="start the embedded llama.cpp server for the job")
-
-    v = add("convert", cmd_convert, "Convert raw CDNOW / MovieLens files to the canonical tables.")
-    v.add_argument("source", help="CDNOW_*.txt or the ml-100k folder")
-    v.add_argument("--out", required=True, help="output folder")
-
     m = add("mcp", cmd_mcp, "Run an MCP server (stdio) that offers recsvc's abilities to a chat AI as tools.")
     m.add_argument("--target", help="HOST:PORT of the recsvc gRPC server")
-    return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -12,7 +12,7 @@ from typing import Any
 
 import pandas as pd
 
-from recsvc.data.convert import load_dataset
+from recsvc.data.convert import Dataset, load_dataset
 from recsvc.errors import InvalidArgument
 from recsvc.settings import Settings
 
@@ -38,22 +38,7 @@ def train_all(
     wanted = only or ("lifecycle", "recs", "sendtime")
     out: dict[str, Path] = {}
     if import_store:
-        from recsvc.frequency.caps import CapLedger
-        from recsvc.store import Store
-
-        store = Store(settings.paths.store)
-        CapLedger(settings.paths.store, settings.frequency).close()  # its tables, for derive_from_events
-        try:
-            if ds.items is not None:
-                store.upsert_items(_with_extra_columns(ds.items, items))
-            if ds.users is not None:
-                store.upsert_users(_with_extra_columns(ds.users, users_path))
-            res = store.import_events(ds.events, derive=CapLedger.derive_from_events)
-            logger.info(
-                "store %s: %d events imported (%d already there)", settings.paths.store, res.accepted, res.duplicate
-            )
-        finally:
-            store.close()
+        _import_into_store(settings, ds, items, users_path)
     if "lifecycle" in wanted:
         from recsvc.lifecycle.train import train_lifecycle
 
@@ -82,6 +67,26 @@ def train_all(
         model = SendTimeModel.fit(ds.events, ds.users, cutoff=cutoff, config=settings.timing, progress=progress)
         out["sendtime"] = model.save_version(models_dir / "sendtime")
     return out
+
+
+def _import_into_store(settings: Settings, ds: Dataset, items: str | None, users_path: str | None) -> None:
+    """Load the data set into the service's store, deriving opt-outs and feedback from its events."""
+    from recsvc.frequency.caps import CapLedger
+    from recsvc.store import Store
+
+    store = Store(settings.paths.store)
+    CapLedger(settings.paths.store, settings.frequency).close()  # its tables, for derive_from_events
+    try:
+        if ds.items is not None:
+            store.upsert_items(_with_extra_columns(ds.items, items))
+        if ds.users is not None:
+            store.upsert_users(_with_extra_columns(ds.users, users_path))
+        res = store.import_events(ds.events, derive=CapLedger.derive_from_events)
+        logger.info(
+            "store %s: %d events imported (%d already there)", settings.paths.store, res.accepted, res.duplicate
+        )
+    finally:
+        store.close()
 
 
 def _with_extra_columns(frame: pd.DataFrame, path: str | None) -> pd.DataFrame:

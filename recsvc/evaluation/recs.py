@@ -259,6 +259,34 @@ def _report(
     return {**score_lists(ours, relevant), "n_users": len(relevant), "baselines": base}
 
 
+def _checked_cutoff(ds: Dataset, cutoff: pd.Timestamp | str, horizon_days: int, recent_days: int) -> pd.Timestamp:
+    """The cut-off in UTC, after refusing a data set without items and non-positive windows."""
+    if ds.items is None or len(ds.items) == 0:
+        raise FailedPrecondition(f"data set {ds.name!r} has no items table: product recommendations need item text")
+    if horizon_days <= 0:
+        raise InvalidArgument(f"horizon_days must be positive, got {horizon_days}", field="horizon_days")
+    if recent_days <= 0:
+        raise InvalidArgument(f"recent_days must be positive, got {recent_days}", field="recent_days")
+    cut = pd.Timestamp(cutoff)
+    return cut.tz_localize("UTC") if cut.tzinfo is None else cut.tz_convert("UTC")
+
+
+def _judged_split(
+    ds: Dataset, cut: pd.Timestamp, horizon_days: int, item_first_seen: pd.Series | None
+) -> tuple[_Split, pd.DataFrame]:
+    """The split at ``cut`` and the items table rows of its catalog; refuses an empty judgement."""
+    assert ds.items is not None
+    split = _split(ds.events, cut, horizon_days, item_first_seen)
+    if not split.relevant:
+        raise FailedPrecondition(
+            f"no user of {ds.name!r} has a new catalog item within {horizon_days} days after {cut}"
+        )
+    items = ds.items[ds.items["item_id"].astype(str).isin(split.catalog)]
+    if items.empty:
+        raise FailedPrecondition(f"no item of the items table is known before the cut-off {cut}")
+    return split, items
+
+
 def evaluate_recs(
     ds: Dataset,
     cutoff: pd.Timestamp | str,
@@ -275,24 +303,11 @@ def evaluate_recs(
     """Recall@10 / NDCG@10 of the recommender and of the baselines at one cut-off.
 
     ``return_lists`` adds every model's top-10 per judged user under ``lists`` (for inspection)."""
-    if ds.items is None or len(ds.items) == 0:
-        raise FailedPrecondition(f"data set {ds.name!r} has no items table: product recommendations need item text")
-    if horizon_days <= 0:
-        raise InvalidArgument(f"horizon_days must be positive, got {horizon_days}", field="horizon_days")
-    if recent_days <= 0:
-        raise InvalidArgument(f"recent_days must be positive, got {recent_days}", field="recent_days")
-    cut = pd.Timestamp(cutoff)
-    cut = cut.tz_localize("UTC") if cut.tzinfo is None else cut.tz_convert("UTC")
+    cut = _checked_cutoff(ds, cutoff, horizon_days, recent_days)
+    assert ds.items is not None  # checked above
     cfg = replace(config or RecsConfig(), label_days=horizon_days).validate()
     enc = cached(encoder)
-    split = _split(ds.events, cut, horizon_days, item_first_seen)
-    if not split.relevant:
-        raise FailedPrecondition(
-            f"no user of {ds.name!r} has a new catalog item within {horizon_days} days after {cut}"
-        )
-    items = ds.items[ds.items["item_id"].astype(str).isin(split.catalog)]
-    if items.empty:
-        raise FailedPrecondition(f"no item of the items table is known before the cut-off {cut}")
+    split, items = _judged_split(ds, cut, horizon_days, item_first_seen)
     full: tuple[dict[str, set[str]], dict[str, set[str]]] | None = None
     users = list(split.relevant)
     if include_new_items:

@@ -29,7 +29,7 @@ from sklearn.isotonic import IsotonicRegression
 from sklearn.metrics import average_precision_score, f1_score, roc_auc_score
 from tqdm import tqdm
 
-from recsvc.artifacts import library_versions, write_metadata
+from recsvc.artifacts import library_versions, new_version_dir, write_metadata
 from recsvc.errors import InvalidArgument
 from recsvc.lifecycle.bgnbd import BGNBDParams
 from recsvc.lifecycle.config import LifecycleConfig
@@ -301,19 +301,6 @@ def _fit_stage(
     return model, best, metrics
 
 
-def _new_version_dir(out_dir: Path) -> Path:
-    """A fresh directory named by the UTC time (with a suffix when that name is taken)."""
-    version = pd.Timestamp.now(tz="UTC").strftime("%Y%m%dT%H%M%SZ")
-    out_dir = Path(out_dir)
-    vdir = out_dir / version
-    n = 0
-    while vdir.exists():
-        n += 1
-        vdir = out_dir / f"{version}-{n}"
-    vdir.mkdir(parents=True)
-    return vdir
-
-
 def _final_bgnbd(ev: EventLog, end: pd.Timestamp) -> BGNBDParams:
     """BG/NBD parameters for serving, fitted on the whole training window (neutral ones if the fit fails)."""
     try:
@@ -373,7 +360,7 @@ def train_lifecycle(
     clock.lap("refit_full")
     bg = _final_bgnbd(ev, end)
     clock.lap("final_bgnbd")
-    vdir = _new_version_dir(out_dir)
+    vdir = new_version_dir(out_dir)
     churn_model.save_model(str(vdir / "churn.txt"), num_iteration=churn_iter)
     stage_model.save_model(str(vdir / "stage.txt"), num_iteration=stage_iter)
     (vdir / "calibration.json").write_text(json.dumps({"method": "isotonic", **calibration}))

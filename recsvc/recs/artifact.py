@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import platform
 from dataclasses import fields
-from datetime import UTC, datetime
 from importlib import metadata as importlib_metadata
 from pathlib import Path
 from typing import Any
@@ -20,17 +19,6 @@ from recsvc.recs.ranker import FEATURE_NAMES
 
 MODEL_FORMAT = 1
 MODEL_NAME = "recs"
-
-
-def new_version_dir(out_dir: Path) -> Path:
-    """A fresh ``<UTC timestamp>[-n]`` folder name under ``out_dir`` (not created)."""
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    path = out_dir / stamp
-    n = 1
-    while path.exists() or path.with_name(path.name + ".tmp").exists():
-        path = out_dir / f"{stamp}-{n}"
-        n += 1
-    return path
 
 
 def library_versions() -> dict[str, str]:

@@ -18,10 +18,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from recsvc.artifacts import write_metadata
+from recsvc.artifacts import free_version_path, write_metadata
 from recsvc.data.io import normalize_items
 from recsvc.errors import FailedPrecondition
-from recsvc.recs.artifact import MODEL_FORMAT, MODEL_NAME, library_versions, new_version_dir
+from recsvc.recs.artifact import MODEL_FORMAT, MODEL_NAME, library_versions
 from recsvc.recs.config import RecsConfig
 from recsvc.recs.embeddings import Encoder
 from recsvc.recs.index import ItemIndex
@@ -70,7 +70,7 @@ def train_recs(
         ev, len(table), table.cat_codes, t_end, cfg, user_city=user_city, progress=progress
     )
 
-    final = new_version_dir(Path(out_dir))
+    final = free_version_path(Path(out_dir))
     tmp = final.with_name(final.name + ".tmp")
     _save_files(tmp, table, vecs, index, stats, ranker)
     meta = _metadata(final.name, encoder, index, ranker, ev, t_end, len(table), cfg, started)

@@ -11,14 +11,13 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Mapping
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
-from recsvc.artifacts import read_metadata, verify, write_metadata
+from recsvc.artifacts import library_versions, read_metadata, verify, write_metadata
 from recsvc.errors import FailedPrecondition, InvalidArgument
 from recsvc.timing.config import TimingConfig
 from recsvc.timing.features import FEATURE_NAMES
@@ -33,18 +32,6 @@ logger = logging.getLogger(__name__)
 
 FORMAT = 2
 KIND = "sendtime"
-
-
-def library_versions() -> dict[str, str]:
-    import lightgbm
-    import scipy
-
-    return {
-        "numpy": np.__version__,
-        "pandas": pd.__version__,
-        "lightgbm": lightgbm.__version__,
-        "scipy": scipy.__version__,
-    }
 
 
 def training_metadata(
@@ -64,7 +51,7 @@ def training_metadata(
         "prior_strength": {"user": post.a_user, "segment": post.a_seg},
         "n_segments": n_segments,
         "config": {k: (list(map(list, v)) if k == "event_weights" else v) for k, v in cfg.__dict__.items()},
-        "library_versions": library_versions(),
+        "library_versions": library_versions("numpy", "pandas", "lightgbm", "scipy"),
     }
 
 
@@ -106,26 +93,6 @@ def save(model: SendTimeModel, directory: str | Path) -> Path:
     )
     write_metadata(d, meta, indent=2, ensure_ascii=False)  # last: checksums of every file above
     return d
-
-
-def new_version_dir(models_root: str | Path) -> Path:
-    """Create and return ``models_root/<UTC timestamp>/`` (e.g. ``20261124T011500Z``).
-
-    Why a timestamp: versions sort by time and never overwrite each other; a clash within the same
-    second gets a ``-1``, ``-2``... suffix.
-    """
-    root = Path(models_root)
-    root.mkdir(parents=True, exist_ok=True)
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    target = root / stamp
-    k = 0
-    while True:
-        try:
-            target.mkdir()
-            return target
-        except FileExistsError:
-            k += 1
-            target = root / f"{stamp}-{k}"
 
 
 def _checked_metadata(d: Path) -> dict[str, Any]:

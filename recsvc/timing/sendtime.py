@@ -37,6 +37,7 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
+from recsvc.artifacts import new_version_dir
 from recsvc.errors import FailedPrecondition, InvalidArgument
 from recsvc.timing import artifact
 from recsvc.timing.clock import QuietHours
@@ -252,7 +253,7 @@ class SendTimeModel:
     def save_version(self, models_root: str | Path) -> Path:
         """Save under ``models_root/<UTC timestamp>/`` (e.g. ``20261124T011500Z``) and return that path;
         the version name is recorded in ``metadata["version"]``."""
-        target = artifact.new_version_dir(models_root)
+        target = new_version_dir(models_root)
         meta_version = dict(self.metadata)
         meta_version["version"] = target.name
         self.metadata = meta_version
