@@ -209,6 +209,7 @@ def cmd_recommend(args: argparse.Namespace) -> int:
         args.user,
         max_candidates=args.n,
         trigger=args.trigger,
+        locale=args.locale,
         write_copy=not args.no_copy,
         token=os.environ.get("RECSVC_API_TOKEN", ""),
         timeout_s=args.timeout,
@@ -375,6 +376,7 @@ def _client_commands(add: _Add) -> None:
         choices=TRIGGERS,
         help="what prompted the call (default scheduled)",
     )
+    r.add_argument("--locale", default="", help="show items, reasons and copy in this locale (default the user's)")
     r.add_argument("--no-copy", action="store_true", help="skip message copy")
     r.add_argument("--json", action="store_true", help="machine-readable output")
     r.add_argument("--timeout", type=float, default=10.0, help="deadline in seconds")

@@ -46,6 +46,7 @@ def recommend_once(
     *,
     max_candidates: int = 3,
     trigger: str = "scheduled",
+    locale: str = "",
     write_copy: bool = True,
     token: str = "",
     timeout_s: float = 10.0,
@@ -57,7 +58,7 @@ def recommend_once(
             user_id=user_id,
             max_candidates=max_candidates,
             write_copy=write_copy,
-            context=pb.RequestContext(trigger=cast(Any, enum_value(TRIGGERS, trigger))),
+            context=pb.RequestContext(trigger=cast(Any, enum_value(TRIGGERS, trigger)), locale=locale),
         )
         try:
             resp = stub.Recommend(req, timeout=timeout_s, metadata=metadata(token))

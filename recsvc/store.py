@@ -15,7 +15,7 @@ import json
 import logging
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -404,10 +404,11 @@ class Store:
 
     def most_evented_items(self, limit: int) -> list[dict[str, Any]]:
         """The ``limit`` items with the most events, most first, as dicts of their id, title, price,
-        currency and media URLs plus ``n``, their number of events. Items without events are left out;
-        ties come in no particular order."""
+        currency, media URLs and attributes (translations among them) plus ``n``, their number of
+        events. Items without events are left out; ties come in no particular order."""
         rows = self._conn().execute(
-            "SELECT i.item_id, i.title, i.price, i.currency, i.image_url, i.video_url, i.audio_url, COUNT(*) n "
+            "SELECT i.item_id, i.title, i.price, i.currency, i.image_url, i.video_url, i.audio_url, i.attributes, "
+            "COUNT(*) n "
             "FROM events e JOIN items i ON i.item_id = e.item_id GROUP BY i.item_id ORDER BY n DESC LIMIT ?",
             (limit,),
         )
@@ -423,6 +424,17 @@ class Store:
             self._conn().execute(f"SELECT {','.join(_ITEM_DB_COLS)} FROM items WHERE item_id=?", (item_id,)).fetchone()
         )
         return dict(row) if row else None
+
+    def items_by_id(self, item_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+        """The stored rows of the known ids among ``item_ids``, by id (unknown ids are left out)."""
+        ids = list(dict.fromkeys(item_ids))
+        out: dict[str, dict[str, Any]] = {}
+        cols = ",".join(_ITEM_DB_COLS)
+        for start in range(0, len(ids), 500):  # SQLite allows at most 999 parameters per statement
+            chunk = ids[start : start + 500]
+            sql = f"SELECT {cols} FROM items WHERE item_id IN ({','.join('?' * len(chunk))})"
+            out.update((str(r["item_id"]), dict(r)) for r in self._conn().execute(sql, chunk))
+        return out
 
     # ---- users --------------------------------------------------------------------------
     def upsert_users(self, df: pd.DataFrame) -> int:

@@ -106,6 +106,7 @@ def warm_copy(settings: Settings, *, top_items: int, local_llm: bool = False, pr
     """Write LLM variants for the most popular items ahead of time (stage x channel x locale)."""
     from contextlib import ExitStack
 
+    from recsvc.catalog_text import item_text
     from recsvc.copy.llm import OpenAILLM
     from recsvc.copy.types import CopyRequest
     from recsvc.copy.writer import Copywriter
@@ -135,7 +136,7 @@ def warm_copy(settings: Settings, *, top_items: int, local_llm: bool = False, pr
                 stage=stage,
                 channel=ch,
                 item_id=r["item_id"],
-                item_title=r["title"],
+                item_title=item_text(r, loc).title,
                 price=r["price"],
                 currency=r["currency"],
                 image_url=r["image_url"],

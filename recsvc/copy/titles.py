@@ -10,8 +10,9 @@ import re
 from collections.abc import Iterable
 
 CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
-_CJK_RUN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]{2,}")
 _WORD = re.compile(r"[^\W_]+(?:'[^\W_]+)?")
+_RUN = re.compile(r"[^\W_]+")
+_SPACES = re.compile(r"\s+")
 
 
 def norm_words(text: str) -> list[str]:
@@ -48,6 +49,9 @@ class CatalogTitles:
 
     def __init__(self, titles: Iterable[str]) -> None:
         self._titles: set[str] = set()
+        # Titles with CJK characters, without spaces: Chinese text runs a title's parts together
+        # ("天顶经典海苔 500克" reads "天顶经典海苔500克"), and has no spaces to split words at.
+        self._compact: set[str] = set()
         self._max_words = 1
         self._max_cjk = 2
         for t in titles:
@@ -59,7 +63,8 @@ class CatalogTitles:
                 self._titles.add(v)
                 self._max_words = max(self._max_words, len(words))
                 if cjk:
-                    self._max_cjk = max(self._max_cjk, len(v.replace(" ", "")))
+                    self._compact.add(_compact(v))
+                    self._max_cjk = max(self._max_cjk, len(_compact(v)))
         self._max_words = min(self._max_words, 12)
         self._max_cjk = min(self._max_cjk, 30)
 
@@ -72,17 +77,24 @@ class CatalogTitles:
             return None
         givens = [given_title] if isinstance(given_title, str) else list(given_title)
         given = [" ".join(norm_words(g)) for g in givens]
-        given_compact = [g.replace(" ", "") for g in given]
+        given_compact = [_compact(g) for g in given]
         words = norm_words(text)
         for i in range(len(words)):
             for j in range(i + 1, min(len(words), i + self._max_words) + 1):
                 cand = " ".join(words[i:j])
                 if cand in self._titles and not any(cand in g for g in given):
                     return cand
-        for run in _CJK_RUN.findall(text):
+        for run in _RUN.findall(_SPACES.sub("", text.lower())):
+            if not CJK.search(run):
+                continue
             for i in range(len(run)):
                 for j in range(i + 2, min(len(run), i + self._max_cjk) + 1):
                     cand = run[i:j]
-                    if cand in self._titles and not any(cand in g for g in given_compact):
+                    if cand in self._compact and not any(cand in g for g in given_compact):
                         return cand
         return None
+
+
+def _compact(normalised: str) -> str:
+    """A normalised title or text without spaces and apostrophes, as the CJK scan compares them."""
+    return "".join(_RUN.findall(normalised))

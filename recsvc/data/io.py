@@ -2,8 +2,9 @@
 
 Files may be CSV (optionally ``.gz``), Parquet or JSON Lines; the extension decides. Every reader
 returns a pandas DataFrame with the canonical columns in a fixed order and fixed dtypes, so the
-training, evaluation and serving code sees one shape whatever the source. A file that cannot be
-read raises :class:`recsvc.errors.DataError` naming the file, the row and the column.
+training, evaluation and serving code sees one shape whatever the source (items read from a file
+keep their translations after them). A file that cannot be read raises
+:class:`recsvc.errors.DataError` naming the file, the row and the column.
 
 The raw CDNOW and MovieLens 100K files are accepted too, through the small converters in
 :mod:`recsvc.data.convert`; :func:`load_dataset` picks the right one.
@@ -19,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from recsvc.catalog_text import localized_column
 from recsvc.errors import DataError
 from recsvc.vocabulary import CHANNELS, EVENT_TYPES
 
@@ -262,8 +264,13 @@ def _numbers(values: pd.Series, path: str, column: str) -> pd.Series:
 
 
 def read_items(path: str | Path) -> pd.DataFrame:
-    """Read a canonical items file."""
-    return normalize_items(read_table(path), str(path))
+    """Read a canonical items file, with its translations (``title_zh``, ``description_zh-CN``: see
+    :mod:`recsvc.catalog_text`) as text columns after the canonical ones, blank for "none"."""
+    raw = read_table(path)
+    out = normalize_items(raw, str(path))
+    for col in [c for c in raw.columns if localized_column(str(c)) is not None]:
+        out[col] = raw[col].astype("string").fillna("").str.strip().reset_index(drop=True)
+    return out
 
 
 def _truthy(v: object) -> bool | None:

@@ -18,6 +18,7 @@ from typing import Any
 from recsvc.engine.counters import Counters, Version
 from recsvc.engine.history import Signature, recs_history
 from recsvc.engine.models import ModelSet
+from recsvc.recs.reasons import Reason
 from recsvc.recs.serving import Candidate, RecRequest
 from recsvc.settings import EngineConfig
 from recsvc.store import Store
@@ -82,6 +83,9 @@ class CandidateCache:
             self._entries.clear()
 
 
+_STILL_IN_CART = Reason("still_in_cart")
+
+
 def cart_first(store: Store, cands: list[Candidate], cart: Sequence[str]) -> list[Candidate]:
     """``cands`` with the cart's items first; cart items the ranking left out are added from the catalog."""
     ids = {c.item_id for c in cands}
@@ -104,7 +108,9 @@ def cart_first(store: Store, cands: list[Candidate], cart: Sequence[str]) -> lis
                     audio_url=row["audio_url"],
                     score=1.0,
                     source="cart",
-                    reason="still in your cart",
+                    reason=_STILL_IN_CART.text(),
+                    description=row["description"],
+                    why=_STILL_IN_CART,
                 )
             )
     return front + rest

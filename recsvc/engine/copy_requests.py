@@ -1,14 +1,17 @@
-"""What the copywriter is told about a message: the user, and either a ranked candidate (Recommend)
-or a catalog row (GenerateMessage). Only these facts may appear in the copy."""
+"""What the copywriter is told about a message: the user, and either a ranked candidate (Recommend,
+already in the reader's words) or a catalog row (GenerateMessage, titled here in the reader's
+locale). Only these facts may appear in the copy."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from recsvc.catalog_text import item_text
 from recsvc.copy.types import CopyRequest
 from recsvc.engine.pipeline import Audience
 from recsvc.engine.types import RecommendQuery
 from recsvc.recs.serving import Candidate
+from recsvc.vocabulary import DEFAULT_LOCALE
 
 
 def for_candidate(
@@ -54,15 +57,16 @@ def for_catalog_item(
     offer: str,
     item_url: str,
 ) -> CopyRequest:
+    loc = locale or str(user.get("locale") or "") or DEFAULT_LOCALE
     return CopyRequest(
         user_id=user_id,
         first_name=str(user.get("first_name") or ""),
-        locale=locale or str(user.get("locale") or "") or "en-US",
+        locale=loc,
         stage=stage,
         trigger=trigger,
         channel=channel,
         item_id=item_id,
-        item_title=row["title"],
+        item_title=item_text(row, loc).title,
         price=row["price"],
         currency=row["currency"],
         offer=offer or None,

@@ -21,6 +21,7 @@ from typing import Any
 
 import pandas as pd
 
+from recsvc.catalog_text import all_titles
 from recsvc.copy.assistant import stream_reply
 from recsvc.copy.llm import LLMClient, OpenAILLM
 from recsvc.copy.supervisor import LLMStatus, status_metrics
@@ -31,6 +32,7 @@ from recsvc.engine.candidates import CandidateCache, cart_first
 from recsvc.engine.catalog import CatalogSync
 from recsvc.engine.counters import Counters
 from recsvc.engine.history import HISTORY_LIMIT, Digest, DigestCache
+from recsvc.engine.localize import localized
 from recsvc.engine.metrics import metric_values, record_call
 from recsvc.engine.models import ModelSet, VersionGate, check_artifacts, load_model_set, newer_versions_pending
 from recsvc.engine.pipeline import (
@@ -57,7 +59,7 @@ from recsvc.engine.types import (
     UserScoreView,
 )
 from recsvc.engine.user_state import UserStates
-from recsvc.engine.views import booking_view, message_view, send_time_view
+from recsvc.engine.views import booking_view, catalog_item_view, message_view, send_time_view
 from recsvc.errors import FailedPrecondition, InvalidArgument, NotFound, RecsvcError, ResourceExhausted
 from recsvc.frequency.caps import DERIVING_EVENT_TYPES, CapLedger
 from recsvc.recs.embeddings import Encoder, SentenceTransformerEncoder
@@ -65,7 +67,7 @@ from recsvc.recs.serving import Candidate
 from recsvc.settings import Settings
 from recsvc.store import Store
 from recsvc.timing.clock import QuietHours, Trigger, deadline_for, resolve_timezone
-from recsvc.vocabulary import EngagementTier
+from recsvc.vocabulary import DEFAULT_LOCALE, EngagementTier
 
 logger = logging.getLogger(__name__)
 
@@ -135,7 +137,10 @@ class Engine:
 
     def _install(self, new: ModelSet, mark: float) -> None:
         entries = self._states.score_all(new)
-        self.copywriter.set_catalog_titles(self.store.items_frame()["title"].tolist())
+        # Every name a message may use for an item, in every locale: copy naming another item is refused.
+        items = self.store.items_frame()
+        rows = zip(items["title"], items["attributes"], strict=True)
+        self.copywriter.set_catalog_titles(t for ti, at in rows for t in all_titles({"title": ti, "attributes": at}))
         with self._swap_lock:
             old = self._models
             self._models = new
@@ -221,7 +226,7 @@ class Engine:
         tier_enum = EngagementTier[tier.upper()]
         suppressed = suppression(self.caps, q, choice.channel, tier_enum, audience.trigger, slot, cands, unsub)
         budget = copy_budget(self.settings.copy, deadline_s, t0)
-        shown = cands[: q.max_candidates]
+        shown = localized(cands[: q.max_candidates], audience.locale, self.store)
         messages = self._messages(q, user, lifecycle.current_stage, audience, shown, choice.channel, budget)
         expires_at = expiry(q.now, window[1], self.settings.engine.candidate_ttl_hours)
         views = candidate_views(q, shown, choice, send_time_view(slot, audience.tz.key), expires_at, messages)
@@ -351,7 +356,8 @@ class Engine:
                 QuietHours.parse(str(r["quiet_hours"]), field=f"users[{i}].quiet_hours")
         return self.store.upsert_users(pd.DataFrame(rows))
 
-    def profile(self, user_id: str) -> ProfileView:
+    def profile(self, user_id: str, *, locale: str = "") -> ProfileView:
+        """What is known about the user; recent items are shown in ``locale`` (else the user's)."""
         models = self.models
         now = datetime.now(UTC)
         user = self.store.get_user(user_id)
@@ -359,11 +365,9 @@ class Engine:
         lifecycle, tier = self._states.get(user_id, now, sig, models)
         rows = self.store.history_rows(user_id, limit=HISTORY_LIMIT)
         recent = tuple(dict.fromkeys(i for i, _, _, _ in reversed(rows) if i))[:10]
-        cats: Counter[str] = Counter()
-        for item_id in recent:
-            row = self.store.get_item(item_id)
-            if row and row["category"]:
-                cats[row["category"]] += 1
+        items = self.store.items_by_id(recent)
+        cats = Counter(str(items[i]["category"]) for i in recent if i in items and items[i]["category"])
+        loc = locale or str((user or {}).get("locale") or "") or DEFAULT_LOCALE
         return ProfileView(
             user=user or {"user_id": user_id},
             known=bool(user) or sig[0] > 0,
@@ -372,6 +376,7 @@ class Engine:
             event_count=sig[0],
             last_event_at=datetime.fromtimestamp(sig[1], UTC) if sig[0] else None,
             recent_item_ids=recent,
+            recent_items=tuple(catalog_item_view(items[i], loc) for i in recent if i in items),
             top_categories=tuple(c for c, _ in cats.most_common(3)),
             sends_last_7d=len(self.caps.sends_for(user_id, now - timedelta(days=7))),
             unsubscribed=tuple(sorted(self.caps.unsubscribed_channels(user_id))),

@@ -156,6 +156,7 @@ class ProfileView:
     event_count: int
     last_event_at: datetime | None
     recent_item_ids: tuple[str, ...]
+    recent_items: tuple[ItemView, ...]  # those still in the catalog, in the reader's locale
     top_categories: tuple[str, ...]
     sends_last_7d: int
     unsubscribed: tuple[str, ...]

@@ -4,7 +4,9 @@ views of :mod:`recsvc.engine.types`, built from what the domain packages return.
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
+from recsvc.catalog_text import item_text
 from recsvc.copy.types import Message
 from recsvc.engine.types import ItemView, MessageView, SendTimeView, SuppressionView
 from recsvc.frequency.caps import Refusal, Reservation
@@ -18,12 +20,33 @@ def item_view(c: Candidate) -> ItemView:
     return ItemView(
         item_id=c.item_id,
         title=c.title,
+        description=c.description,
         category=c.category,
         price=float(c.price or 0.0),
         currency=c.currency or "",
         image_url=c.image_url or "",
         video_url=c.video_url or "",
         audio_url=c.audio_url or "",
+    )
+
+
+def catalog_item_view(row: dict[str, Any], locale: str) -> ItemView:
+    """A stored item row as a reader in ``locale`` sees it (title and description translated)."""
+    text = item_text(row, locale)
+    price = row.get("price")
+    return ItemView(
+        item_id=str(row["item_id"]),
+        title=text.title,
+        description=text.description,
+        category=str(row.get("category") or ""),
+        price=float(price) if isinstance(price, int | float) and price == price else 0.0,
+        currency=str(row.get("currency") or ""),
+        image_url=str(row.get("image_url") or ""),
+        video_url=str(row.get("video_url") or ""),
+        audio_url=str(row.get("audio_url") or ""),
+        in_stock=bool(row.get("in_stock", True)),
+        cities=tuple(c for c in str(row.get("cities") or "").split("|") if c),
+        tags=tuple(t for t in str(row.get("tags") or "").split("|") if t),
     )
 
 

@@ -30,7 +30,7 @@ from recsvc.recs.items import ItemTable
 from recsvc.recs.pipeline import CandidatePipeline
 from recsvc.recs.profile import UserProfile
 from recsvc.recs.ranker import Ranker
-from recsvc.recs.reasons import explaining_source, reason
+from recsvc.recs.reasons import Reason, explaining_source, reason
 from recsvc.recs.rules import diversify, eligible
 from recsvc.recs.sources import SOURCE_INDEX, Candidates
 from recsvc.recs.unixtime import local_hour, to_unix, unix_seconds
@@ -58,7 +58,10 @@ class RecRequest:
 
 @dataclass(frozen=True)
 class Candidate:
-    """A recommended product with the source that found it and a human reason."""
+    """A recommended product with the source that found it and a human reason.
+
+    ``title``, ``description`` and ``reason`` are in the catalog's default words; ``why`` is the
+    reason in no language yet, for a reader in another locale (``reason`` is ``why.text()``)."""
 
     item_id: str
     title: str
@@ -71,6 +74,8 @@ class Candidate:
     score: float
     source: str
     reason: str
+    description: str = ""
+    why: Reason | None = None
 
 
 class RecsModel:
@@ -209,7 +214,9 @@ class RecsModel:
             audio_url=items.text["audio_url"][r],
             score=score,
             source=src,
-            reason=why,
+            reason=why.text(),
+            description=items.text["description"][r],
+            why=why,
         )
 
     # -- catalog updates ------------------------------------------------------------------------

@@ -20,6 +20,7 @@ from typing import Any
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from recsvc.catalog_text import LOCALIZED_FIELDS, column_name, is_locale_tag, localized_column
 from recsvc.data.io import ITEM_COLUMNS
 from recsvc.engine.types import RecommendQuery
 from recsvc.errors import InvalidArgument
@@ -244,6 +245,7 @@ def _item_row(it: pb.Item, at: str, settings: Settings) -> dict[str, Any]:
         ),
     }
     row.update(_attributes(it, at, settings))
+    row.update(_localized(it, at, settings, row))
     return row
 
 
@@ -268,6 +270,43 @@ def _attributes(it: pb.Item, at: str, settings: Settings) -> dict[str, str]:
         if key in _RESERVED_ATTRIBUTES:
             raise InvalidArgument(f"{fld}: {key!r} is an item field, not an attribute; set {at}.{key}", field=fld)
         out[key] = fields.text(value, fld, lim.max_attribute_len, strip=False)
+    return out
+
+
+def _localized(it: pb.Item, at: str, settings: Settings, row: dict[str, Any]) -> dict[str, str]:
+    """``it.localized`` as the columns the catalog keeps translations in (``title_zh-CN``); a
+    translation the attributes already give differently is refused, not silently replaced."""
+    lim = settings.limits
+    if len(it.localized) > lim.max_attributes:
+        raise InvalidArgument(
+            f"{at}.localized has {len(it.localized)} entries; the limit is {lim.max_attributes}",
+            field=f"{at}.localized",
+        )
+    limits = {"title": lim.max_title_len, "description": lim.max_description_len}
+    given = {col: str(v) for k, v in row.items() if (col := localized_column(k)) is not None}
+    out: dict[str, str] = {}
+    for tag, text in sorted(it.localized.items()):
+        if len(tag) > lim.max_id_len:
+            raise InvalidArgument(
+                f"{at}.localized: a locale is {len(tag)} characters; the limit is {lim.max_id_len}",
+                field=f"{at}.localized",
+            )
+        at_tag = f"{at}.localized[{tag!r}]"
+        if not is_locale_tag(tag):
+            raise InvalidArgument(
+                f"{at_tag}: {tag!r} is no locale; use a language or language-region such as 'zh' or 'zh-CN'",
+                field=at_tag,
+            )
+        for name in LOCALIZED_FIELDS:
+            fld = f"{at_tag}.{name}"
+            v = fields.text(getattr(text, name), fld, limits[name], strip=name == "title")
+            if not v.strip():
+                continue
+            column = column_name(name, tag)
+            key = localized_column(column) or (name, tag)
+            if given.get(key, v) != v:
+                raise InvalidArgument(f"{fld}: another value for the same {name} is given for {tag!r}", field=fld)
+            given[key] = out[column] = v
     return out
 
 
@@ -298,6 +337,10 @@ def _user_row(u: pb.User, at: str, settings: Settings) -> dict[str, Any]:
 
 def profile_user_id(req: pb.GetUserProfileRequest, settings: Settings) -> str:
     return check_user_id(req.user_id, settings)
+
+
+def profile_locale(req: pb.GetUserProfileRequest, settings: Settings) -> str:
+    return fields.text(req.locale, "locale", settings.limits.max_text_len)
 
 
 def message_args(req: pb.GenerateMessageRequest, settings: Settings) -> MessageArgs:

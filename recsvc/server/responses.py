@@ -28,6 +28,7 @@ from recsvc.engine.types import (
 from recsvc.v1 import recsvc_pb2 as pb
 from recsvc.vocabulary import CHANNELS, MEDIA_TYPES, STAGES, SUPPRESSIONS, TIERS, WRITERS, enum_value
 
+# Answers give an item's text in the reader's locale, never the per-locale ``localized`` map.
 _ITEM_FIELDS = tuple(f.name for f in fields(ItemView))
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -77,7 +78,7 @@ def lifecycle_pb(v: LifecycleView) -> pb.LifecycleScore:
 
 
 def item_pb(it: ItemView) -> pb.Item:
-    """``ItemView`` has exactly the fields of ``pb.Item``."""
+    """``ItemView`` has the fields of ``pb.Item`` but ``localized``."""
     return pb.Item(**{name: getattr(it, name) for name in _ITEM_FIELDS})
 
 
@@ -203,6 +204,7 @@ def profile_pb(p: ProfileView) -> pb.UserProfile:
         engagement_tier=_tier(p.tier),
         event_count=p.event_count,
         recent_item_ids=list(p.recent_item_ids),
+        recent_items=[item_pb(it) for it in p.recent_items],
         top_categories=list(p.top_categories),
         sends_last_7d=p.sends_last_7d,
         unsubscribed=[_channel(c) for c in p.unsubscribed],

@@ -78,7 +78,9 @@ class PushRecommenderServicer(pb_grpc.PushRecommenderServicer):
 
     @grpc_errors
     def GetUserProfile(self, request: pb.GetUserProfileRequest, context: grpc.ServicerContext) -> pb.UserProfile:
-        return responses.profile_pb(self.engine.profile(convert.profile_user_id(request, self.settings)))
+        user_id = convert.profile_user_id(request, self.settings)
+        profile = self.engine.profile(user_id, locale=convert.profile_locale(request, self.settings))
+        return responses.profile_pb(profile)
 
     @grpc_errors
     def GenerateMessage(

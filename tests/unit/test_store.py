@@ -110,7 +110,14 @@ def test_most_evented_items_are_catalog_items_ranked_by_their_events(tmp_path: P
     s.upsert_items(
         pd.DataFrame(
             [
-                {"item_id": "tea", "title": "Tea", "price": 3.0, "currency": "CNY", "image_url": "https://x/t.jpg"},
+                {
+                    "item_id": "tea",
+                    "title": "Tea",
+                    "price": 3.0,
+                    "currency": "CNY",
+                    "image_url": "https://x/t.jpg",
+                    "title_zh": "茶",
+                },
                 {"item_id": "coffee", "title": "Coffee", "price": 5.0, "currency": "CNY"},
                 {"item_id": "cake", "title": "Cake", "price": 9.0, "currency": "CNY"},
             ]
@@ -136,6 +143,7 @@ def test_most_evented_items_are_catalog_items_ranked_by_their_events(tmp_path: P
         "image_url": "https://x/t.jpg",
         "video_url": "",
         "audio_url": "",
+        "attributes": '{"title_zh": "茶"}',
         "n": 2,
     }
     assert [r["item_id"] for r in s.most_evented_items(1)] == ["coffee"]

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
+import itertools
+
 import pytest
 
+from recsvc.copy import templates
 from recsvc.copy.config import CopyConfig
 from recsvc.copy.guardrails import check, check_text
 from recsvc.copy.titles import CatalogTitles
 from recsvc.copy.types import CopyRequest
+from recsvc.vocabulary import CHANNELS, STAGES
 
 CFG = CopyConfig()
 EN = CopyRequest(
@@ -117,6 +122,23 @@ def test_catalog_titles_catch_another_real_item() -> None:
     assert check(bad, movie, CFG, catalog_titles=titles) == "invented_item"
     # One-word titles like "Heat" are not indexed: they collide with ordinary words.
     assert check(good, movie, CFG, catalog_titles=titles) is None
+
+
+def test_catalog_titles_know_localized_titles_and_take_the_items_own_as_its_name() -> None:
+    snack_titles = ["Zenith Classic Seaweed Snack, 500g", "天顶经典海苔 500克"]
+    titles = CatalogTitles([*snack_titles, "Maple Smart Action Camera, Lite", "枫叶智能运动相机 轻享版"])
+    snack = CopyRequest(
+        user_id="u", locale="zh-CN", stage="interest", item_title="天顶经典海苔 500克", price=35.0, currency="CNY"
+    )
+    own = fields("为你精选", "天顶经典海苔500克，今天就试试吧。", "去看看")
+    assert check(own, snack, CFG, catalog_titles=titles) is None
+    other = fields("为你精选", "天顶经典海苔和枫叶智能运动相机 轻享版一起买更划算。", "去看看")
+    assert check(other, snack, CFG, catalog_titles=titles) == "invented_item"
+    # Templates name the item by its title, shortened to fit, and the reason may name another item.
+    snack = dataclasses.replace(snack, reason="常与枫叶智能运动相机 轻享版一起选购")
+    for channel, stage in itertools.product(CHANNELS, STAGES):
+        req = dataclasses.replace(snack, channel=channel, stage=stage)
+        assert check(templates.render(req, CFG), req, CFG, catalog_titles=titles) is None
 
 
 def test_numbers_inside_given_facts_and_thousands_separators() -> None:

@@ -87,6 +87,18 @@ def test_items_and_users(tmp_path: Path) -> None:
     assert users["sms_opt_in"].tolist() == [True]
 
 
+def test_items_keep_their_translations_and_drop_other_extra_columns(tmp_path: Path) -> None:
+    items = read_items(
+        _write(
+            tmp_path,
+            "i.csv",
+            "item_id,title,title_zh,description_zh-CN,brand\na,Tea,茶 ,散装茶叶。,X\nb,Cup,,,Y\n",
+        )
+    )
+    assert list(items.columns[-2:]) == ["title_zh", "description_zh-CN"] and "brand" not in items.columns
+    assert items["title_zh"].tolist() == ["茶", ""] and items["description_zh-CN"].tolist() == ["散装茶叶。", ""]
+
+
 def test_an_item_price_that_is_not_a_number_is_an_error_not_a_blank(tmp_path: Path) -> None:
     with pytest.raises(DataError, match=r"row 2, column 'price'.*not a number: 'abc'"):
         read_items(_write(tmp_path, "p.csv", "item_id,title,price\na,Tea,3.5\nb,Cup,abc\nc,Pot,\n"))

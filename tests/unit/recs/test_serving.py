@@ -41,6 +41,8 @@ def test_recommend_follows_taste_and_rules(model: RecsModel, log: pd.DataFrame) 
     assert sum(c.category == "coffee" for c in recs) == 3  # capped at half by the diversity rule
     assert recs[0].category == "coffee"
     assert all(c.reason and c.source for c in recs)
+    # The reason in no language yet comes along, for readers in another locale.
+    assert all(c.why is not None and c.reason == c.why.text() for c in recs)
     assert all(c.item_id not in seen or c.source in ("cart", "repurchase") for c in recs)
     assert [c.score for c in recs[:3]] == sorted([c.score for c in recs[:3]], reverse=True)
 

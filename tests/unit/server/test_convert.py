@@ -149,6 +149,50 @@ def test_item_attributes_that_are_not_item_fields_are_kept() -> None:
     assert row["title_zh"] == "标题" and row["price"] is None
 
 
+def test_localized_item_text_becomes_the_catalogs_translation_columns() -> None:
+    it = pb.Item(
+        item_id="sku",
+        title="Green Tea",
+        attributes={"title_zh": "绿茶", "brand": "X"},
+        localized={
+            "zh": pb.LocalizedText(title=" 绿茶 "),  # the same as the attribute: no conflict
+            "zh-TW": pb.LocalizedText(title="綠茶", description="散裝茶葉。"),
+            "ja": pb.LocalizedText(),  # nothing to store
+        },
+    )
+    [row] = convert.item_rows([it], SETTINGS)
+    assert {k: v for k, v in row.items() if k.startswith(("title_", "description_"))} == {
+        "title_zh": "绿茶",
+        "title_zh-TW": "綠茶",
+        "description_zh-TW": "散裝茶葉。",
+    }
+
+
+@pytest.mark.parametrize(
+    ("item", "field"),
+    [
+        (pb.Item(localized={"zh CN": pb.LocalizedText(title="t")}), "items[0].localized['zh CN']"),
+        (pb.Item(localized={"zh": pb.LocalizedText(title=MB)}), "items[0].localized['zh'].title"),
+        (pb.Item(localized={"zh": pb.LocalizedText(description="d" * 4001)}), "items[0].localized['zh'].description"),
+        (pb.Item(localized={"z" * 200: pb.LocalizedText(title="t")}), "items[0].localized"),
+        (pb.Item(localized={f"x{i:02d}": pb.LocalizedText(title="t") for i in range(65)}), "items[0].localized"),
+        # The same translation given twice, differently: refused rather than one silently winning.
+        (
+            pb.Item(attributes={"title_zh_CN": "绿茶"}, localized={"zh-CN": pb.LocalizedText(title="龙井")}),
+            "items[0].localized['zh-CN'].title",
+        ),
+        (
+            pb.Item(localized={"zh-CN": pb.LocalizedText(title="绿茶"), "zh_CN": pb.LocalizedText(title="龙井")}),
+            "items[0].localized['zh_CN'].title",
+        ),
+    ],
+)
+def test_bad_localized_item_text_is_refused_by_name(item: pb.Item, field: str) -> None:
+    it = pb.Item(item_id="sku", title="A title", price=10)
+    it.MergeFrom(item)
+    assert _field_of(convert.item_rows, [it], SETTINGS) == field
+
+
 @pytest.mark.parametrize(
     ("user", "field"),
     [
