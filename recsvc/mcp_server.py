@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Sequence
 from typing import Any
 
 import grpc
@@ -26,6 +27,57 @@ def _dict(msg: Any) -> dict[str, Any]:
     return MessageToDict(msg, preserving_proto_field_name=True)
 
 
+def recommend(
+    stub: pb_grpc.PushRecommenderStub,
+    user_id: str,
+    query: str = "",
+    k: int = 5,
+    locale: str = "",
+    *,
+    call_metadata: Sequence[tuple[str, str]] = (),
+    target: str = "",
+) -> dict[str, Any]:
+    """The ``recommend_products`` tool: ``AssistantReply`` for a query (items and the grounded reply,
+    in the query's language), ``Recommend`` without one. Errors name the tool's arguments."""
+    k = max(1, min(int(k), 20))
+    reply = ""
+    try:
+        if query:
+            req = pb.AssistantReplyRequest(
+                user_id=user_id, conversation=[pb.ChatTurn(role="user", text=query)], max_items=k, locale=locale
+            )
+            chunks = list(stub.AssistantReply(req, timeout=30, metadata=call_metadata))
+            cands = list(chunks[0].items) if chunks else []
+            reply = "".join(c.text for c in chunks)
+        else:
+            ctx = pb.RequestContext(locale=locale)
+            cands = list(
+                stub.Recommend(
+                    pb.RecommendRequest(user_id=user_id, max_candidates=k, context=ctx),
+                    timeout=30,
+                    metadata=call_metadata,
+                ).candidates
+            )
+    except grpc.RpcError as exc:
+        # The query travels as the conversation's one turn; the caller knows it as ``query``.
+        raise ValueError(str(rpc_error(exc, target)).replace("conversation[0].text", "query")) from None
+    out: dict[str, Any] = {"items": [_item(c) for c in cands]}
+    if reply:
+        out["reply"] = reply
+    return out
+
+
+def _item(c: Any) -> dict[str, Any]:
+    return {
+        "item_id": c.item.item_id,
+        "title": c.item.title,
+        "price": c.item.price,
+        "currency": c.item.currency,
+        "reason": c.reason,
+        "image_url": c.item.image_url,
+    }
+
+
 def build_mcp(target: str, token: str = "") -> Any:
     """The MCP server object (not yet running), bound to the gRPC ``target``."""
     from mcp.server.mcpserver import MCPServer
@@ -39,41 +91,12 @@ def build_mcp(target: str, token: str = "") -> Any:
         "that these tools return.",
     )
 
-    @server.tool(description="Recommend catalog products for a user, optionally for a free-text request.")
-    def recommend_products(user_id: str, query: str = "", k: int = 5) -> dict[str, Any]:
-        k = max(1, min(int(k), 20))
-        try:
-            if query:
-                chunks = stub.AssistantReply(
-                    pb.AssistantReplyRequest(
-                        user_id=user_id, conversation=[pb.ChatTurn(role="user", text=query)], max_items=k
-                    ),
-                    timeout=30,
-                    metadata=md,
-                )
-                first = next(iter(chunks))
-                cands = list(first.items)
-            else:
-                cands = list(
-                    stub.Recommend(
-                        pb.RecommendRequest(user_id=user_id, max_candidates=k), timeout=30, metadata=md
-                    ).candidates
-                )
-        except grpc.RpcError as exc:
-            raise ValueError(str(rpc_error(exc, target))) from None
-        return {
-            "items": [
-                {
-                    "item_id": c.item.item_id,
-                    "title": c.item.title,
-                    "price": c.item.price,
-                    "currency": c.item.currency,
-                    "reason": c.reason,
-                    "image_url": c.item.image_url,
-                }
-                for c in cands
-            ]
-        }
+    @server.tool(
+        description="Recommend catalog products for a user, optionally for what the user asked (query). With a "
+        "query, 'reply' is a short answer in the language of the query that names only the returned items."
+    )
+    def recommend_products(user_id: str, query: str = "", k: int = 5, locale: str = "") -> dict[str, Any]:
+        return recommend(stub, user_id, query, k, locale, call_metadata=md, target=target)
 
     @server.tool(description="Read what recsvc knows about a user: stage, churn risk, tier, recent items.")
     def get_user_profile(user_id: str) -> dict[str, Any]:

@@ -144,7 +144,7 @@ class LimitsConfig:
     max_title_len: int = 200  # item title (it reaches the copywriter's prompt)
     max_description_len: int = 4000
     max_url_len: int = 2048
-    max_query_len: int = 1000  # Recommend context.query
+    max_query_len: int = 1000  # Recommend context.query; the text AssistantReply retrieves for is cut to it
     max_list_len: int = 100  # tags, cities, cart_item_ids, allowed_channels
     max_attributes: int = 64  # item attributes per item
     max_attribute_len: int = 1000  # one attribute value

@@ -1,7 +1,9 @@
 """Grounded, streamed replies for chat assistants: the LLM may only talk about the items it was given.
 
-Text is released sentence by sentence, each after passing ``guardrails.check_text``; the first bad
-sentence stops the model and a templated list of the given items finishes the reply instead.
+Text is released sentence by sentence, each after passing :func:`reply_check` (``guardrails.check_text``
+plus the assistant's own rules: no other catalog item even when the user named it, no amount of money
+that is not a given item's price); the first bad sentence stops the model and a templated list of the
+given items finishes the reply instead.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from recsvc.copy.config import CopyConfig
 from recsvc.copy.guardrails import check_text
 from recsvc.copy.llm import LLMClient, Prompt
 from recsvc.copy.numbers import format_price
-from recsvc.copy.titles import CatalogTitles
+from recsvc.copy.titles import CJK, CatalogTitles
 from recsvc.errors import Unavailable
 from recsvc.vocabulary import effective_locale
 
@@ -63,13 +65,82 @@ def _price(item: Mapping[str, Any]) -> float | None:
 def grounding(
     conversation: Sequence[tuple[str, str]], items: Sequence[Mapping[str, Any]], lang: str
 ) -> tuple[list[str], list[str]]:
-    """(facts, titles) a reply may repeat: item lines and prices, and what the user wrote."""
+    """(facts, titles) a reply may repeat: item lines and prices, and what the user wrote; the items'
+    titles and their other catalog names (``aliases``), in English replies only those without Chinese."""
     titles = [str(it.get("title", "")) for it in items]
+    aliases = [str(a) for it in items for a in it.get("aliases", ()) or ()]
+    titles += [a for a in aliases if lang != "en-US" or not CJK.search(a)]
     facts = [_item_line(it, lang) for it in items] + [
         format_price(_price(it), str(it.get("currency", "") or ""), lang) for it in items
     ]
     facts += [text for role, text in conversation if role != "assistant"]
     return facts, titles
+
+
+_MONEY = re.compile(
+    r"(?P<sym>[$€£¥￥])\s*(?P<a>\d+(?:[.,]\d+)*)"
+    r"|(?P<b>\d+(?:[.,]\d+)*)\s*(?:元|块|yuan\b|rmb\b|cny\b|usd\b|dollars?\b)",
+    re.IGNORECASE,
+)
+
+
+def _money_symbol(currency: str, lang: str) -> str:
+    """The sign a price in ``currency`` is written with ('$', '¥', ...), '' for a code ("12 CHF")."""
+    shown = format_price(1.0, currency, lang)[:1]
+    return shown if shown in "$€£¥" else ""
+
+
+def _unlisted_amount(sentence: str, items: Sequence[Mapping[str, Any]], lang: str) -> bool:
+    """An amount of money in ``sentence`` that is no given item's price (in that item's currency)."""
+    prices = [
+        (p, _money_symbol(str(it.get("currency", "") or ""), lang)) for it in items if (p := _price(it)) is not None
+    ]
+    for m in _MONEY.finditer(sentence):
+        token = (m.group("a") or m.group("b") or "").replace(",", "")
+        try:
+            value = float(token)
+        except ValueError:
+            return True
+        sign = {"￥": "¥"}.get(m.group("sym") or "", m.group("sym") or "")
+        if not any(abs(value - p) < 0.005 and (not sign or not s or sign == s) for p, s in prices):
+            return True
+    return False
+
+
+def _without(text: str, phrases: Iterable[str]) -> str:
+    out = text
+    for f in sorted({f.strip() for f in phrases if f and f.strip()}, key=len, reverse=True):
+        out = re.sub(re.escape(f), " ", out, flags=re.IGNORECASE)
+    return out
+
+
+def reply_check(
+    conversation: Sequence[tuple[str, str]],
+    items: Sequence[Mapping[str, Any]],
+    lang: str,
+    config: CopyConfig,
+    catalog_titles: CatalogTitles | None = None,
+) -> Callable[[str], str | None]:
+    """The rule a reply sentence fails (see ``guardrails.RULES``), or None when it may be sent.
+
+    What the user wrote may be repeated (their words and numbers), but it grants nothing: a catalog
+    item the user named that is not among ``items`` is still ``invented_item``, and an amount of money
+    that is not one of the items' prices is ``number``.
+    """
+    facts, titles = grounding(conversation, items, lang)
+    own_facts = [_item_line(it, lang) for it in items] + [str(it.get("reason", "") or "") for it in items]
+
+    def check(sentence: str) -> str | None:
+        rule = check_text(sentence, lang=lang, facts=facts, titles=titles, config=config, catalog_titles=catalog_titles)
+        if rule:
+            return rule
+        if catalog_titles is not None and catalog_titles.find_other(_without(sentence, own_facts), titles):
+            return "invented_item"
+        if _unlisted_amount(sentence, items, lang):
+            return "number"
+        return None
+
+    return check
 
 
 def template_reply(items: Sequence[Mapping[str, Any]], locale: str) -> str:
@@ -173,14 +244,8 @@ def stream_reply(
     if llm is None or not items:
         yield template_reply(items, lang)
         return
-    facts, titles = grounding(conversation, items, lang)
+    ok = reply_check(conversation, items, lang, config, catalog_titles)
     prompt = build_prompt(conversation, items, lang, config.mode)
-
-    def ok(sentence: str) -> str | None:
-        return check_text(
-            sentence, lang=lang, facts=facts, titles=titles, config=config, catalog_titles=catalog_titles
-        )
-
     stream = llm.stream(
         prompt,
         max_tokens=max_tokens,

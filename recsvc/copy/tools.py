@@ -23,6 +23,11 @@ _SCHEMAS: dict[str, tuple[str, dict[str, Any]]] = {
                     "description": "What the user asked for; empty for general picks.",
                 },
                 "k": {"type": "integer", "minimum": 1, "maximum": 50, "description": "How many products."},
+                "locale": {
+                    "type": "string",
+                    "description": "The answer's language when the query shows none (en-US or zh-CN); "
+                    "empty for the user's own.",
+                },
             },
             "required": ["user_id"],
             "additionalProperties": False,

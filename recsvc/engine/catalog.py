@@ -9,6 +9,7 @@ happens at most every ``engine.item_sync_s``.
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -17,6 +18,7 @@ from typing import Any
 
 import pandas as pd
 
+from recsvc.catalog_text import all_titles
 from recsvc.data.io import normalize_items
 from recsvc.engine.counters import Version
 from recsvc.engine.models import ModelSet
@@ -24,6 +26,30 @@ from recsvc.settings import EngineConfig
 from recsvc.store import Store
 
 logger = logging.getLogger(__name__)
+
+
+# Where a title's variant part begins: "Bamboo Classic Eye Cream, Travel Size", "竹语经典眼霜 旅行装".
+_VARIANT = re.compile(r"\s*[,，(（]|(?<=[\u3400-\u9fff])\s+")
+
+
+def item_names(items: pd.DataFrame) -> list[str]:
+    """Every name the catalog's items go by (see :func:`names_of`)."""
+    attributes = items["attributes"] if "attributes" in items else [None] * len(items)
+    return [n for title, attrs in zip(items["title"], attributes, strict=True) for n in names_of(title, attrs)]
+
+
+def names_of(title: str, attributes: str | None) -> list[str]:
+    """The names one item goes by: its ``title`` and the localized titles kept as attributes
+    (``title_zh``, ...), each also without its variant part, since a reply names "竹语经典眼霜" or
+    "Bamboo Classic Eye Cream" rather than the full title. A guard that knows these catches a reply
+    naming an item it was not given, in either language."""
+    names = []
+    for t in all_titles({"title": title, "attributes": attributes}):
+        names.append(t)
+        head = _VARIANT.split(t.strip(), maxsplit=1)[0]
+        if head and head != t.strip():
+            names.append(head)
+    return names
 
 
 class CatalogSync:

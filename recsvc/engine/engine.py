@@ -23,13 +23,15 @@ import pandas as pd
 
 from recsvc.catalog_text import all_titles
 from recsvc.copy.assistant import stream_reply
+from recsvc.copy.conversation import reply_language, retrieval_query
 from recsvc.copy.llm import LLMClient, OpenAILLM
 from recsvc.copy.supervisor import LLMStatus, status_metrics
+from recsvc.copy.titles import CatalogTitles
 from recsvc.copy.types import CopyRequest
 from recsvc.copy.writer import Copywriter
 from recsvc.engine import copy_requests, scoring
 from recsvc.engine.candidates import CandidateCache, cart_first
-from recsvc.engine.catalog import CatalogSync
+from recsvc.engine.catalog import CatalogSync, item_names, names_of
 from recsvc.engine.counters import Counters
 from recsvc.engine.history import HISTORY_LIMIT, Digest, DigestCache
 from recsvc.engine.localize import localized
@@ -48,6 +50,8 @@ from recsvc.engine.pipeline import (
 )
 from recsvc.engine.scoring import UserState
 from recsvc.engine.types import (
+    CandidateView,
+    ItemView,
     MessageView,
     ProfileView,
     RecommendQuery,
@@ -86,6 +90,7 @@ class Engine:
         self.llm: LLMClient = llm or OpenAILLM(settings.copy)
         self.copywriter = Copywriter(settings.copy, self.llm, cache_db=settings.paths.store)
         self._models: ModelSet | None = None
+        self._reply_titles: CatalogTitles | None = None  # set with the models (see _refresh_titles)
         self._gate = VersionGate()  # refused model versions, shared by every load of this engine
         self._swap_lock = threading.Lock()
         self._counters = Counters()
@@ -137,10 +142,7 @@ class Engine:
 
     def _install(self, new: ModelSet, mark: float) -> None:
         entries = self._states.score_all(new)
-        # Every name a message may use for an item, in every locale: copy naming another item is refused.
-        items = self.store.items_frame()
-        rows = zip(items["title"], items["attributes"], strict=True)
-        self.copywriter.set_catalog_titles(t for ti, at in rows for t in all_titles({"title": ti, "attributes": at}))
+        self._refresh_titles()
         with self._swap_lock:
             old = self._models
             self._models = new
@@ -149,6 +151,15 @@ class Engine:
             if old is None or new.recs is not old.recs:  # a kept recs model keeps the items it indexed
                 self._catalog.indexed_through(mark)
         logger.info("serving models %s for %d users", new.versions, len(entries))
+
+    def _refresh_titles(self) -> None:
+        """Tell the guards the catalog's titles, so copy naming an item it was not given is caught.
+        Assistant replies are checked against every name of every item (localized titles, titles
+        without their variant part: :func:`~recsvc.engine.catalog.item_names`)."""
+        items = self.store.items_frame()
+        rows = zip(items["title"], items["attributes"], strict=True)
+        self.copywriter.set_catalog_titles(t for ti, at in rows for t in all_titles({"title": ti, "attributes": at}))
+        self._reply_titles = CatalogTitles(item_names(items))
 
     def reload_if_newer(self) -> bool:
         """Swap in the newest good versions if any are newer; refused versions leave the old ones serving."""
@@ -434,35 +445,60 @@ class Engine:
     def assistant_reply(
         self, user_id: str, turns: Sequence[tuple[str, str]], *, max_items: int, locale: str
     ) -> Iterator[ReplyChunk]:
+        """A grounded reply to the conversation: the items in the first chunk, then the text.
+
+        The reply is in the language the user writes in (then ``locale``, then the profile's: see
+        :func:`~recsvc.copy.conversation.reply_language`). The items are retrieved for what the user
+        asks (:func:`~recsvc.copy.conversation.retrieval_query`, at most ``limits.max_query_len``
+        characters, like ``Recommend``'s query); the user's history only ranks them.
+        """
         self.sync_items()
-        query = next((t for r, t in reversed(turns) if r == "user"), "")
+        user = self.store.get_user(user_id) or {}
+        lang = reply_language(turns, locale, str(user.get("locale") or ""))
         q = RecommendQuery(
             user_id=user_id,
             now=datetime.now(UTC),
-            query=query,
+            query=retrieval_query(turns, self.settings.limits.max_query_len),
             max_candidates=max_items,
             write_copy=False,
-            locale=locale,
+            locale=lang,
         )
         items = self.recommend(q).candidates
         yield ReplyChunk(items=items, writer="")
-        user = self.store.get_user(user_id) or {}
-        loc = locale or str(user.get("locale") or "") or "en-US"
-        facts = [
-            {
-                "item_id": c.item.item_id,
-                "title": c.item.title,
-                "price": c.item.price,
-                "currency": c.item.currency,
-                "reason": c.reason,
-            }
-            for c in items
-        ]
+        facts = [self._reply_fact(c, lang) for c in items]
         for piece in stream_reply(
-            list(turns), facts, loc, self.llm, self.settings.copy, timeout_s=self.settings.copy.timeout_s
+            list(turns),
+            facts,
+            lang,
+            self.llm,
+            self.settings.copy,
+            catalog_titles=self._reply_titles,
+            timeout_s=self.settings.copy.timeout_s,
         ):
             yield ReplyChunk(text=piece)
         yield ReplyChunk(done=True)
+
+    def _reply_fact(self, c: CandidateView, lang: str) -> dict[str, Any]:
+        """What a reply may say about one retrieved item (the only items it may name, by any of their
+        catalog names: ``aliases``)."""
+        row = self.store.get_item(c.item.item_id) or {}
+        return {
+            "item_id": c.item.item_id,
+            "title": self._reply_title(c.item, row, lang),
+            "aliases": names_of(row["title"], row.get("attributes")) if row else [],
+            "price": c.item.price,
+            "currency": c.item.currency,
+            "reason": c.reason,
+        }
+
+    @staticmethod
+    def _reply_title(item: ItemView, row: dict[str, Any], lang: str) -> str:
+        """The title a reply in ``lang`` names ``item`` by (``row``: its catalog row); every reply title
+        is taken here. An English reply uses the catalog's own (default) title, whatever the candidate
+        carries."""
+        if lang == DEFAULT_LOCALE and row.get("title"):
+            return str(row["title"])
+        return item.title
 
     # ---- metrics and status -----------------------------------------------------------------
     def metrics(self) -> tuple[dict[str, float], dict[str, str]]:

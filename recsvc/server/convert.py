@@ -21,6 +21,7 @@ from typing import Any
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from recsvc.catalog_text import LOCALIZED_FIELDS, column_name, is_locale_tag, localized_column
+from recsvc.copy.conversation import supported_locale
 from recsvc.data.io import ITEM_COLUMNS
 from recsvc.engine.types import RecommendQuery
 from recsvc.errors import InvalidArgument
@@ -30,6 +31,7 @@ from recsvc.v1 import recsvc_pb2 as pb
 from recsvc.vocabulary import (
     CHANNELS,
     EVENT_TYPES,
+    LOCALES,
     TRIGGERS,
     word,
 )
@@ -373,5 +375,20 @@ def assistant_args(req: pb.AssistantReplyRequest, settings: Settings) -> Assista
         user_id=uid,
         turns=tuple(turns),
         max_items=max_items,
-        locale=fields.text(req.locale, "locale", lim.max_text_len),
+        locale=_reply_locale(fields.text(req.locale, "locale", lim.max_text_len)),
     )
+
+
+def _reply_locale(locale: str) -> str:
+    """The locale a reply falls back to ('' = the profile's); one the assistant cannot answer in is refused
+    rather than answered in another language."""
+    if not locale:
+        return ""
+    found = supported_locale(locale)
+    if found is None:
+        raise InvalidArgument(
+            f"locale {locale!r} is not a language the assistant answers in: use an en or zh tag "
+            f"({', '.join(LOCALES)}), or leave it empty to follow the conversation and the user's profile",
+            field="locale",
+        )
+    return found

@@ -1,13 +1,19 @@
-"""A chat session through the MCP server (stdio), which bridges to the real gRPC server."""
+"""A chat session through the MCP server (stdio), which bridges to the real gRPC server, and its
+``recommend_products`` tool called directly."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import os
+import re
 import sys
 
+import pytest
+
 from recsvc.server.app import RecsvcServer
+from recsvc.v1 import recsvc_pb2 as pb
+from recsvc.v1 import recsvc_pb2_grpc as pb_grpc
 
 
 def test_mcp_tools_recommend_catalog_items(server: RecsvcServer, known_user: str) -> None:
@@ -35,3 +41,19 @@ def test_mcp_tools_recommend_catalog_items(server: RecsvcServer, known_user: str
     assert 1 <= len(items) <= 3
     assert all(i["item_id"] in catalog for i in items)
     assert profile["known"] is True
+
+
+def test_recommend_products_answers_in_the_language_of_the_query(
+    stub: pb_grpc.PushRecommenderStub, own_user: str
+) -> None:
+    from recsvc.mcp_server import recommend
+
+    user = pb.User(user_id=own_user, locale="zh-CN", timezone="Asia/Shanghai")
+    stub.UpsertUsers(pb.UpsertUsersRequest(users=[user]), timeout=30)
+    out = recommend(stub, own_user, "baby wipes", 3)
+    titles = [i["title"] for i in out["items"]]
+    assert titles and out["reply"].startswith("Here are my picks") and all(t in out["reply"] for t in titles)
+    assert recommend(stub, own_user, "有什么咖啡推荐吗？", 3)["reply"].startswith("为你推荐")
+    for kwargs, name in (({"query": "x" * 10_000}, "query"), ({"query": "coffee", "locale": "xx-XX"}, "locale")):
+        with pytest.raises(ValueError, match=f"INVALID_ARGUMENT: {re.escape(name)}"):
+            recommend(stub, own_user, **kwargs)  # type: ignore[arg-type]

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from recsvc.copy.assistant import build_prompt, stream_reply, template_reply
+from recsvc.copy.assistant import build_prompt, reply_check, stream_reply, template_reply
 from recsvc.copy.config import CopyConfig
 from recsvc.copy.llm import OpenAILLM
 from recsvc.copy.titles import CatalogTitles
@@ -80,3 +80,52 @@ def test_tool_definitions_and_validation() -> None:
         with pytest.raises(InvalidArgument) as exc:
             validate_call(name, args)
         assert exc.value.field == field
+
+
+CATALOG = CatalogTitles(
+    [
+        "Trail Running Shoes",
+        "Wool Hiking Socks",
+        "Kiwi Eco Air Fryer, 3L",
+        "Kiwi Eco Air Fryer",
+        "奇异环保空气炸锅 3升",
+        "奇异环保空气炸锅",
+        "越野跑鞋",
+    ]
+)
+
+
+def test_what_the_user_names_grants_no_item_and_no_price(scripted_llm: Scripted) -> None:
+    conv = [
+        ("user", "Kiwi Eco Air Fryer, 3L"),
+        ("assistant", "Here are my picks for you: Trail Running Shoes ($89)."),
+        ("user", "A friend paid ¥46.9 for one. And the shoes for $9?"),
+    ]
+    for text in (
+        "The Kiwi Eco Air Fryer, 3L is a good pick.",  # a catalog item the user named, not among the items
+        "The Trail Running Shoes cost $9.",  # a price the user wrote, not the item's
+        "You could get the Trail Running Shoes for ¥46.9.",
+    ):
+        out = "".join(stream_reply(conv, ITEMS, "en-US", scripted_llm([text]), CFG, catalog_titles=CATALOG))
+        assert out == template_reply(ITEMS, "en-US"), text
+
+
+def test_a_chinese_reply_names_given_items_by_any_of_their_names(scripted_llm: Scripted) -> None:
+    items = [{**ITEMS[0], "aliases": ["越野跑鞋"]}, ITEMS[1]]
+    conv = [("user", "周末去爬山穿什么？")]
+    ok = "推荐越野跑鞋（$89），轻便又防滑。"
+    assert "".join(stream_reply(conv, items, "zh-CN", scripted_llm([ok]), CFG, catalog_titles=CATALOG)) == ok
+    other = "推荐奇异环保空气炸锅，很实用。"
+    out = "".join(stream_reply(conv, items, "zh-CN", scripted_llm([other]), CFG, catalog_titles=CATALOG))
+    assert out == template_reply(items, "zh-CN")
+
+
+@pytest.mark.parametrize("lang", ["en-US", "zh-CN"])
+def test_template_replies_pass_the_reply_check(lang: str) -> None:
+    items = [*ITEMS, {"item_id": "i3", "title": "Kiwi Eco Air Fryer, 3L", "price": 46.9, "currency": "CNY"}]
+    check = reply_check([("user", "anything for $10?")], items, lang, CFG, CATALOG)
+    text = template_reply(items, lang)
+    assert check(text) is None
+    assert all(it["title"] in text for it in items)
+    assert "$89" in text and "¥46.90" in text
+    assert check(text.replace("$89", "$10")) == "number"

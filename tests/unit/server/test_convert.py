@@ -214,6 +214,20 @@ def test_assistant_turns_are_bounded_and_roles_checked() -> None:
     assert _field_of(convert.assistant_args, long, SETTINGS) == "conversation[0].text"
     role = pb.AssistantReplyRequest(user_id="u", conversation=[pb.ChatTurn(role="bot", text="x")])
     assert _field_of(convert.assistant_args, role, SETTINGS) == "conversation[0].role"
+    assert _field_of(convert.assistant_args, pb.AssistantReplyRequest(user_id="u"), SETTINGS) == "conversation"
+
+
+@pytest.mark.parametrize("locale", ["fr-FR", "xx-XX", "klingon", "en US"])
+def test_assistant_refuses_a_locale_it_cannot_answer_in(locale: str) -> None:
+    req = pb.AssistantReplyRequest(user_id="u", conversation=[pb.ChatTurn(role="user", text="hi")], locale=locale)
+    assert _field_of(convert.assistant_args, req, SETTINGS) == "locale"
+
+
+def test_assistant_locale_is_read_as_the_locale_it_answers_in() -> None:
+    turn = pb.ChatTurn(role="user", text="hi")
+    for given, locale in (("zh_TW", "zh-CN"), (" en-GB ", "en-US"), ("", "")):
+        req = pb.AssistantReplyRequest(user_id="u", conversation=[turn], locale=given)
+        assert convert.assistant_args(req, SETTINGS).locale == locale
 
 
 def test_generate_message_checks_offer_and_item_id() -> None:

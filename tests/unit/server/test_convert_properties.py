@@ -19,6 +19,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from recsvc.copy.conversation import supported_locale
 from recsvc.data.io import ITEM_COLUMNS
 from recsvc.engine.types import RecommendQuery
 from recsvc.errors import InvalidArgument, RecsvcError, ResourceExhausted
@@ -235,17 +236,28 @@ TURNS = built(
 )
 
 
+# Locales: ones the assistant answers in (empty = the profile's), and ones it refuses (or arbitrary text).
+GOOD_LOCALES = one_of("", "en-US", "zh-CN", " zh_TW ", "EN", "zh-Hans-CN")
+BAD_LOCALES = one_of("fr-FR", "xx-XX", "klingon", "en US", "e", "x" * 201, "\x00")
+
+
 @PROPS
-@given(turns=st.lists(TURNS, max_size=4), max_items=st.one_of(st.integers(0, 20), arbitrary_int), locale=short)
+@given(
+    turns=st.lists(TURNS, max_size=4),
+    max_items=st.one_of(st.integers(0, 20), arbitrary_int),
+    locale=st.one_of(GOOD_LOCALES, BAD_LOCALES, short),
+)
 def test_assistant_args(turns: list[tuple[pb.ChatTurn, Verdict]], max_items: int, locale: str) -> None:
     req = pb.AssistantReplyRequest(user_id="u", conversation=[t for t, _ in turns], max_items=max_items, locale=locale)
     a, err = _outcome(convert.assistant_args, req, SETTINGS)
-    if turns and all(v.valid for _, v in turns) and 0 <= max_items <= 20:
+    locale_ok = locale.strip() == "" or supported_locale(locale.strip()) is not None
+    if turns and all(v.valid for _, v in turns) and 0 <= max_items <= 20 and locale_ok:
         assert err is None, err
-    if not turns or any(v.bad for _, v in turns):
+    if not turns or any(v.bad for _, v in turns) or not locale_ok:
         assert err is not None
     if a is not None:
         assert 1 <= len(a.turns) <= LIM.max_turns and 1 <= a.max_items <= 20
+        assert a.locale in ("", "en-US", "zh-CN")
         for role, text in a.turns:
             assert role in ("user", "assistant", "system")
             _check_text(text, LIM.max_turn_len)
