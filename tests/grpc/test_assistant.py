@@ -11,6 +11,7 @@ import re
 import grpc
 import pytest
 
+from recsvc.catalog_text import all_titles
 from recsvc.copy.conversation import text_language
 from recsvc.copy.titles import CJK
 from recsvc.server.app import RecsvcServer
@@ -44,7 +45,8 @@ def _own_words(reply: str, items: list[pb.Candidate]) -> str:
 
 def _assert_grounded(server: RecsvcServer, reply: str, items: list[pb.Candidate]) -> None:
     """Every catalog title the reply names is a returned item's; every amount is a returned item's price."""
-    titles = set(server.engine.store.items_frame()["title"])
+    frame = server.engine.store.items_frame()
+    titles = {t for row in frame.to_dict("records") for t in all_titles(row)}  # every locale's names
     named = {t for t in titles if t in reply}
     assert named and named <= {c.item.title for c in items}, named
     for amount in re.findall(r"[$¥€£]\s*(\d+(?:\.\d+)?)", reply):
