@@ -96,7 +96,7 @@ def test_a_segment_picks_its_users(config: str, tmp_path: Path) -> None:
     scores, picked = tmp_path / "s.parquet", tmp_path / "c.parquet"
     assert main(["score", "--config", config, "-q", "--out", str(scores)]) == 0
     risky = pd.read_parquet(scores).query("churn_risk > 0.5")
-    assert 0 < len(risky)
+    assert len(risky) > 0
     argv = ["campaign", "--config", config, "-q", "--out", str(picked), "--max-candidates", "1"]
     assert main([*argv, "--segment", "churn_risk>0.5", "--channels", "email,app_push"]) == 0
     rows = pd.read_parquet(picked)
