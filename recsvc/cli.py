@@ -285,6 +285,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     for add_commands in (_serving_commands, _data_commands, _evaluate_command, _client_commands):
         add_commands(add)
+    from recsvc.batch.commands import batch_commands
+
+    batch_commands(add, _positive_int)
     return p
 
 

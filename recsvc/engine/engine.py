@@ -52,6 +52,7 @@ from recsvc.engine.scoring import UserState
 from recsvc.engine.types import (
     CandidateView,
     ItemView,
+    LifecycleView,
     MessageView,
     ProfileView,
     RecommendQuery,
@@ -59,6 +60,7 @@ from recsvc.engine.types import (
     Rejection,
     ReplyChunk,
     ReportResult,
+    SendTimeView,
     SuppressionView,
     UserScoreView,
 )
@@ -294,6 +296,24 @@ class Engine:
         """Reserve the send in the caps ledger: None when booked, else why not (duplicate or refused)."""
         booked = self.caps.reserve(q.user_id, channel, tier, q.now, dedupe_key=dedupe, key_moment=trigger.key_moment)
         return booking_view(booked)
+
+    # ---- batch helpers ----------------------------------------------------------------------
+    def user_state(self, user_id: str, now: datetime) -> tuple[LifecycleView, str]:
+        """The lifecycle score and tier that a ``Recommend`` for this user at ``now`` would use."""
+        models = self.models
+        digest = self._digests.get(user_id)
+        return self._states.get(user_id, now, digest.sig, models)
+
+    def known_user_ids(self) -> list[str]:
+        """Every user with at least one event, sorted (a stable order for batch chunks)."""
+        return sorted(self.store.history_signatures())
+
+    def best_send(self, user_id: str, now: datetime, trigger: str = "scheduled") -> SendTimeView | None:
+        """The send slot a ``Recommend`` with ``trigger`` at ``now`` would pick (None: all quiet hours)."""
+        q = RecommendQuery(user_id=user_id, now=now, trigger=trigger, write_copy=False)
+        audience = Audience.of(q, self.store.get_user(user_id) or {}, self.settings.timing)
+        window = deadline_for(audience.trigger, now, self.settings.timing)
+        return send_time_view(best_slot(self.models, q, audience, window), audience.tz.key)
 
     # ---- other calls ------------------------------------------------------------------------
     def score_users(self, user_ids: Sequence[str], as_of: datetime) -> tuple[list[UserScoreView], dict[str, str]]:
