@@ -65,6 +65,11 @@ def _pg_value(v: Any, col: str, defaults: dict[str, Any]) -> Any:
     return int(v) if isinstance(v, bool) else v
 
 
+def _holds_nul(params: Sequence[Any]) -> bool:
+    """PostgreSQL text cannot hold NUL, so a lookup by such a key matches nothing (SQLite's answer)."""
+    return any(isinstance(p, str) and "\x00" in p for p in params)
+
+
 def _upsert_sql(table: str, cols: Sequence[str], key: str) -> str:
     sets = ",".join(f"{c}=EXCLUDED.{c}" for c in cols if c != key)
     marks = ",".join(["%s"] * len(cols))
@@ -144,6 +149,8 @@ class PostgresStore:
                 yield conn
         except (PoolTimeout, psycopg.OperationalError) as exc:  # statement timeouts included
             raise Unavailable(f"PostgreSQL at {self.location} unavailable: {str(exc).strip()}") from None
+        except psycopg.DataError as exc:  # a value PostgreSQL cannot store, e.g. text with NUL
+            raise InvalidArgument(f"a value cannot be stored in PostgreSQL: {str(exc).strip()}") from None
 
     @contextmanager
     def tx(self) -> Iterator[psycopg.Cursor[Any]]:
@@ -152,11 +159,15 @@ class PostgresStore:
             yield cur
 
     def _all(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        if _holds_nul(params):
+            return []
         with self.connection() as conn, conn.cursor() as cur:
             cur.execute(sql, params)
             return cur.fetchall()
 
     def _dicts(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
+        if _holds_nul(params):
+            return []
         with self.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
             cur.execute(sql, params)
             return cur.fetchall()
@@ -241,10 +252,11 @@ class PostgresStore:
     def lifecycle_rows(
         self, user_ids: Sequence[str], *, before: float | None = None
     ) -> list[tuple[str, float, str, str | None, float | None, int]]:
-        if not user_ids:
+        ids = [u for u in user_ids if "\x00" not in u]
+        if not ids:
             return []
         sql = "SELECT user_id, ts, event_type, item_id, value, ts_offset_min FROM events WHERE user_id = ANY(%s)"
-        params: list[Any] = [list(user_ids)]
+        params: list[Any] = [ids]
         if before is not None:
             sql += " AND ts < %s"
             params.append(before)
@@ -326,7 +338,7 @@ class PostgresStore:
         return rows[0] if rows else None
 
     def items_by_id(self, item_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
-        ids = list(dict.fromkeys(item_ids))
+        ids = [i for i in dict.fromkeys(item_ids) if "\x00" not in i]
         if not ids:
             return {}
         rows = self._dicts(f"SELECT {','.join(ITEM_DB_COLS)} FROM items WHERE item_id = ANY(%s)", (ids,))

@@ -225,3 +225,10 @@ def test_import_events_is_idempotent_and_derives_once_per_new_event(store_locati
     assert ev["event_type"].tolist() == ["view", "unsubscribe"] and ev["ts"].iloc[0].timestamp() == 1_700_000_000.0
     assert s.replay_events(derive, after_seq=0, event_types=("unsubscribe",)) == 3 and seen[-1] == "e1"
     s.close()
+
+
+def test_a_key_no_row_can_have_matches_nothing(store_location: str) -> None:
+    s = open_store(store_location)
+    s.add_events(_events(("a", "view", "i1")))
+    assert s.events_for_user("\x00nobody").empty and s.get_user("\x00x") is None and s.get_item("\x00") is None
+    s.close()
