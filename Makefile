@@ -12,7 +12,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install llama-wheel protos demo train retrain serve run test lint typecheck unit bench bench-full clean
+.PHONY: install llama-wheel protos demo train retrain serve run test lint typecheck unit bench bench-full clean postgres
 
 install: $(STAMP) $(PROTO_OUT)
 
@@ -87,7 +87,13 @@ typecheck: install
 unit: install
 	$(BIN)/pytest -q tests/unit
 
-test: install lint typecheck
+# PostgreSQL 15's initdb and pg_ctl: the tests start a throwaway cluster with them (Debian's package).
+PG_BIN ?= /usr/lib/postgresql/15/bin
+postgres:
+	@test -x $(PG_BIN)/initdb -a -x $(PG_BIN)/pg_ctl || \
+		(apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q postgresql)
+
+test: install lint typecheck postgres
 	$(BIN)/pytest -q -m "" tests; rc=$$?; if [ $$rc -eq 5 ]; then echo "pytest ran no tests" >&2; exit 1; fi; exit $$rc
 
 bench: install

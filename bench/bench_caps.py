@@ -1,29 +1,37 @@
-"""Throughput of CapLedger.reserve: one process, then N processes on one SQLite file.
+"""Throughput of CapLedger.reserve: one process, then N processes on one store (SQLite or PostgreSQL).
 
-Run: ``.venv/bin/python bench/bench_caps.py [--calls 2000] [--procs 4]``.
+Run: ``.venv/bin/python bench/bench_caps.py [--calls 2000] [--procs 4] [--postgres]``. With
+``--postgres`` the store is a throwaway PostgreSQL 15 cluster made as the tests make it
+(``tests/pg_cluster.py``), so the figures are for the shared-store ledger (``caps_pg``).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from recsvc.frequency.caps import CapLedger
+from recsvc.frequency import open_ledger
+from recsvc.store import open_store
 from recsvc.vocabulary import EngagementTier
+
+REPO = Path(__file__).resolve().parents[1]
 
 _WORKER = """
 import sys
 from datetime import UTC, datetime, timedelta
-from recsvc.frequency.caps import CapLedger
+from recsvc.frequency import open_ledger
+from recsvc.store import open_store
 from recsvc.vocabulary import EngagementTier
-db, w, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
-led = CapLedger(db)
+location, w, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+led = open_ledger(open_store(location))
 t = datetime(2024, 1, 1, tzinfo=UTC)
 for i in range(n):
     at = t + timedelta(seconds=i)
@@ -31,14 +39,32 @@ for i in range(n):
 """
 
 
+@contextlib.contextmanager
+def _location(postgres: bool) -> Iterator[str]:
+    if not postgres:
+        with tempfile.TemporaryDirectory() as d:
+            yield str(Path(d) / "caps.sqlite")
+        return
+    sys.path.insert(0, str(REPO))
+    from tests.pg_cluster import start_cluster
+
+    cluster = start_cluster()
+    os.environ["RECSVC_POSTGRES_PASSWORD"] = cluster.password
+    try:
+        yield cluster.new_database()
+    finally:
+        cluster.destroy()
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--calls", type=int, default=2000)
     ap.add_argument("--procs", type=int, default=4)
+    ap.add_argument("--postgres", action="store_true", help="a throwaway PostgreSQL 15 cluster instead of SQLite")
     args = ap.parse_args()
-    with tempfile.TemporaryDirectory() as d:
-        db = str(Path(d) / "caps.sqlite")
-        led = CapLedger(db)
+    with _location(args.postgres) as location:
+        store = open_store(location)
+        led = open_ledger(store)
         t0 = time.perf_counter()
         now = datetime(2024, 1, 1, tzinfo=UTC)
         for i in range(args.calls):
@@ -46,18 +72,21 @@ def main() -> None:
                 f"u{i % 500}", "app_push", EngagementTier.HIGH, now + timedelta(seconds=i), dedupe_key=str(i)
             )
         dt = time.perf_counter() - t0
-        print(f"1 process: {args.calls / dt:.0f} reserve/s ({1e3 * dt / args.calls:.2f} ms each)")
-        env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+        backend = "PostgreSQL" if args.postgres else "SQLite"
+        print(f"{backend}, 1 process: {args.calls / dt:.0f} reserve/s ({1e3 * dt / args.calls:.2f} ms each)")
+        env = {**os.environ, "PYTHONPATH": str(REPO)}
         t0 = time.perf_counter()
         procs = [
-            subprocess.Popen([sys.executable, "-c", _WORKER, db, str(w), str(args.calls)], env=env)
+            subprocess.Popen([sys.executable, "-c", _WORKER, location, str(w), str(args.calls)], env=env)
             for w in range(args.procs)
         ]
         for p in procs:
             p.wait()
         dt = time.perf_counter() - t0
         total = args.calls * args.procs
-        print(f"{args.procs} processes: {total / dt:.0f} reserve/s overall (incl. interpreter start-up)")
+        print(f"{backend}, {args.procs} processes: {total / dt:.0f} reserve/s overall (incl. interpreter start-up)")
+        led.close()
+        store.close()
 
 
 if __name__ == "__main__":

@@ -255,6 +255,15 @@ def cmd_mcp(args: argparse.Namespace) -> int:
     return run_mcp(args.target or f"{settings.server.host}:{settings.server.port}")
 
 
+def cmd_db(args: argparse.Namespace) -> int:
+    from recsvc.store.admin import db_migrate, db_status
+
+    settings = _settings(args)
+    run = db_migrate if args.action == "migrate" else db_status
+    _write_json(run(settings.paths.store, settings.postgres), None)
+    return 0
+
+
 # ---- parser ---------------------------------------------------------------------------------
 class _Parser(argparse.ArgumentParser):
     """Usage errors in one line (with a pointer to --help), not argparse's two-line usage dump."""
@@ -307,6 +316,13 @@ def _serving_commands(add: _Add) -> None:
     c.add_argument("action", choices=("warm",))
     c.add_argument("--top-items", type=_positive_int, default=50)
     c.add_argument("--local-llm", action="store_true", help="start the embedded llama.cpp server for the job")
+
+    db = add(
+        "db",
+        cmd_db,
+        "The store's schema: `recsvc db status` (version, pending steps), `recsvc db migrate` (apply them).",
+    )
+    db.add_argument("action", choices=("status", "migrate"))
 
 
 def _data_commands(add: _Add) -> None:

@@ -24,10 +24,11 @@ from recsvc.errors import InvalidArgument
 from recsvc.frequency.config import FrequencyConfig
 from recsvc.lifecycle.config import LifecycleConfig
 from recsvc.recs.config import RecsConfig
+from recsvc.store.config import PASSWORD_ENV, PostgresConfig
 from recsvc.timing.config import TimingConfig
 
 ENV_PREFIX = "RECSVC_"
-SECRET_ENV = ("RECSVC_API_TOKEN",)
+SECRET_ENV = ("RECSVC_API_TOKEN", *PASSWORD_ENV)
 
 
 def _section_checks(section: object, name: str, got: Callable[[Any], str] | None = None) -> FieldChecks:
@@ -74,9 +75,9 @@ class ServerConfig:
 
 @dataclass(frozen=True)
 class PathsConfig:
-    """Where state lives: the SQLite store, model artifacts and the demo data."""
+    """Where state lives: the store, model artifacts and the demo data."""
 
-    store: str = "var/recsvc.db"
+    store: str = "var/recsvc.db"  # a SQLite file, or postgresql://user@host:port/db (see [postgres])
     models_dir: str = "models"
     data_dir: str = "var/demo"
 
@@ -171,6 +172,7 @@ class Settings:
     copy: CopyConfig = field(default_factory=CopyConfig)
     timing: TimingConfig = field(default_factory=TimingConfig)
     frequency: FrequencyConfig = field(default_factory=FrequencyConfig)
+    postgres: PostgresConfig = field(default_factory=PostgresConfig)
     api_token: str = field(default="", repr=False)  # from RECSVC_API_TOKEN only
 
     def validate(self) -> None:
@@ -289,6 +291,11 @@ def load_settings(config_file: str | Path | None = None, env: Mapping[str, str] 
             raise InvalidArgument(f"{p}: not valid TOML: {exc}", field="config") from None
         if "api_token" in data:
             raise InvalidArgument("api_token is a secret: set RECSVC_API_TOKEN, not the config file", field="api_token")
+        if isinstance(data.get("postgres"), Mapping) and "password" in data["postgres"]:
+            raise InvalidArgument(
+                "postgres.password is a secret: set RECSVC_POSTGRES_PASSWORD (or PGPASSWORD), not the config file",
+                field="postgres.password",
+            )
         values = data
     values = _merge(values, _env_values(env))
     settings = _build(Settings, values, "")

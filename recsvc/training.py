@@ -13,7 +13,7 @@ from typing import Any
 import pandas as pd
 
 from recsvc.data.convert import Dataset, load_dataset
-from recsvc.errors import InvalidArgument
+from recsvc.errors import FailedPrecondition, InvalidArgument
 from recsvc.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -71,21 +71,22 @@ def train_all(
 
 def _import_into_store(settings: Settings, ds: Dataset, items: str | None, users_path: str | None) -> None:
     """Load the data set into the service's store, deriving opt-outs and feedback from its events."""
-    from recsvc.frequency.caps import CapLedger
-    from recsvc.store import Store
+    from recsvc.frequency import open_ledger
+    from recsvc.store import open_store
 
-    store = Store(settings.paths.store)
-    CapLedger(settings.paths.store, settings.frequency).close()  # its tables, for derive_from_events
+    store = open_store(settings.paths.store, settings.postgres)
+    ledger = open_ledger(store, settings.frequency)  # its tables, for derive_from_events
     try:
         if ds.items is not None:
             store.upsert_items(_with_extra_columns(ds.items, items))
         if ds.users is not None:
             store.upsert_users(_with_extra_columns(ds.users, users_path))
-        res = store.import_events(ds.events, derive=CapLedger.derive_from_events)
+        res = store.import_events(ds.events, derive=ledger.derive_from_events)
         logger.info(
-            "store %s: %d events imported (%d already there)", settings.paths.store, res.accepted, res.duplicate
+            "store %s: %d events imported (%d already there)", store.location, res.accepted, res.duplicate
         )
     finally:
+        ledger.close()
         store.close()
 
 
@@ -110,10 +111,16 @@ def warm_copy(settings: Settings, *, top_items: int, local_llm: bool = False, pr
     from recsvc.copy.llm import OpenAILLM
     from recsvc.copy.types import CopyRequest
     from recsvc.copy.writer import Copywriter
-    from recsvc.store import Store
+    from recsvc.store import is_postgres, open_store
     from recsvc.vocabulary import CHANNELS, LOCALES, STAGES
 
-    store = Store(settings.paths.store)
+    if is_postgres(settings.paths.store):
+        raise FailedPrecondition(
+            "copy warm fills the persistent copy cache, which only a SQLite store keeps so far; "
+            "on PostgreSQL each server process caches copy in memory",
+            field="paths.store",
+        )
+    store = open_store(settings.paths.store, settings.postgres)
     try:
         rows = store.most_evented_items(top_items)
     finally:

@@ -21,7 +21,7 @@ from recsvc.engine.models import ModelSet
 from recsvc.recs.reasons import Reason
 from recsvc.recs.serving import Candidate, RecRequest
 from recsvc.settings import EngineConfig
-from recsvc.store import Store
+from recsvc.store import EventStore
 
 
 @dataclass(frozen=True)
@@ -38,7 +38,7 @@ class CandidateCache:
     """Ranked candidates per ``(user, city, trigger, stage, cart)``, least recently used dropped first."""
 
     def __init__(
-        self, store: Store, config: Callable[[], EngineConfig], items_version: Version, counters: Counters
+        self, store: EventStore, config: Callable[[], EngineConfig], items_version: Version, counters: Counters
     ) -> None:
         self._store = store
         self._config = config  # read per call: the engine's settings in force
@@ -86,7 +86,7 @@ class CandidateCache:
 _STILL_IN_CART = Reason("still_in_cart")
 
 
-def cart_first(store: Store, cands: list[Candidate], cart: Sequence[str]) -> list[Candidate]:
+def cart_first(store: EventStore, cands: list[Candidate], cart: Sequence[str]) -> list[Candidate]:
     """``cands`` with the cart's items first; cart items the ranking left out are added from the catalog."""
     ids = {c.item_id for c in cands}
     front = [c for c in cands if c.item_id in cart]

@@ -23,7 +23,7 @@ from recsvc.data.io import normalize_items
 from recsvc.engine.counters import Version
 from recsvc.engine.models import ModelSet
 from recsvc.settings import EngineConfig
-from recsvc.store import Store
+from recsvc.store import EventStore
 
 logger = logging.getLogger(__name__)
 
@@ -56,7 +56,7 @@ class CatalogSync:
     """What this process has indexed of the shared catalog."""
 
     def __init__(
-        self, store: Store, config: Callable[[], EngineConfig], serving: Callable[[], ModelSet | None]
+        self, store: EventStore, config: Callable[[], EngineConfig], serving: Callable[[], ModelSet | None]
     ) -> None:
         self._store = store
         self._config = config  # read per call: the engine's settings in force

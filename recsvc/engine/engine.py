@@ -67,11 +67,12 @@ from recsvc.engine.types import (
 from recsvc.engine.user_state import UserStates
 from recsvc.engine.views import booking_view, catalog_item_view, message_view, send_time_view
 from recsvc.errors import FailedPrecondition, InvalidArgument, NotFound, RecsvcError, ResourceExhausted
-from recsvc.frequency.caps import DERIVING_EVENT_TYPES, CapLedger
+from recsvc.frequency import open_ledger
+from recsvc.frequency.caps import DERIVING_EVENT_TYPES
 from recsvc.recs.embeddings import Encoder, SentenceTransformerEncoder
 from recsvc.recs.serving import Candidate
 from recsvc.settings import Settings
-from recsvc.store import Store
+from recsvc.store import EventStore, is_postgres, open_store
 from recsvc.timing.clock import QuietHours, Trigger, deadline_for, resolve_timezone
 from recsvc.vocabulary import DEFAULT_LOCALE, EngagementTier
 
@@ -83,14 +84,16 @@ class Engine:
 
     def __init__(self, settings: Settings, *, encoder: Encoder | None = None, llm: LLMClient | None = None) -> None:
         self.settings = settings
-        self.store = Store(settings.paths.store)
-        self.caps = CapLedger(settings.paths.store, settings.frequency)
+        self.store: EventStore = open_store(settings.paths.store, settings.postgres)
+        self.caps = open_ledger(self.store, settings.frequency)
         self._reconcile_derived_state()
         self._encoder = encoder
         self._encoder_lock = threading.Lock()
         # The LLM sits behind a small interface with timeouts; any OpenAI-compatible endpoint will do.
         self.llm: LLMClient = llm or OpenAILLM(settings.copy)
-        self.copywriter = Copywriter(settings.copy, self.llm, cache_db=settings.paths.store)
+        # The copy cache's table lives in a SQLite file; on PostgreSQL each process keeps its cache in memory.
+        cache_db = None if is_postgres(settings.paths.store) else settings.paths.store
+        self.copywriter = Copywriter(settings.copy, self.llm, cache_db=cache_db)
         self._models: ModelSet | None = None
         self._reply_titles: CatalogTitles | None = None  # set with the models (see _refresh_titles)
         self._gate = VersionGate()  # refused model versions, shared by every load of this engine
@@ -120,6 +123,11 @@ class Engine:
                     self._encoder = SentenceTransformerEncoder(self.settings.recs.embedding_model or None)
                 enc = self._encoder
         return enc
+
+    @property
+    def loaded(self) -> bool:
+        """Whether a model set is serving."""
+        return self._models is not None
 
     @property
     def models(self) -> ModelSet:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from recsvc.frequency.channels import ChannelStats, channel_stats_from
 from recsvc.settings import EngineConfig
-from recsvc.store import Store
+from recsvc.store import EventStore
 
 # How many of a user's most recent events a request reads: the recs model's history, the items
 # pushed lately, channel statistics and the profile's recent items. Lifecycle scores and engagement
@@ -24,7 +24,7 @@ HISTORY_LIMIT = 300
 Signature = tuple[int, float]  # (number of the user's events, time of the last one): see Store.history_signature
 
 
-def recs_history(store: Store, user_id: str) -> list[tuple[str, str, float]]:
+def recs_history(store: EventStore, user_id: str) -> list[tuple[str, str, float]]:
     """The user's recent ``(item_id, event_type, ts)`` with an item, oldest first (recs input)."""
     return [(i, et, ts) for i, et, ts, _ in store.history_rows(user_id, limit=HISTORY_LIMIT) if i]
 
@@ -47,7 +47,7 @@ class DigestCache:
     """The :class:`Digest` of recently seen users, least recently used dropped first; it holds as
     many users as the candidate cache (``engine.candidate_cache_size``)."""
 
-    def __init__(self, store: Store, config: Callable[[], EngineConfig]) -> None:
+    def __init__(self, store: EventStore, config: Callable[[], EngineConfig]) -> None:
         self._store = store
         self._config = config  # read per call: the engine's settings in force
         self._digests: OrderedDict[str, Digest] = OrderedDict()

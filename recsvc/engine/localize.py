@@ -13,10 +13,10 @@ from collections.abc import Sequence
 
 from recsvc.catalog_text import ItemText, item_text
 from recsvc.recs.serving import Candidate
-from recsvc.store import Store
+from recsvc.store import EventStore
 
 
-def localized(cands: Sequence[Candidate], locale: str, store: Store) -> list[Candidate]:
+def localized(cands: Sequence[Candidate], locale: str, store: EventStore) -> list[Candidate]:
     """``cands`` with titles, descriptions and reasons for a reader in ``locale``; a candidate whose
     item is not in the store keeps the recommender's words."""
     named = [c.why.item_id for c in cands if c.why is not None and c.why.item_id]

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 
 from recsvc.copy.supervisor import LLMStatus, status_metrics
 from recsvc.engine.counters import Counters
-from recsvc.store import Store
+from recsvc.store import EventStore
 
 
 def record_call(counters: Counters, name: str, t0: float) -> None:
@@ -35,7 +35,7 @@ def metric_values(
     copy_metrics: Mapping[str, float],
     llm_status: LLMStatus | None,
     users_cached: int,
-    store: Store,
+    store: EventStore,
 ) -> dict[str, float]:
     """Every figure, by name."""
     values = counters.values()

@@ -23,7 +23,7 @@ from recsvc.frequency.config import FrequencyConfig
 from recsvc.frequency.tiers import OPEN_EVENTS, PASSIVE_EVENTS
 from recsvc.lifecycle.eventlog import EventLog
 from recsvc.lifecycle.model import UserScore
-from recsvc.store import Store
+from recsvc.store import EventStore
 from recsvc.vocabulary import EVENT_TYPES, EngagementTier, stage_name, tier_name
 
 _TIER_WINDOW_DAYS = 90.0
@@ -57,7 +57,7 @@ def utc(t: datetime | pd.Timestamp) -> pd.Timestamp:
 
 
 def score_users(
-    store: Store, models: ModelSet, user_ids: Sequence[str], as_of: datetime, frequency: FrequencyConfig
+    store: EventStore, models: ModelSet, user_ids: Sequence[str], as_of: datetime, frequency: FrequencyConfig
 ) -> dict[str, UserState]:
     """Score ``user_ids`` from all their events before ``as_of`` (unknown users get the cold-start row).
 
@@ -90,7 +90,7 @@ def score_users(
 
 
 def score_in_chunks(
-    store: Store,
+    store: EventStore,
     models: ModelSet,
     user_ids: Sequence[str],
     as_of: datetime,

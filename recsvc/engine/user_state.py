@@ -20,7 +20,7 @@ from recsvc.engine.history import Signature
 from recsvc.engine.models import ModelSet
 from recsvc.engine.types import LifecycleView
 from recsvc.settings import Settings
-from recsvc.store import Store
+from recsvc.store import EventStore
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,7 +36,7 @@ class UserEntry:
 class UserStates:
     """The per-user cache of scores and tiers for the model set being served."""
 
-    def __init__(self, store: Store, settings: Callable[[], Settings]) -> None:
+    def __init__(self, store: EventStore, settings: Callable[[], Settings]) -> None:
         self._store = store
         self._settings = settings  # read per call: the engine's settings in force
         self._lock = threading.Lock()

@@ -75,6 +75,8 @@ _FEEDBACK_EVENT_INDEX = (
     "CREATE UNIQUE INDEX IF NOT EXISTS feedback_event ON feedback(event_id) WHERE event_id IS NOT NULL"
 )
 _DERIVED_THROUGH = "events_derived_through"
+# A DB-API cursor taking ``?`` parameters: sqlite3's, or caps_pg's adapter around a psycopg cursor.
+Cursor = Any
 # Event types whose effects live in this ledger (see :meth:`CapLedger.derive_from_events`).
 DERIVING_EVENT_TYPES: tuple[str, ...] = ("unsubscribe", "push_dismissed", "feedback")
 
@@ -237,7 +239,7 @@ class CapLedger:
 
     # --------------------------------------------------------------------------- caps
     def effective_caps(
-        self, cur: sqlite3.Cursor, user_id: str, tier: EngagementTier, now: float, key_moment: bool
+        self, cur: Cursor, user_id: str, tier: EngagementTier, now: float, key_moment: bool
     ) -> tuple[int, int]:
         """(daily, weekly) cap after recent dismissals / negative feedback."""
         cfg = self.config
@@ -303,7 +305,7 @@ class CapLedger:
         return Reservation(rid, uid, ch, t, now_utc.astimezone(UTC), dedupe_key, key_moment)
 
     def _verdict(
-        self, cur: sqlite3.Cursor, uid: str, ch: str, t: EngagementTier, now: float, key_moment: bool
+        self, cur: Cursor, uid: str, ch: str, t: EngagementTier, now: float, key_moment: bool
     ) -> Refusal | None:
         """Why a send would be refused now (None = allowed); runs inside the caller's transaction."""
         if cur.execute(

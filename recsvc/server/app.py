@@ -29,12 +29,14 @@ from recsvc.server.decode import DecodeErrorInterceptor
 from recsvc.server.inflight import InFlight, InFlightInterceptor
 from recsvc.server.servicer import SERVICE_NAME, add_to_server
 from recsvc.settings import Settings
+from recsvc.store import is_postgres
 
 logger = logging.getLogger(__name__)
 
 # Health of the local LLM alone: NOT_SERVING means copy comes from templates, the service still serves.
 COPY_LLM_SERVICE = "recsvc.copy.llm"
 _OPEN_METHODS = ("/grpc.health.v1.Health/", "/grpc.reflection.")
+_STORE_PROBE_S = 1.0  # how often health re-checks a shared (PostgreSQL) store
 _UNLOADED_RETRY_S = 5.0  # how often a server without models retries when reload_interval_s is 0
 
 
@@ -107,6 +109,31 @@ class RecsvcServer:
             t = threading.Thread(target=self._watch_llm, name="llm-health", daemon=True)
             t.start()
             self._threads.append(t)
+        if is_postgres(self.settings.paths.store):
+            t = threading.Thread(target=self._watch_store, name="store-health", daemon=True)
+            t.start()
+            self._threads.append(t)
+
+    def _watch_store(self) -> None:
+        """Health follows a shared store: NOT_SERVING while it does not answer (calls fail UNAVAILABLE
+        meanwhile), SERVING again once it does and models are loaded, without a restart."""
+        down = False
+        while not self._stop_event.wait(_STORE_PROBE_S):
+            try:
+                self.engine.store.ping()
+                up = True
+            except Exception as exc:
+                up = False
+                if not down:
+                    logger.error("store unavailable (%s); health NOT_SERVING until it answers", exc)
+            if up != down:
+                continue
+            down = not up
+            if down:
+                self._set_serving(False)
+            elif self.engine.loaded and not self._stop_event.is_set():
+                logger.info("store answers again; SERVING")
+                self._set_serving(True)
 
     def _watch_llm(self, interval_s: float = 1.0) -> None:
         """Mirror the local LLM supervisor's published state into the health service."""

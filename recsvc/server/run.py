@@ -61,14 +61,14 @@ def wait_serving(target: str, timeout_s: float = 120.0, token: str = "") -> bool
 def _log_sample(settings: Settings, port: int) -> None:
     """Once serving, log one real recommendation for a known user, so `make run` shows it works."""
     from recsvc.client import format_recommendation, recommend_once
-    from recsvc.store import Store
+    from recsvc.store import open_store
 
     target = f"127.0.0.1:{port}"
     # SERVING comes after the warm-up of every known user's candidates: minutes for a large app.
     if not wait_serving(target, timeout_s=1800.0, token=settings.api_token):
         logger.warning("server did not become SERVING; no sample")
         return
-    store = Store(settings.paths.store)
+    store = open_store(settings.paths.store, settings.postgres)
     try:
         buyers = store.most_active_users(event_type="purchase", limit=1)
     finally:

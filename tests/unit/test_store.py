@@ -9,15 +9,15 @@ from pathlib import Path
 
 import pandas as pd
 
-from recsvc.store import Store
+from recsvc.store import Store, open_store
 
 
 def _row(eid: str, user: str = "u1", etype: str = "view") -> dict[str, object]:
     return {"event_id": eid, "user_id": user, "ts": 1_700_000_000.0, "event_type": etype, "item_id": "i1"}
 
 
-def test_events_are_idempotent(tmp_path: Path) -> None:
-    s = Store(tmp_path / "db.sqlite")
+def test_events_are_idempotent(store_location: str) -> None:
+    s = open_store(store_location)
     res, flags = s.add_events([_row("a"), _row("b"), _row("a")])
     assert (res.accepted, res.duplicate) == (2, 1)
     assert flags == [True, True, False]
@@ -28,16 +28,16 @@ def test_events_are_idempotent(tmp_path: Path) -> None:
     s.close()
 
 
-def test_event_without_id_gets_a_stable_one(tmp_path: Path) -> None:
-    s = Store(tmp_path / "db.sqlite")
+def test_event_without_id_gets_a_stable_one(store_location: str) -> None:
+    s = open_store(store_location)
     row = _row("")
     row["event_id"] = None
     assert s.add_events([row])[0].accepted == 1
     assert s.add_events([dict(row)])[0].duplicate == 1
 
 
-def test_items_users_roundtrip_with_attributes(tmp_path: Path) -> None:
-    s = Store(tmp_path / "db.sqlite")
+def test_items_users_roundtrip_with_attributes(store_location: str) -> None:
+    s = open_store(store_location)
     s.upsert_items(pd.DataFrame([{"item_id": "i1", "title": "Tea", "price": 3.0, "in_stock": True, "title_zh": "茶"}]))
     assert s.get_item("i1")["attributes"] == '{"title_zh": "茶"}'  # type: ignore[index]
     s.upsert_users(pd.DataFrame([{"user_id": "u1", "timezone": "Asia/Shanghai", "push_opt_in": False}]))
@@ -45,13 +45,12 @@ def test_items_users_roundtrip_with_attributes(tmp_path: Path) -> None:
     assert u is not None and u["timezone"] == "Asia/Shanghai" and u["push_opt_in"] == 0
 
 
-def test_acknowledged_events_survive_kill_9(tmp_path: Path) -> None:
+def test_acknowledged_events_survive_kill_9(store_location: str) -> None:
     """A child process writes, acknowledges, then dies by SIGKILL; the rows are still there."""
-    db = tmp_path / "db.sqlite"
     code = (
         "import os, signal, sys\n"
-        "from recsvc.store import Store\n"
-        f"s = Store({str(db)!r})\n"
+        "from recsvc.store import open_store\n"
+        f"s = open_store({store_location!r})\n"
         "rows = [{'event_id': f'e{i}', 'user_id': 'u', 'ts': 1.7e9 + i, 'event_type': 'view'} for i in range(50)]\n"
         "s.add_events(rows)\n"
         "print('ack', flush=True)\n"
@@ -60,12 +59,12 @@ def test_acknowledged_events_survive_kill_9(tmp_path: Path) -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=os.environ.copy())
     assert out.stdout.strip() == "ack"
     assert out.returncode != 0
-    assert Store(db).count("events") == 50
+    assert open_store(store_location).count("events") == 50
 
 
-def test_item_stamps_grow_in_commit_order_and_changes_are_found(tmp_path: Path) -> None:
-    a = Store(tmp_path / "db.sqlite")
-    b = Store(tmp_path / "db.sqlite")  # a second process's handle on the same file
+def test_item_stamps_grow_in_commit_order_and_changes_are_found(store_location: str) -> None:
+    a = open_store(store_location)
+    b = open_store(store_location)  # a second process's handle on the same store
     _, s1 = a.upsert_items_stamped(pd.DataFrame([{"item_id": "i1", "title": "Tea"}]))
     mark = a.items_watermark()
     assert mark == s1
@@ -85,8 +84,8 @@ def _events(*specs: tuple[str, str, str | None]) -> list[dict[str, object]]:
     ]
 
 
-def test_most_active_users_rank_by_event_count_optionally_of_one_type(tmp_path: Path) -> None:
-    s = Store(tmp_path / "db.sqlite")
+def test_most_active_users_rank_by_event_count_optionally_of_one_type(store_location: str) -> None:
+    s = open_store(store_location)
     assert s.most_active_users() == []
     s.add_events(
         _events(
@@ -105,8 +104,8 @@ def test_most_active_users_rank_by_event_count_optionally_of_one_type(tmp_path: 
     s.close()
 
 
-def test_most_evented_items_are_catalog_items_ranked_by_their_events(tmp_path: Path) -> None:
-    s = Store(tmp_path / "db.sqlite")
+def test_most_evented_items_are_catalog_items_ranked_by_their_events(store_location: str) -> None:
+    s = open_store(store_location)
     s.upsert_items(
         pd.DataFrame(
             [
@@ -150,8 +149,8 @@ def test_most_evented_items_are_catalog_items_ranked_by_their_events(tmp_path: P
     s.close()
 
 
-def test_count_events_counts_one_event_type(tmp_path: Path) -> None:
-    s = Store(tmp_path / "db.sqlite")
+def test_count_events_counts_one_event_type(store_location: str) -> None:
+    s = open_store(store_location)
     s.add_events(_events(("a", "unsubscribe", None), ("b", "unsubscribe", None), ("a", "view", "i1")))
     assert (s.count_events("unsubscribe"), s.count_events("view"), s.count_events("purchase")) == (2, 1, 0)
     s.close()
@@ -174,4 +173,62 @@ def test_a_new_store_has_no_meta_table_and_a_file_with_one_still_opens(tmp_path:
     s = Store(old)
     assert s.add_events(_events(("a", "view", "i1")))[0].accepted == 1
     assert s.count("events") == 1 and "meta" in _tables(old)
+    s.close()
+
+
+def test_history_reads_agree_on_both_backends(store_location: str) -> None:
+    s = open_store(store_location)
+    s.add_events(_events(("a", "view", "i1"), ("a", "purchase", "i2"), ("b", "view", "i1")))
+    assert [r[:2] for r in s.history_rows("a")] == [("i1", "view"), ("i2", "purchase")]
+    assert s.history_signature("a") == (2, 1_700_000_001.0) and s.history_signature("nobody") == (0, 0.0)
+    assert s.history_signatures() == {"a": (2, 1_700_000_001.0), "b": (1, 1_700_000_002.0)}
+    rows = s.lifecycle_rows(["a", "b"])
+    assert [(r[0], r[2], r[3]) for r in rows] == [("a", "view", "i1"), ("a", "purchase", "i2"), ("b", "view", "i1")]
+    assert [r[2] for r in s.lifecycle_rows(["a"], before=1_700_000_001.0)] == ["view"]
+    assert s.lifecycle_rows([]) == [] and s.max_event_seq() == 3
+    s.close()
+
+
+def test_item_lookups_agree_on_both_backends(store_location: str) -> None:
+    s = open_store(store_location)
+    assert s.some_item_id() is None and s.items_watermark() == 0.0
+    s.upsert_items(pd.DataFrame([{"item_id": "b", "title": "B", "in_stock": False}, {"item_id": "a", "title": "A"}]))
+    assert s.some_item_id() == "a"
+    assert set(s.items_by_id(["a", "zz", "a"])) == {"a"}
+    frame = s.items_frame()
+    assert frame["item_id"].tolist() == ["a", "b"] and frame["in_stock"].tolist() == [True, False]
+    item = s.get_item("a")
+    assert item is not None and item["description"] == "" and item["attributes"] == "{}"
+    assert s.get_item("zz") is None and s.get_user("nobody") is None
+    assert s.count("items") == 2
+    s.close()
+
+
+def test_import_events_is_idempotent_and_derives_once_per_new_event(store_location: str) -> None:
+    s = open_store(store_location)
+    frame = pd.DataFrame(_events(("a", "view", "i1"), ("a", "unsubscribe", None), ("b", "view", "i2")))
+    frame["ts"] = pd.to_datetime(frame["ts"], unit="s", utc=True)
+    for col in ("quantity", "value", "lat", "lon"):
+        frame[col] = float("nan")
+    for col in ("channel", "campaign_id", "variant", "city", "payload"):
+        frame[col] = None
+    frame["ts_offset_min"] = 0
+    seen: list[str] = []
+
+    def derive(_cur: object, rows: list[dict[str, object]]) -> None:
+        seen.extend(str(r["event_id"]) for r in rows)
+
+    res = s.import_events(frame, derive=derive)
+    assert (res.accepted, res.duplicate) == (3, 0) and seen == ["e0", "e1", "e2"]
+    assert s.import_events(frame, derive=derive).duplicate == 3 and len(seen) == 3
+    ev = s.events_for_user("a")
+    assert ev["event_type"].tolist() == ["view", "unsubscribe"] and ev["ts"].iloc[0].timestamp() == 1_700_000_000.0
+    assert s.replay_events(derive, after_seq=0, event_types=("unsubscribe",)) == 3 and seen[-1] == "e1"
+    s.close()
+
+
+def test_a_key_no_row_can_have_matches_nothing(store_location: str) -> None:
+    s = open_store(store_location)
+    s.add_events(_events(("a", "view", "i1")))
+    assert s.events_for_user("\x00nobody").empty and s.get_user("\x00x") is None and s.get_item("\x00") is None
     s.close()

@@ -13,6 +13,7 @@ from recsvc.errors import InvalidArgument
 from recsvc.frequency.caps import CapLedger, Refusal, Reservation
 from recsvc.frequency.config import FrequencyConfig
 from recsvc.vocabulary import EngagementTier
+from tests.unit.frequency.conftest import LedgerFactory
 
 NOW = datetime(2024, 6, 3, 12, 0, tzinfo=UTC)
 
@@ -53,8 +54,8 @@ def test_low_tier_cap_never_exceeded_by_concurrent_processes(tmp_path: Path) -> 
     assert granted == len(sends) == FrequencyConfig().daily_cap(EngagementTier.LOW) == 1
 
 
-def test_daily_weekly_caps_release_and_dedupe(tmp_path: Path) -> None:
-    ledger = CapLedger(tmp_path / "c.sqlite")
+def test_daily_weekly_caps_release_and_dedupe(ledgers: LedgerFactory) -> None:
+    ledger = ledgers()
     t = NOW
     got = [
         ledger.reserve("u", "app_push", EngagementTier.MEDIUM, t + timedelta(hours=h), dedupe_key=f"k{h}")
@@ -86,8 +87,8 @@ def test_daily_weekly_caps_release_and_dedupe(tmp_path: Path) -> None:
     assert isinstance(refused, Refusal) and refused.code == "WEEKLY_CAP"
 
 
-def test_dormant_gets_key_moments_only(tmp_path: Path) -> None:
-    ledger = CapLedger(tmp_path / "c.sqlite")
+def test_dormant_gets_key_moments_only(ledgers: LedgerFactory) -> None:
+    ledger = ledgers()
     r = ledger.reserve("d", "app_push", EngagementTier.DORMANT, NOW, dedupe_key="campaign")
     assert isinstance(r, Refusal) and r.code == "DORMANT_KEY_MOMENTS_ONLY"
     assert isinstance(
@@ -100,8 +101,8 @@ def test_dormant_gets_key_moments_only(tmp_path: Path) -> None:
     assert isinstance(second, Refusal) and second.code == "WEEKLY_CAP"
 
 
-def test_dismissals_lower_the_weekly_cap(tmp_path: Path) -> None:
-    ledger = CapLedger(tmp_path / "c.sqlite")
+def test_dismissals_lower_the_weekly_cap(ledgers: LedgerFactory) -> None:
+    ledger = ledgers()
     for i in range(9):
         ledger.record_dismissal("h", NOW - timedelta(hours=i + 1))
     # HIGH: 10/week - 9 dismissals = 1.
@@ -114,9 +115,8 @@ def test_dismissals_lower_the_weekly_cap(tmp_path: Path) -> None:
     assert isinstance(third, Reservation)  # other users unaffected
 
 
-def test_unsubscribe_honoured_on_next_call_across_ledgers(tmp_path: Path) -> None:
-    db = tmp_path / "c.sqlite"
-    a, b = CapLedger(db), CapLedger(db)
+def test_unsubscribe_honoured_on_next_call_across_ledgers(ledgers: LedgerFactory) -> None:
+    a, b = ledgers(), ledgers()
     assert isinstance(a.reserve("u", "sms", EngagementTier.HIGH, NOW, dedupe_key="1"), Reservation)
     b.unsubscribe("u", "sms", NOW)
     assert a.is_unsubscribed("u", "sms") and not a.is_unsubscribed("u", "email")
@@ -156,9 +156,9 @@ def _booked(ledger: CapLedger, user: str) -> list[float]:
     return [r.at_utc.timestamp() for r in ledger.sends_for(user, NOW - timedelta(days=365))]
 
 
-def test_requests_arriving_latest_first_still_book_only_the_cap(tmp_path: Path) -> None:
+def test_requests_arriving_latest_first_still_book_only_the_cap(ledgers: LedgerFactory) -> None:
     """Ten requests whose ``now`` steps back one second each: a send booked for a later time counts."""
-    ledger = CapLedger(tmp_path / "c.sqlite")
+    ledger = ledgers()
     got = [
         ledger.reserve("u", "app_push", EngagementTier.HIGH, NOW - timedelta(seconds=i), dedupe_key=f"k{i}")
         for i in range(10)
@@ -171,13 +171,13 @@ def test_requests_arriving_latest_first_still_book_only_the_cap(tmp_path: Path) 
 
 @pytest.mark.parametrize(("tier", "span_days"), [(EngagementTier.HIGH, 2.0), (EngagementTier.MEDIUM, 21.0)])
 def test_rolling_windows_hold_whatever_the_arrival_order(
-    tmp_path: Path, tier: EngagementTier, span_days: float
+    ledgers: LedgerFactory, tier: EngagementTier, span_days: float
 ) -> None:
     """Many ``now``s in random order: no 24 h and no 7-day window ever holds more sends than the caps."""
     import random
 
     rng = random.Random(11)
-    ledger = CapLedger(tmp_path / "c.sqlite")
+    ledger = ledgers()
     cfg = FrequencyConfig()
     for i in range(300):
         at = NOW + timedelta(seconds=rng.uniform(0, span_days * 86400))
@@ -189,9 +189,9 @@ def test_rolling_windows_hold_whatever_the_arrival_order(
         assert _max_in_any_window(stamps, 7 * 86400.0) == cfg.weekly_cap(tier)
 
 
-def test_retry_after_is_the_first_moment_a_send_fits(tmp_path: Path) -> None:
+def test_retry_after_is_the_first_moment_a_send_fits(ledgers: LedgerFactory) -> None:
     """Sends booked ahead of a request push its ``retry_after`` to when they leave the window."""
-    ledger = CapLedger(tmp_path / "c.sqlite")
+    ledger = ledgers()
     for h in range(3):
         assert isinstance(
             ledger.reserve("u", "app_push", EngagementTier.HIGH, NOW + timedelta(hours=h), dedupe_key=f"k{h}"),
@@ -217,11 +217,13 @@ def test_retry_after_is_the_first_moment_a_send_fits(tmp_path: Path) -> None:
 _RESERVER = """
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
-from recsvc.frequency.caps import CapLedger
+from recsvc.frequency import open_ledger
+from recsvc.store import open_store
 from recsvc.vocabulary import EngagementTier
 
-def _reserve(db, worker, stamps, threads):
-    ledger = CapLedger(db)
+def _reserve(location, worker, stamps, threads):
+    store = open_store(location)
+    ledger = open_ledger(store)
 
     def one(i):
         at = datetime.fromtimestamp(stamps[i], UTC)
@@ -230,17 +232,21 @@ def _reserve(db, worker, stamps, threads):
     with ThreadPoolExecutor(threads) as pool:
         list(pool.map(one, range(len(stamps))))
     ledger.close()
+    store.close()
 """
 
 
-def test_four_processes_with_jittered_now_never_exceed_the_daily_cap(tmp_path: Path) -> None:
+def test_four_processes_with_jittered_now_never_exceed_the_daily_cap(
+    store_location: str, ledgers: LedgerFactory
+) -> None:
     """1,000 reservations for one user from 4 spawned processes (4 threads each), ``now`` jittered over
-    five minutes in random order: every 24 h window holds at most the daily cap."""
+    five minutes in random order: every 24 h window holds at most the daily cap (on PostgreSQL, the
+    processes stand for hosts sharing the database)."""
     import multiprocessing
     import random
 
-    db = str(tmp_path / "caps.sqlite")
-    CapLedger(db).close()
+    db = store_location
+    ledger = ledgers()  # creates the tables before the processes race
     rng = random.Random(5)
     ctx = multiprocessing.get_context("spawn")
     procs = []
@@ -259,18 +265,19 @@ def test_four_processes_with_jittered_now_never_exceed_the_daily_cap(tmp_path: P
                 p.kill()
                 p.join()
     assert [p.exitcode for p in procs] == [0, 0, 0, 0]
-    stamps = _booked(CapLedger(db), "hot")
+    stamps = _booked(ledger, "hot")
     cap = FrequencyConfig().daily_cap(EngagementTier.HIGH)
     assert len(stamps) == cap and _max_in_any_window(stamps, 86400.0) <= cap
 
 
-def test_replayed_unsubscribe_does_not_undo_a_later_resubscription(tmp_path: Path) -> None:
+def test_replayed_unsubscribe_does_not_undo_a_later_resubscription(store_location: str) -> None:
+    from recsvc.frequency import open_ledger
     from recsvc.frequency.caps import DERIVING_EVENT_TYPES
-    from recsvc.store import Store
+    from recsvc.store import open_store
 
-    db = tmp_path / "c.sqlite"
-    ledger, store = CapLedger(db), Store(db)
-    derive = CapLedger.derive_from_events
+    store = open_store(store_location)
+    ledger = open_ledger(store)
+    derive = ledger.derive_from_events
 
     def unsub(eid: str, at: datetime) -> None:
         row = {"event_id": eid, "user_id": "u", "ts": at.timestamp(), "event_type": "unsubscribe", "channel": "email"}

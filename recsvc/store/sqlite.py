@@ -10,22 +10,30 @@ live in the same file, in tables owned by :mod:`recsvc.frequency.caps`; event wr
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import json
 import logging
 import sqlite3
 import threading
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
-from recsvc.data.io import EVENT_COLUMNS, ITEM_COLUMNS, USER_COLUMNS
+from recsvc.data.io import ITEM_COLUMNS, USER_COLUMNS
+from recsvc.store.rows import (
+    EVENT_DB_COLS,
+    ITEM_DB_COLS,
+    USER_DB_COLS,
+    Derive,
+    IngestResult,
+    event_import_rows,
+    event_row_values,
+    events_frame,
+    items_frame,
+    with_attributes,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -82,49 +90,18 @@ CREATE INDEX IF NOT EXISTS events_user_ts ON events(user_id, ts);
 CREATE INDEX IF NOT EXISTS items_updated ON items(updated_at);
 """
 
-# The canonical event columns with ``event_id`` first: add_events fills it in when a row has none.
-_EVENT_DB_COLS = ("event_id", *(c for c in EVENT_COLUMNS if c != "event_id"))
-_ITEM_DB_COLS = (*ITEM_COLUMNS, "attributes", "updated_at")
-_USER_DB_COLS = (*USER_COLUMNS, "attributes")
-
-
-# Writes state derived from newly stored events, with the store's cursor, inside its transaction.
-Derive = Callable[[sqlite3.Cursor, Sequence[dict[str, Any]]], None]
 
 
 def _upsert_sql(table: str, cols: Sequence[str]) -> str:
     return f"INSERT OR REPLACE INTO {table} ({','.join(cols)}) VALUES ({','.join('?' * len(cols))})"
 
 
-@dataclass(frozen=True)
-class IngestResult:
-    accepted: int
-    duplicate: int
-
-
-def event_id_for(row: dict[str, Any]) -> str:
-    """A stable id for an event sent without one, so a retried call stays idempotent."""
-    key = "|".join(str(row.get(c, "")) for c in ("user_id", "ts", "event_type", "item_id", "campaign_id", "payload"))
-    return "h-" + hashlib.sha1(key.encode("utf-8")).hexdigest()[:24]
-
-
-def _clean(v: Any) -> Any:
-    if v is None or v is pd.NA or v is pd.NaT:
-        return None
-    if isinstance(v, float) and np.isnan(v):
-        return None
-    if isinstance(v, np.generic):
-        return v.item()
-    if isinstance(v, pd.Timestamp):
-        return v.timestamp()
-    return v
-
-
-class Store:
+class SQLiteStore:
     """Thread-safe access to the SQLite file; one connection per thread."""
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
+        self.location = str(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._local = threading.local()
         self._lock = threading.Lock()
@@ -165,6 +142,9 @@ class Store:
             self._conns.clear()
         self._local = threading.local()
 
+    def ping(self) -> None:
+        self._conn().execute("SELECT 1").fetchone()
+
     # ---- events -------------------------------------------------------------------------
     def add_events(
         self, rows: Sequence[dict[str, Any]], *, derive: Derive | None = None
@@ -180,17 +160,14 @@ class Store:
         new_rows: list[dict[str, Any]] = []
         with self.tx() as c:
             for row in rows:
-                vals = [_clean(row.get(col)) for col in _EVENT_DB_COLS]
-                if not vals[0]:
-                    vals[0] = event_id_for(row)
-                vals[-1] = int(vals[-1] or 0)  # ts_offset_min is NOT NULL; OR IGNORE would drop the row
+                vals = event_row_values(row)
                 cur = c.execute(
-                    f"INSERT OR IGNORE INTO events ({','.join(_EVENT_DB_COLS)}) VALUES ({','.join('?' * len(vals))})",
+                    f"INSERT OR IGNORE INTO events ({','.join(EVENT_DB_COLS)}) VALUES ({','.join('?' * len(vals))})",
                     vals,
                 )
                 new_flags.append(cur.rowcount == 1)
                 if cur.rowcount == 1:
-                    new_rows.append(dict(zip(_EVENT_DB_COLS, vals, strict=True)))
+                    new_rows.append(dict(zip(EVENT_DB_COLS, vals, strict=True)))
             if derive is not None and new_rows:
                 derive(c.cursor(), new_rows)
         acc = sum(new_flags)
@@ -198,25 +175,10 @@ class Store:
 
     def import_events(self, df: pd.DataFrame, *, chunk: int = 50_000, derive: Derive | None = None) -> IngestResult:
         """Bulk-load a canonical events frame (demo data, backfills); ``derive`` as in :meth:`add_events`."""
-        frame = df.copy()
-        missing = frame["event_id"].isna()
-        if missing.any():
-            frame.loc[missing, "event_id"] = [event_id_for(r) for r in frame.loc[missing].to_dict("records")]
-        columns: list[list[Any]] = []
-        for col in _EVENT_DB_COLS:
-            s = frame[col]
-            if col == "ts":
-                columns.append((s.astype("int64") / 1e9).tolist())
-            elif col == "ts_offset_min":
-                columns.append(s.fillna(0).astype("int64").tolist())
-            elif pd.api.types.is_float_dtype(s):
-                columns.append([None if v != v else v for v in s.to_numpy(dtype="float64").tolist()])
-            else:
-                columns.append(s.astype(object).where(s.notna(), None).tolist())
-        rows = list(zip(*columns, strict=True))
+        rows = event_import_rows(df)
         before = self.count("events")
         sql = (
-            f"INSERT OR IGNORE INTO events ({','.join(_EVENT_DB_COLS)}) VALUES ({','.join('?' * len(_EVENT_DB_COLS))})"
+            f"INSERT OR IGNORE INTO events ({','.join(EVENT_DB_COLS)}) VALUES ({','.join('?' * len(EVENT_DB_COLS))})"
         )
         for start in range(0, len(rows), chunk):
             with self.tx() as c:
@@ -225,7 +187,7 @@ class Store:
                 if derive is not None:
                     self._derive_after(c, derive, top)
         accepted = self.count("events") - before
-        return IngestResult(accepted, len(frame) - accepted)
+        return IngestResult(accepted, len(df) - accepted)
 
     def replay_events(
         self, derive: Derive, *, after_seq: int, event_types: Sequence[str], chunk: int = 100_000
@@ -256,7 +218,7 @@ class Store:
         through: int | None = None,
         event_types: Sequence[str] = (),
     ) -> None:
-        sql = f"SELECT {','.join(_EVENT_DB_COLS)} FROM events WHERE seq > ?"
+        sql = f"SELECT {','.join(EVENT_DB_COLS)} FROM events WHERE seq > ?"
         params: list[Any] = [after]
         if through is not None:
             sql += " AND seq <= ?"
@@ -264,7 +226,7 @@ class Store:
         if event_types:
             sql += f" AND event_type IN ({','.join('?' * len(event_types))})"
             params.extend(event_types)
-        rows = [dict(zip(_EVENT_DB_COLS, tuple(r), strict=True)) for r in c.execute(sql + " ORDER BY seq", params)]
+        rows = [dict(zip(EVENT_DB_COLS, tuple(r), strict=True)) for r in c.execute(sql + " ORDER BY seq", params)]
         if rows:
             derive(c.cursor(), rows)
 
@@ -273,12 +235,12 @@ class Store:
         rows = (
             self._conn()
             .execute(
-                f"SELECT {','.join(_EVENT_DB_COLS)} FROM events WHERE user_id=? ORDER BY ts DESC LIMIT ?",
+                f"SELECT {','.join(EVENT_DB_COLS)} FROM events WHERE user_id=? ORDER BY ts DESC LIMIT ?",
                 (user_id, limit),
             )
             .fetchall()
         )
-        return self._events_frame([tuple(r) for r in reversed(rows)])
+        return events_frame([tuple(r) for r in reversed(rows)])
 
     def lifecycle_rows(
         self, user_ids: Sequence[str], *, before: float | None = None
@@ -324,19 +286,6 @@ class Store:
         rows = self._conn().execute("SELECT user_id, COUNT(*), MAX(ts) FROM events GROUP BY user_id").fetchall()
         return {r[0]: (int(r[1]), float(r[2])) for r in rows}
 
-    @staticmethod
-    def _events_frame(rows: list[tuple[Any, ...]]) -> pd.DataFrame:
-        df = pd.DataFrame(rows, columns=list(_EVENT_DB_COLS))
-        df["ts"] = pd.to_datetime(df["ts"].astype("float64"), unit="s", utc=True)
-        for col in ("quantity", "value", "lat", "lon"):
-            df[col] = df[col].astype("float64")
-        for col in ("event_id", "item_id", "channel", "campaign_id", "variant", "city", "payload"):
-            df[col] = df[col].astype("string")
-        df["user_id"] = df["user_id"].astype(str)
-        df["event_type"] = df["event_type"].astype(str)
-        df["ts_offset_min"] = df["ts_offset_min"].fillna(0).astype("int32")
-        return df[list(EVENT_COLUMNS)]
-
     def max_event_seq(self) -> int:
         return self._max_seq(self._conn())
 
@@ -366,15 +315,11 @@ class Store:
         commit. So a process that remembers the largest stamp it has seen never misses a later write
         (:meth:`items_changed_since`), whichever process made it.
         """
-        extra = [c for c in df.columns if c not in ITEM_COLUMNS]
-        recs = []
-        for rec in df.to_dict("records"):
-            attrs = {k: _clean(rec[k]) for k in extra if _clean(rec.get(k)) not in (None, "")}
-            recs.append((*[_clean(rec.get(c)) for c in ITEM_COLUMNS], json.dumps(attrs, ensure_ascii=False)))
+        recs = with_attributes(df, ITEM_COLUMNS)
         with self.tx() as c:
             top = float(c.execute("SELECT COALESCE(MAX(updated_at), 0) FROM items").fetchone()[0])
             stamp = max(datetime.now(UTC).timestamp(), top + 1e-3)
-            c.executemany(_upsert_sql("items", _ITEM_DB_COLS), [(*r, stamp) for r in recs])
+            c.executemany(_upsert_sql("items", ITEM_DB_COLS), [(*r, stamp) for r in recs])
         return len(recs), stamp
 
     def items_watermark(self) -> float:
@@ -385,22 +330,14 @@ class Store:
         """Items upserted after ``stamp`` (any process), with their ``updated_at``, oldest first."""
         rows = (
             self._conn()
-            .execute(f"SELECT {','.join(_ITEM_DB_COLS)} FROM items WHERE updated_at > ? ORDER BY updated_at", (stamp,))
+            .execute(f"SELECT {','.join(ITEM_DB_COLS)} FROM items WHERE updated_at > ? ORDER BY updated_at", (stamp,))
             .fetchall()
         )
-        return self._items_df(rows)
+        return items_frame(rows)
 
     def items_frame(self) -> pd.DataFrame:
-        rows = self._conn().execute(f"SELECT {','.join(_ITEM_DB_COLS)} FROM items ORDER BY item_id").fetchall()
-        return self._items_df(rows)
-
-    @staticmethod
-    def _items_df(rows: list[Any]) -> pd.DataFrame:
-        df = pd.DataFrame([tuple(r) for r in rows], columns=list(_ITEM_DB_COLS))
-        df["in_stock"] = df["in_stock"].astype(bool)
-        df["price"] = df["price"].astype("float64")
-        df["updated_at"] = df["updated_at"].astype("float64")
-        return df
+        rows = self._conn().execute(f"SELECT {','.join(ITEM_DB_COLS)} FROM items ORDER BY item_id").fetchall()
+        return items_frame(rows)
 
     def most_evented_items(self, limit: int) -> list[dict[str, Any]]:
         """The ``limit`` items with the most events, most first, as dicts of their id, title, price,
@@ -421,7 +358,7 @@ class Store:
 
     def get_item(self, item_id: str) -> dict[str, Any] | None:
         row = (
-            self._conn().execute(f"SELECT {','.join(_ITEM_DB_COLS)} FROM items WHERE item_id=?", (item_id,)).fetchone()
+            self._conn().execute(f"SELECT {','.join(ITEM_DB_COLS)} FROM items WHERE item_id=?", (item_id,)).fetchone()
         )
         return dict(row) if row else None
 
@@ -429,7 +366,7 @@ class Store:
         """The stored rows of the known ids among ``item_ids``, by id (unknown ids are left out)."""
         ids = list(dict.fromkeys(item_ids))
         out: dict[str, dict[str, Any]] = {}
-        cols = ",".join(_ITEM_DB_COLS)
+        cols = ",".join(ITEM_DB_COLS)
         for start in range(0, len(ids), 500):  # SQLite allows at most 999 parameters per statement
             chunk = ids[start : start + 500]
             sql = f"SELECT {cols} FROM items WHERE item_id IN ({','.join('?' * len(chunk))})"
@@ -438,22 +375,17 @@ class Store:
 
     # ---- users --------------------------------------------------------------------------
     def upsert_users(self, df: pd.DataFrame) -> int:
-        extra = [c for c in df.columns if c not in USER_COLUMNS]
-        rows = []
-        for rec in df.to_dict("records"):
-            attrs = {k: _clean(rec[k]) for k in extra if _clean(rec.get(k)) not in (None, "")}
-            vals = [_clean(rec.get(c)) for c in USER_COLUMNS]
-            rows.append((*vals, json.dumps(attrs, ensure_ascii=False)))
+        rows = with_attributes(df, USER_COLUMNS)
         with self.tx() as c:
             c.executemany(
-                _upsert_sql("users", _USER_DB_COLS),
+                _upsert_sql("users", USER_DB_COLS),
                 rows,
             )
         return len(rows)
 
     def get_user(self, user_id: str) -> dict[str, Any] | None:
         row = (
-            self._conn().execute(f"SELECT {','.join(_USER_DB_COLS)} FROM users WHERE user_id=?", (user_id,)).fetchone()
+            self._conn().execute(f"SELECT {','.join(USER_DB_COLS)} FROM users WHERE user_id=?", (user_id,)).fetchone()
         )
         return dict(row) if row else None
 

@@ -1,0 +1,253 @@
+"""Frequency caps on PostgreSQL: exact across every host that shares the database.
+
+Same interface and rules as :class:`~recsvc.frequency.caps.CapLedger` (rolling 24 h / 7 day
+windows on both sides of the request's time, feedback penalties, key moments, opt-outs), on the
+tables of the store's schema (:mod:`recsvc.store.migrations`) and through the store's pool.
+
+A reservation is one conditional ``INSERT ... SELECT ... WHERE <every window count> < cap``,
+evaluated after taking a per-user transaction advisory lock: the lock is taken by its own statement
+first, so the insert's snapshot already contains every send another host committed for that user.
+Nothing is read and then written: the decision and the write are the same statement. A refused
+reservation's reason is then worked out by the shared verdict code, under the same lock.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+from recsvc.errors import InvalidArgument
+from recsvc.frequency.caps import (
+    ALL_CHANNELS,
+    CapLedger,
+    Refusal,
+    Reservation,
+    _channel,
+    _event_channel,
+    _is_negative_rating,
+    _secs,
+)
+from recsvc.frequency.config import FrequencyConfig
+from recsvc.frequency.windows import DAY, WEEK
+from recsvc.store.postgres import PostgresStore
+from recsvc.vocabulary import EngagementTier
+
+_USER_LOCK = 7_310_016  # first key of per-user advisory locks (second: hashtext(user_id))
+_DERIVED_THROUGH = "events_derived_through"
+
+
+class _Qmark:
+    """A psycopg cursor that takes sqlite-style ``?`` parameters, for the verdict code shared with SQLite.
+
+    The shared statements hold no literal ``?``, so the replacement is exact."""
+
+    def __init__(self, cur: Any) -> None:
+        self._cur = cur
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> _Qmark:
+        self._cur.execute(sql.replace("?", "%s"), params)
+        return self
+
+    def fetchone(self) -> Any:
+        return self._cur.fetchone()
+
+    def fetchall(self) -> list[Any]:
+        return list(self._cur.fetchall())
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self._cur.fetchall())
+
+    @property
+    def rowcount(self) -> int:
+        return int(self._cur.rowcount)
+
+
+def _max_window_sql(window: str) -> str:
+    """1 + the most booked sends in any window ``(t - window, t]`` containing the new send at ``now``
+    (as :func:`recsvc.frequency.windows.max_window_count`): windows ending at ``now`` or at a booked
+    send in ``[now, now + window)``."""
+    return (
+        f"1 + (SELECT MAX((SELECT COUNT(*) FROM booked b WHERE b.ts > e.t - {window} AND b.ts <= e.t)) "
+        f"FROM (SELECT %(now)s::float8 AS t UNION ALL "
+        f"SELECT ts FROM booked WHERE ts >= %(now)s AND ts < %(now)s + {window}) e)"
+    )
+
+
+_RESERVE = f"""
+WITH penalty AS (
+  SELECT COALESCE(SUM(CASE kind WHEN 'dismissal' THEN %(dismissal)s WHEN 'negative' THEN %(negative)s
+                           ELSE 0 END), 0)::float8 AS p
+  FROM feedback WHERE user_id = %(uid)s AND ts >= %(since)s AND ts <= %(now)s
+), weekly AS (
+  SELECT GREATEST(GREATEST(0, %(weekly_cap)s - CEIL(p - 1e-9)), %(floor)s) AS cap FROM penalty
+), caps AS (
+  SELECT cap AS weekly, LEAST(%(daily_cap)s, cap) AS daily FROM weekly
+), booked AS (
+  SELECT ts FROM sends WHERE user_id = %(uid)s AND ts > %(now)s - {WEEK} AND ts < %(now)s + {WEEK}
+)
+INSERT INTO sends(user_id, channel, tier, ts, dedupe_key, key_moment)
+SELECT %(uid)s, %(ch)s, %(tier)s, %(now)s, %(key)s, %(key_moment)s FROM caps
+WHERE NOT %(suppressed)s
+  AND NOT EXISTS (SELECT 1 FROM unsubscribes WHERE user_id = %(uid)s AND channel IN (%(ch)s, '{ALL_CHANNELS}'))
+  AND caps.weekly > 0 AND caps.daily > 0
+  AND {_max_window_sql(str(WEEK))} <= caps.weekly
+  AND {_max_window_sql(str(DAY))} <= caps.daily
+ON CONFLICT (dedupe_key) DO NOTHING
+RETURNING id
+"""
+
+_UPSERT_LATEST = (
+    "INSERT INTO {table}(user_id, channel, ts) VALUES (%s,%s,%s) "
+    "ON CONFLICT (user_id, channel) DO UPDATE SET ts = GREATEST({table}.ts, EXCLUDED.ts)"
+)
+
+
+class PgCapLedger(CapLedger):
+    """Planned sends, feedback and unsubscribes in PostgreSQL, shared by every host."""
+
+    def __init__(self, store: PostgresStore, config: FrequencyConfig | None = None) -> None:
+        # The SQLite connection and lock of the base class are not used: each call takes a pooled connection.
+        self.config = (config or FrequencyConfig()).validate()
+        self._store = store
+
+    def close(self) -> None:
+        """The pool belongs to the store, which closes it."""
+
+    @contextmanager
+    def _tx(self) -> Iterator[Any]:
+        with self._store.tx() as cur:
+            yield _Qmark(cur)
+
+    @contextmanager
+    def _read(self) -> Iterator[Any]:
+        with self._store.connection() as conn, conn.cursor() as cur:
+            yield _Qmark(cur)
+
+    def reserve(
+        self,
+        user_id: str,
+        channel: str,
+        tier: EngagementTier | int,
+        now_utc: datetime,
+        *,
+        dedupe_key: str,
+        key_moment: bool = False,
+    ) -> Reservation | Refusal:
+        """Atomically check the caps and record a planned send; the same ``dedupe_key`` is idempotent."""
+        if not dedupe_key:
+            raise InvalidArgument("dedupe_key must be non-empty", field="dedupe_key")
+        ch = _channel(channel)
+        t = self._tier(tier)
+        now = _secs(now_utc, "now_utc")
+        uid = str(user_id)
+        with self._store.tx() as cur:
+            cur.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))", (_USER_LOCK, uid))
+            cur.execute(_RESERVE, self._reserve_params(uid, ch, t, now, dedupe_key, key_moment))
+            row = cur.fetchone()
+            if row is not None:
+                return Reservation(int(row[0]), uid, ch, t, now_utc.astimezone(UTC), dedupe_key, key_moment)
+            cur.execute(
+                "SELECT id, user_id, channel, tier, ts, key_moment FROM sends WHERE dedupe_key=%s", (dedupe_key,)
+            )
+            dup = cur.fetchone()
+            if dup is not None:
+                return Reservation(
+                    int(dup[0]),
+                    str(dup[1]),
+                    str(dup[2]),
+                    EngagementTier(int(dup[3])),
+                    datetime.fromtimestamp(dup[4], UTC),
+                    dedupe_key,
+                    bool(dup[5]),
+                    duplicate=True,
+                )
+            refusal = self._verdict(_Qmark(cur), uid, ch, t, now, key_moment)
+        # The statement and the verdict code agree by construction; a send they disagree on is refused.
+        return refusal or Refusal("WEEKLY_CAP", "cap reached while checking (concurrent change)")
+
+    def _reserve_params(
+        self, uid: str, ch: str, t: EngagementTier, now: float, key: str, key_moment: bool
+    ) -> dict[str, Any]:
+        cfg = self.config
+        weekly_cap = cfg.weekly_cap(t)
+        return {
+            "uid": uid,
+            "ch": ch,
+            "tier": int(t),
+            "now": now,
+            "key": key,
+            "key_moment": int(key_moment),
+            "since": now - cfg.penalty_days * 86400.0,
+            "dismissal": float(cfg.dismissal_penalty),
+            "negative": float(cfg.negative_feedback_penalty),
+            "weekly_cap": weekly_cap,
+            "daily_cap": cfg.daily_cap(t),
+            "floor": min(cfg.key_moment_floor, weekly_cap) if key_moment else 0,
+            "suppressed": t is EngagementTier.DORMANT and cfg.dormant_key_moments_only and not key_moment,
+        }
+
+    @staticmethod
+    def _tier(tier: EngagementTier | int) -> EngagementTier:
+        try:
+            return EngagementTier(int(tier))
+        except ValueError:
+            raise InvalidArgument(f"tier: unknown engagement tier {tier!r}", field="tier") from None
+
+    def check(
+        self, user_id: str, channel: str, tier: EngagementTier | int, now_utc: datetime, *, key_moment: bool = False
+    ) -> Refusal | None:
+        t = self._tier(tier)
+        with self._read() as cur:
+            return self._verdict(cur, str(user_id), _channel(channel), t, _secs(now_utc, "now_utc"), key_moment)
+
+    def unsubscribe(self, user_id: str, channel: str = ALL_CHANNELS, at_utc: datetime | None = None) -> None:
+        ch = _channel(channel, allow_all=True)
+        ts = _secs(at_utc, "at_utc") if at_utc is not None else time.time()
+        with self._store.tx() as cur:
+            cur.execute(_UPSERT_LATEST.format(table="unsubscribes"), (str(user_id), ch, ts))
+
+    def resubscribe(self, user_id: str, channel: str = ALL_CHANNELS, at_utc: datetime | None = None) -> None:
+        ch = _channel(channel, allow_all=True)
+        ts = _secs(at_utc, "at_utc") if at_utc is not None else time.time()
+        uid = str(user_id)
+        where, args = ("user_id=%s", (uid,)) if ch == ALL_CHANNELS else ("user_id=%s AND channel=%s", (uid, ch))
+        with self._store.tx() as cur:
+            cur.execute(f"DELETE FROM unsubscribes WHERE {where} RETURNING ts", args)
+            cleared = max((float(r[0]) for r in cur.fetchall()), default=ts)
+            cur.execute(_UPSERT_LATEST.format(table="resubscribes"), (uid, ch, max(ts, cleared)))
+
+    @staticmethod
+    def derive_from_events(cur: Any, rows: Sequence[Mapping[str, Any]]) -> None:
+        """:meth:`CapLedger.derive_from_events` with the PostgreSQL store's psycopg cursor."""
+        feedback: list[tuple[str, str, float, str]] = []
+        for r in rows:
+            etype, uid, ts = str(r["event_type"]), str(r["user_id"]), float(r["ts"])
+            if etype == "unsubscribe":
+                ch = _event_channel(r.get("channel"))
+                cur.execute(
+                    "SELECT MAX(ts) FROM resubscribes WHERE user_id=%s AND channel IN (%s, %s)", (uid, ch, ALL_CHANNELS)
+                )
+                resub = cur.fetchone()[0]
+                if resub is None or float(resub) < ts:
+                    cur.execute(_UPSERT_LATEST.format(table="unsubscribes"), (uid, ch, ts))
+            elif etype == "push_dismissed":
+                feedback.append((uid, "dismissal", ts, str(r["event_id"])))
+            elif etype == "feedback" and _is_negative_rating(r.get("payload")):
+                feedback.append((uid, "negative", ts, str(r["event_id"])))
+        if feedback:
+            cur.executemany(
+                "INSERT INTO feedback(user_id, kind, ts, event_id) VALUES (%s,%s,%s,%s) "
+                "ON CONFLICT (event_id) WHERE event_id IS NOT NULL DO NOTHING",
+                feedback,
+            )
+
+    def mark_derived(self, seq: int) -> None:
+        with self._store.tx() as cur:
+            cur.execute(
+                "INSERT INTO ledger_meta(key, value) VALUES (%s, %s) ON CONFLICT (key) DO UPDATE "
+                "SET value = GREATEST(ledger_meta.value::bigint, EXCLUDED.value::bigint)::text",
+                (_DERIVED_THROUGH, str(int(seq))),
+            )

@@ -1,0 +1,171 @@
+"""Versioned schema of the PostgreSQL store: an ordered list of ``(version, SQL)``, applied at start.
+
+Each host runs :func:`migrate` when it opens the store; an advisory lock makes concurrent starts
+apply each step once, and ``schema_version`` records what was applied. A database whose schema is
+newer than this code knows is refused (``FailedPrecondition``): older code must not write into
+tables whose meaning it does not know. Never edit a released step; append a new one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from recsvc.errors import FailedPrecondition
+
+# Any constant the other advisory locks (per user, catalog) cannot produce: they use two-key locks.
+_MIGRATION_LOCK = 7_310_015_001
+
+MIGRATIONS: tuple[tuple[int, str], ...] = (
+    (
+        1,
+        """
+CREATE TABLE users (
+  user_id TEXT PRIMARY KEY,
+  signup_ts DOUBLE PRECISION,
+  timezone TEXT NOT NULL DEFAULT '',
+  locale TEXT NOT NULL DEFAULT '',
+  city TEXT NOT NULL DEFAULT '',
+  country TEXT NOT NULL DEFAULT '',
+  push_opt_in INTEGER NOT NULL DEFAULT 1,
+  sms_opt_in INTEGER NOT NULL DEFAULT 1,
+  email_opt_in INTEGER NOT NULL DEFAULT 1,
+  quiet_hours TEXT NOT NULL DEFAULT '',
+  first_name TEXT NOT NULL DEFAULT '',
+  attributes TEXT NOT NULL DEFAULT '{}'
+);
+-- updated_at holds a value of items_stamp, taken under the catalog lock, so stamps grow in commit order.
+CREATE SEQUENCE items_stamp;
+CREATE TABLE items (
+  item_id TEXT PRIMARY KEY,
+  title TEXT NOT NULL,
+  description TEXT NOT NULL DEFAULT '',
+  category TEXT NOT NULL DEFAULT '',
+  price DOUBLE PRECISION,
+  currency TEXT NOT NULL DEFAULT '',
+  image_url TEXT NOT NULL DEFAULT '',
+  video_url TEXT NOT NULL DEFAULT '',
+  audio_url TEXT NOT NULL DEFAULT '',
+  in_stock INTEGER NOT NULL DEFAULT 1,
+  cities TEXT NOT NULL DEFAULT '',
+  tags TEXT NOT NULL DEFAULT '',
+  attributes TEXT NOT NULL DEFAULT '{}',
+  updated_at DOUBLE PRECISION NOT NULL DEFAULT 0
+);
+CREATE INDEX items_updated ON items(updated_at);
+CREATE TABLE events (
+  seq BIGSERIAL PRIMARY KEY,
+  event_id TEXT NOT NULL UNIQUE,
+  user_id TEXT NOT NULL,
+  ts DOUBLE PRECISION NOT NULL,
+  event_type TEXT NOT NULL,
+  item_id TEXT,
+  quantity DOUBLE PRECISION,
+  value DOUBLE PRECISION,
+  channel TEXT,
+  campaign_id TEXT,
+  variant TEXT,
+  lat DOUBLE PRECISION,
+  lon DOUBLE PRECISION,
+  city TEXT,
+  payload TEXT,
+  ts_offset_min INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX events_user_ts ON events(user_id, ts);
+CREATE INDEX events_type ON events(event_type);
+""",
+    ),
+    (
+        2,
+        """
+CREATE TABLE sends (
+  id BIGSERIAL PRIMARY KEY,
+  user_id TEXT NOT NULL,
+  channel TEXT NOT NULL,
+  tier INTEGER NOT NULL,
+  ts DOUBLE PRECISION NOT NULL,
+  dedupe_key TEXT NOT NULL UNIQUE,
+  key_moment INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX sends_user_ts ON sends(user_id, ts);
+CREATE TABLE feedback (
+  user_id TEXT NOT NULL,
+  kind TEXT NOT NULL,
+  ts DOUBLE PRECISION NOT NULL,
+  event_id TEXT
+);
+CREATE INDEX feedback_user_ts ON feedback(user_id, ts);
+CREATE UNIQUE INDEX feedback_event ON feedback(event_id) WHERE event_id IS NOT NULL;
+CREATE TABLE unsubscribes (
+  user_id TEXT NOT NULL, channel TEXT NOT NULL, ts DOUBLE PRECISION NOT NULL, PRIMARY KEY (user_id, channel)
+);
+CREATE TABLE resubscribes (
+  user_id TEXT NOT NULL, channel TEXT NOT NULL, ts DOUBLE PRECISION NOT NULL, PRIMARY KEY (user_id, channel)
+);
+CREATE TABLE ledger_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+""",
+    ),
+)
+
+LATEST = MIGRATIONS[-1][0]
+
+_VERSION_TABLE = """
+CREATE TABLE IF NOT EXISTS schema_version (
+  version INTEGER PRIMARY KEY,
+  applied_at TIMESTAMPTZ NOT NULL DEFAULT now()
+)
+"""
+
+
+@dataclass(frozen=True)
+class SchemaStatus:
+    current: int  # the highest version applied (0: an empty database)
+    latest: int  # the highest version this code knows
+    pending: tuple[int, ...]
+
+    @property
+    def too_new(self) -> bool:
+        return self.current > self.latest
+
+
+def _current(cur: Any) -> int:
+    cur.execute("SELECT to_regclass('schema_version') IS NOT NULL")
+    if not cur.fetchone()[0]:
+        return 0
+    cur.execute("SELECT COALESCE(MAX(version), 0) FROM schema_version")
+    return int(cur.fetchone()[0])
+
+
+def status(conn: Any) -> SchemaStatus:
+    """Which schema version the database has, and which steps this code would apply."""
+    with conn.cursor() as cur:
+        current = _current(cur)
+    return SchemaStatus(current, LATEST, tuple(v for v, _ in MIGRATIONS if v > current))
+
+
+def refuse_if_too_new(st: SchemaStatus, where: str) -> None:
+    if st.too_new:
+        raise FailedPrecondition(
+            f"{where}: database schema is version {st.current}, newer than this recsvc knows "
+            f"(up to {st.latest}); upgrade recsvc, or point paths.store at another database",
+            field="paths.store",
+        )
+
+
+def migrate(conn: Any, where: str) -> list[int]:
+    """Apply every pending step in order, all in one transaction; returns the versions applied.
+
+    ``conn`` is an autocommit psycopg connection; ``where`` names the database in messages.
+    """
+    applied: list[int] = []
+    with conn.transaction(), conn.cursor() as cur:
+        cur.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
+        cur.execute(_VERSION_TABLE)
+        st = status(conn)
+        refuse_if_too_new(st, where)
+        for version, sql in MIGRATIONS:
+            if version in st.pending:
+                cur.execute(sql)
+                cur.execute("INSERT INTO schema_version(version) VALUES (%s)", (version,))
+                applied.append(version)
+    return applied
