@@ -253,6 +253,16 @@ def normalize_items(df: pd.DataFrame, path: str = "<items>") -> pd.DataFrame:
     return out[list(ITEM_COLUMNS)].reset_index(drop=True)
 
 
+def with_translations(canon: pd.DataFrame, raw: pd.DataFrame) -> pd.DataFrame:
+    """``canon`` (:func:`normalize_items` of ``raw``) with ``raw``'s translations beside it: its
+    localized columns (``title_zh``, ...) and its ``attributes``, where the store keeps them."""
+    out = canon.copy()
+    for col in raw.columns:
+        if col == "attributes" or localized_column(str(col)) is not None:
+            out[col] = raw[col].to_numpy()
+    return out
+
+
 def _numbers(values: pd.Series, path: str, column: str) -> pd.Series:
     """Numbers, blanks as NaN; a value that is not a number is an error naming its row, never NaN."""
     num = pd.to_numeric(values, errors="coerce")

@@ -19,7 +19,7 @@ from typing import Any
 import pandas as pd
 
 from recsvc.catalog_text import all_titles
-from recsvc.data.io import normalize_items
+from recsvc.data.io import normalize_items, with_translations
 from recsvc.engine.counters import Version
 from recsvc.engine.models import ModelSet
 from recsvc.settings import EngineConfig
@@ -73,11 +73,12 @@ class CatalogSync:
 
     def store_items(self, rows: list[dict[str, Any]]) -> tuple[pd.DataFrame, float]:
         """Store ``rows`` (checked, with their extra columns as attributes); returns the checked items
-        and the stamp the store gave them."""
-        df = normalize_items(pd.DataFrame(rows), "<UpsertItems>")
-        extra = pd.DataFrame(rows).drop(columns=[c for c in df.columns if c in rows[0]], errors="ignore")
+        with their translations (``title_zh``, ...) and the stamp the store gave them."""
+        raw = pd.DataFrame(rows)
+        df = normalize_items(raw, "<UpsertItems>")
+        extra = raw.drop(columns=[c for c in df.columns if c in rows[0]], errors="ignore")
         _, stamp = self._store.upsert_items_stamped(pd.concat([df, extra.reset_index(drop=True)], axis=1))
-        return df, stamp
+        return with_translations(df, raw), stamp
 
     def index_own(self, models: ModelSet, items: pd.DataFrame, stamp: float) -> int:
         """Index items this process just stored; a later sync knows them by their stamp and skips them."""
@@ -110,7 +111,7 @@ class CatalogSync:
         theirs = changed[[own.get(i) != t for i, t in zip(changed["item_id"], changed["updated_at"], strict=True)]]
         n = 0
         if len(theirs):
-            items = theirs.drop(columns=["attributes", "updated_at"])
+            items = theirs.drop(columns=["updated_at"])  # attributes carry the translations
             n = int(models.recs.upsert_items(items, now=datetime.now(UTC)))
             self.version.bump()
             logger.info("indexed %d items upserted by other processes", n)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields
 
-from recsvc.config_checks import FRACTION, POSITIVE, FieldChecks, Rule
+from recsvc.config_checks import FRACTION, NON_NEGATIVE, POSITIVE, FieldChecks, Rule
 from recsvc.errors import InvalidArgument
 
 # Event weights when an event says something about a user's taste for an item: a purchase is a
@@ -46,9 +46,12 @@ _POSITIVE_INTS = frozenset(
         "min_data_in_leaf",
         "encode_batch_size",
         "consumable_min_buyers",
+        "k_query",
     )
 )
-_NON_NEGATIVE_INTS = frozenset(("k_embedding", "k_cooc", "k_popular", "k_city", "k_segment", "k_hour", "no_rebuy_days"))
+_NON_NEGATIVE_INTS = frozenset(
+    ("query_rerank_depth", "k_embedding", "k_cooc", "k_popular", "k_city", "k_segment", "k_hour", "no_rebuy_days")
+)
 _POSITIVE_INT = Rule("must be a positive integer", lambda v: isinstance(v, int) and v > 0)
 _NON_NEGATIVE_INT = Rule("must be a non-negative integer", lambda v: isinstance(v, int) and v >= 0)
 _SHARE = Rule("must be in (0, 1]", lambda v: 0.0 < v <= 1.0)
@@ -71,9 +74,18 @@ class RecsConfig:
     recall_sample: int = 200
     # user vector
     half_life_days: float = 30.0
-    query_weight: float = 0.5
-    # with a query (chat), final order = mix of ranker and query-similarity percentiles
+    # A query (Recommend's context.query, the assistant's question) decides the items: the top k_query of
+    # BM25 over the items' words in every language fused with the vector ranks by reciprocal rank fusion,
+    # each ranking weighted (see recsvc/recs/hybrid.py). The ranker (the user's history) re-ranks the first
+    # query_rerank_depth of them with weight 1 - query_rank_weight.
+    k_query: int = 50
+    query_lexical_weight: float = 1.0
+    query_vector_weight: float = 1.0
+    query_rerank_depth: int = 20
     query_rank_weight: float = 0.7
+    # whether embedding_model reads Chinese, Japanese and Korean: when False (all-MiniLM-L6-v2 reads
+    # English only) a query with such characters gets no vector vote, only the lexical one
+    embedding_reads_cjk: bool = False
     history_max: int = 50
     event_weights: tuple[tuple[str, float], ...] = DEFAULT_EVENT_WEIGHTS
     # popularity
@@ -127,7 +139,12 @@ class RecsConfig:
             if f.name in integer_rules:
                 c.each(integer_rules[f.name], f.name)
         c.each(POSITIVE, "half_life_days", "pop_half_life_days", "trend_half_life_days", "learning_rate")
-        c.each(FRACTION, "target_recall", "query_weight", "query_rank_weight", "consumable_min_rate")
+        c.each(FRACTION, "target_recall", "query_rank_weight", "consumable_min_rate")
+        c.each(NON_NEGATIVE, "query_lexical_weight", "query_vector_weight")
+        if self.query_lexical_weight + self.query_vector_weight <= 0:
+            raise InvalidArgument(
+                "recs.query_lexical_weight and recs.query_vector_weight cannot both be 0", field="query_lexical_weight"
+            )
         c.each(_SHARE, "max_category_share")
         for pair in self.ranker_grid:
             if len(pair) != 2 or min(pair) <= 0:

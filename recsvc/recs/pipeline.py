@@ -9,7 +9,6 @@ from __future__ import annotations
 import numpy as np
 
 from recsvc.recs.config import RecsConfig
-from recsvc.recs.embeddings import l2_normalize
 from recsvc.recs.index import ItemIndex
 from recsvc.recs.item_stats import ItemStats
 from recsvc.recs.items import ItemTable
@@ -54,15 +53,9 @@ class CandidatePipeline:
         )
 
     def retrieval_vector(self, profile: UserProfile) -> np.ndarray | None:
-        """The taste vector, the query's, or their mix; None when neither says anything."""
-        q = profile.query_vector
-        has = bool(np.any(profile.vector))
-        if q is None:
-            return profile.vector if has else None
-        if not has:
-            return q
-        w = self.config.query_weight
-        return l2_normalize((1.0 - w) * profile.vector + w * q)
+        """The taste vector; None for a user without one (a query retrieves through
+        :mod:`recsvc.recs.hybrid` instead)."""
+        return profile.vector if bool(np.any(profile.vector)) else None
 
     def embedding_hits(self, vec: np.ndarray | None, n_banned: int) -> tuple[np.ndarray, np.ndarray] | None:
         """Rows and similarities of the nearest items, over-fetched by the rows sources will skip."""
@@ -85,15 +78,19 @@ class CandidatePipeline:
         stage: int,
         trigger: str,
         hard_banned: np.ndarray,
+        query_hits: tuple[np.ndarray, np.ndarray] | None = None,
     ) -> tuple[Candidates, np.ndarray, np.ndarray]:
         """Candidates, their feature matrix, and the rows the discovery sources skipped
-        (``hard_banned`` plus the touched items, see :func:`_touched_ban`)."""
+        (``hard_banned`` plus the touched items, see :func:`_touched_ban`). ``query_hits`` (rows,
+        scores), when a query retrieved items, take the embedding source's place."""
         banned = np.union1d(hard_banned, _touched_ban(profile, self.config))
+        if query_hits is None:
+            query_hits = self.embedding_hits(self.retrieval_vector(profile), len(banned))
         cands = generate(
             profile,
             self.stats,
             config=self.config,
-            embedding_hits=self.embedding_hits(self.retrieval_vector(profile), len(banned)),
+            embedding_hits=query_hits,
             city=city,
             hour=hour,
             now=now,

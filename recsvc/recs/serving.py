@@ -1,8 +1,10 @@
 """Serve the personalized product recommender: load a version and answer ``recommend``.
 
 ``RecsModel.recommend`` runs in a few milliseconds: the user's history -> profile -> FAISS
-retrieval and the other sources -> features -> LightGBM -> business rules -> reasons.
-``upsert_items`` embeds catalog changes so they can be recommended as soon as it returns.
+retrieval and the other sources -> features -> LightGBM -> business rules -> reasons. A request
+with a query retrieves by the query in any language (:mod:`recsvc.recs.hybrid`), and the query
+decides the items. ``upsert_items`` embeds and indexes the words of catalog changes so they can be
+recommended and found by a query as soon as it returns.
 """
 
 from __future__ import annotations
@@ -19,11 +21,12 @@ import numpy as np
 import pandas as pd
 
 from recsvc.artifacts import read_metadata, verify
-from recsvc.data.io import normalize_items
+from recsvc.data.io import normalize_items, with_translations
 from recsvc.errors import FailedPrecondition, InvalidArgument
 from recsvc.recs.artifact import check_metadata, config_from_metadata, resolve_model_dir
 from recsvc.recs.config import RecsConfig
 from recsvc.recs.embeddings import Encoder, item_text
+from recsvc.recs.hybrid import QueryHits, QueryRetriever, query_led_scores
 from recsvc.recs.index import ItemIndex, set_search_threads
 from recsvc.recs.item_stats import ItemStats
 from recsvc.recs.items import ItemTable
@@ -89,6 +92,7 @@ class RecsModel:
         self._pipeline = pipeline
         self.ranker = ranker
         self.metadata = metadata
+        self._retriever = QueryRetriever(pipeline.items, pipeline.config)
         self._lock = threading.RLock()
 
     @property
@@ -135,13 +139,14 @@ class RecsModel:
             raise InvalidArgument(
                 f"unknown trigger {req.trigger!r} (known: {', '.join(RANKING_TRIGGERS)})", field="trigger"
             )
+        query = (req.query_text or "").strip()
         qvec = None
-        if req.query_text and req.query_text.strip():
-            qvec = self.encoder.encode([req.query_text.strip()])[0]
+        if query and self._retriever.vector_reads(query):
+            qvec = self.encoder.encode([query])[0]
         with self._lock:
-            return self._recommend(req, qvec)
+            return self._recommend(req, query, qvec)
 
-    def _recommend(self, req: RecRequest, qvec: np.ndarray | None) -> list[Candidate]:
+    def _recommend(self, req: RecRequest, query: str, qvec: np.ndarray | None) -> list[Candidate]:
         pipe = self._pipeline
         items = pipe.items
         now = to_unix(req.now)
@@ -149,6 +154,9 @@ class RecsModel:
         prof = pipe.profile(rows, types, ts, now, qvec)
         excluded = items.rows_of(req.exclude_item_ids)
         pushed = items.rows_of(req.recently_pushed)
+        hits = self._retriever.search(query, qvec, pipe.index, pipe.label_row) if query else None
+        if hits is not None and len(hits.rows) == 0:
+            hits = None  # nothing matched: the user's history decides, and no reason claims the query
         cands, x, _ = pipe.candidates_and_features(
             prof,
             now=now,
@@ -157,10 +165,10 @@ class RecsModel:
             stage=req.stage,
             trigger=req.trigger,
             hard_banned=np.union1d(excluded, pushed),
+            query_hits=self._query_source(hits, prof),
         )
         if len(cands.rows) == 0:
             return []
-        scores = self._scores(cands, x, qvec, req.trigger)
         ok = eligible(
             cands.rows,
             in_stock=items.in_stock,
@@ -173,35 +181,45 @@ class RecsModel:
             now=now,
             no_rebuy_days=self.config.no_rebuy_days,
         )
+        scores = self._scores(cands, x, hits, ok, req.trigger)
         idx = np.flatnonzero(ok)
         order = idx[np.argsort(-scores[idx], kind="stable")]
-        chosen = diversify(order, items.cat_codes[cands.rows], req.k, self.config.max_category_share)
-        return [self._candidate(cands, int(i), float(scores[i]), prof, req) for i in chosen]
+        # a query names what it wants: its items are not spread over other categories
+        share = 1.0 if hits is not None else self.config.max_category_share
+        chosen = diversify(order, items.cat_codes[cands.rows], req.k, share)
+        said = query if hits is not None else None
+        return [self._candidate(cands, int(i), float(scores[i]), prof, req, said) for i in chosen]
 
-    def _scores(self, cands: Candidates, x: np.ndarray, qvec: np.ndarray | None, trigger: str) -> np.ndarray:
-        """Ranker scores, led by the query when there is one; an idle cart's items go first."""
+    def _query_source(self, hits: QueryHits | None, prof: UserProfile) -> tuple[np.ndarray, np.ndarray] | None:
+        """The query's items as the embedding source's proposal, scored as that source learnt to
+        be scored: by similarity to the user's taste vector (0 without one)."""
+        if hits is None:
+            return None
+        taste = self._pipeline.retrieval_vector(prof)
+        sims = self._pipeline.vectors(hits.rows) @ taste if taste is not None else np.zeros(len(hits.rows))
+        return hits.rows, sims.astype(np.float32)
+
+    def _scores(
+        self, cands: Candidates, x: np.ndarray, hits: QueryHits | None, ok: np.ndarray, trigger: str
+    ) -> np.ndarray:
+        """Ranker scores, or the query's order when a query retrieved items; an idle cart's items go first."""
         scores = self.ranker.score(x)
-        if qvec is not None:
-            # the ranker never sees queries in training: let the request's words lead the order
-            # (ranker by percentile, query similarity min-max scaled so a clear match stands out)
-            w = self.config.query_rank_weight
-            qsim = self._pipeline.vectors(cands.rows) @ qvec
-            span = float(qsim.max() - qsim.min()) if len(qsim) else 0.0
-            qnorm = (qsim - qsim.min()) / span if span > 0 else np.zeros(len(qsim))
-            scores = (1.0 - w) * _pct(scores) + w * qnorm
+        if hits is not None:
+            cfg = self.config
+            scores = query_led_scores(
+                cands.rows, scores, ok, hits, depth=cfg.query_rerank_depth, query_weight=cfg.query_rank_weight
+            )
         if trigger == "cart_idle":
             scores = scores + 1e3 * cands.flags[:, SOURCE_INDEX["cart"]]
         return scores
 
     def _candidate(
-        self, cands: Candidates, i: int, score: float, prof: UserProfile, req: RecRequest
+        self, cands: Candidates, i: int, score: float, prof: UserProfile, req: RecRequest, query: str | None
     ) -> Candidate:
         items = self._pipeline.items
         r = int(cands.rows[i])
         src = explaining_source(cands.flags[i])
-        why = reason(
-            src, r, prof, self._pipeline, now=to_unix(req.now), city=req.city, query_text=req.query_text
-        )
+        why = reason(src, r, prof, self._pipeline, now=to_unix(req.now), city=req.city, query_text=query)
         price = float(items.price[r])
         return Candidate(
             item_id=items.ids[r],
@@ -221,10 +239,12 @@ class RecsModel:
 
     # -- catalog updates ------------------------------------------------------------------------
     def upsert_items(self, items: pd.DataFrame, *, now: datetime | None = None) -> int:
-        """Embed and add new or changed items; they can be recommended as soon as this returns."""
+        """Embed and add new or changed items, with their words in every language (localized
+        columns or ``attributes``); they can be recommended and found by a query as soon as this
+        returns."""
         if items is None or len(items) == 0:
             return 0
-        canon = normalize_items(items)
+        canon = with_translations(normalize_items(items), items)
         vecs = self.encoder.encode(
             [item_text(r) for r in canon.to_dict("records")], batch_size=self.config.encode_batch_size
         )
@@ -236,6 +256,7 @@ class RecsModel:
             pipe.stats.extend(len(pipe.items) - before, t)
             pipe.index.add(list(canon["item_id"]), vecs)
             pipe.relabel()
+            self._retriever.update(rows)
         logger.info("upserted %d items (%d new)", len(rows), len(pipe.items) - before)
         return len(rows)
 
@@ -276,12 +297,3 @@ def _frame_history(history: pd.DataFrame, row_of: dict[str, int]) -> tuple[np.nd
         h["event_type"].astype(str).to_numpy()[keep].tolist(),
         np.asarray(ts, dtype=np.float64),
     )
-
-
-def _pct(x: np.ndarray) -> np.ndarray:
-    """Percentile ranks in [0, 1] (ties broken by order), to mix scores of different scales."""
-    if len(x) < 2:
-        return np.ones(len(x))
-    r = np.empty(len(x))
-    r[np.argsort(x, kind="stable")] = np.arange(len(x))
-    return r / (len(x) - 1)

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from recsvc.artifacts import free_version_path, write_metadata
-from recsvc.data.io import normalize_items
+from recsvc.data.io import normalize_items, with_translations
 from recsvc.errors import FailedPrecondition
 from recsvc.recs.artifact import MODEL_FORMAT, MODEL_NAME, library_versions
 from recsvc.recs.config import RecsConfig
@@ -59,7 +59,7 @@ def train_recs(
             "training product recommendations needs an items table with at least one item"
         )
     started = time.perf_counter()
-    items = normalize_items(items)
+    items = with_translations(normalize_items(items), items)  # a query in any language matches them
     ev_all, t_end = _events_before(events, cutoff)
     table, vecs = _encode_catalog(items, encoder, cfg, progress=progress)
     index = ItemIndex.build(table.ids, vecs, config=cfg, progress=progress)

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
-from recsvc.recs.lexical import LexicalIndex, item_search_text, reciprocal_rank_fusion, tokenize
+import pytest
+
+from recsvc.recs.lexical import LexicalIndex, has_cjk, item_search_text, reciprocal_rank_fusion, tokenize
 
 _ITEMS = [
     ("Harbor Fresh Cat Food, 2kg", "港湾鲜享猫粮 2公斤", "pet_supplies"),
@@ -49,3 +51,27 @@ def test_rank_fusion_rewards_agreement() -> None:
     fused = reciprocal_rank_fusion([[3, 1, 2], [1, 4]])
     assert max(fused, key=lambda r: fused[r]) == 1
     assert set(fused) == {1, 2, 3, 4}
+
+
+def test_weighted_fusion_lets_one_ranking_lead() -> None:
+    fused = reciprocal_rank_fusion([[1, 2], [2, 1]], weights=[2.0, 1.0])
+    assert fused[1] > fused[2]
+    assert reciprocal_rank_fusion([[5]], weights=[0.0]) == {5: 0.0}
+
+
+def test_texts_can_be_replaced_and_appended_after_a_search() -> None:
+    ix = _index()
+    assert ix.search("牵引绳", 5)[0].tolist() == []
+    ix.set_texts([5], ["Harbor Dog Leash 港湾牵引绳"])  # a new item, the next row
+    ix.set_texts([3], ["Lumi Oolong 露米乌龙茶"])  # an item renamed
+    assert ix.size == 6
+    assert ix.search("牵引绳", 1)[0].tolist() == [5]
+    assert ix.search("绿", 5)[0].tolist() == []  # the old name is gone
+    assert ix.search("乌龙茶", 1)[0].tolist() == [3]
+    with pytest.raises(ValueError, match="skips rows"):
+        ix.set_texts([9], ["gap"])
+
+
+def test_cjk_detection() -> None:
+    assert has_cjk("猫粮") and has_cjk("iPhone 手机壳") and has_cjk("キャット")
+    assert not has_cjk("cat food") and not has_cjk("café 2kg")
