@@ -92,11 +92,25 @@ def _boosting(config: LifecycleConfig, n_rows: int) -> _Boosting:
     return _Boosting(config.learning_rate, config.num_leaves, config.max_rounds, False)
 
 
+def _num_leaves(config: LifecycleConfig, objective: str, boosting: _Boosting) -> int:
+    """Small churn trees on small logs: they only correct the base, and deeper ones fit the training
+    cut-offs' population rather than the next one's."""
+    if objective == "binary" and not boosting.large_data:
+        return config.churn_num_leaves
+    return boosting.num_leaves
+
+
+def _churn_rounds(config: LifecycleConfig, boosting: _Boosting) -> int:
+    if boosting.large_data:
+        return boosting.max_rounds
+    return config.churn_max_rounds or int(2.5 * config.max_rounds)
+
+
 def _lgb_params(config: LifecycleConfig, objective: str, n_rows: int, boosting: _Boosting) -> dict[str, object]:
     leaf = config.min_data_in_leaf or int(min(500, max(20, n_rows // 1000)))
     p: dict[str, object] = {
         "objective": objective,
-        "num_leaves": boosting.num_leaves,
+        "num_leaves": _num_leaves(config, objective, boosting),
         "max_bin": config.max_bin,
         "learning_rate": boosting.learning_rate,
         "min_data_in_leaf": leaf,
@@ -264,7 +278,7 @@ def _fit_churn(
     the Platt calibration fitted on that split, and the split's metrics."""
     base = BaseModel.fit(X[train], y[train])
     init = base.logit(X)
-    max_rounds = fit.boosting.max_rounds
+    max_rounds = _churn_rounds(fit.config, fit.boosting)
     model = fit("binary", y, train, valid, max_rounds, init)
     best = max(1, model.best_iteration or max_rounds)
     clock.lap("churn_fit")
