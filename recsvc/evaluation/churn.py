@@ -10,6 +10,10 @@ horizon (the standard BG/NBD churn score), minus BG/NBD's expected number of pur
 horizon (its other standard ranking; on CDNOW the stronger of the two), BG/NBD's 1 - P(alive)
 (shown beside them: it ranks one-time buyers as sure to stay, since BG/NBD only lets a customer
 die right after a purchase), days since the last activity, and minus the activity count.
+
+Calibration is judged on the same users: the Brier score beside that of always predicting the churn
+rate, and a reliability table (ten equal-width bins of predicted risk: users, mean prediction,
+observed churn rate) with its users-weighted mean gap (expected calibration error).
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from sklearn.metrics import average_precision_score, roc_auc_score
 from recsvc.data.convert import Dataset
 from recsvc.errors import InvalidArgument
 from recsvc.evaluation.activity import RULE, activity
+from recsvc.lifecycle.calibration import expected_calibration_error, reliability
 from recsvc.lifecycle.config import LifecycleConfig
 from recsvc.lifecycle.features import FEATURE_NAMES, compute_features
 from recsvc.lifecycle.model import LifecycleModel
@@ -120,10 +125,14 @@ def evaluate_churn(
         risk, _, _ = model.score_arrays(model.features(ev, c, users=users))
         meta = model.metadata
     base = baseline_scores(ev, c, users, horizon_days)
+    table = reliability(risk, y)
     result: dict[str, Any] = {
         "auc": float(roc_auc_score(y, risk)),
         "pr_auc": float(average_precision_score(y, risk)),
         "brier": float(np.mean((risk - y) ** 2)),
+        "brier_base_rate": float(y.mean() * (1 - y.mean())),
+        "expected_calibration_error": expected_calibration_error(table),
+        "reliability": table,
         "n_users": len(y),
         "churn_rate": float(y.mean()),
         "baselines": {name: float(roc_auc_score(y, s)) for name, s in base.items()},

@@ -159,6 +159,16 @@ class TreeScorer:
             self.compile_in_background()
         return np.asarray(self.booster.predict(X, num_threads=self.num_threads))
 
+    def predict_raw(self, X: np.ndarray) -> np.ndarray:
+        """Raw scores (log-odds for a binary model). The compiled path returns probabilities, so their
+        logit is taken: exact to float64 rounding for the scores trees produce (|raw| < 30)."""
+        if self._compiled is not None and len(X) >= self.min_rows:
+            p = np.clip(self.predict(X), 1e-15, 1 - 1e-15)
+            return np.asarray(np.log(p) - np.log1p(-p))
+        if len(X) >= self.min_rows:
+            self.compile_in_background()
+        return np.asarray(self.booster.predict(X, num_threads=self.num_threads, raw_score=True))
+
     @property
     def threads(self) -> int:
         return self.num_threads or (os.cpu_count() or 1)

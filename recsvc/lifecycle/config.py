@@ -25,6 +25,8 @@ class LifecycleConfig:
     num_leaves: int = 15
     learning_rate: float = 0.05
     max_rounds: int = 400
+    churn_num_leaves: int = 4  # the churn trees only correct the logistic base (small logs; large ones use large_*)
+    churn_max_rounds: int = 0  # 0 = 2.5 x max_rounds: trees of 4 leaves are cheap and need more rounds
     early_stopping_rounds: int = 40
     min_data_in_leaf: int = 0  # 0 = automatic: 0.1% of the training rows, clamped to [20, 500]
     feature_fraction: float = 0.8
@@ -57,6 +59,7 @@ class LifecycleConfig:
             "num_leaves",
             "learning_rate",
             "max_rounds",
+            "churn_num_leaves",
             "early_stopping_rounds",
             "reasons_top_k",
             "large_rows",
@@ -64,6 +67,7 @@ class LifecycleConfig:
             "large_num_leaves",
             "large_max_rounds",
         )
+        c.require(self.churn_max_rounds >= 0, "churn_max_rounds", "must be >= 0 (0 = automatic)")
         c.require(self.step_days >= 0, "step_days", "must be >= 0 (0 = automatic)")
         c.require(self.min_full_cutoffs >= 0, "min_full_cutoffs", "must be >= 0")
         c.each(_SHARE, "min_label_fraction", "feature_fraction", "bagging_fraction")

@@ -52,6 +52,9 @@ FEATURE_NAMES: tuple[str, ...] = (
     "overdue_ratio",
     *(f"trend_{w}d" for w in TREND_WINDOWS),
     "hour_entropy",
+    "active_window_share_h",
+    "recency_over_h",
+    "horizon_days",
     *(f"n_purchases_{w}d" for w in WINDOWS),
     "n_purchases_all",
     *(f"money_{w}d" for w in (30, 90, 365)),
@@ -202,7 +205,7 @@ def _compute(
         idx, pos = log.rows(codes[lo:hi])
         keep = log.ts[idx] < cut_s
         idx, pos = idx[keep], pos[keep]
-        f, bx = _block(log, idx, pos, hi - lo, cut_s, end_day)
+        f, bx = _block(log, idx, pos, hi - lo, cut_s, end_day, horizon_days)
         for name, v in f.items():
             cols[name][lo:hi] = v
         x[lo:hi], tx[lo:hi], T[lo:hi], has_act[lo:hi] = bx
@@ -286,13 +289,14 @@ class _Rows:
 
 
 def _block(
-    log: EventLog, idx: np.ndarray, c: np.ndarray, n: int, cut_s: float, end_day: float
+    log: EventLog, idx: np.ndarray, c: np.ndarray, n: int, cut_s: float, end_day: float, horizon_days: float
 ) -> tuple[dict[str, np.ndarray], tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
     """Every feature but the BG/NBD scores for ``n`` users from their rows ``idx`` (sorted by user
     position ``c``, then time), plus the BG/NBD inputs (x, t_x, T, has activity)."""
     r = _Rows.of(log, idx, c, n, cut_s, end_day)
     f: dict[str, np.ndarray] = {}
     act, ndays = _activity_features(r, f)
+    _horizon_features(r, act, horizon_days, f)
     _purchase_features(r, f)
     _push_features(r, f)
     tc = np.bincount(
@@ -355,6 +359,26 @@ def _activity_features(r: _Rows, f: dict[str, np.ndarray]) -> tuple[np.ndarray, 
         ent = -np.sum(np.where(pr > 0, pr * np.log(pr), 0.0), axis=1)
     f["hour_entropy"] = np.where(tot[:, 0] > 0, ent, np.nan)
     return act, ndays
+
+
+def _horizon_features(r: _Rows, act: np.ndarray, horizon_days: float, f: dict[str, np.ndarray]) -> None:
+    """The user's own record at the judged horizon H: the share of the past H-day windows (counted
+    back from the cut-off, within their active life) with an activity, and recency in horizons.
+
+    Why: churn is "no activity in the next H days"; how often this user already went a whole H
+    days without activity is the empirical version of that label, whatever the rhythm of the log.
+    """
+    n, h = r.n, float(horizon_days)
+    ac, aday = r.c[act], r.day[act]
+    first_day = _first_in_group(ac, aday, n, np.nan)
+    n_windows = np.floor((r.end_day - first_day + 1.0) / h)  # complete windows since the first activity
+    k = np.floor((r.end_day - aday) / h)  # 0 = the last H days
+    new = np.r_[True, (ac[1:] != ac[:-1]) | (k[1:] != k[:-1])] if len(ac) else np.zeros(0, bool)
+    full = new & (k < np.nan_to_num(n_windows, nan=0.0)[ac])
+    hit = np.bincount(ac[full], minlength=n).astype(np.float64)
+    f["active_window_share_h"] = _safe_div(hit, n_windows)
+    f["recency_over_h"] = f["recency_days"] / h
+    f["horizon_days"] = np.full(n, h)
 
 
 def _purchase_features(r: _Rows, f: dict[str, np.ndarray]) -> None:

@@ -1,8 +1,10 @@
 """A trained lifecycle artifact, loaded for scoring: churn risk, next-stage probabilities, reasons.
 
 :func:`recsvc.lifecycle.train.train_lifecycle` writes the artifact (``churn.txt``, ``stage.txt``,
-``calibration.json``, ``bgnbd.json``, ``metadata.json``); :class:`LifecycleModel` reads it back and
-scores feature frames, in batches through :mod:`.compiled` trees when that pays off.
+``calibration.json``, ``bgnbd.json``, ``base.json``, ``metadata.json``); :class:`LifecycleModel` reads it
+back and scores feature frames, in batches through :mod:`.compiled` trees when that pays off. The churn
+log-odds are the base model's (:mod:`.base`) plus the trees'; artifacts of an older format or feature
+set are refused with FAILED_PRECONDITION and a request to retrain.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import lightgbm as lgb
 import numpy as np
@@ -17,7 +20,9 @@ import pandas as pd
 
 from recsvc.artifacts import read_metadata, verify
 from recsvc.errors import FailedPrecondition, InvalidArgument
+from recsvc.lifecycle.base import BASE_INPUTS, BaseModel
 from recsvc.lifecycle.bgnbd import BGNBDParams
+from recsvc.lifecycle.calibration import calibrate_logit, check_calibration
 from recsvc.lifecycle.compiled import TreeScorer
 from recsvc.lifecycle.eventlog import EventLog
 from recsvc.lifecycle.features import FEATURE_NAMES, compute_features
@@ -25,9 +30,10 @@ from recsvc.lifecycle.reasons import Reason, top_reasons
 from recsvc.lifecycle.stages import StageRules, rule_stages
 from recsvc.vocabulary import Stage
 
-MODEL_FORMAT = 1
+MODEL_FORMAT = 2  # 2: churn = logistic base (base.json) + trees on its residual, Platt calibration
 MODEL_NAME = "lifecycle"
 STAGE_ENUMS: tuple[Stage, ...] = tuple(Stage)
+_BASE_COLUMNS = [FEATURE_NAMES.index(name) for name in BASE_INPUTS]
 
 
 @dataclass(frozen=True)
@@ -38,14 +44,6 @@ class UserScore:
     stage_probs: dict[Stage, float]
     churn_risk: float
     reasons: list[Reason]
-
-
-def apply_calibration(cal: dict[str, list[float]], raw: np.ndarray) -> np.ndarray:
-    """Churn probabilities through the isotonic calibration's breakpoints (identity when it has none)."""
-    x, y = np.asarray(cal["x"]), np.asarray(cal["y"])
-    if len(x) == 0:
-        return raw
-    return np.asarray(np.interp(raw, x, y))
 
 
 def latest(models_root: Path) -> Path:
@@ -69,13 +67,14 @@ def _read_booster(fp: Path) -> lgb.Booster:
     return b
 
 
-def _read_calibration(cal_path: Path) -> dict[str, list[float]]:
+def _read_calibration(cal_path: Path) -> dict[str, Any]:
     if not cal_path.is_file():
-        raise FailedPrecondition(f"{cal_path}: missing calibration")
-    cal: dict[str, list[float]] = json.loads(cal_path.read_text())
-    if len(cal.get("x", [])) != len(cal.get("y", [])):
-        raise FailedPrecondition(f"{cal_path}: malformed calibration")
-    return cal
+        raise FailedPrecondition(f"{cal_path}: missing calibration; retrain the lifecycle model")
+    try:
+        cal = json.loads(cal_path.read_text())
+    except ValueError:
+        raise FailedPrecondition(f"{cal_path}: unreadable calibration; retrain the lifecycle model") from None
+    return check_calibration(cal, str(cal_path))
 
 
 class LifecycleModel:
@@ -84,9 +83,10 @@ class LifecycleModel:
     def __init__(
         self,
         path: Path,
+        base: BaseModel,
         churn: lgb.Booster,
         stage: lgb.Booster,
-        calibration: dict[str, list[float]],
+        calibration: dict[str, Any],
         bgnbd: BGNBDParams,
         metadata: dict[str, object],
         rules: StageRules,
@@ -97,6 +97,7 @@ class LifecycleModel:
         num_threads: int | None = None,
     ) -> None:
         self.path = path
+        self.base = base
         self.churn_booster = churn
         self.stage_booster = stage
         self.calibration = calibration
@@ -148,13 +149,14 @@ class LifecycleModel:
         if meta.get("format") != MODEL_FORMAT or meta.get("name") != MODEL_NAME:
             raise FailedPrecondition(
                 f"{meta_path}: format {meta.get('format')!r} / name {meta.get('name')!r}, "
-                f"this code reads format {MODEL_FORMAT} {MODEL_NAME!r}"
+                f"this code reads format {MODEL_FORMAT} {MODEL_NAME!r}; retrain the lifecycle model"
             )
         if tuple(meta.get("feature_names", ())) != FEATURE_NAMES:
             raise FailedPrecondition(f"{meta_path}: feature names differ from this code's FEATURE_NAMES; retrain")
         verify(path, meta)  # before LightGBM parses a byte: a damaged model text can abort the process
         boosters = [_read_booster(path / fname) for fname in ("churn.txt", "stage.txt")]
         cal = _read_calibration(path / "calibration.json")
+        base = BaseModel.load(path / "base.json")
         bg = BGNBDParams.load(path / "bgnbd.json")
         cfg = meta.get("config", {})
         rules_d = cfg.get("rules", {}) if isinstance(cfg, dict) else {}
@@ -164,6 +166,7 @@ class LifecycleModel:
             raise FailedPrecondition(f"{meta_path}: unknown stage rules ({exc})") from None
         return cls(
             path,
+            base,
             boosters[0],
             boosters[1],
             cal,
@@ -204,18 +207,28 @@ class LifecycleModel:
         X = self._matrix(features)
         if len(X) == 0:
             return np.zeros(0), np.zeros((0, len(STAGE_ENUMS))), np.zeros(0, dtype=np.int64)
-        churn = apply_calibration(self.calibration, self.churn_scorer.predict(X))
+        logit = self.churn_scorer.predict_raw(X) + self.base.logit(features)
+        churn = calibrate_logit(self.calibration, logit)
         probs = self.stage_scorer.predict(X)
         return churn, probs, rule_stages(features, self.rules)
+
+    def churn_contributions(self, features: pd.DataFrame) -> np.ndarray:
+        """(n, features + 1) log-odds contributions to churn, in FEATURE_NAMES order, bias last: the trees'
+        SHAP values plus each base input's term on its own feature, so they add up to the churn log-odds."""
+        contrib = np.array(
+            self.churn_booster.predict(self._matrix(features), pred_contrib=True, num_threads=self.num_threads),
+            dtype=np.float64,
+        )
+        contrib[:, _BASE_COLUMNS] += self.base.contributions(features)
+        contrib[:, -1] += self.base.intercept
+        return contrib
 
     def score(self, features: pd.DataFrame) -> list[UserScore]:
         """Per-user scores with the top reasons (slower than score_arrays: computes contributions)."""
         churn, probs, rules = self.score_arrays(features)
         if len(churn) == 0:
             return []
-        contrib = np.asarray(
-            self.churn_booster.predict(self._matrix(features), pred_contrib=True, num_threads=self.num_threads)
-        )[:, :-1]
+        contrib = self.churn_contributions(features)[:, :-1]
         values = features.loc[:, list(FEATURE_NAMES)].to_numpy(np.float64)
         out = []
         for i, uid in enumerate(features.index):
@@ -236,6 +249,5 @@ class LifecycleModel:
 __all__ = [
     "LifecycleModel",
     "UserScore",
-    "apply_calibration",
     "latest",
 ]

@@ -85,6 +85,20 @@ def _bgnbd_zero(f: Mapping[str, float]) -> str:
     return f"buying-pattern model: {p:.0f}% chance of no visit in the horizon"
 
 
+def _window_share(f: Mapping[str, float]) -> str:
+    share, h = f.get("active_window_share_h", math.nan), f.get("horizon_days", math.nan)
+    if math.isnan(share):
+        return "too new to have a full period of the horizon behind them"
+    return f"active in {share:.0%} of their past {_n(h)}-day periods"
+
+
+def _recency_over_h(f: Mapping[str, float]) -> str:
+    r, h = f.get("recency_over_h", math.nan), f.get("horizon_days", math.nan)
+    if math.isnan(r):
+        return "no activity yet"
+    return f"silent for {_n(r)}x the {_n(h)}-day horizon"
+
+
 def _opens(f: Mapping[str, float]) -> str:
     return f"opened {_n(f.get('opens_last5', 0.0))} of the last {_n(f.get('pushes_last5', 0.0))} pushes"
 
@@ -115,6 +129,7 @@ TEMPLATES: dict[str, str] = {
     "unsubscribed": "has unsubscribed",
     "bgnbd_repeat_days": "came back on {value:.0f} later days",
     "bgnbd_expected_h": "buying-pattern model expects {value:.1f} active days in the horizon",
+    "horizon_days": "judged over the next {value:.0f} days",
 }
 FUNCTIONS: dict[str, Callable[[Mapping[str, float]], str]] = {
     "recency_days": _recency,
@@ -122,6 +137,8 @@ FUNCTIONS: dict[str, Callable[[Mapping[str, float]], str]] = {
     "days_since_purchase": _purchase_recency,
     "bgnbd_p_alive": _bgnbd_alive,
     "bgnbd_p_zero_h": _bgnbd_zero,
+    "active_window_share_h": _window_share,
+    "recency_over_h": _recency_over_h,
     "opens_last5": _opens,
     "pushes_last5": _opens,
     **{f"trend_{w}d": _trend(w) for w in (7, 30, 90)},

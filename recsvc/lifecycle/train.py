@@ -7,8 +7,10 @@ When the log is too short for full-horizon labels (CDNOW: every customer joins i
 cut-offs with a shorter label horizon h (never below ``min_label_fraction`` x H) and compute the
 BG/NBD horizon features with that same h, which keeps the label meaningful.
 
-The latest cut-off is the time-split validation set: it early-stops both models, fits the churn
-calibration (isotonic, stored as JSON breakpoints) and yields the metrics written to metadata.json.
+The churn model is a logistic base over BG/NBD's horizon scores, recency and frequency
+(:mod:`.base`) plus LightGBM trees fitted to its residual. The latest cut-off is the time-split
+validation set: it early-stops both models, fits the churn calibration (Platt, :mod:`.calibration`)
+and yields the metrics written to metadata.json.
 """
 
 from __future__ import annotations
@@ -25,17 +27,19 @@ from typing import Any
 import lightgbm as lgb
 import numpy as np
 import pandas as pd
-from sklearn.isotonic import IsotonicRegression
+from scipy import special
 from sklearn.metrics import average_precision_score, f1_score, roc_auc_score
 from tqdm import tqdm
 
 from recsvc.artifacts import library_versions, new_version_dir, write_metadata
 from recsvc.errors import InvalidArgument
+from recsvc.lifecycle.base import BaseModel
 from recsvc.lifecycle.bgnbd import BGNBDParams
+from recsvc.lifecycle.calibration import apply_calibration, expected_calibration_error, fit_platt, reliability
 from recsvc.lifecycle.config import LifecycleConfig
 from recsvc.lifecycle.eventlog import EventLog, as_event_log
 from recsvc.lifecycle.features import FEATURE_NAMES, _compute, fit_window_bgnbd
-from recsvc.lifecycle.model import MODEL_FORMAT, MODEL_NAME, STAGE_ENUMS, apply_calibration
+from recsvc.lifecycle.model import MODEL_FORMAT, MODEL_NAME, STAGE_ENUMS
 from recsvc.lifecycle.stages import rule_stages
 
 logger = logging.getLogger(__name__)
@@ -71,30 +75,6 @@ def training_cutoffs(
     return sorted(out, key=lambda p: p[0])
 
 
-def _reliability(p: np.ndarray, y: np.ndarray, bins: int = 10) -> list[dict[str, float]]:
-    edges = np.linspace(0, 1, bins + 1)
-    idx = np.clip(np.digitize(p, edges[1:-1]), 0, bins - 1)
-    rows = []
-    for b in range(bins):
-        m = idx == b
-        if m.any():
-            rows.append(
-                {
-                    "bin_low": float(edges[b]),
-                    "bin_high": float(edges[b + 1]),
-                    "n": int(m.sum()),
-                    "mean_predicted": float(p[m].mean()),
-                    "observed_rate": float(y[m].mean()),
-                }
-            )
-    return rows
-
-
-def _fit_isotonic(raw: np.ndarray, y: np.ndarray) -> dict[str, list[float]]:
-    iso = IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0).fit(raw, y)
-    return {"x": [float(v) for v in iso.X_thresholds_], "y": [float(v) for v in iso.y_thresholds_]}
-
-
 @dataclass(frozen=True)
 class _Boosting:
     """The boosting settings in force for one training run (written to metadata.json)."""
@@ -112,11 +92,25 @@ def _boosting(config: LifecycleConfig, n_rows: int) -> _Boosting:
     return _Boosting(config.learning_rate, config.num_leaves, config.max_rounds, False)
 
 
+def _num_leaves(config: LifecycleConfig, objective: str, boosting: _Boosting) -> int:
+    """Small churn trees on small logs: they only correct the base, and deeper ones fit the training
+    cut-offs' population rather than the next one's."""
+    if objective == "binary" and not boosting.large_data:
+        return config.churn_num_leaves
+    return boosting.num_leaves
+
+
+def _churn_rounds(config: LifecycleConfig, boosting: _Boosting) -> int:
+    if boosting.large_data:
+        return boosting.max_rounds
+    return config.churn_max_rounds or int(2.5 * config.max_rounds)
+
+
 def _lgb_params(config: LifecycleConfig, objective: str, n_rows: int, boosting: _Boosting) -> dict[str, object]:
     leaf = config.min_data_in_leaf or int(min(500, max(20, n_rows // 1000)))
     p: dict[str, object] = {
         "objective": objective,
-        "num_leaves": boosting.num_leaves,
+        "num_leaves": _num_leaves(config, objective, boosting),
         "max_bin": config.max_bin,
         "learning_rate": boosting.learning_rate,
         "min_data_in_leaf": leaf,
@@ -194,13 +188,27 @@ class _Fitter:
     boosting: _Boosting
 
     def __call__(
-        self, objective: str, y: np.ndarray, rows: np.ndarray, vrows: np.ndarray | None, rounds: int
+        self,
+        objective: str,
+        y: np.ndarray,
+        rows: np.ndarray,
+        vrows: np.ndarray | None,
+        rounds: int,
+        init: np.ndarray | None = None,
     ) -> lgb.Booster:
-        ds = lgb.Dataset(self.X[rows], label=y[rows], feature_name=list(FEATURE_NAMES), free_raw_data=True)
+        """``init`` (log-odds per row of X) makes the trees learn the residual of a base model."""
+        ds = lgb.Dataset(
+            self.X[rows],
+            label=y[rows],
+            init_score=None if init is None else init[rows],
+            feature_name=list(FEATURE_NAMES),
+            free_raw_data=True,
+        )
         cbs: list[Callable[..., Any]] = []
         valid_sets = []
         if vrows is not None:
-            valid_sets = [lgb.Dataset(self.X[vrows], label=y[vrows], reference=ds)]
+            v_init = None if init is None else init[vrows]
+            valid_sets = [lgb.Dataset(self.X[vrows], label=y[vrows], init_score=v_init, reference=ds)]
             cbs.append(lgb.early_stopping(self.config.early_stopping_rounds, verbose=False))
         return lgb.train(
             _lgb_params(self.config, objective, int(rows.sum()), self.boosting),
@@ -241,40 +249,65 @@ def _validation_rows(group: np.ndarray, y_churn: np.ndarray, seed: int) -> np.nd
     return np.asarray(valid)
 
 
+@dataclass(frozen=True)
+class _Churn:
+    """The fitted churn model: base, trees on its residual, calibration and validation metrics."""
+
+    base: BaseModel
+    trees: lgb.Booster
+    best_iteration: int
+    calibration: dict[str, Any]
+    metrics: dict[str, object]
+
+
+def _baseline_aucs(X: pd.DataFrame, yv: np.ndarray, valid: np.ndarray) -> dict[str, float]:
+    def col(name: str, fill: float) -> np.ndarray:
+        return np.nan_to_num(X[name].to_numpy(np.float64)[valid], nan=fill)
+
+    return {
+        "auc_recency_baseline": _safe_auc(yv, col("recency_days", 1e9)),
+        "auc_bgnbd_baseline": _safe_auc(yv, col("bgnbd_p_zero_h", 1.0)),
+        "auc_bgnbd_expected_baseline": _safe_auc(yv, -col("bgnbd_expected_h", 0.0)),
+    }
+
+
 def _fit_churn(
     fit: _Fitter, X: pd.DataFrame, y: np.ndarray, train: np.ndarray, valid: np.ndarray, clock: _PhaseClock
-) -> tuple[lgb.Booster, int, dict[str, list[float]], dict[str, object]]:
-    """The churn model, its best iteration, its isotonic calibration and its validation metrics."""
-    seed = fit.config.seed
-    max_rounds = fit.boosting.max_rounds
-    model = fit("binary", y, train, valid, max_rounds)
+) -> _Churn:
+    """The churn base on the training rows, trees on its residual early-stopped on the time split,
+    the Platt calibration fitted on that split, and the split's metrics."""
+    base = BaseModel.fit(X[train], y[train])
+    init = base.logit(X)
+    max_rounds = _churn_rounds(fit.config, fit.boosting)
+    model = fit("binary", y, train, valid, max_rounds, init)
     best = max(1, model.best_iteration or max_rounds)
     clock.lap("churn_fit")
-    raw_v = np.asarray(model.predict(fit.X[valid], num_iteration=best), dtype=np.float64)
+    logit_v = np.asarray(model.predict(fit.X[valid], num_iteration=best, raw_score=True)) + init[valid]
+    raw_v = special.expit(logit_v)
     yv = y[valid].astype(np.float64)
     # Cross-fitted calibration so the reported Brier is out-of-sample.
-    fold = np.random.default_rng(seed + 1).random(len(raw_v)) < 0.5
-    cal_v = np.empty_like(raw_v)
+    fold = np.random.default_rng(fit.config.seed + 1).random(len(raw_v)) < 0.5
+    cal_v = raw_v.copy()
     for a in (fold, ~fold):
         if a.any() and (~a).any():
-            cal_v[~a] = apply_calibration(_fit_isotonic(raw_v[a], yv[a]), raw_v[~a])
-        else:
-            cal_v[:] = raw_v
-    calibration = _fit_isotonic(raw_v, yv)
+            cal_v[~a] = apply_calibration(fit_platt(logit_v[a], yv[a]), raw_v[~a])
+    calibration = fit_platt(logit_v, yv)
+    table = reliability(cal_v, yv)
     metrics = {
         "auc": _safe_auc(yv, raw_v),
+        "auc_base_alone": _safe_auc(yv, init[valid]),
         "pr_auc": float(average_precision_score(yv, raw_v)) if yv.sum() else math.nan,
         "brier": float(np.mean((cal_v - yv) ** 2)),
         "brier_uncalibrated": float(np.mean((raw_v - yv) ** 2)),
+        "expected_calibration_error": expected_calibration_error(table),
         "base_rate": float(yv.mean()),
         "n_valid": int(valid.sum()),
         "best_iteration": best,
-        "auc_recency_baseline": _safe_auc(yv, np.nan_to_num(X["recency_days"].to_numpy()[valid], nan=1e9)),
-        "auc_bgnbd_baseline": _safe_auc(yv, 1 - np.nan_to_num(X["bgnbd_p_alive"].to_numpy()[valid], nan=0.0)),
-        "reliability": _reliability(cal_v, yv),
+        **_baseline_aucs(X, yv, valid),
+        "reliability": table,
     }
     clock.lap("churn_calibration_metrics")
-    return model, best, calibration, metrics
+    return _Churn(base, model, best, calibration, metrics)
 
 
 def _fit_stage(
@@ -349,12 +382,14 @@ def train_lifecycle(
     boosting = _boosting(config, len(group))
     logger.info("lifecycle boosting for %d rows: %s", len(group), boosting)
     fit = _Fitter(np.ascontiguousarray(X.to_numpy(np.float32)), config, boosting)
-    churn_model, churn_iter, calibration, churn_metrics = _fit_churn(fit, X, y_churn, train, valid, clock)
+    churn = _fit_churn(fit, X, y_churn, train, valid, clock)
+    churn_model, churn_iter, base = churn.trees, churn.best_iteration, churn.base
     stage_y = y_stage - 1
     stage_model, stage_iter, stage_metrics = _fit_stage(fit, stage_y, now_stage, train, valid, clock)
     if config.refit_full and int(group.max()) > 0:
         everything = np.ones(len(group), dtype=bool)
-        churn_model = fit("binary", y_churn, everything, None, churn_iter)
+        base = BaseModel.fit(X, y_churn)
+        churn_model = fit("binary", y_churn, everything, None, churn_iter, base.logit(X))
         stage_model = fit("multiclass", stage_y, everything, None, stage_iter)
         churn_iter, stage_iter = churn_model.current_iteration(), stage_model.current_iteration()
     clock.lap("refit_full")
@@ -363,7 +398,8 @@ def train_lifecycle(
     vdir = new_version_dir(out_dir)
     churn_model.save_model(str(vdir / "churn.txt"), num_iteration=churn_iter)
     stage_model.save_model(str(vdir / "stage.txt"), num_iteration=stage_iter)
-    (vdir / "calibration.json").write_text(json.dumps({"method": "isotonic", **calibration}))
+    (vdir / "calibration.json").write_text(json.dumps(churn.calibration))
+    base.save(vdir / "base.json")
     bg.save(vdir / "bgnbd.json")
     meta = {
         "name": MODEL_NAME,
@@ -375,11 +411,12 @@ def train_lifecycle(
         "n_samples": len(group),
         "boosting": asdict(boosting),
         "training_seconds": clock.laps,
-        "metrics": {"churn": churn_metrics, "stage": stage_metrics},
+        "metrics": {"churn": churn.metrics, "stage": stage_metrics},
+        "churn_base": base.to_json(),
         "stages": {s.name: int(s) for s in STAGE_ENUMS},
         "config": asdict(config),
         "library_versions": library_versions("lightgbm", "numpy", "pandas", "scipy"),
     }
     write_metadata(vdir, meta, indent=2, default=str)  # last: it marks the version complete
-    logger.info("lifecycle model written to %s (churn metrics on the time split: %s)", vdir, churn_metrics)
+    logger.info("lifecycle model written to %s (churn metrics on the time split: %s)", vdir, churn.metrics)
     return vdir

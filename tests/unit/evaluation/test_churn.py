@@ -38,6 +38,10 @@ def test_synthetic_report(synth: Dataset) -> None:
     # P(no purchase in the horizon) is BG/NBD's churn score; 1 - P(alive) misranks one-time buyers.
     assert base["bgnbd_p_no_purchase"] > max(0.6, base["bgnbd_1_minus_p_alive"])
     assert r["auc"] > 0.7 and 0 < r["churn_rate"] < 1
+    # Calibration on the judged users: the reliability bins hold every user, the risk is calibrated.
+    assert sum(b["n"] for b in r["reliability"]) == r["n_users"]
+    assert all(0 <= b["mean_predicted"] <= 1 and 0 <= b["observed_rate"] <= 1 for b in r["reliability"])
+    assert r["brier"] < r["brier_base_rate"] and 0 <= r["expected_calibration_error"] < 0.15
     # Users = everyone with an event before the cut-off (every synthetic user has an activity).
     ev = synth.events
     assert r["n_users"] == ev.loc[ev["ts"] < pd.Timestamp("2024-07-01", tz="UTC"), "user_id"].nunique()

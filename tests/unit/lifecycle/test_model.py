@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import shutil
@@ -10,9 +11,11 @@ import pandas as pd
 import pytest
 from lifecycle_synth import CUT
 
-from recsvc.errors import FailedPrecondition, InvalidArgument
+from recsvc.errors import FailedPrecondition, InvalidArgument, Status
+from recsvc.lifecycle.base import BASE_INPUTS
+from recsvc.lifecycle.calibration import calibrate_logit
 from recsvc.lifecycle.features import FEATURE_NAMES
-from recsvc.lifecycle.model import LifecycleModel, latest
+from recsvc.lifecycle.model import MODEL_FORMAT, LifecycleModel, latest
 from recsvc.lifecycle.reasons import phrase
 from recsvc.vocabulary import Stage
 
@@ -26,9 +29,11 @@ def test_scoring_and_reasons(trained: Path, synth_events: pd.DataFrame) -> None:
     scores = model.score(feats)
     assert [s.user_id for s in scores] == ["u1", "u2", "u3", "nobody"]
     assert scores[3].rule_stage == Stage.AWARENESS
-    raw = model.churn_booster.predict(feats.to_numpy(np.float32), raw_score=True)
-    contrib = model.churn_booster.predict(feats.to_numpy(np.float32), pred_contrib=True)
-    np.testing.assert_allclose(contrib.sum(axis=1), raw, rtol=1e-6, atol=1e-6)  # contributions add up
+    # Contributions (trees plus the base's terms, bias last) add up to the churn log-odds before calibration.
+    logit = model.churn_booster.predict(feats.to_numpy(np.float32), raw_score=True) + model.base.logit(feats)
+    contrib = model.churn_contributions(feats)
+    np.testing.assert_allclose(contrib.sum(axis=1), logit, rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(churn, calibrate_logit(model.calibration, logit), rtol=1e-9)
     for i, s in enumerate(scores):
         assert 1 <= len(s.reasons) <= 3
         mags = [abs(r.contribution) for r in s.reasons]
@@ -55,9 +60,9 @@ def test_loader_refuses_mismatch(trained: Path, tmp_path: Path) -> None:
     meta["feature_names"] = list(FEATURE_NAMES)
     meta["format"] = 999
     (bad / "metadata.json").write_text(json.dumps(meta))
-    with pytest.raises(FailedPrecondition, match="format"):
+    with pytest.raises(FailedPrecondition, match=r"format.*retrain"):
         LifecycleModel.load(bad)
-    meta["format"] = 1
+    meta["format"] = MODEL_FORMAT
     (bad / "metadata.json").write_text(json.dumps(meta))
     (bad / "stage.txt").unlink()
     with pytest.raises(FailedPrecondition, match=r"stage\.txt"):
@@ -66,6 +71,57 @@ def test_loader_refuses_mismatch(trained: Path, tmp_path: Path) -> None:
         LifecycleModel.load(tmp_path / "absent")
     with pytest.raises(FailedPrecondition):
         latest(tmp_path / "empty")
+
+
+def _rewrite(vdir: Path, name: str, content: str) -> None:
+    """Change one artifact file and its checksum, as an artifact of another code version would be."""
+    (vdir / name).write_text(content)
+    meta = json.loads((vdir / "metadata.json").read_text())
+    data = (vdir / name).read_bytes()
+    meta["files"][name] = {"sha256": hashlib.sha256(data).hexdigest(), "size": len(data)}
+    (vdir / "metadata.json").write_text(json.dumps(meta))
+
+
+def test_old_artifacts_are_refused_with_retrain(trained: Path, tmp_path: Path) -> None:
+    """An artifact of the previous format (no churn base, isotonic calibration, fewer features) is a
+    FAILED_PRECONDITION that asks for retraining, never a crash or a silently wrong score."""
+    old = tmp_path / "old"
+    shutil.copytree(trained, old)
+    meta = json.loads((old / "metadata.json").read_text())
+    meta["format"] = 1
+    meta["feature_names"] = [n for n in FEATURE_NAMES if n != "bgnbd_p_zero_h"]
+    (old / "metadata.json").write_text(json.dumps(meta))
+    with pytest.raises(FailedPrecondition, match="retrain") as err:
+        LifecycleModel.load(old)
+    assert err.value.status == Status.FAILED_PRECONDITION
+    for name, content in (
+        ("calibration.json", json.dumps({"method": "isotonic", "x": [0.0, 1.0], "y": [0.1, 0.9]})),
+        ("base.json", json.dumps({"format": 0, "inputs": ["recency_days"]})),
+        ("base.json", "{not json"),
+    ):
+        damaged = tmp_path / f"damaged-{name}-{len(content)}"
+        shutil.copytree(trained, damaged)
+        _rewrite(damaged, name, content)
+        with pytest.raises(FailedPrecondition, match="retrain"):
+            LifecycleModel.load(damaged)
+    missing = tmp_path / "no-base"
+    shutil.copytree(trained, missing)
+    (missing / "base.json").unlink()
+    with pytest.raises(FailedPrecondition, match=r"base\.json"):
+        LifecycleModel.load(missing)
+
+
+def test_reasons_name_the_base_inputs(trained: Path, synth_events: pd.DataFrame) -> None:
+    """The base's terms land on its own features, so a reason can be, e.g., the BG/NBD horizon score."""
+    model = LifecycleModel.load(trained)
+    feats = model.features(synth_events, CUT)
+    contrib = model.churn_contributions(feats)[:, :-1]
+    tree_only = np.asarray(model.churn_booster.predict(model._matrix(feats), pred_contrib=True))[:, :-1]
+    moved = {FEATURE_NAMES[j] for j in np.flatnonzero(np.abs(contrib - tree_only).max(axis=0) > 0)}
+    assert moved == set(BASE_INPUTS)
+    named = {r.feature for s in model.score(feats.iloc[:200]) for r in s.reasons}
+    assert named & set(BASE_INPUTS)
+    assert all(phrase(n, {n: 0.5, "recency_days": 3.0}) for n in BASE_INPUTS)
 
 
 def test_phrases_read_well() -> None:

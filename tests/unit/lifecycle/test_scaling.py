@@ -15,6 +15,7 @@ import pytest
 from recsvc.lifecycle.compiled import TreeScorer, cache_key
 from recsvc.lifecycle.config import LifecycleConfig
 from recsvc.lifecycle.eventlog import EventLog
+from recsvc.lifecycle.features import FEATURE_NAMES
 from recsvc.lifecycle.model import LifecycleModel
 from recsvc.lifecycle.train import train_lifecycle
 
@@ -100,7 +101,7 @@ def test_small_batches_never_compile(tiny: Path, tmp_path: Path) -> None:
     scorer = TreeScorer(
         LifecycleModel.load(tiny, compiled=False).churn_booster, tiny / "churn.txt", cache_dir=tmp_path, min_rows=10
     )
-    scorer.predict(np.zeros((3, 66), dtype=np.float32))
+    scorer.predict(np.zeros((3, len(FEATURE_NAMES)), dtype=np.float32))
     assert scorer.backend == "lightgbm" and not list(tmp_path.glob("*.o"))
 
 
@@ -108,7 +109,7 @@ def test_big_batch_compiles_in_background(tiny: Path, tmp_path: Path) -> None:
     pytest.importorskip("lleaves")
     booster = LifecycleModel.load(tiny, compiled=False).churn_booster
     scorer = TreeScorer(booster, tiny / "churn.txt", cache_dir=tmp_path, min_rows=10)
-    X = np.random.default_rng(0).normal(size=(50, 66))
+    X = np.random.default_rng(0).normal(size=(50, len(FEATURE_NAMES)))
     first = scorer.predict(X)  # LightGBM now, compile started
     assert scorer._thread is not None
     scorer._thread.join(timeout=300)

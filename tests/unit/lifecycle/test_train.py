@@ -10,15 +10,15 @@ from lifecycle_synth import CFG, CUT
 from recsvc.errors import InvalidArgument
 from recsvc.lifecycle.config import LifecycleConfig
 from recsvc.lifecycle.features import FEATURE_NAMES
-from recsvc.lifecycle.model import latest
+from recsvc.lifecycle.model import MODEL_FORMAT, latest
 from recsvc.lifecycle.train import train_lifecycle, training_cutoffs
 
 
 def test_artifact_and_metadata(trained: Path) -> None:
-    for name in ("churn.txt", "stage.txt", "calibration.json", "bgnbd.json", "metadata.json"):
+    for name in ("churn.txt", "stage.txt", "calibration.json", "bgnbd.json", "base.json", "metadata.json"):
         assert (trained / name).is_file()
     meta = json.loads((trained / "metadata.json").read_text())
-    assert meta["feature_names"] == list(FEATURE_NAMES) and meta["format"] == 1
+    assert meta["feature_names"] == list(FEATURE_NAMES) and meta["format"] == MODEL_FORMAT
     assert all(
         pd.Timestamp(c["cutoff"]) + pd.Timedelta(days=c["label_horizon_days"]) <= CUT
         for c in meta["training_window"]["cutoffs"]
@@ -27,6 +27,10 @@ def test_artifact_and_metadata(trained: Path) -> None:
     assert churn["auc"] > 0.65  # synthetic users do drop out; features must see it
     assert 0 <= churn["brier"] < churn["base_rate"] * (1 - churn["base_rate"]) + 0.02
     assert sum(r["n"] for r in churn["reliability"]) == churn["n_valid"]
+    assert 0 <= churn["expected_calibration_error"] < 0.1
+    # The trees only add to the base: on the time split the sum ranks at least as well as the base alone.
+    assert churn["auc"] >= churn["auc_base_alone"] - 0.01
+    assert json.loads((trained / "calibration.json").read_text())["method"] == "platt"
     assert {"macro_f1", "macro_f1_rules_alone"} <= set(meta["metrics"]["stage"])
     assert latest(trained.parent) == trained
 
