@@ -67,7 +67,7 @@ class TimingConfig:
     # with a positive weight.
     label_events: str = "activity"
     # The habit profile (recsvc.timing.dayprofile): tuned on this many weekly pseudo cut-offs, served
-    # in place of the plain habit only when it beats it on held-out users by this many standard errors.
+    # in place of the plain habit only when tuning beats it out of fold by this many standard errors.
     use_day_profile: bool = True
     day_profile_cutoffs: int = 12
     min_validation_z: float = 1.0

@@ -8,8 +8,8 @@ from the population when the user has few visits, a wider kernel, the last sessi
 on some logs and hurts on others, so each fit picks its settings on its own log: pseudo cut-offs
 stepped back from the cut-off, labelled with each user's first activity after them (never with
 events at or after the cut-off). The plain habit (:data:`PLAIN`, the user's window mode) is the
-fallback: a tuned profile serves only when it beats it on held-out users by ``min_validation_z``
-standard errors.
+fallback: a tuned profile serves only when tuning beats it out of fold (users held out of the
+choice) by ``min_validation_z`` standard errors.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from recsvc.timing.history import EventFrame, first_after, recency_weight
 from recsvc.timing.hours import circular_distance, pick_hours
 
 EVENT_SETS: tuple[str, ...] = ("all", "sessions", "weighted")
+FOLDS = 5  # user folds of the out-of-fold check of the tuning
 
 
 @dataclass(frozen=True)
@@ -206,40 +207,55 @@ def _paired_z(diff: np.ndarray, w: np.ndarray) -> tuple[float, float]:
     return mean, mean / se
 
 
+def _best(hits: np.ndarray, w: np.ndarray, mask: np.ndarray) -> int:
+    """The setting with the highest weighted hit rate on the masked examples; ties go to the
+    earlier setting, so the plain profile wins them."""
+    return int(np.argmax(hits[:, mask] @ w[mask]))
+
+
 def choose(fr: EventFrame, cut_s: float, cfg: TimingConfig) -> tuple[ProfileParams, dict[str, Any]]:
-    """The setting to serve and what was measured: the best on training users' pseudo cut-offs,
-    kept only when it beats :data:`PLAIN` on held-out users by ``cfg.min_validation_z``."""
+    """The setting to serve and what was measured.
+
+    The best setting on every pseudo cut-off example serves only when the *procedure* of picking
+    it beats :data:`PLAIN` out of sample: users are split into folds, each fold is predicted by
+    the setting picked on the other folds, and those out-of-fold hits must beat the plain habit's
+    by ``cfg.min_validation_z`` standard errors. Judging the picked setting on the data that picked
+    it would favour it; this does not.
+    """
     pseudo = _pseudo_cutoffs(fr, cut_s, cfg)
     n_examples = sum(len(p.rows) for p in pseudo)
     if n_examples < cfg.min_training_examples:
         return PLAIN, {"used": False, "reason": f"too few pseudo-cut-off examples ({n_examples})"}
     users = np.concatenate([p.rows for p in pseudo])
     w = _dedupe_weights(users, np.concatenate([p.truth_secs for p in pseudo]))
-    va = (np.random.default_rng(cfg.seed).random(len(fr.user_ids)) < cfg.validation_share)[users]
+    fold = np.random.default_rng(cfg.seed).integers(0, FOLDS, len(fr.user_ids))[users]
     settings = grid()
     hits = _hits_by_setting(fr, pseudo, settings, cfg).astype(np.float64)
-    tr_score = hits[:, ~va] @ w[~va] / max(float(w[~va].sum()), 1e-12)
-    best = int(np.argmax(tr_score))  # first maximum: the plain profile wins ties
-    gain, z = _paired_z(hits[best, va] - hits[0, va], w[va])
+    out_of_fold = np.zeros(len(users))
+    for f in range(FOLDS):
+        held = fold == f
+        out_of_fold[held] = hits[_best(hits, w, ~held), held]
+    gain, z = _paired_z(out_of_fold - hits[0], w)
+    best = _best(hits, w, np.ones(len(users), dtype=bool))
     used = best != 0 and z >= cfg.min_validation_z
     chosen = settings[best] if used else PLAIN
     report = {
         "used": bool(used),
         "params": asdict(chosen),
-        "best_on_training": asdict(settings[best]),
+        "best_setting": asdict(settings[best]),
         "reason": (
-            "the tuned profile beats the plain habit on held-out users"
+            "tuning beats the plain habit out of fold"
             if used
-            else "no setting beats the plain habit on held-out users by min_validation_z"
+            else "tuning does not beat the plain habit out of fold by min_validation_z"
         ),
         "validation": {
-            "plain_hit@1h": float(hits[0, va] @ w[va] / max(float(w[va].sum()), 1e-12)),
-            "tuned_hit@1h": float(hits[best, va] @ w[va] / max(float(w[va].sum()), 1e-12)),
+            "plain_hit@1h": float(hits[0] @ w / w.sum()),
+            "tuned_out_of_fold_hit@1h": float(out_of_fold @ w / w.sum()),
+            "best_in_sample_hit@1h": float(hits[best] @ w / w.sum()),
             "gain": gain,
             "z": z if math.isfinite(z) else 1e9,
-            "n_examples": int(va.sum()),
+            "folds": FOLDS,
         },
-        "training_hit@1h": {"plain": float(tr_score[0]), "best": float(tr_score[best])},
         "pseudo_cutoffs": len(pseudo),
         "n_examples": n_examples,
         "n_settings": len(settings),

@@ -11,7 +11,7 @@ partly pooled across weekdays.
 The hour of day of the next visit comes from the habit profile (:mod:`~recsvc.timing.dayprofile`):
 the user's own activities by local hour, with recency weighting, shrinkage toward the population,
 circular smoothing and the hour of the last session, tuned on pseudo cut-offs and kept only when
-it beats the user's plain habit on held-out users. Its day profile replaces the curve's.
+tuning beats the user's plain habit out of fold. Its day profile replaces the curve's.
 
 A LightGBM ranker over user x hour features (trained on pseudo cut-offs stepped back from the
 cut-off, label = local hour of the first event after each) replaces the shrunk curve's hour-of-day

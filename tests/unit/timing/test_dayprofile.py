@@ -127,7 +127,7 @@ def test_choice_on_pseudo_cutoffs_finds_a_drift_and_never_peeks() -> None:
     params, report = choose(fr_all, CUT.timestamp(), CFG)
     assert report["used"], report
     assert params.half_life_days > 0 or params.last_weight > 0, params
-    assert report["validation"]["tuned_hit@1h"] > report["validation"]["plain_hit@1h"]
+    assert report["validation"]["tuned_out_of_fold_hit@1h"] > report["validation"]["plain_hit@1h"]
     # Events at or after the cut-off change nothing: labels stop at the cut-off.
     fr_before = event_frame(ev[ev["ts"] < CUT], {}, CFG, fr_all.user_ids, keep_zero=True)
     again, report_before = choose(fr_before, CUT.timestamp(), CFG)
