@@ -70,6 +70,7 @@ class TimingConfig:
     # in place of the plain habit only when tuning beats it out of fold by this many standard errors.
     use_day_profile: bool = True
     day_profile_cutoffs: int = 12
+    day_profile_step_days: float = 7.0
     min_validation_z: float = 1.0
     pseudo_cutoff_step_days: float = 7.0
     pseudo_cutoffs: int = 16
@@ -106,6 +107,7 @@ class TimingConfig:
             "max_prior_strength",
             "lgbm_learning_rate",
             "pseudo_cutoff_step_days",
+            "day_profile_step_days",
             "min_label_window_days",
             "rate_half_life_days",
             "arrival_horizon_days",

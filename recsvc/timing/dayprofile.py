@@ -149,7 +149,7 @@ class _Pseudo:
 def _pseudo_cutoffs(fr: EventFrame, cut_s: float, cfg: TimingConfig) -> list[_Pseudo]:
     """Pseudo cut-offs one step apart, the first one step before the cut-off; labels are the local
     hour of each user's first activity between the pseudo cut-off and the real one."""
-    step = cfg.pseudo_cutoff_step_days * 86400.0
+    step = cfg.day_profile_step_days * 86400.0
     first_s = float(fr.secs.min()) if len(fr.secs) else cut_s
     n = len(fr.user_ids)
     has_before = np.zeros(n, dtype=bool)
