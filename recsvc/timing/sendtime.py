@@ -58,6 +58,9 @@ from recsvc.timing.slots import SlotChoice, choose_slot, hourly_slots, send_wind
 
 logger = logging.getLogger(__name__)
 
+# Share of the shrunk curve's day profile in the served hour distribution beside the habit profile.
+CURVE_SHARE = 0.1
+
 
 def _events_before(events: pd.DataFrame, cutoff: datetime | pd.Timestamp) -> tuple[pd.DataFrame, pd.Timestamp]:
     """The events strictly before ``cutoff`` (timezone-aware) and the cut-off as a Timestamp."""
@@ -178,7 +181,7 @@ class SendTimeModel:
         if i is None:
             return np.ones(24)
         if self.habit_hour is not None and self.habit_hour[i].sum() > 0:
-            target = np.asarray(self.habit_hour[i], dtype=np.float64)
+            target = self.hour_distribution([user_id])[0]
         elif (
             self.lgbm_hour is not None
             and self.lgbm_hour[i].sum() > 0
@@ -193,13 +196,16 @@ class SendTimeModel:
     def hour_distribution(
         self, user_ids: Sequence[str], *, use_lgbm: bool = True, use_habit: bool = True
     ) -> np.ndarray:
-        """(n, 24) local hour-of-day distribution of each user's next visit: the habit profile when
-        fitted, else the curve's day profile (replaced by LightGBM's where it was chosen)."""
+        """(n, 24) local hour-of-day distribution of each user's next visit: the habit profile mixed
+        with the curve's day profile when fitted (a plain habit gives hours never seen probability 0,
+        which a probability must not), else the curve's day profile (replaced by LightGBM's where it
+        was chosen)."""
         out = np.tile(day_profile(np.asarray(self.pop_week, dtype=np.float64)[None, :]), (len(user_ids), 1))
         idx = np.array([self._index.get(str(u), -1) for u in user_ids], dtype=np.int64)
         known = idx >= 0
         if known.any() and self.habit_hour is not None and use_habit:
-            out[known] = self.habit_hour[idx[known]].astype(np.float64)
+            habit = self.habit_hour[idx[known]].astype(np.float64)
+            out[known] = (1.0 - CURVE_SHARE) * habit + CURVE_SHARE * day_profile(self._week[idx[known]])
         elif known.any():
             out[known] = day_profile(self._week[idx[known]])
             if self.lgbm_hour is not None and use_lgbm:
@@ -211,8 +217,15 @@ class SendTimeModel:
         return out
 
     def predict_hours(self, user_ids: Sequence[str]) -> np.ndarray:
-        """Best local hour of day per user (the hour with the most mass within one hour of it)."""
-        return pick_hours(self.hour_distribution(user_ids))
+        """Best local hour of day per user (the hour with the most mass within one hour of it): the
+        habit profile's when fitted, so that the plain habit picks exactly the user's window mode."""
+        if self.habit_hour is None:
+            return pick_hours(self.hour_distribution(user_ids))
+        idx = np.array([self._index.get(str(u), -1) for u in user_ids], dtype=np.int64)
+        dist = self.hour_distribution(user_ids)
+        known = idx >= 0
+        dist[known] = self.habit_hour[idx[known]].astype(np.float64)
+        return pick_hours(dist)
 
     def curve(
         self,
