@@ -3,10 +3,12 @@
 Users with an activity (:mod:`recsvc.evaluation.activity`) on both sides of the cut-off; truth =
 local hour of the user's first activity after the cut-off (the user's zone when the users table
 gives one, else the clock the timestamp was written in). The model is fitted only on events
-before the cut-off (all of them, as in production). Baselines, from the activities before the
-cut-off and chosen with the same +/- 1 h window as the metric: the population's best hour and
-each user's own best hour (the hour with the most activities within one hour of it, ties to the
-hour with more activities of its own). The user's plain arg-max hour is shown beside them.
+before the cut-off (all of them, as in production); its hour is the habit profile's
+(:mod:`recsvc.timing.dayprofile`), tuned on pseudo cut-offs before the cut-off. Baselines, from
+the activities before the cut-off and chosen with the same +/- 1 h window as the metric: the
+population's best hour and each user's own best hour (the hour with the most activities within
+one hour of it, ties to the hour with more activities of its own). The user's plain arg-max hour
+is shown beside them.
 """
 
 from __future__ import annotations
@@ -94,7 +96,7 @@ def evaluate_sendtime(
 
     model = SendTimeModel.fit(ev[ev["ts"] < cut], ds.users, cutoff=cut, config=config, progress=progress)
     dist = model.hour_distribution(both)
-    pred = pick_hours(dist)
+    pred = model.predict_hours(both)
 
     # Baselines, from activities only, in the same local clock.
     _, hod_before, _ = local_times(before, zones)
@@ -117,7 +119,9 @@ def evaluate_sendtime(
             "population": _log_loss(np.tile(pop_dist, (n, 1)), truth),
             "user_mode": _log_loss(user_dist, truth),
         },
-        "shrunk_hit@1h": _hit(pick_hours(model.hour_distribution(both, use_lgbm=False)), truth),
+        "shrunk_hit@1h": _hit(pick_hours(model.hour_distribution(both, use_lgbm=False, use_habit=False)), truth),
+        "learner_hit@1h": _hit(pick_hours(model.hour_distribution(both, use_habit=False)), truth),
+        "day_profile": model.metadata.get("day_profile", {}),
         "lgbm_used": bool(shrunk.get("used", False)),
         "model_mode": shrunk.get("mode", "shrunk"),
         "validation": shrunk.get("validation", {}),

@@ -2,8 +2,10 @@
 arrays, user and segment lists as JSON, and the LightGBM model as text; no pickle.
 
 Layout of a version directory: ``counts.npy`` (users x 168), ``user_segment.npy``,
-``seg_week.npy``, ``pop_week.npy``, ``users.json``, ``segments.json``, and when the learner serves,
-``lgbm_hour.npy`` (users x 24) and ``lgbm.txt``.
+``seg_week.npy``, ``pop_week.npy``, ``users.json``, ``segments.json``, the habit profile
+``habit_hour.npy`` (users x 24) when fitted, and when the learner serves, ``lgbm_hour.npy``
+(users x 24) and ``lgbm.txt``. Format 3 added the habit profile; an older version is refused with
+a message to retrain, since it would serve a different hour than the evaluation measured.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-FORMAT = 2
+FORMAT = 3
 KIND = "sendtime"
 
 
@@ -80,6 +82,8 @@ def save(model: SendTimeModel, directory: str | Path) -> Path:
     (d / "segments.json").write_text(json.dumps(model.segments, ensure_ascii=False), encoding="utf-8")
     if model.lgbm_hour is not None:
         np.save(d / "lgbm_hour.npy", model.lgbm_hour.astype(np.float32))
+    if model.habit_hour is not None:
+        np.save(d / "habit_hour.npy", model.habit_hour.astype(np.float32))
     if model.lgbm_model_text is not None:
         (d / "lgbm.txt").write_text(model.lgbm_model_text, encoding="utf-8")
     meta = dict(model.metadata)
@@ -89,6 +93,7 @@ def save(model: SendTimeModel, directory: str | Path) -> Path:
             "kind": KIND,
             "prior_strength": {"user": model.a_user, "segment": model.a_seg},
             "lgbm_hour": model.lgbm_hour is not None,
+            "habit_hour": model.habit_hour is not None,
         }
     )
     write_metadata(d, meta, indent=2, ensure_ascii=False)  # last: checksums of every file above
@@ -100,6 +105,11 @@ def _checked_metadata(d: Path) -> dict[str, Any]:
     every file matches its recorded size and checksum."""
     mpath = d / "metadata.json"
     meta = read_metadata(d, "send-time model")
+    if meta.get("kind") == KIND and isinstance(meta.get("format"), int) and meta["format"] < FORMAT:
+        raise FailedPrecondition(
+            f"{mpath}: send-time model of format {meta['format']}, this code reads format {FORMAT} "
+            "(it adds the habit profile): retrain it (`recsvc train`)"
+        )
     if meta.get("kind") != KIND or meta.get("format") != FORMAT:
         raise FailedPrecondition(
             f"{mpath}: not a send-time model of format {FORMAT} "
@@ -137,12 +147,14 @@ def load(cls: type[SendTimeModel], directory: str | Path, config: TimingConfig |
         _array(d, "pop_week.npy"),
     )
     lgbm_hour = _array(d, "lgbm_hour.npy") if meta.get("lgbm_hour") else None
+    habit_hour = _array(d, "habit_hour.npy") if meta.get("habit_hour") else None
     if (
         counts.shape != (len(user_ids), HOURS_PER_WEEK)
         or useg.shape != (len(user_ids),)
         or seg_week.shape != (len(segments), HOURS_PER_WEEK)
         or pop.shape != (HOURS_PER_WEEK,)
         or (lgbm_hour is not None and lgbm_hour.shape != (len(user_ids), 24))
+        or (habit_hour is not None and habit_hour.shape != (len(user_ids), 24))
     ):
         raise FailedPrecondition(f"{d}: send-time arrays have inconsistent shapes")
     text = (d / "lgbm.txt").read_text(encoding="utf-8") if (d / "lgbm.txt").is_file() else None
@@ -161,4 +173,5 @@ def load(cls: type[SendTimeModel], directory: str | Path, config: TimingConfig |
         lgbm_hour,
         text,
         meta,
+        habit_hour,
     )

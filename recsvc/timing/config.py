@@ -61,10 +61,17 @@ class TimingConfig:
     rate_half_life_days: float = 30.0
     # The first-arrival forecast looks this far ahead; later mass follows the habit profile.
     arrival_horizon_days: float = 14.0
-    # Labels of the learned next-visit model: "any" = the first event of any type after each pseudo
-    # cut-off (the evaluation protocol's truth, incl. app-initiated pushes), "engaged" = only events
-    # with a positive weight (what the user does on their own).
-    label_events: str = "any"
+    # Labels of the learned next-visit model: "activity" = the first activity (any event the user
+    # made, i.e. every type but push_delivered: the evaluation's rule) after each pseudo cut-off,
+    # "any" = the first event of any type (incl. our own push deliveries), "engaged" = only events
+    # with a positive weight.
+    label_events: str = "activity"
+    # The habit profile (recsvc.timing.dayprofile): tuned on this many weekly pseudo cut-offs, served
+    # in place of the plain habit only when tuning beats it out of fold by this many standard errors.
+    use_day_profile: bool = True
+    day_profile_cutoffs: int = 12
+    day_profile_step_days: float = 7.0
+    min_validation_z: float = 1.0
     pseudo_cutoff_step_days: float = 7.0
     pseudo_cutoffs: int = 16
     # Pseudo cut-offs end at least this long before the cut-off, so their "first event after" labels
@@ -100,6 +107,7 @@ class TimingConfig:
             "max_prior_strength",
             "lgbm_learning_rate",
             "pseudo_cutoff_step_days",
+            "day_profile_step_days",
             "min_label_window_days",
             "rate_half_life_days",
             "arrival_horizon_days",
@@ -109,18 +117,26 @@ class TimingConfig:
             "campaign_window_hours",
         )
         c.each(FRACTION, "in_session_weight", "weekday_pooling", "validation_share")
-        c.each(NON_NEGATIVE, "half_life_days")
+        c.each(NON_NEGATIVE, "half_life_days", "min_validation_z")
         c.each(FRACTION, "neighbour_weight")
         c.require(
             self.min_prior_strength < self.max_prior_strength, "min_prior_strength", "must be < max_prior_strength"
         )
-        c.each(AT_LEAST_ONE, "lgbm_rounds", "lgbm_num_leaves", "lgbm_min_data_in_leaf", "pseudo_cutoffs", "curve_hours")
+        c.each(
+            AT_LEAST_ONE,
+            "lgbm_rounds",
+            "lgbm_num_leaves",
+            "lgbm_min_data_in_leaf",
+            "pseudo_cutoffs",
+            "curve_hours",
+            "day_profile_cutoffs",
+        )
         c.require(self.lgbm_num_leaves >= 2, "lgbm_num_leaves", "must be >= 2")
         c.require(self.min_training_examples >= 0, "min_training_examples", "must be >= 0")
         c.require(
-            self.label_events in ("any", "engaged"),
+            self.label_events in ("activity", "any", "engaged"),
             "label_events",
-            f"must be 'any' or 'engaged', got {self.label_events!r}",
+            f"must be 'activity', 'any' or 'engaged', got {self.label_events!r}",
         )
         c.require(
             self.on_all_quiet in ("defer", "suppress"),

@@ -53,6 +53,7 @@ class _Examples:
 def _pseudo_cutoffs(
     fr: EventFrame,
     fa: EventFrame,
+    act: EventFrame,
     seg_codes: np.ndarray,
     n_seg: int,
     cut_s: float,
@@ -62,7 +63,7 @@ def _pseudo_cutoffs(
     """Pseudo cut-offs from ``min_label_window_days`` before the cut-off back in steps, while at
     least one step of history precedes them; labels come from events up to the real cut-off."""
     n = len(fr.user_ids)
-    label_fr = fa if cfg.label_events == "any" else fr
+    label_fr = {"any": fa, "engaged": fr}.get(cfg.label_events, act)
     first_s = float(fr.secs.min())
     out: list[_Cutoff] = []
     for k in range(1, cfg.pseudo_cutoffs + 1):
@@ -213,7 +214,7 @@ def _decision(
         "app_initiated_events": n_app,
         # A forecast whose labels include app-initiated events (our own push deliveries) predicts
         # when *we* last sent, not when the user shows up: it serves evaluation, never send-time choice.
-        "serving": bool(used and (cfg.label_events == "engaged" or n_app == 0)),
+        "serving": bool(used and (cfg.label_events != "any" or n_app == 0)),
     }
 
 
@@ -249,6 +250,7 @@ def _serving_hours(
 def fit_next_visit(
     fr: EventFrame,
     fa: EventFrame,
+    act: EventFrame,
     st: UserState,
     post: Posterior,
     seg_codes: np.ndarray,
@@ -259,11 +261,12 @@ def fit_next_visit(
 ) -> tuple[np.ndarray | None, str | None, dict[str, Any]]:
     """Learn the next-visit hour on pseudo cut-offs before the cut-off; keep it only if it wins.
 
-    ``fr`` holds the weighted events, ``fa`` every event (app-initiated ones too); ``st`` and
+    ``fr`` holds the weighted events, ``fa`` every event (app-initiated ones too), ``act`` the
+    activities (the labels of ``label_events="activity"``); ``st`` and
     ``post`` are the state and posterior at the cut-off. Returns each user's (n, 24) next-visit
     hour distribution and the LightGBM model text (None where not used) and the decision.
     """
-    cutoffs = _pseudo_cutoffs(fr, fa, seg_codes, n_seg, cut_s, cfg, steps)
+    cutoffs = _pseudo_cutoffs(fr, fa, act, seg_codes, n_seg, cut_s, cfg, steps)
     n_examples = int(sum(len(c.rows) for c in cutoffs))
     if n_examples < cfg.min_training_examples or not cutoffs:
         reason = f"too few pseudo-cut-off examples ({n_examples})"

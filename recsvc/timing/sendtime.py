@@ -8,10 +8,15 @@ with Dirichlet-multinomial empirical Bayes (prior strengths maximise the margina
 The posterior is smoothed over neighbouring hours (circularly, Sunday 23h next to Monday 0h) and
 partly pooled across weekdays.
 
+The hour of day of the next visit comes from the habit profile (:mod:`~recsvc.timing.dayprofile`):
+the user's own activities by local hour, with recency weighting, shrinkage toward the population,
+circular smoothing and the hour of the last session, tuned on pseudo cut-offs and kept only when
+tuning beats the user's plain habit out of fold. Its day profile replaces the curve's.
+
 A LightGBM ranker over user x hour features (trained on pseudo cut-offs stepped back from the
 cut-off, label = local hour of the first event after each) replaces the shrunk curve's hour-of-day
-profile only when it beats it on a time-split validation before the cut-off; both validation
-scores and the decision are in ``metadata.json``.
+profile only when it beats it on a time-split validation before the cut-off and the habit profile
+is off; both validation scores and the decision are in ``metadata.json``.
 
 Hours are "local": the user's IANA zone from the users table when known, else the offset the
 timestamp was written in (``ts_offset_min``), else UTC.
@@ -39,9 +44,11 @@ from tqdm.auto import tqdm
 
 from recsvc.artifacts import new_version_dir
 from recsvc.errors import FailedPrecondition, InvalidArgument
+from recsvc.evaluation.activity import activity
 from recsvc.timing import artifact
 from recsvc.timing.clock import QuietHours
 from recsvc.timing.config import TimingConfig
+from recsvc.timing.dayprofile import fit_day_profile
 from recsvc.timing.history import event_frame, user_state
 from recsvc.timing.hours import HOURS_PER_WEEK, day_profile, pick_hours
 from recsvc.timing.learner import fit_next_visit
@@ -50,6 +57,9 @@ from recsvc.timing.profile import posterior, segments, shrink
 from recsvc.timing.slots import SlotChoice, choose_slot, hourly_slots, send_window
 
 logger = logging.getLogger(__name__)
+
+# Share of the shrunk curve's day profile in the served hour distribution beside the habit profile.
+CURVE_SHARE = 0.1
 
 
 def _events_before(events: pd.DataFrame, cutoff: datetime | pd.Timestamp) -> tuple[pd.DataFrame, pd.Timestamp]:
@@ -79,6 +89,7 @@ class SendTimeModel:
     lgbm_hour: np.ndarray | None = None  # (n_users, 24) LightGBM hour-of-day distribution
     lgbm_model_text: str | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
+    habit_hour: np.ndarray | None = None  # (n_users, 24) habit profile (recsvc.timing.dayprofile)
 
     def __post_init__(self) -> None:
         self._index = {u: i for i, u in enumerate(self.user_ids)}
@@ -113,11 +124,16 @@ class SendTimeModel:
         lgbm_hour: np.ndarray | None = None
         model_text: str | None = None
         decision: dict[str, Any] = {"used": False, "reason": "disabled"}
+        act = event_frame(activity(ev), zones, cfg, fr.user_ids, keep_zero=True)
         if cfg.use_lgbm:
             fa = event_frame(ev, zones, cfg, fr.user_ids, keep_zero=True)
             lgbm_hour, model_text, decision = fit_next_visit(
-                fr, fa, st, post, seg_codes, len(seg_names), cut_s, cfg, steps
+                fr, fa, act, st, post, seg_codes, len(seg_names), cut_s, cfg, steps
             )
+        habit_hour: np.ndarray | None = None
+        meta["day_profile"] = {"used": False, "reason": "disabled"}
+        if cfg.use_day_profile and len(act.secs):
+            habit_hour, meta["day_profile"] = fit_day_profile(act, cut_s, cfg)
         steps.close()
         meta["lgbm"] = decision
         logger.info(
@@ -137,6 +153,7 @@ class SendTimeModel:
             lgbm_hour.astype(np.float32) if lgbm_hour is not None else None,
             model_text,
             meta,
+            habit_hour.astype(np.float32) if habit_hour is not None else None,
         )
 
     # ----------------------------------------------------------------------------- queries
@@ -158,21 +175,38 @@ class SendTimeModel:
         return float(self._history[i]) if i is not None else 0.0
 
     def _hour_adjust(self, user_id: str) -> np.ndarray:
-        """Per local hour multiplier that turns the curve's day profile into LightGBM's (1 if unused)."""
+        """Per local hour multiplier that turns the curve's day profile into the habit profile's, else
+        LightGBM's when it serves (1 if neither)."""
         i = self._index.get(str(user_id))
-        if self.lgbm_hour is None or i is None or self.lgbm_hour[i].sum() <= 0:
+        if i is None:
             return np.ones(24)
-        if not self.metadata.get("lgbm", {}).get("serving", True):
+        if self.habit_hour is not None and self.habit_hour[i].sum() > 0:
+            target = self.hour_distribution([user_id])[0]
+        elif (
+            self.lgbm_hour is not None
+            and self.lgbm_hour[i].sum() > 0
+            and self.metadata.get("lgbm", {}).get("serving", True)
+        ):
+            target = np.asarray(self.lgbm_hour[i], dtype=np.float64)
+        else:
             return np.ones(24)
         base = day_profile(self._week[i][None, :])[0]
-        return np.asarray(self.lgbm_hour[i], dtype=np.float64) / np.clip(base, 1e-9, None)
+        return target / np.clip(base, 1e-9, None)
 
-    def hour_distribution(self, user_ids: Sequence[str], *, use_lgbm: bool = True) -> np.ndarray:
-        """(n, 24) local hour-of-day distribution of each user's next visit."""
+    def hour_distribution(
+        self, user_ids: Sequence[str], *, use_lgbm: bool = True, use_habit: bool = True
+    ) -> np.ndarray:
+        """(n, 24) local hour-of-day distribution of each user's next visit: the habit profile mixed
+        with the curve's day profile when fitted (a plain habit gives hours never seen probability 0,
+        which a probability must not), else the curve's day profile (replaced by LightGBM's where it
+        was chosen)."""
         out = np.tile(day_profile(np.asarray(self.pop_week, dtype=np.float64)[None, :]), (len(user_ids), 1))
         idx = np.array([self._index.get(str(u), -1) for u in user_ids], dtype=np.int64)
         known = idx >= 0
-        if known.any():
+        if known.any() and self.habit_hour is not None and use_habit:
+            habit = self.habit_hour[idx[known]].astype(np.float64)
+            out[known] = (1.0 - CURVE_SHARE) * habit + CURVE_SHARE * day_profile(self._week[idx[known]])
+        elif known.any():
             out[known] = day_profile(self._week[idx[known]])
             if self.lgbm_hour is not None and use_lgbm:
                 lg = self.lgbm_hour[idx[known]].astype(np.float64)
@@ -183,8 +217,15 @@ class SendTimeModel:
         return out
 
     def predict_hours(self, user_ids: Sequence[str]) -> np.ndarray:
-        """Best local hour of day per user (the hour with the most mass within one hour of it)."""
-        return pick_hours(self.hour_distribution(user_ids))
+        """Best local hour of day per user (the hour with the most mass within one hour of it): the
+        habit profile's when fitted, so that the plain habit picks exactly the user's window mode."""
+        if self.habit_hour is None:
+            return pick_hours(self.hour_distribution(user_ids))
+        idx = np.array([self._index.get(str(u), -1) for u in user_ids], dtype=np.int64)
+        dist = self.hour_distribution(user_ids)
+        known = idx >= 0
+        dist[known] = self.habit_hour[idx[known]].astype(np.float64)
+        return pick_hours(dist)
 
     def curve(
         self,

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -8,7 +9,8 @@ import pytest
 
 from recsvc.data.convert import Dataset, load_dataset
 from recsvc.data.io import normalize_events, normalize_users
-from recsvc.evaluation.sendtime import evaluate_sendtime
+from recsvc.evaluation.cutoffs import run_cutoffs
+from recsvc.evaluation.sendtime import METRICS, evaluate_sendtime
 from recsvc.timing.config import TimingConfig
 
 CUTOFF = pd.Timestamp("2024-03-01", tz="UTC")
@@ -88,22 +90,44 @@ def test_evaluate_refuses_cutoff_without_both_sides() -> None:
         evaluate_sendtime(_habit_dataset(n_users=5), "2030-01-01", progress=False, config=FAST)
 
 
+ML_CUTOFFS = [
+    pd.Timestamp(f"{month}-{day}", tz="UTC")
+    for month in ("1997-12", "1998-01", "1998-02", "1998-03")
+    for day in ("01", "15")
+]
+
+
+@pytest.fixture(scope="module")
+def movielens_runs(data_dir: Path) -> dict[str, Any]:
+    """The README's MovieLens send-time run: eight cut-offs two weeks apart."""
+    folder = data_dir / "ml-100k"
+    if not folder.exists():
+        pytest.skip(f"MovieLens 100K not found at {folder} (set RECSVC_DATA_DIR)")
+    ds = load_dataset(folder)
+    return run_cutoffs(lambda c: evaluate_sendtime(ds, c, progress=False), ML_CUTOFFS, METRICS)
+
+
+@pytest.mark.slow
+def test_movielens_sendtime_beats_the_users_window_mode_on_average(movielens_runs: dict[str, Any]) -> None:
+    margin = movielens_runs["summary"]["metrics"]["hit@1h"]["margins"]["user_mode"]
+    assert margin["mean"] > 0.0, margin
+    # The guard: a cut-off where tuning did not beat the plain habit out of fold serves the plain habit.
+    for res in movielens_runs["per_cutoff"]:
+        if not res["day_profile"]["used"]:
+            assert res["hit@1h"] == pytest.approx(res["baselines"]["user_mode"]), res["cutoff"]
+
+
 @pytest.mark.slow
 @pytest.mark.xfail(
     strict=True,
     raises=AssertionError,
-    reason="measured 0.292 against 0.317 for the user's best hour within +/- 1 h on 120 users at 1998-03-01 "
-    "(margin -0.025); over 8 cut-offs 1997-12-01..1998-03-15 recsvc's margin over the best baseline is "
-    "+0.007 [-0.021, +0.035] (README), and bench/ceiling_sendtime.py, a learner fitted to the judged truths of "
-    "earlier cut-offs, does not beat the user's own mode either",
+    reason="target missed: over the 8 README cut-offs recsvc's hit@1h is 0.302 against 0.284 for the best "
+    "baseline (the user's arg-max hour), margin +0.018 [-0.023, +0.059] (README); the tuned habit profile "
+    "served at 4 of 8 cut-offs, the plain habit at the others",
 )
-def test_movielens_sendtime_beats_best_baseline(data_dir: Path) -> None:
-    folder = data_dir / "ml-100k"
-    if not folder.exists():
-        pytest.skip(f"MovieLens 100K not found at {folder} (set RECSVC_DATA_DIR)")
-    res = evaluate_sendtime(load_dataset(folder), "1998-03-01", progress=False)
-    best = max(res["baselines"].values())
-    assert res["hit@1h"] >= best + 0.04, res
+def test_movielens_sendtime_beats_best_baseline_by_the_target(movielens_runs: dict[str, Any]) -> None:
+    best = movielens_runs["summary"]["metrics"]["hit@1h"]["margin_over_best"]
+    assert best["mean"] >= 0.02, best
 
 
 @pytest.mark.slow

@@ -19,11 +19,17 @@ def test_save_load_roundtrip_and_refusals(
     again = SendTimeModel.load(d)
     ids = list(habit)
     np.testing.assert_allclose(again.hour_distribution(ids), model.hour_distribution(ids), atol=1e-6)
+    assert (d / "habit_hour.npy").is_file()
+    np.testing.assert_allclose(again.predict_hours(ids), model.predict_hours(ids))
     meta = (d / "metadata.json").read_text()
-    (d / "metadata.json").write_text(meta.replace('"format": 2', '"format": 99'))
+    assert '"format": 3' in meta
+    (d / "metadata.json").write_text(meta.replace('"format": 3', '"format": 99'))
     with pytest.raises(FailedPrecondition) as err:
         SendTimeModel.load(d)
     assert "metadata.json" in str(err.value)
+    (d / "metadata.json").write_text(meta.replace('"format": 3', '"format": 2'))
+    with pytest.raises(FailedPrecondition, match="retrain"):
+        SendTimeModel.load(d)
     with pytest.raises(FailedPrecondition):
         SendTimeModel.load(tmp_path / "missing")
 

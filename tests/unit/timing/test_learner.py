@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 
@@ -25,7 +27,9 @@ def test_learned_forecast_of_app_pushes_never_steers_serving() -> None:
         }
     )
     both = pd.concat([events, normalize_events(pushes)], ignore_index=True).sort_values("ts")
-    model = SendTimeModel.fit(both, users, cutoff=CUTOFF, config=FAST, progress=False)
+    # Labelled with every event, pushes included; the habit profile off, so only the learner could steer.
+    cfg = replace(FAST, label_events="any", use_day_profile=False)
+    model = SendTimeModel.fit(both, users, cutoff=CUTOFF, config=cfg, progress=False)
     meta = model.metadata["lgbm"]
     assert meta.get("app_initiated_events", 0) > 0
     assert meta.get("serving") is False

@@ -23,6 +23,9 @@ def test_learns_local_habits(fitted: tuple[SendTimeModel, dict[str, int]]) -> No
     meta = model.metadata["lgbm"]
     assert "validation" in meta and {"lgbm_hit@1h", "shrunk_hit@1h"} <= set(meta["validation"])
     assert isinstance(meta["used"], bool)
+    habit_meta = model.metadata["day_profile"]
+    assert isinstance(habit_meta["used"], bool) and "params" in habit_meta
+    assert model.habit_hour is not None and model.habit_hour.shape == (len(model.user_ids), 24)
 
 
 def test_unknown_user_gets_population_or_segment_curve(fitted: tuple[SendTimeModel, dict[str, int]]) -> None:
@@ -50,3 +53,5 @@ def test_fit_ignores_events_after_cutoff() -> None:
     a = SendTimeModel.fit(events, users, cutoff=CUTOFF, config=cfg, progress=False)
     b = SendTimeModel.fit(both, users, cutoff=CUTOFF, config=cfg, progress=False)
     np.testing.assert_allclose(a.week_curve("u0"), b.week_curve("u0"))
+    np.testing.assert_allclose(a.hour_distribution(["u0", "u1"]), b.hour_distribution(["u0", "u1"]))
+    assert a.metadata["day_profile"] == b.metadata["day_profile"]
