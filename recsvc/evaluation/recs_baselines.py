@@ -7,10 +7,9 @@ popular unseen items: a list of fewer than ten would only handicap it. Knobs (AL
 regularization and confidence; EASE's L2 weight; kNN's neighbourhood size) are tuned by
 :func:`tune` on a validation split that ends at the cut-off, never on the judged horizon.
 
-EASE: Steck, "Embarrassingly Shallow Autoencoders for Sparse Data", WWW 2019: the closed form
-B = I - P diagMat(1 / diag(P)) with P = (X'X + lambda I)^-1, diag(B) = 0, on binary X.
-Item-kNN: cosine similarity between item columns of binary X; each target item keeps its k most
-similar items; a user's score for an item sums its similarities to the items the user touched.
+EASE and item-kNN weights come from :mod:`recsvc.recs.item_item`, the module serving uses: the
+baselines and recsvc's own EASE source are the same model. A user's score for an item sums the
+weights from the items the user touched.
 """
 
 from __future__ import annotations
@@ -26,6 +25,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from recsvc.evaluation.activity import activity
+from recsvc.recs.item_item import ease_weights, knn_weights
 
 logger = logging.getLogger(__name__)
 
@@ -179,30 +179,6 @@ def als_recs(inter: Interactions, users: Sequence[str], params: dict[str, Any], 
         seen = set(items[conf[row_of[u]].indices]) if u in row_of else set()
         out[u] = _backfill(got.get(u, []), {str(i) for i in seen}, ranked)
     return out
-
-
-def ease_weights(x: sp.csr_matrix, lam: float) -> np.ndarray:
-    """EASE's item x item weights B for binary ``x`` (closed form, zero diagonal)."""
-    g = np.asarray((x.T @ x).toarray(), dtype=np.float64)
-    di = np.diag_indices_from(g)
-    g[di] += lam
-    p = np.linalg.inv(g)
-    b = p / (-np.diag(p))
-    b[di] = 0.0
-    return b
-
-
-def knn_weights(x: sp.csr_matrix, k: int) -> np.ndarray:
-    """Cosine item x item similarities; each column (target item) keeps its ``k`` largest."""
-    g = np.asarray((x.T @ x).toarray(), dtype=np.float64)
-    norms = np.sqrt(np.diag(g))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        s = np.where(np.outer(norms, norms) > 0, g / np.outer(norms, norms), 0.0)
-    np.fill_diagonal(s, 0.0)
-    if k < s.shape[0]:
-        drop = np.argpartition(-s, k, axis=0)[k:, :]
-        np.put_along_axis(s, drop, 0.0, axis=0)
-    return s
 
 
 def ease_recs(inter: Interactions, users: Sequence[str], params: dict[str, Any]) -> dict[str, list[str]]:

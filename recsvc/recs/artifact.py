@@ -68,6 +68,8 @@ def config_from_metadata(meta: dict[str, Any]) -> RecsConfig:
     kw = {k: v for k, v in saved.items() if k in known}
     if "ranker_grid" in kw:
         kw["ranker_grid"] = tuple((int(a), int(b)) for a, b in kw["ranker_grid"])
+    if "ease_lambdas" in kw:
+        kw["ease_lambdas"] = tuple(float(v) for v in kw["ease_lambdas"])
     if "event_weights" in kw:
         kw["event_weights"] = tuple((str(a), float(b)) for a, b in kw["event_weights"])
     return RecsConfig(**kw)

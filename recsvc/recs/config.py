@@ -47,10 +47,24 @@ _POSITIVE_INTS = frozenset(
         "encode_batch_size",
         "consumable_min_buyers",
         "k_query",
+        "ease_neighbors",
+        "recent_days",
     )
 )
 _NON_NEGATIVE_INTS = frozenset(
-    ("query_rerank_depth", "k_embedding", "k_cooc", "k_popular", "k_city", "k_segment", "k_hour", "no_rebuy_days")
+    (
+        "query_rerank_depth",
+        "k_embedding",
+        "k_cooc",
+        "k_popular",
+        "k_city",
+        "k_segment",
+        "k_hour",
+        "k_ease",
+        "k_popular_recent",
+        "ease_max_items",
+        "no_rebuy_days",
+    )
 )
 _POSITIVE_INT = Rule("must be a positive integer", lambda v: isinstance(v, int) and v > 0)
 _NON_NEGATIVE_INT = Rule("must be a non-negative integer", lambda v: isinstance(v, int) and v >= 0)
@@ -103,6 +117,16 @@ class RecsConfig:
     k_city: int = 30
     k_segment: int = 30
     k_hour: int = 20
+    k_ease: int = 100
+    k_popular_recent: int = 30
+    # EASE (Steck 2019) over the ``ease_max_items`` items with the most users (0 = off); each item
+    # keeps its ``ease_neighbors`` largest weights. The L2 weight is chosen from ``ease_lambdas`` on a
+    # time split before the training end (``recsvc/recs/tuning.py``).
+    ease_max_items: int = 5_000
+    ease_neighbors: int = 200
+    ease_lambdas: tuple[float, ...] = (10.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 3000.0)
+    # recent popularity: distinct users over the last ``recent_days``
+    recent_days: int = 30
     # repurchase / consumables
     consumable_min_rate: float = 0.2
     consumable_min_buyers: int = 5
@@ -151,6 +175,8 @@ class RecsConfig:
                 raise InvalidArgument(f"recs.ranker_grid has a bad entry {pair!r}", field="ranker_grid")
         if self.ef_search_min > self.ef_search_max:
             raise InvalidArgument("recs.ef_search_min must be <= recs.ef_search_max", field="ef_search_min")
+        if not self.ease_lambdas or min(self.ease_lambdas) <= 0:
+            raise InvalidArgument("recs.ease_lambdas must be positive numbers", field="ease_lambdas")
         for et, w in self.event_weights:
             if not isinstance(et, str) or not w >= 0:
                 raise InvalidArgument(f"recs.event_weights has a bad entry {(et, w)!r}", field="event_weights")

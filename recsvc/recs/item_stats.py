@@ -18,6 +18,7 @@ import scipy.sparse as sp
 
 from recsvc.errors import FailedPrecondition
 from recsvc.recs.config import RecsConfig
+from recsvc.recs.item_item import fit_ease_neighbours
 from recsvc.recs.unixtime import DAY, decay, unix_seconds
 
 
@@ -36,18 +37,35 @@ class ItemStats:
     pop_order: np.ndarray  # rows by pop, best first (the head only)
     cooc_nbr: np.ndarray  # (n_rows, N) int32 neighbour rows, -1 padded
     cooc_score: np.ndarray  # (n_rows, N) float32
+    ease_nbr: np.ndarray  # (n_rows, M) int32 rows with the largest EASE weights from each row, -1 padded
+    ease_score: np.ndarray  # (n_rows, M) float32
+    recent_users: np.ndarray  # distinct users over the last ``recent_days``
+    repeat_rate: np.ndarray  # share of the item's users who came back to it on another day
     city_top: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
     seg_top: dict[int, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
     hour_top: dict[int, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
     t_start: float = float("nan")  # first event in the log: ages are censored there
     pop_mean: float = 1.0  # mean popularity of items with any, to make scores comparable over time
     trend_mean: float = 1.0
+    pop_rank_pct: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.float32))
+    recent_order: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
 
     def __post_init__(self) -> None:
         seen = self.first_seen[np.isfinite(self.first_seen)]
         self.t_start = float(seen.min()) if len(seen) else self.t_ref
         self.pop_mean = float(self.pop[self.pop > 0].mean()) if (self.pop > 0).any() else 1.0
         self.trend_mean = float(self.trend[self.trend > 0].mean()) if (self.trend > 0).any() else 1.0
+        self.rank_items()
+
+    def rank_items(self) -> None:
+        """Each row's popularity rank as a share of the catalog (0 = most popular), and the rows
+        with the most recent users, best first (the head only)."""
+        rank = np.empty(self.n_rows, dtype=np.float32)
+        rank[np.argsort(-self.pop, kind="stable")] = np.arange(self.n_rows, dtype=np.float32)
+        self.pop_rank_pct = rank / max(self.n_rows, 1)
+        head = min(self.n_rows, max(len(self.pop_order), 1))
+        order = np.argsort(-self.recent_users, kind="stable")[:head]
+        self.recent_order = order[self.recent_users[order] > 0].astype(np.int64)
 
     @property
     def n_rows(self) -> int:
@@ -69,6 +87,12 @@ class ItemStats:
         n_nb = self.cooc_nbr.shape[1]
         self.cooc_nbr = np.concatenate([self.cooc_nbr, np.full((n_new, n_nb), -1, dtype=np.int32)])
         self.cooc_score = np.concatenate([self.cooc_score, np.zeros((n_new, n_nb), dtype=np.float32)])
+        n_e = self.ease_nbr.shape[1]
+        self.ease_nbr = np.concatenate([self.ease_nbr, np.full((n_new, n_e), -1, dtype=np.int32)])
+        self.ease_score = np.concatenate([self.ease_score, np.zeros((n_new, n_e), dtype=np.float32)])
+        self.recent_users = np.concatenate([self.recent_users, z])
+        self.repeat_rate = np.concatenate([self.repeat_rate, z])
+        self.rank_items()
 
     # -- persistence: .npy arrays and parquet tables, no pickle ----------------------------------
     _ARRAYS = (
@@ -82,6 +106,10 @@ class ItemStats:
         "pop_order",
         "cooc_nbr",
         "cooc_score",
+        "ease_nbr",
+        "ease_score",
+        "recent_users",
+        "repeat_rate",
     )
 
     def save(self, folder: Path) -> None:
@@ -170,8 +198,10 @@ def build_item_stats(
     *,
     user_city: dict[str, str] | None = None,
     progress: bool = False,
+    ease_lambda: float | None = None,
 ) -> ItemStats:
-    """Popularity (global, recent, per city, per category, per hour), repurchase and co-occurrence.
+    """Popularity (global, recent, per city, per category, per hour), repurchase, co-occurrence
+    and, with ``ease_lambda``, EASE neighbours.
 
     ``ev`` comes from :func:`event_rows`; only its events before ``t_ref`` count.
     """
@@ -186,6 +216,17 @@ def build_item_stats(
     _popularity_tops(ev, wp, cat_codes, stats, config, user_city=user_city)
     _repurchase_stats(ev, stats, config)
     _cooccurrence(ev, stats, config, progress=progress)
+    _repeat_and_recent(ev, stats, t_ref, config)
+    if ease_lambda is not None and config.ease_max_items > 0:
+        stats.ease_nbr, stats.ease_score = fit_ease_neighbours(
+            pd.factorize(ev["user_id"])[0],
+            ev["row"].to_numpy(),
+            n_rows,
+            lam=ease_lambda,
+            max_items=config.ease_max_items,
+            n_neighbours=config.ease_neighbors,
+        )
+    stats.rank_items()
     return stats
 
 
@@ -219,6 +260,10 @@ def _popularity(
         pop_order=pop_order,
         cooc_nbr=np.full((n_rows, config.cooc_neighbors), -1, dtype=np.int32),
         cooc_score=np.zeros((n_rows, config.cooc_neighbors), dtype=np.float32),
+        ease_nbr=np.full((n_rows, config.ease_neighbors), -1, dtype=np.int32),
+        ease_score=np.zeros((n_rows, config.ease_neighbors), dtype=np.float32),
+        recent_users=np.zeros(n_rows, dtype=np.float32),
+        repeat_rate=np.zeros(n_rows, dtype=np.float32),
     )
 
 
@@ -329,3 +374,16 @@ def _cooccurrence(ev: pd.DataFrame, stats: ItemStats, config: RecsConfig, *, pro
         stats.cooc_nbr[r, : len(order)] = idx[order]
         stats.cooc_score[r, : len(order)] = d[order]
 
+
+def _repeat_and_recent(ev: pd.DataFrame, stats: ItemStats, t_ref: float, config: RecsConfig) -> None:
+    """Distinct users per item over the last ``recent_days``, and the share of an item's users who
+    came back to it on another day (re-buys in retail, re-watches in media)."""
+    recent = ev[ev["t"] >= t_ref - config.recent_days * DAY][["user_id", "row"]].drop_duplicates()
+    stats.recent_users = np.bincount(recent["row"].to_numpy(), minlength=stats.n_rows).astype(np.float32)
+    days = pd.DataFrame(
+        {"user_id": ev["user_id"].to_numpy(), "row": ev["row"].to_numpy(), "day": np.floor(ev["t"].to_numpy() / DAY)}
+    ).drop_duplicates()
+    per = days.groupby(["user_id", "row"], sort=False).size()
+    back = (per >= 2).groupby(level="row").sum()
+    users = per.groupby(level="row").size()
+    stats.repeat_rate[users.index.to_numpy()] = (back / users).to_numpy(np.float32)

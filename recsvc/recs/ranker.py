@@ -54,6 +54,12 @@ FEATURE_NAMES: tuple[str, ...] = (
     "consumable",
     "stage",
     "has_query",
+    "ease_score",
+    "ease_rank_pct",
+    "ease_recent",
+    "recent_users_log",
+    "repeat_rate",
+    "days_since_touched",
 )
 
 
@@ -82,6 +88,10 @@ def build_features(
         stats.consumable[rows].astype(np.float32),
         np.full(n, stage, dtype=np.float32),
         np.full(n, 1.0 if profile.query_vector is not None else 0.0, dtype=np.float32),
+        *_item_item_columns(cands),
+        np.log1p(stats.recent_users[rows]).astype(np.float32),
+        stats.repeat_rate[rows].astype(np.float32),
+        _days_since_touched(rows, profile, now),
     ]
     x = np.column_stack(cols).astype(np.float32) if n else np.zeros((0, len(FEATURE_NAMES)), dtype=np.float32)
     assert x.shape[1] == len(FEATURE_NAMES)
@@ -119,13 +129,6 @@ def _popularity_columns(rows: np.ndarray, stats: ItemStats, city: str) -> list[n
     """pop_log, pop_rank_pct, trend_log, trend_ratio, city_pop_log, n_users_log."""
     # popularity relative to the average item, so windows of different activity look alike
     pop = stats.pop[rows] / stats.pop_mean
-    n_items = max(stats.n_rows, 1)
-    rank = lookup(
-        stats.pop_order,
-        np.arange(len(stats.pop_order), dtype=np.float32),
-        rows,
-        default=float(len(stats.pop_order)),
-    )
     trend = stats.trend[rows] / stats.trend_mean
     if city and city in stats.city_top:
         cr, cs = stats.city_top[city]
@@ -135,7 +138,7 @@ def _popularity_columns(rows: np.ndarray, stats: ItemStats, city: str) -> list[n
         city_pop = _nan(len(rows))
     return [
         np.log1p(pop),
-        (rank / n_items).astype(np.float32),
+        stats.pop_rank_pct[rows].astype(np.float32),
         np.log1p(trend),
         ((trend + 0.1) / (pop + 0.1)).astype(np.float32),
         city_pop,
@@ -190,6 +193,32 @@ def _user_columns(rows: np.ndarray, profile: UserProfile, now: float) -> list[np
         if bl
         else _nan(n),
     ]
+
+
+def _item_item_columns(cands: Candidates) -> list[np.ndarray]:
+    """ease_score, ease_rank_pct (the candidate's rank among every item EASE scores for this user,
+    0 = best, 1 = not scored), ease_recent (EASE from the latest history items alone)."""
+    rows = cands.rows
+    e_rows, e_scores = cands.ease_map
+    rank = np.empty(len(e_rows), dtype=np.float32)
+    rank[np.argsort(-e_scores, kind="stable")] = np.arange(len(e_rows), dtype=np.float32)
+    return [
+        lookup(e_rows, e_scores, rows),
+        lookup(e_rows, rank / max(len(e_rows), 1), rows, default=1.0),
+        lookup(cands.ease_recent_map[0], cands.ease_recent_map[1], rows),
+    ]
+
+
+def _days_since_touched(rows: np.ndarray, profile: UserProfile, now: float) -> np.ndarray:
+    """Days since the user last touched each candidate (NaN if never): recency of a known item."""
+    if not profile.has_history:
+        return _nan(len(rows))
+    keys = profile.rows
+    order = np.argsort(keys, kind="stable")
+    pos = np.minimum(np.searchsorted(keys[order], rows), len(keys) - 1)
+    hit = keys[order][pos] == rows
+    days = (now - profile.last_t[order][pos]) / DAY  # float64: unix seconds lose hours in float32
+    return np.where(hit, days, np.nan).astype(np.float32)
 
 
 def lookup(

@@ -76,17 +76,20 @@ REASON_PRIORITY = (
     "cart",
     "repurchase",
     "co_occurrence",
+    "ease",
     "embedding",
     "popular_city",
     "popular_segment",
     "popular_hour",
+    "popular_recent",
     "popular",
 )
 
 
 def explaining_source(flags: np.ndarray) -> str:
-    """The source that explains a candidate, from its row of per-source flags."""
-    return next(s for s in REASON_PRIORITY if flags[SOURCE_INDEX[s]])
+    """The source that explains a candidate, from its row of per-source flags ("popular" when no
+    source of ``REASON_PRIORITY`` proposed it)."""
+    return next((s for s in REASON_PRIORITY if flags[SOURCE_INDEX[s]]), "popular")
 
 
 def reason(
@@ -105,7 +108,7 @@ def reason(
     if src == "repurchase":
         days = int((now - profile.bought_last.get(row, now)) / DAY)
         return Reason("restock", str(days))
-    if src in ("co_occurrence", "embedding") and profile.has_history:
+    if src in ("co_occurrence", "ease", "embedding") and profile.has_history:
         return _from_history(src, row, profile, pipeline, query_text)
     if src == "embedding" and query_text:
         return Reason("query", query_text.strip())
@@ -129,6 +132,11 @@ def _from_history(
         has = (pipeline.stats.cooc_nbr[profile.rows] == row).any(axis=1)
         anchor = int(profile.rows[np.argmax(has)]) if has.any() else int(profile.rows[0])
         return _naming("together", anchor, pipeline)
+    if src == "ease":
+        # the history item whose EASE weight towards this one is the largest
+        stats = pipeline.stats
+        weights = np.where(stats.ease_nbr[profile.rows] == row, stats.ease_score[profile.rows], 0.0).max(axis=1)
+        return _naming("together", int(profile.rows[int(np.argmax(weights))]), pipeline)
     if query_text and profile.query_vector is not None:
         return Reason("query", query_text.strip())
     sims = pipeline.vectors(profile.rows) @ pipeline.vectors(np.array([row]))[0]

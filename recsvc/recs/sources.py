@@ -8,11 +8,12 @@ touched and excluded rows; cart and repurchase bring touched items back on purpo
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from recsvc.recs.config import RecsConfig
+from recsvc.recs.item_item import neighbour_scores
 from recsvc.recs.item_stats import ItemStats
 from recsvc.recs.profile import UserProfile
 from recsvc.recs.unixtime import DAY
@@ -26,6 +27,8 @@ SOURCES: tuple[str, ...] = (
     "popular_hour",
     "cart",
     "repurchase",
+    "ease",
+    "popular_recent",
 )
 SOURCE_INDEX = {s: i for i, s in enumerate(SOURCES)}
 
@@ -42,6 +45,27 @@ class Candidates:
     scores: np.ndarray  # (n, n_sources) float32
     cooc_map: tuple[np.ndarray, np.ndarray]  # (sorted rows, summed co-occurrence score) for features
     cooc_max: tuple[np.ndarray, np.ndarray]
+    # (sorted rows, summed EASE weight) from the whole history and from its latest items, for features
+    ease_map: tuple[np.ndarray, np.ndarray] = field(default_factory=lambda: _empty_map())
+    ease_recent_map: tuple[np.ndarray, np.ndarray] = field(default_factory=lambda: _empty_map())
+
+
+def _empty_map() -> tuple[np.ndarray, np.ndarray]:
+    return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
+
+
+# the history items whose EASE weights make the ``ease_recent`` feature (the user's current taste)
+EASE_RECENT_ITEMS = 3
+
+
+def ease_maps(profile: UserProfile, stats: ItemStats) -> tuple[tuple[np.ndarray, np.ndarray], ...]:
+    """EASE scores of every reachable row from the whole history, and from its latest items."""
+    if not profile.has_history:
+        return _empty_map(), _empty_map()
+    # EASE's score is X_u B on binary X: every touched item counts once (history_max most recent)
+    full = neighbour_scores(stats.ease_nbr, stats.ease_score, profile.rows)
+    recent = neighbour_scores(stats.ease_nbr, stats.ease_score, profile.rows[:EASE_RECENT_ITEMS])
+    return full, recent
 
 
 def _take_top(
@@ -123,7 +147,14 @@ def generate(
         parts.append((SOURCE_INDEX["cart"], *_take_top(cart, score, len(cart), hard_banned)))
     if profile.bought_last:
         parts.append(_repurchase(profile, stats, now, config.k_cooc, hard_banned))
-    return _merge(parts, (c_rows, c_sum), (c_rows, c_max))
+    ease, ease_recent = ease_maps(profile, stats)
+    parts.append((SOURCE_INDEX["ease"], *_take_top(*ease, config.k_ease, banned)))
+    head = stats.recent_order[: config.k_popular_recent + len(banned)]
+    recent = stats.recent_users[head].astype(np.float32)
+    parts.append((SOURCE_INDEX["popular_recent"], *_take_top(head, recent, config.k_popular_recent, banned)))
+    cands = _merge(parts, (c_rows, c_sum), (c_rows, c_max))
+    cands.ease_map, cands.ease_recent_map = ease, ease_recent
+    return cands
 
 
 def _repurchase(profile: UserProfile, stats: ItemStats, now: float, k: int, hard_banned: np.ndarray) -> _Part:

@@ -30,6 +30,7 @@ from recsvc.recs.items import ItemTable
 from recsvc.recs.pipeline import CandidatePipeline
 from recsvc.recs.ranker import FEATURE_NAMES, Ranker, train_lambdarank
 from recsvc.recs.sources import SOURCES
+from recsvc.recs.tuning import tune_ease_lambda
 from recsvc.recs.unixtime import DAY, to_unix
 
 logger = logging.getLogger(__name__)
@@ -65,9 +66,13 @@ def train_recs(
     index = ItemIndex.build(table.ids, vecs, config=cfg, progress=progress)
     ev = event_rows(ev_all, table.row_of, cfg)
     user_city = _home_cities(users)
-    ranker = _train_ranker(ev, table, index, t_end, cfg, user_city=user_city, progress=progress)
+    ease_lambda, ease_tried = tune_ease_lambda(ev, t_end, cfg)
+    ranker = _train_ranker(
+        ev, table, index, t_end, cfg, user_city=user_city, progress=progress, ease_lambda=ease_lambda
+    )
+    ranker.metrics["ease"] = {"lambda": ease_lambda, "validation_ndcg@10": ease_tried}
     stats = build_item_stats(
-        ev, len(table), table.cat_codes, t_end, cfg, user_city=user_city, progress=progress
+        ev, len(table), table.cat_codes, t_end, cfg, user_city=user_city, progress=progress, ease_lambda=ease_lambda
     )
 
     final = free_version_path(Path(out_dir))
@@ -163,6 +168,7 @@ def _train_ranker(
     *,
     user_city: dict[str, str],
     progress: bool,
+    ease_lambda: float,
 ) -> Ranker:
     """LambdaRank on ``cfg.train_windows`` label windows ending at ``t_end`` and stepping back by
     half a window, each with statistics as of its own split."""
@@ -173,7 +179,9 @@ def _train_ranker(
         w_split = w_end - cfg.label_days * DAY
         if len(ev) == 0 or w_split <= float(ev["t"].min()):
             break
-        stats_w = build_item_stats(ev, len(table), table.cat_codes, w_split, cfg, user_city=user_city)
+        stats_w = build_item_stats(
+            ev, len(table), table.cat_codes, w_split, cfg, user_city=user_city, ease_lambda=ease_lambda
+        )
         pipeline = CandidatePipeline(table, index, stats_w, cfg)
         x, y, g, info = _training_set(pipeline, ev, w_split, w_end, cfg, progress=progress)
         xs.append(x)

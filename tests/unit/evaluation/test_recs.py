@@ -13,8 +13,8 @@ import scipy.sparse as sp
 from recsvc.data.convert import Dataset
 from recsvc.data.io import normalize_events, normalize_items
 from recsvc.evaluation.recs import catalog_before, evaluate_recs, popularity_recs, protocol, score_lists
-from recsvc.evaluation.recs_baselines import ease_weights, knn_weights
 from recsvc.recs.config import RecsConfig
+from recsvc.recs.item_item import ease_weights, knn_weights
 
 CUT = pd.Timestamp("2026-02-01", tz="UTC")
 
