@@ -88,6 +88,10 @@ _ITEM_DB_COLS = (*ITEM_COLUMNS, "attributes", "updated_at")
 _USER_DB_COLS = (*USER_COLUMNS, "attributes")
 
 
+# The attribute an upsert sets when it turns an item's ``in_stock`` from false to true (unix seconds):
+# "back in stock" copy may only be written for an item that really was out of stock.
+RESTOCKED_AT = "restocked_at"
+
 # Writes state derived from newly stored events, with the store's cursor, inside its transaction.
 Derive = Callable[[sqlite3.Cursor, Sequence[dict[str, Any]]], None]
 
@@ -118,6 +122,14 @@ def _clean(v: Any) -> Any:
     if isinstance(v, pd.Timestamp):
         return v.timestamp()
     return v
+
+
+def _json_object(text: Any) -> dict[str, Any]:
+    try:
+        obj = json.loads(text or "{}")
+    except (TypeError, ValueError):
+        return {}
+    return obj if isinstance(obj, dict) else {}
 
 
 class Store:
@@ -374,8 +386,37 @@ class Store:
         with self.tx() as c:
             top = float(c.execute("SELECT COALESCE(MAX(updated_at), 0) FROM items").fetchone()[0])
             stamp = max(datetime.now(UTC).timestamp(), top + 1e-3)
+            recs = self._with_restocks(c, recs, stamp)
             c.executemany(_upsert_sql("items", _ITEM_DB_COLS), [(*r, stamp) for r in recs])
         return len(recs), stamp
+
+    @staticmethod
+    def _with_restocks(c: sqlite3.Connection, recs: list[tuple[Any, ...]], stamp: float) -> list[tuple[Any, ...]]:
+        """``recs`` (item columns, then attributes as JSON) with ``restocked_at`` set on items coming back
+        in stock, kept on those staying in stock, dropped from those running out (unless the catalog
+        gives it itself)."""
+        stock_at = ITEM_COLUMNS.index("in_stock")
+        before: dict[str, tuple[bool, Any]] = {}
+        ids = [str(r[0]) for r in recs]
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            sql = f"SELECT item_id, in_stock, attributes FROM items WHERE item_id IN ({','.join('?' * len(chunk))})"
+            for item_id, in_stock, attrs in c.execute(sql, chunk):
+                before[str(item_id)] = (bool(in_stock), _json_object(attrs).get(RESTOCKED_AT))
+        out = []
+        for r in recs:
+            attrs = _json_object(r[-1])
+            prev = before.get(str(r[0]))
+            in_stock = r[stock_at] is None or bool(r[stock_at])
+            if prev is not None and in_stock and RESTOCKED_AT not in attrs:
+                was_in_stock, restocked_at = prev
+                if not was_in_stock:
+                    attrs[RESTOCKED_AT] = stamp
+                elif restocked_at is not None:
+                    attrs[RESTOCKED_AT] = restocked_at
+                r = (*r[:-1], json.dumps(attrs, ensure_ascii=False))
+            out.append(r)
+        return out
 
     def items_watermark(self) -> float:
         """The largest ``updated_at`` of any item (0 for an empty catalog); one index lookup."""
