@@ -55,7 +55,8 @@ def requests(demo_dir: Path, per_locale: int, seed: int) -> list[CopyRequest]:
 
     users = pd.read_csv(demo_dir / "users.csv", dtype=str).fillna("")
     items = pd.read_csv(demo_dir / "items.csv", dtype={"item_id": str}).fillna("").set_index("item_id")
-    events = pd.read_csv(demo_dir / "events.csv", dtype={"item_id": str, "user_id": str}).fillna("")
+    events = pd.read_csv(demo_dir / "events.csv.gz", dtype={"item_id": str, "user_id": str}).fillna("")
+    events = events[events["event_type"].isin(["add_to_cart", "purchase", "remove_from_cart"])]
     rng = random.Random(seed)
     has_facts = "in_cart" in {f.name for f in dataclasses.fields(CopyRequest)}
     out = []
