@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from recsvc.copy.config import CopyConfig
 from recsvc.copy.numbers import all_given, allowed_numbers, mask_given, number_failed, numbers_in, wrong_currency
+from recsvc.copy.sense import SENSE_RULES, check_copy
 from recsvc.copy.titles import CJK, CatalogTitles, norm_words
 from recsvc.copy.types import CopyRequest
 
@@ -26,6 +27,7 @@ RULES = (
     "link",
     "number",
     "invented_item",
+    *(r for r in SENSE_RULES if r != "language"),
     "language",
 )
 
@@ -356,6 +358,10 @@ def check(
         return "number"
     if _invented_item(f, req, catalog_titles):
         return "invented_item"
+    # What the message says: claims that hold, the item named, no prompt echo, the reader's language.
+    sense = check_copy(req, f.title, f.body)
+    if sense:
+        return sense[0]
     if _language_failed(f, req):
         return "language"
     return None

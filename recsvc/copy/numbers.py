@@ -87,6 +87,8 @@ def allowed_numbers(req: CopyRequest) -> list[float]:
     out: list[float] = []
     if req.price is not None:
         out.append(float(req.price))
+    if req.price_dropped_from is not None:
+        out.append(float(req.price_dropped_from))
     return out + numbers_in((req.offer or "", req.item_title, req.reason, req.city))
 
 
@@ -100,7 +102,7 @@ def number_failed(text: str, req: CopyRequest, allowed: list[float]) -> bool:
 
     "45% off" is not the $45 price, "$10" is not "10% off".
     """
-    price_like = [float(req.price)] if req.price is not None else []
+    price_like = [float(p) for p in (req.price, req.price_dropped_from) if p is not None]
     offer_like: list[float] = []
     for src in (req.offer or "", req.item_title, req.reason):
         for om in _NUMBER.finditer(src):

@@ -10,6 +10,10 @@ the setting survives ``exec``, so this tiny launcher sets it and then becomes th
 The parent pid closes the race where the parent died before ``prctl`` ran. Elsewhere (macOS) it
 just runs the command. The signal fires when the *thread* that started the child exits, so start
 the child from a thread that lives as long as the service (the main thread does).
+
+The signal is SIGKILL, not SIGTERM: llama.cpp's server takes SIGTERM as a graceful shutdown and
+first finishes the completion in flight, which on a busy CPU kept an orphan alive (its port, its
+memory, a core) for tens of seconds after its parent was gone; it has nothing to save.
 """
 
 from __future__ import annotations
@@ -39,7 +43,7 @@ def main(argv: list[str]) -> int:
         print("usage: python -m recsvc.copy.orphan_guard <parent pid> <command> [args ...]", file=sys.stderr)
         return 2
     parent, cmd = int(argv[0]), argv[1:]
-    set_parent_death_signal()
+    set_parent_death_signal(signal.SIGKILL)
     if os.getppid() != parent:  # the parent is already gone: do not start an orphan
         return 1
     os.execvp(cmd[0], cmd)

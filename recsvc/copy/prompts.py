@@ -56,6 +56,24 @@ TRIGGER_HINT: dict[str, dict[str, str]] = {
         "app_open": "用户刚打开应用",
     },
 }
+# Goals that suggest a cart or an offer, said without them when the reader has neither (the model
+# writes whatever the goal suggests, true or not).
+GOAL_WITHOUT_CART_OR_OFFER: dict[str, dict[str, str]] = {
+    "en-US": {
+        "purchase": "help the user decide to order the item",
+        "churning": "invite the user back to see the item, or ask for feedback",
+    },
+    "zh-CN": {
+        "purchase": "帮用户下决心购买这件商品",
+        "churning": "邀请用户回来看看这件商品，或邀请填写反馈",
+    },
+}
+# What holds for this reader (recsvc.copy.facts), told to the model only when it does.
+FACT_HINT: dict[str, dict[str, str]] = {
+    "en-US": {"cart": "the item is in the user's cart", "price_drop": "the price dropped from {was}",
+              "restock": "the item is back in stock"},
+    "zh-CN": {"cart": "商品在用户的购物车里", "price_drop": "已降价，原价{was}", "restock": "商品已补货"},
+}
 CHANNEL_NAME = {
     "en-US": {"app_push": "push", "sms": "sms", "email": "email", "in_app": "in-app"},
     "zh-CN": {"app_push": "推送", "sms": "短信", "email": "邮件", "in_app": "站内信"},
@@ -153,8 +171,8 @@ EXAMPLES: dict[str, tuple[Example, ...]] = {
             "手冲咖啡套装",
             "¥199",
             "立减20元",
-            "{name}，购物车在等你",
-            "手冲咖啡套装还在购物车里，限时立减20元。",
+            "{name}，还在考虑吗？",
+            "手冲咖啡套装限时立减20元，别错过。",
             "手冲咖啡套装限时立减20元。",
             "去结算",
         ),
@@ -199,10 +217,21 @@ def facts(req: CopyRequest, config: CopyConfig, *, shared: bool) -> dict[str, st
     loc = req.lang
     name = NAME_SLOT if shared else req.first_name.strip()
     city = (CITY_SLOT if shared else req.city.strip()) if req.city.strip() else ""
+    goal = STRATEGY[loc][req.stage]
+    if not req.in_cart and not (req.offer or "").strip():
+        goal = GOAL_WITHOUT_CART_OR_OFFER[loc].get(req.stage, goal)
+    hints = [FACT_HINT[loc]["cart"]] if req.in_cart else []
+    if req.price_dropped_from is not None:
+        was = format_price(req.price_dropped_from, req.currency, loc)
+        hints.append(FACT_HINT[loc]["price_drop"].format(was=was))
+    if req.back_in_stock:
+        hints.append(FACT_HINT[loc]["restock"])
     out = {
         "channel": CHANNEL_NAME[loc][req.channel],
-        "goal": STRATEGY[loc][req.stage],
-        "moment": TRIGGER_HINT[loc][req.trigger],
+        "goal": goal,
+        # An idle cart is only a moment worth naming when the item is in it.
+        "moment": "" if req.trigger == "cart_idle" and not req.in_cart else TRIGGER_HINT[loc][req.trigger],
+        "news": ("; " if loc == "en-US" else "；").join(hints),
         "name": name,
         "item": " ".join(req.item_title.split())[:80],
         "price": format_price(req.price, req.currency, loc),

@@ -86,8 +86,8 @@ EN: dict[str, StageTemplates] = {
     ),
     # purchase -> cart reminder or time-limited discount
     "purchase": StageTemplates(
-        titles_name=("{name}, a deal for you", "{name}, don't miss this"),
-        titles=("A limited-time deal", "Ready when you are", "Don't miss out"),
+        titles_name=("{name}, ready when you are", "{name}, don't miss this"),
+        titles=("Ready when you are", "Don't miss out", "Still deciding?"),
         offer=(
             "{offer} on {item}, for a limited time only.",
             "Limited time: {item} with {offer}.",
@@ -100,7 +100,7 @@ EN: dict[str, StageTemplates] = {
         sms_offer=("{offer} on {item}, limited time.", "Limited time: {item}, {offer}."),
         sms_price=("{item} is {price} today.", "Ready? {item}, {price}."),
         sms_plain=("{item} is ready when you are.", "Ready to order {item}?"),
-        subjects=("{name}, a limited-time deal on {item}", "Don't miss {item}"),
+        subjects=("{name}, {item} is ready when you are", "Don't miss {item}"),
         cta=("Buy now", "Order now"),
     ),
     # loyal -> personal picks and member perks
@@ -172,15 +172,15 @@ ZH: dict[str, StageTemplates] = {
         cta=("查看评价", "看看教程"),
     ),
     "purchase": StageTemplates(
-        titles_name=("{name}，限时优惠给你", "{name}，别错过"),
-        titles=("限时优惠", "别错过好物", "随时可以下单"),
+        titles_name=("{name}，别错过", "{name}，随时可以下单"),
+        titles=("别错过好物", "随时可以下单", "还在考虑吗？"),
         offer=("{item}限时享{offer}，别错过。", "限时福利：{item}享{offer}。"),
         price=("{item}现价{price}，别错过。", "准备好下单了吗？{item}今天{price}。"),
         plain=("{item}随时等你下单。", "准备好下单{item}了吗？"),
         sms_offer=("{item}限时享{offer}。", "限时：{item}享{offer}。"),
         sms_price=("{item}今天{price}。", "{item}现价{price}。"),
         sms_plain=("{item}随时等你下单。", "准备好下单{item}了吗？"),
-        subjects=("{name}，{item}限时优惠", "别错过{item}"),
+        subjects=("{name}，{item}随时等你下单", "别错过{item}"),
         cta=("立即购买", "去下单"),
     ),
     "loyal": StageTemplates(
@@ -209,7 +209,8 @@ ZH: dict[str, StageTemplates] = {
     ),
 }
 
-# Trigger-specific titles override the stage titles where the moment matters more than the stage.
+# Trigger-specific titles override the stage titles where the moment matters more than the stage;
+# the cart_idle ones only for an item in the reader's cart (see ``_facts_lead``).
 TRIGGER_TITLES: dict[str, dict[str, tuple[str, ...]]] = {
     "en-US": {
         "purchase_completed": ("Thanks for your order!", "Thanks, {name}!"),
@@ -235,6 +236,29 @@ CART_BODIES: dict[str, dict[str, tuple[str, ...]]] = {
         "price": ("{item}还在购物车里，现价{price}。",),
         "plain": ("{item}还在你的购物车里。",),
         "sms": ("{item}还在购物车里。",),
+    },
+}
+
+# Lines for facts that hold for this reader (recsvc.copy.facts), used only when they do: {was} is
+# the price before the drop.
+FACT_TITLES: dict[str, dict[str, tuple[str, ...]]] = {
+    "en-US": {
+        "price_drop": ("Price drop", "{name}, now for less"),
+        "restock": ("Back in stock", "{name}, it's back in stock"),
+    },
+    "zh-CN": {
+        "price_drop": ("降价了", "{name}，降价了"),
+        "restock": ("补货到了", "{name}，补货到了"),
+    },
+}
+FACT_BODIES: dict[str, dict[str, tuple[str, ...]]] = {
+    "en-US": {
+        "price_drop": ("{item} is now {price}, down from {was}.", "Price drop: {item}, now {price}."),
+        "restock": ("{item} is back in stock.", "Good news: {item} is back in stock."),
+    },
+    "zh-CN": {
+        "price_drop": ("{item}降价了，现价{price}，原价{was}。", "{item}降价了，现价{price}。"),
+        "restock": ("{item}补货到了，现在可以下单。", "好消息：{item}已补货。"),
     },
 }
 
@@ -288,6 +312,8 @@ def _fill(fmt: str, values: dict[str, str], item_room: int | None) -> str | None
         return None
     if "{reason}" in fmt and not values["reason"]:
         return None
+    if "{was}" in fmt and not values.get("was"):
+        return None
     if item_room is None or "{item}" not in fmt:
         out = fmt.format(**values)
         return out if item_room is None or len(out) <= item_room else None
@@ -326,6 +352,7 @@ def render(req: CopyRequest, config: CopyConfig, *, seed: int | None = None) -> 
         "offer": (req.offer or "").strip(),
         "city": req.city.strip(),
         "reason": req.reason.strip().rstrip(".。"),
+        "was": format_price(req.price_dropped_from, req.currency, loc),
     }
     title_max, body_max = channel_limits(req.channel, config)
     title = _title(req, lib, values, seed, title_max)
@@ -337,9 +364,24 @@ def render(req: CopyRequest, config: CopyConfig, *, seed: int | None = None) -> 
     return Fields(title=title, body=body, cta=cta)
 
 
+def facts_lead(req: CopyRequest) -> str:
+    """The fact the copy leads with, when one holds: 'cart' (an idle cart holding the item),
+    'price_drop', 'restock', or '' (the stage's copy)."""
+    if req.trigger == "cart_idle" and req.in_cart:
+        return "cart"
+    if req.price_dropped_from is not None and req.price is not None:
+        return "price_drop"
+    return "restock" if req.back_in_stock else ""
+
+
 def _title(req: CopyRequest, lib: StageTemplates, values: dict[str, str], seed: int, title_max: int) -> str:
-    """Trigger-specific titles first, then stage titles with the name, then without (email: subjects first)."""
-    trig = TRIGGER_TITLES[req.lang].get(req.trigger, ())
+    """Trigger-specific titles first (a cart's only for an item in it), then titles of the fact that
+    holds, then stage titles with the name, then without (email: subjects first)."""
+    lead = facts_lead(req)
+    trig: tuple[str, ...] = ()
+    if req.trigger != "cart_idle" or lead == "cart":
+        trig = TRIGGER_TITLES[req.lang].get(req.trigger, ())
+    trig += FACT_TITLES[req.lang].get(lead, ())
     title_opts: list[str] = []
     if values["name"]:
         title_opts += [t for t in _pick(trig, seed) if "{name}" in t] + _pick(lib.titles_name, seed)
@@ -361,9 +403,9 @@ def _sms_body(
     """A short SMS text followed by the opt-out note, together within ``body_max``."""
     loc = req.lang
     kind = _kind(values)
-    cart = req.stage == "purchase" and req.trigger == "cart_idle"
+    lead = facts_lead(req)
     room = body_max - len(note) - (0 if loc == "zh-CN" else 1)
-    opts = list(CART_BODIES[loc]["sms"]) if cart and kind == "plain" else []
+    opts = list(CART_BODIES[loc]["sms"]) if lead == "cart" else list(FACT_BODIES[loc].get(lead, ()))
     opts += _pick(getattr(lib, f"sms_{kind}"), seed) + _pick(lib.sms_plain, seed)
     core = _first_fit(opts, values, room) or shorten(values["item"], room)
     sep = "" if loc == "zh-CN" else " "
@@ -374,8 +416,8 @@ def _body(req: CopyRequest, lib: StageTemplates, values: dict[str, str], seed: i
     """The body for push, email and in-app; email and in-app add the reason line when it fits."""
     loc = req.lang
     kind = _kind(values)
-    cart = req.stage == "purchase" and req.trigger == "cart_idle"
-    opts = list(CART_BODIES[loc][kind]) if cart else []
+    lead = facts_lead(req)
+    opts = list(CART_BODIES[loc][kind]) if lead == "cart" else list(FACT_BODIES[loc].get(lead, ()))
     opts += _pick(getattr(lib, kind), seed) + _pick(lib.plain, seed)
     body = _first_fit(opts, values, body_max) or shorten(values["item"], body_max)
     if req.channel in ("email", "in_app") and values["reason"]:

@@ -30,6 +30,12 @@ class CopyRequest:
     video_url: str = ""
     audio_url: str = ""
     variant: str = ""
+    # Facts about the item for this reader (see recsvc.copy.facts): trigger copy claims only these.
+    in_cart: bool = False
+    price_dropped_from: float | None = None
+    back_in_stock: bool = False
+    item_category: str = ""
+    item_description: str = ""  # in the reader's locale
 
     @property
     def lang(self) -> str:

@@ -289,6 +289,9 @@ class Copywriter:
             format_price(req.price, req.currency, req.lang),
             (req.offer or "").strip(),
             "city" if (req.trigger == "geo_enter" and req.city.strip()) else "",
+            # The facts the copy may claim: one reader's cart copy must never reach another's.
+            f"cart={int(req.in_cart)} was={req.price_dropped_from or ''} restock={int(req.back_in_stock)}",
+            req.item_category,
         )
         if self._cfg.per_user:
             return (*base, req.user_id, req.first_name, req.city, req.reason)

@@ -24,6 +24,7 @@ import pandas as pd
 from recsvc.catalog_text import all_titles
 from recsvc.copy.assistant import stream_reply
 from recsvc.copy.conversation import reply_language, retrieval_query
+from recsvc.copy.facts import item_facts, with_facts
 from recsvc.copy.llm import LLMClient, OpenAILLM
 from recsvc.copy.supervisor import LLMStatus, status_metrics
 from recsvc.copy.titles import CatalogTitles
@@ -248,7 +249,8 @@ class Engine:
         suppressed = suppression(self.caps, q, choice.channel, tier_enum, audience.trigger, slot, cands, unsub)
         budget = copy_budget(self.settings.copy, deadline_s, t0)
         shown = localized(cands[: q.max_candidates], audience.locale, self.store)
-        messages = self._messages(q, user, lifecycle.current_stage, audience, shown, choice.channel, budget)
+        cart = digest.cart | frozenset(q.cart_item_ids)
+        messages = self._messages(q, user, lifecycle.current_stage, audience, shown, choice.channel, budget, cart)
         expires_at = expiry(q.now, window[1], self.settings.engine.candidate_ttl_hours)
         views = candidate_views(q, shown, choice, send_time_view(slot, audience.tz.key), expires_at, messages)
         if q.reserve and views and choice.channel and may_book(suppressed, slot):
@@ -273,8 +275,10 @@ class Engine:
         since = (q.now - timedelta(days=self.settings.engine.recently_pushed_days)).timestamp()
         req = rec_request(q, audience, stage, digest.pushed_since(since))
         cands = self._candidates.ranked(req, digest.sig, q.cart_item_ids, models)
-        if q.cart_item_ids and audience.trigger == Trigger.CART_IDLE:
-            cands = cart_first(self.store, cands, q.cart_item_ids)
+        # The cart the caller names, else the one the user's events leave (both when both are known).
+        cart = (*q.cart_item_ids, *sorted(digest.cart - frozenset(q.cart_item_ids)))
+        if cart and audience.trigger == Trigger.CART_IDLE:
+            cands = cart_first(self.store, cands, cart)
         return cands
 
     def _messages(
@@ -286,15 +290,18 @@ class Engine:
         shown: Sequence[Candidate],
         channel: str | None,
         budget_s: float,
+        cart: frozenset[str],
     ) -> list[MessageView | None]:
         """Each shown candidate's copy, each written within ``budget_s`` (a template answers after
-        that); none when ``q.write_copy`` is off or no channel is open."""
+        that) from the facts that hold for it; none when ``q.write_copy`` is off or no channel is open."""
         if not (q.write_copy and channel):
             return [None] * len(shown)
+        rows = self.store.items_by_id(c.item_id for c in shown)
         out: list[MessageView | None] = []
         for c in shown:
             url = self.settings.engine.item_url(c.item_id)
             req = copy_requests.for_candidate(q, user, audience, c, stage=stage, channel=channel, item_url=url)
+            req = with_facts(req, item_facts(rows.get(c.item_id), audience.locale, cart, q.now.timestamp()))
             out.append(message_view(self.copywriter.write(req, budget_s=budget_s)))
         return out
 
@@ -456,8 +463,10 @@ class Engine:
             raise NotFound(f"item_id {item_id!r} is not in the catalog", field="item_id")
         models = self.models
         user = self.store.get_user(user_id) or {}
-        lifecycle, _ = self._states.get(user_id, datetime.now(UTC), self.store.history_signature(user_id), models)
-        return copy_requests.for_catalog_item(
+        now = datetime.now(UTC)
+        digest = self._digests.get(user_id)
+        lifecycle, _ = self._states.get(user_id, now, digest.sig, models)
+        req = copy_requests.for_catalog_item(
             user_id,
             user,
             item_id,
@@ -469,6 +478,7 @@ class Engine:
             offer=offer,
             item_url=self.settings.engine.item_url(item_id),
         )
+        return with_facts(req, item_facts(row, req.locale, digest.cart, now.timestamp()))
 
     def assistant_reply(
         self, user_id: str, turns: Sequence[tuple[str, str]], *, max_items: int, locale: str

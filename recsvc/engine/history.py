@@ -12,6 +12,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from recsvc.copy.facts import cart_items
 from recsvc.frequency.channels import ChannelStats, channel_stats_from
 from recsvc.settings import EngineConfig
 from recsvc.store import EventStore
@@ -37,6 +38,7 @@ class Digest:
     sig: Signature
     pushes: tuple[tuple[str, float], ...]  # (item_id, ts) of push_delivered events
     channel_stats: dict[str, ChannelStats] | None
+    cart: frozenset[str] = frozenset()  # items added to the cart and neither bought nor removed since
 
     def pushed_since(self, ts: float) -> frozenset[str]:
         """Items pushed to the user at or after unix time ``ts``."""
@@ -77,4 +79,5 @@ class DigestCache:
             sig,
             tuple((str(i), ts) for i, et, ts, _ in rows if et == "push_delivered" and i),
             channel_stats_from((et, ch) for _, et, _, ch in rows),
+            cart_items(rows),
         )

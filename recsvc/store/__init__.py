@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from recsvc.store.config import PostgresConfig
 from recsvc.store.protocol import EventStore
-from recsvc.store.rows import Derive, IngestResult, event_id_for
+from recsvc.store.rows import RESTOCKED_AT, Derive, IngestResult, event_id_for
 from recsvc.store.sqlite import SQLiteStore
 
 # The SQLite store under its historical name: code and tests that open a file by path.
@@ -32,6 +32,7 @@ def open_store(location: str, postgres: PostgresConfig | None = None) -> EventSt
 
 
 __all__ = [
+    "RESTOCKED_AT",
     "Derive",
     "EventStore",
     "IngestResult",

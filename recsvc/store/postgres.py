@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from typing import Any
 
 import pandas as pd
@@ -35,7 +36,9 @@ from recsvc.store.rows import (
     event_row_values,
     events_frame,
     items_frame,
+    stock_before,
     with_attributes,
+    with_restocks,
 )
 
 logger = logging.getLogger(__name__)
@@ -223,9 +226,7 @@ class PostgresStore:
                     derive(cur, [dict(zip(EVENT_DB_COLS, r, strict=True)) for r in new])
         return IngestResult(accepted, len(df) - accepted)
 
-    def replay_events(
-        self, derive: Derive, *, after_seq: int, event_types: Sequence[str], chunk: int = 100_000
-    ) -> int:
+    def replay_events(self, derive: Derive, *, after_seq: int, event_types: Sequence[str], chunk: int = 100_000) -> int:
         """Run ``derive`` again over stored events of ``event_types`` with ``seq > after_seq``."""
         top = self.max_event_seq()
         lo = after_seq
@@ -298,14 +299,17 @@ class PostgresStore:
     def upsert_items_stamped(self, df: pd.DataFrame) -> tuple[int, float]:
         """Upsert items; every row gets one new ``items_stamp`` value, taken under the catalog lock."""
         cols = (*ITEM_COLUMNS, "attributes")
-        recs = [
-            [_pg_value(v, c, _ITEM_DEFAULTS) for v, c in zip(r, cols, strict=True)]
-            for r in with_attributes(df, ITEM_COLUMNS)
-        ]
+        given = with_attributes(df, ITEM_COLUMNS)
         with self.tx() as cur:
             cur.execute("SELECT pg_advisory_xact_lock(%s, %s)", _CATALOG_LOCK)
             cur.execute("SELECT nextval('items_stamp')")
             stamp = float(cur.fetchone()[0])  # type: ignore[index]
+            cur.execute(
+                "SELECT item_id, in_stock, attributes FROM items WHERE item_id = ANY(%s)", ([str(r[0]) for r in given],)
+            )
+            # The stamp orders writes; when an item came back in stock is a time.
+            given = with_restocks(given, stock_before(cur.fetchall()), datetime.now(UTC).timestamp())
+            recs = [[_pg_value(v, c, _ITEM_DEFAULTS) for v, c in zip(r, cols, strict=True)] for r in given]
             cur.executemany(_upsert_sql("items", ITEM_DB_COLS, "item_id"), [(*r, stamp) for r in recs])
         return len(recs), stamp
 

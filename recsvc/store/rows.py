@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Sequence
+import json
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -108,3 +109,44 @@ def items_frame(rows: list[Any]) -> pd.DataFrame:
     df["price"] = df["price"].astype("float64")
     df["updated_at"] = df["updated_at"].astype("float64")
     return df
+
+
+# The attribute an upsert sets when it turns an item's ``in_stock`` from false to true (unix seconds):
+# "back in stock" copy may only be written for an item that really was out of stock.
+RESTOCKED_AT = "restocked_at"
+_STOCK_AT = ITEM_COLUMNS.index("in_stock")
+
+
+def json_object(text: Any) -> dict[str, Any]:
+    try:
+        obj = json.loads(text or "{}")
+    except (TypeError, ValueError):
+        return {}
+    return obj if isinstance(obj, dict) else {}
+
+
+def with_restocks(
+    recs: list[tuple[Any, ...]], before: dict[str, tuple[bool, Any]], now_s: float
+) -> list[tuple[Any, ...]]:
+    """``recs`` (item columns, then attributes as JSON) with ``restocked_at`` set on items coming back
+    in stock, kept on those staying in stock, dropped from those running out (unless the catalog gives
+    it itself). ``before`` holds each stored item's ``in_stock`` and ``restocked_at``."""
+    out = []
+    for r in recs:
+        attrs = json_object(r[-1])
+        prev = before.get(str(r[0]))
+        in_stock = r[_STOCK_AT] is None or bool(r[_STOCK_AT])
+        if prev is not None and in_stock and RESTOCKED_AT not in attrs:
+            was_in_stock, restocked_at = prev
+            if not was_in_stock:
+                attrs[RESTOCKED_AT] = now_s
+            elif restocked_at is not None:
+                attrs[RESTOCKED_AT] = restocked_at
+            r = (*r[:-1], json.dumps(attrs, ensure_ascii=False))
+        out.append(r)
+    return out
+
+
+def stock_before(rows: Iterable[tuple[Any, Any, Any]]) -> dict[str, tuple[bool, Any]]:
+    """``(item_id, in_stock, attributes)`` rows of stored items as :func:`with_restocks` wants them."""
+    return {str(i): (bool(s), json_object(a).get(RESTOCKED_AT)) for i, s, a in rows}

@@ -32,7 +32,9 @@ from recsvc.store.rows import (
     event_row_values,
     events_frame,
     items_frame,
+    stock_before,
     with_attributes,
+    with_restocks,
 )
 
 logger = logging.getLogger(__name__)
@@ -89,7 +91,6 @@ CREATE TABLE IF NOT EXISTS events (
 CREATE INDEX IF NOT EXISTS events_user_ts ON events(user_id, ts);
 CREATE INDEX IF NOT EXISTS items_updated ON items(updated_at);
 """
-
 
 
 def _upsert_sql(table: str, cols: Sequence[str]) -> str:
@@ -177,9 +178,7 @@ class SQLiteStore:
         """Bulk-load a canonical events frame (demo data, backfills); ``derive`` as in :meth:`add_events`."""
         rows = event_import_rows(df)
         before = self.count("events")
-        sql = (
-            f"INSERT OR IGNORE INTO events ({','.join(EVENT_DB_COLS)}) VALUES ({','.join('?' * len(EVENT_DB_COLS))})"
-        )
+        sql = f"INSERT OR IGNORE INTO events ({','.join(EVENT_DB_COLS)}) VALUES ({','.join('?' * len(EVENT_DB_COLS))})"
         for start in range(0, len(rows), chunk):
             with self.tx() as c:
                 top = self._max_seq(c)
@@ -189,9 +188,7 @@ class SQLiteStore:
         accepted = self.count("events") - before
         return IngestResult(accepted, len(df) - accepted)
 
-    def replay_events(
-        self, derive: Derive, *, after_seq: int, event_types: Sequence[str], chunk: int = 100_000
-    ) -> int:
+    def replay_events(self, derive: Derive, *, after_seq: int, event_types: Sequence[str], chunk: int = 100_000) -> int:
         """Run ``derive`` again over stored events of ``event_types`` with ``seq > after_seq``, each chunk in
         one transaction; returns the last ``seq`` covered. For rebuilding state that ``derive`` writes
         (it must be idempotent) for events that were stored without it."""
@@ -319,8 +316,18 @@ class SQLiteStore:
         with self.tx() as c:
             top = float(c.execute("SELECT COALESCE(MAX(updated_at), 0) FROM items").fetchone()[0])
             stamp = max(datetime.now(UTC).timestamp(), top + 1e-3)
+            recs = with_restocks(recs, self._stock_of(c, [str(r[0]) for r in recs]), stamp)
             c.executemany(_upsert_sql("items", ITEM_DB_COLS), [(*r, stamp) for r in recs])
         return len(recs), stamp
+
+    @staticmethod
+    def _stock_of(c: sqlite3.Connection, ids: list[str]) -> dict[str, tuple[bool, Any]]:
+        rows: list[tuple[Any, Any, Any]] = []
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            sql = f"SELECT item_id, in_stock, attributes FROM items WHERE item_id IN ({','.join('?' * len(chunk))})"
+            rows.extend(c.execute(sql, chunk))
+        return stock_before(rows)
 
     def items_watermark(self) -> float:
         """The largest ``updated_at`` of any item (0 for an empty catalog); one index lookup."""
@@ -357,9 +364,7 @@ class SQLiteStore:
         return None if row is None else str(row[0])
 
     def get_item(self, item_id: str) -> dict[str, Any] | None:
-        row = (
-            self._conn().execute(f"SELECT {','.join(ITEM_DB_COLS)} FROM items WHERE item_id=?", (item_id,)).fetchone()
-        )
+        row = self._conn().execute(f"SELECT {','.join(ITEM_DB_COLS)} FROM items WHERE item_id=?", (item_id,)).fetchone()
         return dict(row) if row else None
 
     def items_by_id(self, item_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
@@ -384,9 +389,7 @@ class SQLiteStore:
         return len(rows)
 
     def get_user(self, user_id: str) -> dict[str, Any] | None:
-        row = (
-            self._conn().execute(f"SELECT {','.join(USER_DB_COLS)} FROM users WHERE user_id=?", (user_id,)).fetchone()
-        )
+        row = self._conn().execute(f"SELECT {','.join(USER_DB_COLS)} FROM users WHERE user_id=?", (user_id,)).fetchone()
         return dict(row) if row else None
 
     # ---- misc ---------------------------------------------------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -25,10 +26,25 @@ def _alive(pid: int) -> bool:
     return state != "Z"
 
 
-def test_child_dies_when_its_parent_is_killed() -> None:
+# A command that, like llama.cpp's server mid-completion, does not stop at SIGTERM.
+_STUBBORN = (
+    "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); print('ready', flush=True); time.sleep(120)"
+)
+
+
+@pytest.mark.parametrize(
+    ("command", "parent_signal"),
+    [
+        (["sleep", "120"], signal.SIGKILL),
+        (["sleep", "120"], signal.SIGTERM),
+        ([sys.executable, "-c", _STUBBORN], signal.SIGTERM),
+        ([sys.executable, "-c", _STUBBORN], signal.SIGKILL),
+    ],
+)
+def test_child_dies_when_its_parent_is_killed(command: list[str], parent_signal: int) -> None:
     script = (
         "import os, subprocess, sys, time\n"
-        "p = subprocess.Popen([sys.executable, '-m', 'recsvc.copy.orphan_guard', str(os.getpid()), 'sleep', '120'])\n"
+        f"p = subprocess.Popen([sys.executable, '-m', 'recsvc.copy.orphan_guard', str(os.getpid()), *{command!r}])\n"
         "print(p.pid, flush=True)\n"
         "time.sleep(120)\n"
     )
@@ -36,11 +52,13 @@ def test_child_dies_when_its_parent_is_killed() -> None:
     parent = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True, env=env)
     assert parent.stdout is not None
     child = int(parent.stdout.readline())
-    deadline = time.monotonic() + 30
-    while Path(f"/proc/{child}/cmdline").read_bytes().split(b"\0")[0] != b"sleep":  # until it became the command
+    deadline = time.monotonic() + 60
+    while Path(f"/proc/{child}/cmdline").read_text().split("\0")[: len(command)] != command:
         assert time.monotonic() < deadline, "launcher never exec'd the command"
         time.sleep(0.05)
-    parent.kill()
+    if command[0] == sys.executable:
+        assert parent.stdout.readline() == "ready\n"  # SIGTERM is ignored from now on
+    parent.send_signal(parent_signal)
     parent.wait()
     deadline = time.monotonic() + 10
     while _alive(child) and time.monotonic() < deadline:
@@ -60,4 +78,3 @@ def test_launcher_refuses_when_parent_is_gone() -> None:
 
 def test_launcher_usage_error() -> None:
     assert main(["not-a-pid", "true"]) == 2
-

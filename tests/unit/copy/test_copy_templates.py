@@ -60,13 +60,15 @@ def test_variants_differ_across_users_and_are_stable_per_user() -> None:
 
 
 def test_content_strategy_per_stage() -> None:
-    def body(stage: str, trigger: str = "scheduled", offer: str | None = None) -> str:
-        req = CopyRequest(user_id="u", stage=stage, trigger=trigger, item_title="Wool Beanie", offer=offer)
+    def body(stage: str, trigger: str = "scheduled", offer: str | None = None, in_cart: bool = False) -> str:
+        req = CopyRequest(
+            user_id="u", stage=stage, trigger=trigger, item_title="Wool Beanie", offer=offer, in_cart=in_cart
+        )
         return templates.render(req, CFG, seed=0).body.lower()
 
     assert "first order" in body("awareness", offer="15% off")
     assert "review" in body("interest")
-    assert "cart" in body("purchase", trigger="cart_idle")
+    assert "cart" in body("purchase", trigger="cart_idle", in_cart=True)
     assert "limited time" in body("purchase", offer="10% off")
     assert "member" in body("loyal", offer="5% off")
     assert "feedback" in body("churning")
