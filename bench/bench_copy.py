@@ -332,9 +332,9 @@ def report(
         f"mean completion tokens/call {tok:.1f}, "
         f"llm call p50 {nocache_metrics.get('llm_call_p50_ms', 0):.0f} ms"
     )
-    for loc in ("zh-CN", "en-US"):
-        mine = [(m, r) for m, r in nocache_msgs if r.lang == loc]
-        print(f"\nFirst messages of the no-cache run, {loc} (writer, failed rule, title | body):")
+    for lang in ("zh-CN", "en-US"):
+        mine = [(m, r) for m, r in nocache_msgs if r.lang == lang]
+        print(f"\nFirst messages of the no-cache run, {lang} (writer, failed rule, title | body):")
         for m, _ in mine[: args.examples]:
             print(f"- {m.writer} {m.guardrail_failed or ''} `{m.title}` | `{m.body}`")
 

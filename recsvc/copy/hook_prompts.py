@@ -22,9 +22,13 @@ HOOK_PROMPT_VERSION = "hook-v1"
 
 @dataclass(frozen=True)
 class HookExample:
+    """A worked example; ``about`` are its hook's words true only of its product (a small model
+    copies them onto any item: "eye care" for earphones)."""
+
     stage: str
     item: str
     hook: str
+    about: tuple[str, ...] = ()
 
 
 # What the hook should do per lifecycle stage; only stage facts, never a trigger's claim (cart, price).
@@ -52,24 +56,24 @@ HEADERS: dict[str, str] = {
 
 EXAMPLES: dict[str, tuple[HookExample, ...]] = {
     "en-US": (
-        HookExample("awareness", "Hilo Classic Linen Throw Pillow", "Start cozy with a linen pillow"),
-        HookExample("interest", "Vesta Trail Running Shoes", "Why runners love these shoes"),
-        HookExample("purchase", "Tomo Ceramic Pour-Over Coffee Set", "Better coffee is one tap away"),
-        HookExample("loyal", "Hilo Wool Beanie", "A wool beanie picked for you"),
-        HookExample("churning", "Tomo Oak Cutting Board", "Your kitchen misses this board"),
-        HookExample("interest", "Vesta Noise Cancelling Headphones", "Headphones that hush the world"),
-        HookExample("awareness", "Hilo Jasmine Green Tea", "Green tea for calm mornings"),
-        HookExample("loyal", "Tomo Rose Eye Cream", "Eye cream for bright mornings"),
+        HookExample("awareness", "Hilo Classic Linen Throw Pillow", "Start cozy with a linen pillow", ("cozy",)),
+        HookExample("interest", "Vesta Trail Running Shoes", "Why runners love these shoes", ("runners",)),
+        HookExample("purchase", "Tomo Ceramic Pour-Over Coffee Set", "Better coffee is one tap away", ("coffee",)),
+        HookExample("loyal", "Hilo Wool Beanie", "A wool beanie picked for you", ("warm",)),
+        HookExample("churning", "Tomo Oak Cutting Board", "Your kitchen misses this board", ("kitchen",)),
+        HookExample("interest", "Vesta Noise Cancelling Headphones", "Headphones that hush the world", ("hush",)),
+        HookExample("awareness", "Hilo Jasmine Green Tea", "Green tea for calm mornings", ("calm",)),
+        HookExample("loyal", "Tomo Rose Eye Cream", "Eye cream for bright mornings", ("bright",)),
     ),
     "zh-CN": (
-        HookExample("awareness", "暖阳亚麻抱枕", "抱上亚麻抱枕，沙发更舒服"),
-        HookExample("interest", "山行越野跑鞋", "跑友都爱这双越野跑鞋"),
-        HookExample("purchase", "小满手冲咖啡套装", "在家也能冲一杯好咖啡"),
-        HookExample("loyal", "暖阳羊毛帽", "这顶羊毛帽，专门为你挑"),
-        HookExample("churning", "小满橡木砧板", "好久不见，橡木砧板等你"),
-        HookExample("interest", "山行降噪耳机", "戴上降噪耳机，世界安静了"),
-        HookExample("awareness", "暖阳茉莉绿茶", "一杯茉莉绿茶，清爽一整天"),
-        HookExample("loyal", "小满玫瑰眼霜", "玫瑰眼霜，给双眼一点呵护"),
+        HookExample("awareness", "暖阳亚麻抱枕", "抱上亚麻抱枕，沙发更舒服", ("沙发", "抱上")),
+        HookExample("interest", "山行越野跑鞋", "跑友都爱这双越野跑鞋", ("跑友", "这双")),
+        HookExample("purchase", "小满手冲咖啡套装", "在家也能冲一杯好咖啡", ("一杯", "冲一")),
+        HookExample("loyal", "暖阳羊毛帽", "这顶羊毛帽，专门为你挑", ("这顶",)),
+        HookExample("churning", "小满橡木砧板", "好久不见，橡木砧板等你", ()),
+        HookExample("interest", "山行降噪耳机", "戴上降噪耳机，世界安静了", ("戴上", "安静")),
+        HookExample("awareness", "暖阳茉莉绿茶", "一杯茉莉绿茶，清爽一整天", ("一杯", "清爽")),
+        HookExample("loyal", "小满玫瑰眼霜", "玫瑰眼霜，给双眼一点呵护", ("双眼", "眼一")),
     ),
 }
 
@@ -152,3 +156,8 @@ def prompt_texts(lang: str) -> list[str]:
 def example_items() -> list[str]:
     """The invented example products (never a valid item to name)."""
     return [ex.item for exs in EXAMPLES.values() for ex in exs]
+
+
+def example_words(lang: str) -> list[str]:
+    """Words of the examples that describe only the example's product: its item and ``about``."""
+    return [w for ex in EXAMPLES[lang] for w in (ex.item, *ex.about)]

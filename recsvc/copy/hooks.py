@@ -10,17 +10,18 @@ price, offer and link. Facts in a message are therefore always the request's.
 Best of K: ``hook_candidates`` calls with different seeds (llama.cpp ignores ``n``), each candidate
 checked, the best kept. A candidate is refused, naming the rule, when it
 
-- ``truncated``: is not one complete JSON object, stopped on the token limit, or filled its whole
-  length bound (the grammar cut it mid-phrase);
+- ``truncated``: is not one complete JSON object, stopped on the token limit, filled its whole
+  length bound (the grammar cut it mid-phrase), or ends on an article, preposition or conjunction
+  ("for a day at a", "让你的");
 - ``hook_length``: is shorter than ``hook_min_chars`` of the locale, or longer than the bound;
 - ``hook_language``: is in the wrong language (any CJK in en-US; under 60% CJK letters in zh-CN);
 - ``hook_unnamed``: does not name the item: no word of its name (en-US, plurals allowed) or no
   two-character run of its name (zh-CN), leaving out brandless filler such as "premium" or "经典";
 - ``hook_echo``: repeats the prompt's instruction, a moment line or an example hook: is part of
-  one, holds one of at least 6 (zh-CN) or 16 (en-US) letters, or shares 60% of its character
-  bigrams with one;
-- ``hook_off_item``: borrows an example product's words that the item's title does not have
-  ("linen" for a cotton pillow);
+  one, shares a run of 5 (zh-CN) or 14 (en-US) letters with one (spaces and punctuation left out),
+  or shares 60% of its character bigrams with one;
+- ``hook_off_item``: borrows an example product's words that the item's title does not have:
+  its name ("linen" for a cotton pillow) or what its hook says only of it ("双眼" for earphones);
 - ``hook_repeat``: repeats itself (a word or a two-character run twice, a character three times);
 - or the whole message built around it fails :func:`recsvc.copy.guardrails.check`.
 
@@ -146,11 +147,11 @@ def is_echo(hook: str, lang: str) -> bool:
     """The hook repeats the prompt's own text: an instruction, a moment or an example hook."""
     h = re.sub(r"\W+", "", hook.lower())
     hb = _bigrams(hook)
-    # A prompt line inside the hook counts once it is long enough to be more than a common phrase.
-    long_enough = 6 if lang == "zh-CN" else 16
+    # A run of the prompt inside the hook counts once it is long enough to be more than a common phrase.
+    long_enough = 5 if lang == "zh-CN" else 14
     for text in hook_prompts.prompt_texts(lang):
         t = re.sub(r"\W+", "", text.lower())
-        if len(h) >= 4 and (h in t or (len(t) >= long_enough and t in h)):
+        if len(h) >= 4 and (h in t or _longest_common_run(h, t) >= long_enough):
             return True
         tb = _bigrams(text)
         if hb and tb and len(hb & tb) / len(hb | tb) >= 0.6:
@@ -159,17 +160,44 @@ def is_echo(hook: str, lang: str) -> bool:
 
 
 def off_item(hook: str, req: CopyRequest) -> bool:
-    """The hook borrows an example product's words that this item's title does not have."""
+    """The hook borrows an example product's words (its name, or what its hook says only of it)
+    that this item's title does not have."""
     title = req.item_title.lower()
     title_words = {_stem(w) for w in _EN_WORD.findall(title)}
     hook_words = {_stem(w) for w in _EN_WORD.findall(hook.lower())}
     hook_runs = _zh_runs(hook)
     title_runs = _zh_runs(req.item_title)
-    for item in hook_prompts.example_items():
-        borrowed = (_name_words(item) & hook_words) - title_words
-        if borrowed or (((_zh_runs(item) - _ZH_FILLER) & hook_runs) - title_runs):
+    for words in hook_prompts.example_words(req.lang):
+        borrowed = (_name_words(words) & hook_words) - title_words
+        if borrowed or (((_zh_runs(words) - _ZH_FILLER) & hook_runs) - title_runs):
             return True
     return False
+
+
+def _longest_common_run(a: str, b: str) -> int:
+    """Length of the longest common substring of ``a`` and ``b``."""
+    best_len = 0
+    prev = [0] * (len(b) + 1)
+    for ca in a:
+        cur = [0] * (len(b) + 1)
+        for j, cb in enumerate(b, 1):
+            if ca == cb:
+                cur[j] = prev[j - 1] + 1
+                best_len = max(best_len, cur[j])
+        prev = cur
+    return best_len
+
+
+_DANGLING_EN = frozenset(re.findall(r"\w+", "a an the of for to with and or at in on by your my our this that"))
+_DANGLING_ZH = ("的", "和", "与", "在", "给", "让", "为", "把", "是")
+
+
+def dangling(hook: str, lang: str) -> bool:
+    """The hook stops mid-phrase: on an article, preposition or conjunction (a cut, not an end)."""
+    if lang == "zh-CN":
+        return hook.rstrip("，、：；").endswith(_DANGLING_ZH)
+    words = _EN_WORD.findall(hook.lower())
+    return bool(words) and words[-1] in _DANGLING_EN
 
 
 def repeats(hook: str, lang: str) -> bool:
@@ -237,7 +265,7 @@ def judge(
         return Judged("", "truncated", 0.0)
     bound = hook_bound(req, cfg)
     lang = req.lang
-    if len(hook) >= bound:
+    if len(hook) >= bound or dangling(hook, lang):
         return Judged(hook, "truncated", 0.0)
     if len(hook) < min_chars(req, cfg):
         return Judged(hook, "hook_length", 0.0)

@@ -149,6 +149,16 @@ def test_judge_refuses_by_rule(req: CopyRequest, hook: str | None, rule: str) ->
     assert got.rule == rule and got.score == 0.0
 
 
+def test_judge_refuses_copied_tails_and_dangling_endings() -> None:
+    tea = replace(ZH, item_title="翡翠豪华绿茶 250克")
+    assert hooks.judge("绿茶，给双眼一点呵护", tea, CFG, no_guard).rule == "hook_echo"  # an example's tail
+    phones = replace(ZH, item_title="竹语环保无线耳机 白色")
+    assert hooks.judge("无线耳机，为你呵护双眼", phones, CFG, no_guard).rule == "hook_off_item"
+    snack = replace(EN, item_title="Maple Ultra Seaweed Snack, 50g")
+    assert hooks.judge("Seaweed snacks for a day at a", snack, CFG, no_guard).rule == "truncated"
+    assert hooks.judge("Seaweed for a healthy snack", snack, CFG, no_guard).rule == ""
+
+
 def test_judge_echo_of_an_example_hook() -> None:
     req = replace(EN, item_title="Vesta Running Shoes")
     assert hooks.judge("Why runners love these shoes", req, CFG, no_guard).rule == "hook_echo"
@@ -248,7 +258,7 @@ def test_cache_key_changes_with_every_fact() -> None:
     ("field", "value"),
     [("writer", "poem"), ("hook_candidates", 0), ("hook_max_chars_zh", 3), ("hook_min_chars_en", 2)],
 )
-def test_bad_hook_settings_name_the_field(field: str, value: object) -> None:
+def test_bad_hook_settings_name_the_field(field: str, value: Any) -> None:
     with pytest.raises(InvalidArgument, match=field):
         replace(CFG, **{field: value}).validate()
 
