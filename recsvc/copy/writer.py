@@ -403,18 +403,27 @@ class Copywriter:
         check_req, _, _ = self._shared_check_request(req)
         seed = templates.seed_for(req, per_user=False)
         judged: list[hooks.Judged] = []
+        last_s = 0.0
         for k in range(cfg.hook_candidates):
-            if judged and deadline - time.monotonic() <= 0.05:
-                break  # out of time: judge the candidates we have
-            res = self._call(
-                prompt,
-                deadline=deadline,
-                max_tokens=hooks.max_tokens(bound, req.lang),
-                stop=None if chat else ["\n"],
-                seed=seed + k,
-                grammar=grammar,
-                json_object=chat,
-            )
+            # A call that would likely end after the deadline is not started: judge what we have.
+            if judged and deadline - time.monotonic() <= 1.2 * last_s + 0.05:
+                break
+            t0 = time.monotonic()
+            try:
+                res = self._call(
+                    prompt,
+                    deadline=deadline,
+                    max_tokens=hooks.max_tokens(bound, req.lang),
+                    stop=None if chat else ["\n"],
+                    seed=seed + k,
+                    grammar=grammar,
+                    json_object=chat,
+                )
+            except Unavailable:
+                if not judged:
+                    raise
+                break  # keep the candidates already written
+            last_s = time.monotonic() - t0
             got = hooks.judge(
                 hooks.parse_hook(res.text, res.finish_reason), check_req, cfg, lambda f: self._guard(f, check_req)
             )

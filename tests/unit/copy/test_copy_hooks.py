@@ -314,3 +314,12 @@ def test_hooks_are_cached_in_their_own_table_and_shared_by_users(scripted_llm: S
     with sqlite3.connect(db) as con:
         rows = con.execute("SELECT key, title FROM hook_cache").fetchall()
     assert any(t == "Face serum for a morning glow" for _, t in rows)
+
+
+def test_writer_keeps_the_candidates_it_has_when_time_runs_out(scripted_llm: Scripted) -> None:
+    llm = scripted_llm([hook_json("Face serum for a morning glow")], delay_s=0.4)
+    with Copywriter(CFG, llm) as w:
+        msg = w.write_now(EN, timeout_s=1.5)
+    # Calls take 0.4 s: the fourth would end after the 1.5 s deadline, so it is not started.
+    assert msg.writer == "llm" and msg.title == "Face serum for a morning glow"
+    assert 2 <= llm.calls <= 3
