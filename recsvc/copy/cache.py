@@ -39,7 +39,12 @@ class CacheEntry:
 class CopyCache:
     """Bounded LRU; failures expire after ``negative_ttl_s`` so the LLM gets another go later."""
 
-    def __init__(self, max_size: int, negative_ttl_s: float, db_path: str | Path | None = None) -> None:
+    def __init__(
+        self, max_size: int, negative_ttl_s: float, db_path: str | Path | None = None, *, table: str = "copy_cache"
+    ) -> None:
+        if not table.isidentifier():
+            raise ValueError(f"cache table name must be an identifier, got {table!r}")
+        self._table = table
         self._max = max_size
         self._neg_ttl = negative_ttl_s
         self._data: OrderedDict[CacheKey, CacheEntry] = OrderedDict()
@@ -51,7 +56,7 @@ class CopyCache:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA busy_timeout=30000")
             self._db.execute(
-                "CREATE TABLE IF NOT EXISTS copy_cache (key TEXT PRIMARY KEY, title TEXT NOT NULL, body TEXT NOT NULL,"
+                f"CREATE TABLE IF NOT EXISTS {table} (key TEXT PRIMARY KEY, title TEXT NOT NULL, body TEXT NOT NULL,"
                 " cta TEXT NOT NULL, model TEXT NOT NULL)"
             )
 
@@ -59,7 +64,7 @@ class CopyCache:
         if self._db is None:
             return None
         row = self._db.execute(
-            "SELECT title, body, cta, model FROM copy_cache WHERE key=?", (json.dumps(key, ensure_ascii=False),)
+            f"SELECT title, body, cta, model FROM {self._table} WHERE key=?", (json.dumps(key, ensure_ascii=False),)
         ).fetchone()
         if row is None:
             return None
@@ -90,7 +95,7 @@ class CopyCache:
             if self._db is not None and entry.fields is not None:
                 f = entry.fields
                 self._db.execute(
-                    "INSERT OR REPLACE INTO copy_cache (key, title, body, cta, model) VALUES (?, ?, ?, ?, ?)",
+                    f"INSERT OR REPLACE INTO {self._table} (key, title, body, cta, model) VALUES (?, ?, ?, ?, ?)",
                     (json.dumps(key, ensure_ascii=False), f.title, f.body, f.cta, entry.model),
                 )
 

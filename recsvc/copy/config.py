@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from recsvc.config_checks import NON_EMPTY, NOT_BELOW_ZERO, POSITIVE, FieldChecks, Rule, at_least
 
 MODES = ("completion", "chat")
+WRITERS = ("hook", "full")
 _TEMPERATURE = Rule("must be in [0, 2]", lambda v: 0.0 <= v <= 2.0)
 # Below these floors (characters) no template can carry an item name and a call to action.
 _LENGTH_FLOORS = {
@@ -50,6 +51,16 @@ class CopyConfig:
     # Seconds a variant that failed the guardrails is served from templates before the LLM retries it.
     negative_ttl_s: float = 600.0
     max_pending: int = 256
+    # 'hook': the model writes one short line and the facts fill the rest (hooks.py); 'full': it
+    # writes title, body and call to action (prompts.py).
+    writer: str = "hook"
+    # Best of K: hook candidates written per message (K calls with different seeds).
+    hook_candidates: int = 4
+    # A hook's length in characters, per locale (never more than the channel's title limit).
+    hook_max_chars_en: int = 40
+    hook_max_chars_zh: int = 18
+    hook_min_chars_en: int = 10
+    hook_min_chars_zh: int = 5
 
     # --- channel limits (characters) ------------------------------------------------------------
     push_title_max: int = 30
@@ -121,6 +132,12 @@ class CopyConfig:
         c.each(NON_EMPTY, "model")
         c.require(bool(self.api_key_env), "api_key_env", "must name an environment variable")
         c.one_of("mode", MODES)
+        c.one_of("writer", WRITERS)
+        c.require(1 <= self.hook_candidates <= 16, "hook_candidates", "must be in [1, 16]")
+        c.each(at_least(4), "hook_min_chars_en", "hook_min_chars_zh")
+        for lang in ("en", "zh"):
+            lo, hi = getattr(self, f"hook_min_chars_{lang}"), getattr(self, f"hook_max_chars_{lang}")
+            c.require(lo < hi <= 120, f"hook_max_chars_{lang}", f"must be above hook_min_chars_{lang} and at most 120")
         c.each(
             POSITIVE,
             "timeout_s",

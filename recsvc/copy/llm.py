@@ -23,6 +23,8 @@ class LLMResult(NamedTuple):
     text: str
     prompt_tokens: int
     completion_tokens: int
+    # 'stop', 'length' (cut by max_tokens) or '' when the server does not say.
+    finish_reason: str = ""
 
     @property
     def tokens(self) -> int:
@@ -43,7 +45,11 @@ class LLMClient(Protocol):
         stop: Sequence[str] | None = None,
         temperature: float = 0.7,
         seed: int | None = None,
-    ) -> LLMResult: ...
+        grammar: str | None = None,
+        json_object: bool = False,
+    ) -> LLMResult:
+        """``grammar`` (GBNF, llama.cpp servers) or ``json_object`` (chat JSON mode) constrain the answer."""
+        ...
 
     def stream(
         self,
@@ -82,17 +88,30 @@ class OpenAILLM:
         stop: Sequence[str] | None = None,
         temperature: float = 0.7,
         seed: int | None = None,
+        grammar: str | None = None,
+        json_object: bool = False,
     ) -> LLMResult:
+        extra: dict[str, Any] = {"seed": seed}
+        if grammar is not None:
+            # Not an OpenAI field: llama.cpp's server reads it from the body and samples within it.
+            extra["extra_body"] = {"grammar": grammar}
+        if json_object and not isinstance(prompt, str):
+            # JSON mode, not a JSON schema: llama.cpp answers a schema in chat with HTTP 500.
+            extra["response_format"] = {"type": "json_object"}
         with self._unavailable_on_error(timeout_s):
-            resp = self._create(prompt, max_tokens, timeout_s, stop, temperature, seed=seed)
-            if isinstance(prompt, str):
-                text = resp.choices[0].text if resp.choices else ""
+            resp = self._create(prompt, max_tokens, timeout_s, stop, temperature, **extra)
+            choice = resp.choices[0] if resp.choices else None
+            if choice is None:
+                text = ""
+            elif isinstance(prompt, str):
+                text = choice.text
             else:
-                text = (resp.choices[0].message.content or "") if resp.choices else ""
+                text = choice.message.content or ""
         usage = getattr(resp, "usage", None)
         pt = int(getattr(usage, "prompt_tokens", 0) or 0)
         ct = int(getattr(usage, "completion_tokens", 0) or 0)
-        return LLMResult(text or "", pt, ct)
+        finish = str(getattr(choice, "finish_reason", "") or "")
+        return LLMResult(text or "", pt, ct, finish)
 
     def stream(
         self,

@@ -4,27 +4,32 @@ Recommend may only wait ``copy_budget_ms`` for copy, while a CPU model needs sec
 written once per item x stage x trigger x channel x locale x variant (personal slots filled in at the
 end) and cached; a miss starts the LLM in the background, waits at most the budget, and otherwise
 answers with a template so the *next* call gets LLM copy.
+
+Two writers (``copy.writer``): ``hook`` (the default) has the model write one short line, best of
+``hook_candidates``, and fills the message around it from the request's facts (:mod:`hooks`);
+``full`` has it write title, body and call to action (:mod:`prompts`). Every message says which
+wrote it: ``writer`` is ``llm`` or ``template``, and a template names the rule the LLM's text failed.
 """
 
 from __future__ import annotations
 
 import logging
-import random
 import re
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 from tqdm import tqdm
 
-from recsvc.copy import prompts, templates
+from recsvc.copy import hook_prompts, hooks, prompts, templates
 from recsvc.copy.cache import CacheEntry, CacheKey, CopyCache
 from recsvc.copy.config import CopyConfig
 from recsvc.copy.guardrails import Fields, check, opt_out_note
-from recsvc.copy.llm import LLMClient, Prompt
+from recsvc.copy.llm import LLMClient, LLMResult, Prompt
+from recsvc.copy.metrics import CopyMetrics
 from recsvc.copy.numbers import format_price
 from recsvc.copy.titles import CatalogTitles
 from recsvc.copy.types import CopyRequest, Message
@@ -66,45 +71,6 @@ def fill_slots(fields: Fields, first_name: str, city: str, lang: str) -> Fields:
     return Fields(one(fields.title), one(fields.body), one(fields.cta))
 
 
-class _Metrics:
-    """Counters plus small latency reservoirs (p50/p99 without keeping every sample)."""
-
-    def __init__(self, reservoir: int) -> None:
-        self._lock = threading.Lock()
-        self._counts: dict[str, float] = {}
-        self._res: dict[str, list[float]] = {}
-        self._seen: dict[str, int] = {}
-        self._cap = reservoir
-        self._rng = random.Random(0)
-
-    def inc(self, name: str, by: float = 1.0) -> None:
-        with self._lock:
-            self._counts[name] = self._counts.get(name, 0.0) + by
-
-    def observe(self, name: str, value: float) -> None:
-        with self._lock:
-            res = self._res.setdefault(name, [])
-            n = self._seen.get(name, 0) + 1
-            self._seen[name] = n
-            if len(res) < self._cap:
-                res.append(value)
-            else:
-                j = self._rng.randrange(n)
-                if j < self._cap:
-                    res[j] = value
-
-    def snapshot(self) -> dict[str, float]:
-        with self._lock:
-            out = dict(self._counts)
-            for name, res in self._res.items():
-                if res:
-                    s = sorted(res)
-                    out[f"{name}_p50_ms"] = s[int(0.5 * (len(s) - 1))]
-                    out[f"{name}_p99_ms"] = s[int(0.99 * (len(s) - 1))]
-                    out[f"{name}_count"] = float(self._seen[name])
-            return out
-
-
 # Below this, a call to the LLM cannot come back in time: answer with the template at once.
 _MIN_LLM_WAIT_S = 0.02
 
@@ -125,13 +91,18 @@ class Copywriter:
         self._titles: CatalogTitles | None = None
         self.set_catalog_titles(catalog_titles)
         # Small models copy the few-shot examples' products; those are never a valid item to name.
-        self._example_titles = CatalogTitles(ex.item for exs in prompts.EXAMPLES.values() for ex in exs)
-        self._cache = CopyCache(config.cache_size, config.negative_ttl_s, cache_db)
+        self._example_titles = CatalogTitles(
+            [ex.item for exs in prompts.EXAMPLES.values() for ex in exs] + hook_prompts.example_items()
+        )
+        self._hook_mode = config.writer == "hook"
+        # Hooks and whole messages are different texts: each has its own table in a shared cache file.
+        table = "hook_cache" if self._hook_mode else "copy_cache"
+        self._cache = CopyCache(config.cache_size, config.negative_ttl_s, cache_db, table=table)
         self._pool = ThreadPoolExecutor(max_workers=config.max_concurrency, thread_name_prefix="copy-llm")
         self._llm_slots = threading.BoundedSemaphore(config.max_concurrency)
         self._pending: dict[CacheKey, Future[Generation]] = {}
         self._lock = threading.Lock()
-        self._metrics = _Metrics(config.latency_reservoir)
+        self._metrics = CopyMetrics(config.latency_reservoir)
         self._down_until = 0.0
         self._closed = False
 
@@ -277,7 +248,9 @@ class Copywriter:
 
     # ------------------------------------------------------------------ internals
     def _key(self, req: CopyRequest) -> CacheKey:
-        """Everything the text depends on; per_user adds who it is for."""
+        """Everything the text depends on; per_user adds who it is for (hooks never depend on it)."""
+        if self._hook_mode:
+            return ("hook", *hooks.cache_key(req, self._cfg))
         base: tuple[str, ...] = (
             req.item_id or req.item_title,
             req.item_title,
@@ -327,64 +300,146 @@ class Copywriter:
         self._cache.put(key, CacheEntry(gen.fields, gen.model, gen.rule))
         return gen
 
+    def _call(
+        self,
+        prompt: Prompt,
+        *,
+        deadline: float,
+        max_tokens: int,
+        stop: Sequence[str] | None,
+        seed: int,
+        grammar: str | None = None,
+        json_object: bool = False,
+    ) -> LLMResult:
+        """One LLM call within a concurrency slot and the deadline, with its metrics."""
+        assert self._llm is not None
+        cfg = self._cfg
+        remaining = deadline - time.monotonic()
+        if remaining <= 0.05:
+            raise Unavailable("copy LLM deadline passed before the call")
+        if not self._llm_slots.acquire(timeout=remaining):
+            raise Unavailable("copy LLM busy: no slot before the deadline")
+        t0 = time.perf_counter()
+        try:
+            self._metrics.inc("llm_calls")
+            res = self._llm.complete(
+                prompt,
+                max_tokens=max_tokens,
+                timeout_s=max(0.05, deadline - time.monotonic()),
+                stop=stop,
+                temperature=cfg.temperature,
+                seed=seed,
+                grammar=grammar,
+                json_object=json_object,
+            )
+        except Unavailable:
+            self._metrics.inc("llm_errors")
+            self._down_until = time.monotonic() + cfg.failure_backoff_s
+            raise
+        finally:
+            self._llm_slots.release()
+        self._metrics.observe("llm_call", (time.perf_counter() - t0) * 1000.0)
+        self._metrics.inc("prompt_tokens", res.prompt_tokens)
+        self._metrics.inc("completion_tokens", res.completion_tokens)
+        return res
+
+    def _shared_check_request(self, req: CopyRequest) -> tuple[CopyRequest, str, str]:
+        """The request guardrails judge shared copy with (nominal name and city), and those stand-ins."""
+        if self._cfg.per_user and not self._hook_mode:
+            return req, req.first_name, req.city
+        name, city = _NOMINAL[req.lang]
+        return replace(req, first_name=name, city=city, reason=""), name, city
+
+    def _guard(self, f: Fields, req: CopyRequest) -> str | None:
+        """The guardrails, plus: never name a few-shot example's product."""
+        rule = check(f, req, self._cfg, catalog_titles=self._titles)
+        if not rule and self._example_titles.find_other(f.text, req.item_title):
+            rule = "invented_item"
+        return rule
+
     def _generate(self, req: CopyRequest, *, deadline: float) -> Generation:
         """Call the LLM, parse, check; one more try per ``max_retries`` on a guardrail failure."""
         assert self._llm is not None
+        if self._hook_mode:
+            return self._generate_hook(req, deadline=deadline)
         cfg = self._cfg
         shared = not cfg.per_user
         lang = req.lang
-        name, city = _NOMINAL[lang] if shared else (req.first_name, req.city)
-        check_req = replace(req, first_name=name, city=city, reason="") if shared else req
+        check_req, name, city = self._shared_check_request(req)
         rule = ""
         for attempt in range(1 + cfg.max_retries):
-            remaining = deadline - time.monotonic()
-            if remaining <= 0.05:
-                if attempt:
-                    break  # out of time for a retry: report the guardrail failure we have
-                raise Unavailable("copy LLM deadline passed before the call")
+            if attempt and deadline - time.monotonic() <= 0.05:
+                break  # out of time for a retry: report the guardrail failure we have
             prompt: Prompt
             if cfg.mode == "chat":
                 prompt = prompts.chat_messages(req, cfg, shared=shared)
             else:
                 prompt = prompts.completion_prompt(req, cfg, shared=shared)
-            if not self._llm_slots.acquire(timeout=remaining):
-                raise Unavailable("copy LLM busy: no slot before the deadline")
-            t0 = time.perf_counter()
-            try:
-                self._metrics.inc("llm_calls")
-                res = self._llm.complete(
-                    prompt,
-                    max_tokens=cfg.max_tokens,
-                    timeout_s=max(0.05, deadline - time.monotonic()),
-                    stop=prompts.STOP if cfg.mode == "completion" else None,
-                    temperature=cfg.temperature,
-                    seed=templates.seed_for(req, per_user=not shared) + attempt,
-                )
-            except Unavailable:
-                self._metrics.inc("llm_errors")
-                self._down_until = time.monotonic() + cfg.failure_backoff_s
-                raise
-            finally:
-                self._llm_slots.release()
-            self._metrics.observe("llm_call", (time.perf_counter() - t0) * 1000.0)
-            self._metrics.inc("prompt_tokens", res.prompt_tokens)
-            self._metrics.inc("completion_tokens", res.completion_tokens)
-            parsed = (
-                prompts.parse_chat(res.text) if cfg.mode == "chat" else prompts.parse_completion(res.text)
+            res = self._call(
+                prompt,
+                deadline=deadline,
+                max_tokens=cfg.max_tokens,
+                stop=prompts.STOP if cfg.mode == "completion" else None,
+                seed=templates.seed_for(req, per_user=not shared) + attempt,
             )
+            parsed = prompts.parse_chat(res.text) if cfg.mode == "chat" else prompts.parse_completion(res.text)
             if parsed is None:
                 rule = "parse"
             else:
                 parsed = self._postprocess(parsed, req)
                 filled = fill_slots(parsed, name, city, lang) if shared else parsed
-                rule = check(filled, check_req, cfg, catalog_titles=self._titles) or ""
-                if not rule and self._example_titles.find_other(filled.text, req.item_title):
-                    rule = "invented_item"
+                rule = self._guard(filled, check_req) or ""
             if not rule:
                 return Generation(parsed, "", self._llm.model)
             self._metrics.inc(f"guardrail_failed_{rule}")
             logger.debug("LLM copy failed guardrail %s (attempt %d): %r", rule, attempt + 1, res.text[:200])
         return Generation(None, rule, self._llm.model)
+
+    def _generate_hook(self, req: CopyRequest, *, deadline: float) -> Generation:
+        """Best of ``hook_candidates``: K constrained calls with different seeds, judged by ``hooks``."""
+        assert self._llm is not None
+        cfg = self._cfg
+        bound = hooks.hook_bound(req, cfg)
+        chat = cfg.mode == "chat"
+        prompt: Prompt = hook_prompts.chat_messages(req, bound) if chat else hook_prompts.completion_prompt(req)
+        grammar = None if chat else hook_prompts.hook_grammar(bound, req.lang)
+        check_req, _, _ = self._shared_check_request(req)
+        seed = templates.seed_for(req, per_user=False)
+        judged: list[hooks.Judged] = []
+        last_s = 0.0
+        for k in range(cfg.hook_candidates):
+            # A call that would likely end after the deadline is not started: judge what we have.
+            if judged and deadline - time.monotonic() <= 1.2 * last_s + 0.05:
+                break
+            t0 = time.monotonic()
+            try:
+                res = self._call(
+                    prompt,
+                    deadline=deadline,
+                    max_tokens=hooks.max_tokens(bound, req.lang),
+                    stop=None if chat else ["\n"],
+                    seed=seed + k,
+                    grammar=grammar,
+                    json_object=chat,
+                )
+            except Unavailable:
+                if not judged:
+                    raise
+                break  # keep the candidates already written
+            last_s = time.monotonic() - t0
+            got = hooks.judge(
+                hooks.parse_hook(res.text, res.finish_reason), check_req, cfg, lambda f: self._guard(f, check_req)
+            )
+            judged.append(got)
+            if got.rule:
+                self._metrics.inc(f"hook_refused_{got.rule}")
+                logger.debug("hook refused (%s): %r", got.rule, res.text[:120])
+        win = hooks.best(judged)
+        if win is None:
+            rule = judged[-1].rule if judged else "empty"
+            self._metrics.inc(f"guardrail_failed_{rule}")
+            return Generation(None, rule, self._llm.model)
+        return Generation(Fields(win.hook, "", ""), "", self._llm.model)
 
     def _postprocess(self, f: Fields, req: CopyRequest) -> Fields:
         """Tidy quoting and add the SMS opt-out note the model is not asked to write."""
@@ -445,7 +500,12 @@ class Copywriter:
         if gen.fields is None:
             return self._template(req, t0, reason="guardrail", rule=gen.rule)
         shared = not self._cfg.per_user
-        f = fill_slots(gen.fields, req.first_name, req.city, req.lang) if shared else gen.fields
+        if self._hook_mode:
+            f = hooks.compose(gen.fields.title, req, self._cfg)
+        elif shared:
+            f = fill_slots(gen.fields, req.first_name, req.city, req.lang)
+        else:
+            f = gen.fields
         rule = check(f, req, self._cfg, catalog_titles=self._titles)
         if rule:
             self._metrics.inc(f"guardrail_failed_{rule}")
@@ -453,6 +513,4 @@ class Copywriter:
         return self._message(req, f, t0, writer="llm", model=gen.model, cached=cached)
 
     def _from_entry(self, req: CopyRequest, entry: CacheEntry, t0: float) -> Message:
-        return self._from_generation(
-            req, Generation(entry.fields, entry.failed_rule, entry.model), t0, cached=True
-        )
+        return self._from_generation(req, Generation(entry.fields, entry.failed_rule, entry.model), t0, cached=True)

@@ -63,7 +63,8 @@ def server() -> Iterator[LocalLLMServer]:
 
 
 def base_cfg(srv: LocalLLMServer, mode: str) -> CopyConfig:
-    return CopyConfig(base_url=srv.base_url, mode=mode, timeout_s=180.0, max_retries=0)
+    # The whole-message writer; the hook writer has its own test (test_hook_writer_llm.py).
+    return CopyConfig(base_url=srv.base_url, mode=mode, writer="full", timeout_s=180.0, max_retries=0)
 
 
 def assert_guarded(msg: Message, req: CopyRequest, cfg: CopyConfig) -> None:

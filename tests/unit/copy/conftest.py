@@ -22,6 +22,8 @@ class ScriptedLLM:
         self.delay_s = delay_s
         self.calls = 0
         self.prompts: list[Prompt] = []
+        self.grammars: list[str | None] = []
+        self.seeds: list[int | None] = []
         self._lock = threading.Lock()
 
     def complete(
@@ -33,11 +35,15 @@ class ScriptedLLM:
         stop: Sequence[str] | None = None,
         temperature: float = 0.7,
         seed: int | None = None,
+        grammar: str | None = None,
+        json_object: bool = False,
     ) -> LLMResult:
         with self._lock:
             i = min(self.calls, len(self.replies) - 1)
             self.calls += 1
             self.prompts.append(prompt)
+            self.grammars.append(grammar)
+            self.seeds.append(seed)
         if self.delay_s:
             if self.delay_s > timeout_s:
                 time.sleep(timeout_s)

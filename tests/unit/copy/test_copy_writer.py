@@ -39,15 +39,13 @@ REQ = CopyRequest(
     offer="10% off",
     image_url="https://cdn.example.com/i1.jpg",
 )
-GOOD = (
-    " Still thinking, {name}?\nBody: Trail Running Shoes are waiting: 10% off, limited time.\nCTA: Buy now\n"
-)
+GOOD = " Still thinking, {name}?\nBody: Trail Running Shoes are waiting: 10% off, limited time.\nCTA: Buy now\n"
 WRONG_PRICE = " Still thinking, {name}?\nBody: Trail Running Shoes, now only $49!\nCTA: Buy now\n"
 
 
 def test_cache_miss_answers_template_then_llm_copy_is_cached(scripted_llm: Scripted) -> None:
     llm = scripted_llm([GOOD], delay_s=0.3)
-    with Copywriter(CopyConfig(copy_budget_ms=20), llm) as w:
+    with Copywriter(CopyConfig(writer="full", copy_budget_ms=20), llm) as w:
         first = w.write(REQ)
         assert first.writer == "template" and first.fallback_reason == "budget"
         assert first.media_type == "image" and first.media_url == REQ.image_url
@@ -67,7 +65,7 @@ def test_cache_miss_answers_template_then_llm_copy_is_cached(scripted_llm: Scrip
 
 
 def test_fast_llm_answers_within_budget(scripted_llm: Scripted) -> None:
-    with Copywriter(CopyConfig(copy_budget_ms=2000), scripted_llm([GOOD])) as w:
+    with Copywriter(CopyConfig(writer="full", copy_budget_ms=2000), scripted_llm([GOOD])) as w:
         msg = w.write(REQ)
     assert msg.writer == "llm" and not msg.cached and msg.guardrail_failed == ""
 
@@ -76,7 +74,7 @@ def test_guardrail_failure_retries_once_then_template_says_which_rule(
     scripted_llm: Scripted,
 ) -> None:
     llm = scripted_llm([WRONG_PRICE, WRONG_PRICE])
-    with Copywriter(CopyConfig(), llm) as w:
+    with Copywriter(CopyConfig(writer="full"), llm) as w:
         msg = w.write_now(REQ, timeout_s=5)
         assert msg.writer == "template" and msg.guardrail_failed == "number"
         assert llm.calls == 2  # first try + one retry
@@ -88,20 +86,22 @@ def test_guardrail_failure_retries_once_then_template_says_which_rule(
 
 def test_retry_can_succeed(scripted_llm: Scripted) -> None:
     llm = scripted_llm([WRONG_PRICE, GOOD])
-    with Copywriter(CopyConfig(), llm) as w:
+    with Copywriter(CopyConfig(writer="full"), llm) as w:
         msg = w.write_now(REQ, timeout_s=5)
     assert msg.writer == "llm" and llm.calls == 2
 
 
 def test_unparseable_output_is_a_parse_failure(scripted_llm: Scripted) -> None:
-    with Copywriter(CopyConfig(max_retries=0), scripted_llm(["I am a professional photographer who"])) as w:
+    with Copywriter(
+        CopyConfig(writer="full", max_retries=0), scripted_llm(["I am a professional photographer who"])
+    ) as w:
         msg = w.write_now(REQ, timeout_s=5)
     assert msg.writer == "template" and msg.guardrail_failed == "parse"
 
 
 def test_per_user_mode_writes_per_user_with_real_name(scripted_llm: Scripted) -> None:
     llm = scripted_llm([" Mia, still thinking?\nBody: Trail Running Shoes: 10% off today.\nCTA: Buy now\n"])
-    with Copywriter(CopyConfig(per_user=True), llm) as w:
+    with Copywriter(CopyConfig(writer="full", per_user=True), llm) as w:
         a = w.write_now(REQ, timeout_s=5)
         w.write_now(CopyRequest(**{**REQ.__dict__, "user_id": "u2"}), timeout_s=5)
     assert a.writer == "llm" and llm.calls == 2
@@ -115,7 +115,7 @@ def _closed_port() -> int:
 
 
 def test_endpoint_down_returns_template_within_budget() -> None:
-    cfg = CopyConfig(base_url=f"http://127.0.0.1:{_closed_port()}/v1", copy_budget_ms=300)
+    cfg = CopyConfig(writer="full", base_url=f"http://127.0.0.1:{_closed_port()}/v1", copy_budget_ms=300)
     with Copywriter(cfg, OpenAILLM(cfg)) as w:
         msg = w.write(REQ)
         assert msg.writer == "template" and msg.fallback_reason in ("unavailable", "budget")
@@ -129,7 +129,7 @@ def test_endpoint_hanging_times_out_with_template() -> None:
     srv.bind(("127.0.0.1", 0))
     srv.listen(8)
     try:
-        cfg = CopyConfig(base_url=f"http://127.0.0.1:{srv.getsockname()[1]}/v1", timeout_s=1.0)
+        cfg = CopyConfig(writer="full", base_url=f"http://127.0.0.1:{srv.getsockname()[1]}/v1", timeout_s=1.0)
         with Copywriter(cfg, OpenAILLM(cfg)) as w:
             # The reasons prove the bounds: "budget" is given only when the budget ran out first.
             msg = w.write(REQ, budget_s=0.2)
@@ -144,14 +144,14 @@ def test_endpoint_hanging_times_out_with_template() -> None:
 def test_warm_fills_cache_once_per_variant(scripted_llm: Scripted) -> None:
     llm = scripted_llm([GOOD])
     reqs = [CopyRequest(**{**REQ.__dict__, "user_id": f"u{i}", "first_name": f"N{i}"}) for i in range(20)]
-    with Copywriter(CopyConfig(), llm) as w:
+    with Copywriter(CopyConfig(writer="full"), llm) as w:
         stats = w.warm(reqs, progress=False)
         assert stats["unique"] == 1 and stats["written"] == 1 and llm.calls == 1
         assert all(w.write(r).writer == "llm" for r in reqs)
 
 
 def test_no_llm_means_templates_and_invalid_requests_are_refused() -> None:
-    with Copywriter(CopyConfig()) as w:
+    with Copywriter(CopyConfig(writer="full")) as w:
         assert w.write(REQ).writer == "template"
         with pytest.raises(InvalidArgument):
             w.write(CopyRequest(user_id="u", stage="sleeping", item_title="x"))
@@ -166,27 +166,27 @@ def test_fill_slots_without_a_name_drops_the_slot() -> None:
 
 def test_config_validate_names_bad_field() -> None:
     for bad, field in (
-        (CopyConfig(mode="poetry"), "mode"),
-        (CopyConfig(push_title_max=3), "push_title_max"),
-        (CopyConfig(base_url="ftp://x"), "base_url"),
-        (CopyConfig(max_concurrency=0), "max_concurrency"),
-        (CopyConfig(local_port=70000), "local_port"),
+        (CopyConfig(writer="full", mode="poetry"), "mode"),
+        (CopyConfig(writer="full", push_title_max=3), "push_title_max"),
+        (CopyConfig(writer="full", base_url="ftp://x"), "base_url"),
+        (CopyConfig(writer="full", max_concurrency=0), "max_concurrency"),
+        (CopyConfig(writer="full", local_port=70000), "local_port"),
     ):
         with pytest.raises(InvalidArgument) as exc:
             bad.validate()
         assert exc.value.field == field
-    assert CopyConfig().validate().threads() >= 1
+    assert CopyConfig(writer="full").validate().threads() >= 1
 
 
 def test_copying_a_few_shot_example_product_is_an_invented_item(scripted_llm: Scripted) -> None:
     echo = " Picked for you, {name}\nBody: A new pick for you: the Wool Beanie, 10% off.\nCTA: See\n"
-    with Copywriter(CopyConfig(max_retries=0), scripted_llm([echo])) as w:
+    with Copywriter(CopyConfig(writer="full", max_retries=0), scripted_llm([echo])) as w:
         msg = w.write_now(REQ, timeout_s=5)
     assert msg.writer == "template" and msg.guardrail_failed == "invented_item"
 
 
 def test_build_copywriter_without_llm_serves_templates() -> None:
-    writer, server = build_copywriter(CopyConfig(), catalog_titles=["Trail Running Shoes"], with_llm=False)
+    writer, server = build_copywriter(CopyConfig(writer="full"), catalog_titles=["Trail Running Shoes"], with_llm=False)
     with writer:
         assert server is None and writer.write(REQ).writer == "template"
 
@@ -219,7 +219,7 @@ def test_a_failing_llm_job_is_logged_and_answered_with_a_template(caplog: pytest
         def stream(self, *args: Any, **kwargs: Any) -> Any:
             raise RuntimeError("parser bug")
 
-    with caplog.at_level("ERROR", logger="recsvc.copy.writer"), Copywriter(CopyConfig(), Broken()) as w:
+    with caplog.at_level("ERROR", logger="recsvc.copy.writer"), Copywriter(CopyConfig(writer="full"), Broken()) as w:
         msg = w.write(REQ, budget_s=5.0)
         assert msg.writer == "template" and msg.fallback_reason == "unavailable"
         stats = w.warm([CopyRequest(**{**REQ.__dict__, "channel": "email"})], progress=False)
