@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import itertools
 import json
 import logging
 import random
@@ -162,7 +163,11 @@ def main() -> None:
         report(rows, f"As written ({args.judge})")
         report(judge(rows), "The same messages under this revision's sense rules")
         return
-    write(requests(Path(args.demo_dir), args.per_locale, args.seed), Path(args.out), args.threads)
+    reqs = requests(Path(args.demo_dir), args.per_locale, args.seed)
+    # Locales alternate, so a run stopped early still measures both.
+    by_locale = [[r for r in reqs if r.locale == loc] for loc in LOCALES]
+    interleaved = [r for pair in itertools.zip_longest(*by_locale) for r in pair if r is not None]
+    write(interleaved, Path(args.out), args.threads)
     report([json.loads(x) for x in Path(args.out).read_text(encoding="utf-8").splitlines()], "As written")
 
 

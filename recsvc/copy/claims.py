@@ -46,9 +46,9 @@ _PATTERNS: dict[Claim, re.Pattern[str]] = {
     ),
     Claim.OFFER: re.compile(
         r"\d+\s*%\s*off\b|\b(?:discount|coupon|voucher|promo(?:tion)?|promo\s+code|deal|deals|sale|clearance)s?\b"
-        r"|\bsave\s+(?:\d|up\s+to|big|more)|\bfree\s+(?:shipping|delivery|gift)\b|\blimited[-\s]time\b|\boffer\b"
+        r"|\bsave\s+(?:\d|up\s+to|big|more)|(?<![-\w])free\b(?!-)|\blimited[-\s]time\b|\boffer\b"
         r"|\bbogo\b|\bbuy\s+one\s+get\b|\bspecial\s+price\b"
-        r"|优惠|折扣|打折|\d+(?:\.\d+)?\s*折|满减|满\d+|立减|减\d+|券|红包|特价|特惠|促销|秒杀|限时|包邮|赠品|买一送一|让利|低价",
+        r"|优惠|折扣|打折|免费|赠|\d+(?:\.\d+)?\s*折|满减|满\d+|立减|减\d+|券|红包|特价|特惠|促销|秒杀|限时|包邮|买一送一|让利|低价",
         _I,
     ),
 }

@@ -29,6 +29,8 @@ from recsvc.copy.claims import Claim, claims_in
         ("满200减30，羊毛帽", {Claim.OFFER}),
         ("羊毛帽享折扣", {Claim.OFFER}),
         ("浩然，用优惠召回用户，或邀请填写反馈", {Claim.OFFER}),
+        ("奇异超能普洱茶享赠礼，免费饮品。", {Claim.OFFER}),
+        ("Free shipping on the Wool Beanie", {Claim.OFFER}),
     ],
 )
 def test_claims_are_found_in_both_languages(text: str, claims: set[Claim]) -> None:
@@ -45,6 +47,7 @@ def test_claims_are_found_in_both_languages(text: str, claims: set[Claim]) -> No
         "小米无线蓝牙降噪耳机，为你精选",  # 降噪 (noise cancelling) is no price drop
         "We miss you, Mia. Come back and see Wool Beanie.",
         "Reduced noise, full sound: the Pebble headphones",
+        "Hands-free calls with the Pebble headset, sugar-free gum not included",
     ],
 )
 def test_ordinary_copy_makes_no_claim(text: str) -> None:
