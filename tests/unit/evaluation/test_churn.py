@@ -98,15 +98,23 @@ def test_movielens_beats_baselines_by_002(data_dir: Path) -> None:
     assert _margin(r) >= 0.02, r
 
 
+@pytest.fixture(scope="module")
+def cdnow_classic(data_dir: Path) -> dict[str, Any]:
+    """The classic CDNOW split: calibrate to 1997-10-01, judge the next 273 days."""
+    return evaluate_churn(_real(data_dir, "cdnow/CDNOW_master.txt"), pd.Timestamp("1997-10-01"), 273, progress=False)
+
+
+@pytest.mark.slow
+def test_cdnow_beats_baselines(cdnow_classic: dict[str, Any]) -> None:
+    assert _margin(cdnow_classic) > 0.0, cdnow_classic
+
+
 @pytest.mark.slow
 @pytest.mark.xfail(
     strict=True,
     raises=AssertionError,
-    reason="measured AUC 0.761 against 0.763 for minus BG/NBD's expected purchases in the horizon (margin "
-    "-0.002; recency 0.759, BG/NBD P(no purchase) 0.747); over 4 quarterly cut-offs with 90-day horizons the "
-    "margin over that baseline is +0.003 [+0.001, +0.006] (README); bench/ceiling_churn.py, LightGBM fitted to "
-    "the judged labels themselves, reaches only +0.012 over recency",
+    reason="measured AUC 0.771 against 0.763 for minus BG/NBD's expected purchases in the horizon (margin "
+    "+0.008, below the +0.01 target); see the README churn table",
 )
-def test_cdnow_beats_baselines(data_dir: Path) -> None:
-    r = evaluate_churn(_real(data_dir, "cdnow/CDNOW_master.txt"), pd.Timestamp("1997-10-01"), 273, progress=False)
-    assert _margin(r) > 0.0, r
+def test_cdnow_beats_baselines_by_001(cdnow_classic: dict[str, Any]) -> None:
+    assert _margin(cdnow_classic) >= 0.01, cdnow_classic
