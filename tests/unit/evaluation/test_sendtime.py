@@ -134,9 +134,9 @@ def test_movielens_sendtime_beats_best_baseline_by_the_target(movielens_runs: di
 @pytest.mark.xfail(
     strict=True,
     raises=AssertionError,
-    reason="measured 0.408 against 0.466 for the user's best hour within +/- 1 h on 2,705 users at 2026-10-25 "
-    "(margin -0.058); over 8 weekly cut-offs of this demo the margin over the user's best hour is -0.007 "
-    "[-0.028, +0.014] (README): the user's own habit, read with the metric's window, is as good as the model",
+    reason="target missed: the habit profile scored 0.464 against 0.466 for the user's best hour within +/- 1 h "
+    "on 2,705 users at 2026-10-25 (margin -0.002); over 8 weekly cut-offs of this demo the margin over the "
+    "user's best hour is +0.006 [+0.000, +0.012] (README), short of the +0.02 target",
 )
 def test_demo_sendtime_beats_best_baseline(tmp_path: Path) -> None:
     """The README's demo row: `recsvc demo-data --end 2026-11-24` (5,000 users, seed 42) at 2026-10-25."""
@@ -149,4 +149,4 @@ def test_demo_sendtime_beats_best_baseline(tmp_path: Path) -> None:
     res = evaluate_sendtime(ds, "2026-10-25", progress=False)
     assert res["n_users"] > 2000
     best = max(res["baselines"].values())
-    assert res["hit@1h"] >= best + 0.04, res
+    assert res["hit@1h"] >= best + 0.02, res
