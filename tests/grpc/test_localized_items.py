@@ -59,7 +59,7 @@ def test_a_zh_cn_user_sees_items_reasons_and_copy_in_chinese(
         assert _english_names_in(copy, catalog) == [], copy
         assert _english_names_in(c.reason, catalog) == [], c.reason
     # Reasons that name an item of the user's history name it in Chinese.
-    named = [c.reason for c in r.candidates if c.source in ("co_occurrence", "embedding")]
+    named = [c.reason for c in r.candidates if c.source in ("co_occurrence", "ease", "embedding")]
     assert named and all(any(t in why for t in catalog["title_zh"]) for why in named), named
 
 
