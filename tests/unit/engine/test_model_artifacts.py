@@ -29,7 +29,7 @@ NEWER = "99991231T000000Z"
 FILES = {
     "lifecycle": ("churn.txt", "stage.txt", "bgnbd.json", "calibration.json"),
     "recs": ("index.faiss", "embeddings.npy", "index_vectors.npy", "stats_pop.npy", "ranker.txt", "items.parquet"),
-    "sendtime": ("counts.npy", "lgbm_hour.npy", "lgbm.txt", "users.json"),
+    "sendtime": ("counts.npy", "habit_hour.npy", "seg_week.npy", "users.json"),
 }
 DAMAGES: tuple[Callable[[Path], None], ...] = (truncate, garble)
 
