@@ -42,6 +42,8 @@ from recsvc.data.demo import generate_demo
 from recsvc.data.demo.tables import CATEGORIES
 from recsvc.recs.config import RecsConfig
 from recsvc.recs.embeddings import SentenceTransformerEncoder
+from recsvc.recs.index import ItemIndex
+from recsvc.recs.items import ItemTable
 from recsvc.recs.serving import RecRequest, RecsModel
 from recsvc.recs.training import train_recs
 
@@ -85,34 +87,69 @@ def train_demo_model(root: Path, args: argparse.Namespace, encoder: SentenceTran
     )
 
 
-def _rows_to_ids(model: RecsModel, rows: np.ndarray) -> list[str]:
-    ids = model._pipeline.items.ids
-    return [ids[int(r)] for r in rows]
+@dataclass
+class Catalog:
+    """What retrieval reads: the item table, the FAISS index and the row <-> label maps."""
+
+    items: ItemTable
+    index: ItemIndex
+    label_row: np.ndarray
+    row_label: np.ndarray
+
+    def vectors(self, rows: np.ndarray) -> np.ndarray:
+        return self.index.vectors_at(self.row_label[rows])
 
 
-def retrievers(model: RecsModel, encoder: SentenceTransformerEncoder) -> dict[str, Callable[[str], list[str]]]:
-    """Mode -> function from a query to the top-10 item ids."""
+def catalog_of(model: RecsModel) -> Catalog:
     pipe = model._pipeline
+    return Catalog(pipe.items, pipe.index, pipe.label_row, pipe.row_label)
+
+
+def embed_catalog(items_path: Path, encoder: SentenceTransformerEncoder) -> Catalog:
+    """The catalog without a trained model (enough for the retrieval modes; as-is needs a model)."""
+    from recsvc.data.io import read_items, with_translations  # with_translations: hybrid checkouts only
+
+    raw = read_items(items_path)
+    table = ItemTable()
+    table.upsert(with_translations(raw, raw))
+    index = ItemIndex.build(table.ids, encoder.encode(table.texts(np.arange(len(table)))), config=RecsConfig())
+    row_label = index.labels_of(table.ids)
+    label_row = np.full(index.n_labels, -1, dtype=np.int64)
+    label_row[row_label] = np.arange(len(row_label))
+    return Catalog(table, index, label_row, row_label)
+
+
+def retrievers(
+    cat: Catalog, model: RecsModel | None, encoder: SentenceTransformerEncoder
+) -> dict[str, Callable[[str], list[str]]]:
+    """Mode -> function from a query to the top-10 item ids."""
+
+    def ids_of(rows: np.ndarray) -> list[str]:
+        return [cat.items.ids[int(r)] for r in rows]
 
     def vector(q: str) -> list[str]:
-        labels, _ = pipe.index.search_labels(encoder.encode([q])[0], K)
-        rows = pipe.label_row[labels[0][labels[0] >= 0]]
-        return _rows_to_ids(model, rows[rows >= 0])
+        labels, _ = cat.index.search_labels(encoder.encode([q])[0], K)
+        rows = cat.label_row[labels[0][labels[0] >= 0]]
+        return ids_of(rows[rows >= 0])
 
-    def as_is(q: str) -> list[str]:
-        req = RecRequest(user_id="bench-query", history=None, now=datetime(2026, 6, 1, tzinfo=UTC), query_text=q, k=K)
-        return [c.item_id for c in model.recommend(req)]
+    out: dict[str, Callable[[str], list[str]]] = {"vector": vector}
+    if model is not None:
+        rec = model
 
-    out: dict[str, Callable[[str], list[str]]] = {"vector": vector, "as-is": as_is}
+        def as_is(q: str) -> list[str]:
+            now = datetime(2026, 6, 1, tzinfo=UTC)
+            return [c.item_id for c in rec.recommend(RecRequest(user_id="bench-query", now=now, query_text=q, k=K))]
+
+        out["as-is"] = as_is
     try:
         from recsvc.recs.hybrid import QueryRetriever
     except ImportError:  # a checkout without hybrid retrieval
         return out
-    retriever = QueryRetriever(pipe.items, model.config)
+    retriever = QueryRetriever(cat.items, model.config if model is not None else RecsConfig())
 
     def hybrid(q: str) -> list[str]:
         qvec = encoder.encode([q])[0] if retriever.vector_reads(q) else None
-        return _rows_to_ids(model, retriever.search(q, qvec, pipe.index, pipe.label_row).rows[:K])
+        return ids_of(retriever.search(q, qvec, cat.index, cat.label_row, cat.vectors).rows[:K])
 
     out["hybrid"] = hybrid
     return out
@@ -158,11 +195,24 @@ def main() -> None:
     queries = query_set()
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
-        model = RecsModel.load(train_demo_model(Path(tmp), args, encoder), encoder)
-        items = model._pipeline.items
-        category_of = dict(zip(items.ids, items.text["category"], strict=True))
-        print(f"{len(items)} items, {len(queries)} query pairs; model trained in {time.perf_counter() - t0:.0f} s")
-        runs = retrievers(model, encoder)
+        model = None
+        if "as-is" in args.modes:
+            model = RecsModel.load(train_demo_model(Path(tmp), args, encoder), encoder)
+            cat = catalog_of(model)
+        else:  # the retrieval modes need no trained model: the same seeded catalog, embedded
+            demo = generate_demo(
+                Path(tmp) / "demo",
+                n_users=args.users,
+                n_items=args.items,
+                days=args.days,
+                end=datetime(2026, 6, 1, tzinfo=UTC),
+                seed=args.seed,
+                progress=False,
+            )
+            cat = embed_catalog(demo.items, encoder)
+        category_of = dict(zip(cat.items.ids, cat.items.text["category"], strict=True))
+        print(f"{len(cat.items)} items, {len(queries)} query pairs; ready in {time.perf_counter() - t0:.0f} s")
+        runs = retrievers(cat, model, encoder)
         groups = sorted({q.group for q in queries})
         print(f"\n| mode | locale | queries | recall@10 | {' | '.join(groups)} |")
         print("|---|---|---|---|" + "---|" * len(groups))

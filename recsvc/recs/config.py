@@ -53,6 +53,7 @@ _POSITIVE_INTS = frozenset(
 )
 _NON_NEGATIVE_INTS = frozenset(
     (
+        "query_feedback_hits",
         "query_rerank_depth",
         "k_embedding",
         "k_cooc",
@@ -98,8 +99,10 @@ class RecsConfig:
     query_rerank_depth: int = 20
     query_rank_weight: float = 0.7
     # whether embedding_model reads Chinese, Japanese and Korean: when False (all-MiniLM-L6-v2 reads
-    # English only) a query with such characters gets no vector vote, only the lexical one
+    # English only) a query with such characters is not embedded; the mean vector of its best
+    # query_feedback_hits lexical hits votes instead (0 = only the lexical vote)
     embedding_reads_cjk: bool = False
+    query_feedback_hits: int = 3
     history_max: int = 50
     event_weights: tuple[tuple[str, float], ...] = DEFAULT_EVENT_WEIGHTS
     # popularity

@@ -4,8 +4,11 @@ The sentence embedding model reads English only, so a Chinese query ("猫粮") f
 vector. As search engines do, the query is matched twice: by BM25 over every word the catalog has
 for an item (titles and descriptions in every language, category and tags; CJK as character
 n-grams, see :mod:`recsvc.recs.lexical`) and by the FAISS vector search; the two rankings are
-combined by weighted reciprocal rank fusion. A query with CJK characters gets no vector vote unless
-``recs.embedding_reads_cjk`` says the model reads them (a multilingual ``recs.embedding_model``).
+combined by weighted reciprocal rank fusion. A query with CJK characters cannot be read by the
+model (unless ``recs.embedding_reads_cjk`` says it can): its vector vote comes from the mean vector
+of its best ``recs.query_feedback_hits`` lexical hits instead (pseudo-relevance feedback), so that
+the items like the ones it names, in any language, take the places that single-character matches
+would otherwise fill.
 
 When a request has a query, the query decides the items: the fused top ``recs.k_query`` lead, in
 the fused order. The user's history (the LightGBM ranker) only re-ranks the first
@@ -15,11 +18,13 @@ fill the list only when fewer query items are eligible than asked for.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
 from recsvc.recs.config import RecsConfig
+from recsvc.recs.embeddings import l2_normalize
 from recsvc.recs.index import ItemIndex
 from recsvc.recs.items import ItemTable
 from recsvc.recs.lexical import LexicalIndex, has_cjk, reciprocal_rank_fusion
@@ -55,12 +60,23 @@ class QueryRetriever:
         """Whether the embedding model can read ``query`` (so its vector gets a vote)."""
         return self._config.embedding_reads_cjk or not has_cjk(query)
 
-    def search(self, query: str, query_vector: np.ndarray | None, index: ItemIndex, label_row: np.ndarray) -> QueryHits:
-        """The fused top ``k_query`` rows for ``query``; ``query_vector`` None = no vector vote.
-        ``label_row`` maps the vector index's labels to table rows (-1 = none)."""
+    def search(
+        self,
+        query: str,
+        query_vector: np.ndarray | None,
+        index: ItemIndex,
+        label_row: np.ndarray,
+        row_vectors: Callable[[np.ndarray], np.ndarray] | None = None,
+    ) -> QueryHits:
+        """The fused top ``k_query`` rows for ``query``; ``query_vector`` None = the model cannot
+        read it, and the mean vector of the best lexical hits (``row_vectors`` of rows) votes
+        instead. ``label_row`` maps the vector index's labels to table rows (-1 = none)."""
         cfg = self._config
         k = cfg.k_query
         lex_rows, _ = self._lexical.search(query, k)
+        n_feedback = min(cfg.query_feedback_hits, len(lex_rows))
+        if query_vector is None and n_feedback and row_vectors is not None:
+            query_vector = l2_normalize(row_vectors(lex_rows[:n_feedback]).mean(axis=0))
         rankings: list[np.ndarray] = [lex_rows]
         weights = [cfg.query_lexical_weight]
         voted = query_vector is not None and cfg.query_vector_weight > 0 and len(index) > 0

@@ -154,7 +154,7 @@ class RecsModel:
         prof = pipe.profile(rows, types, ts, now, qvec)
         excluded = items.rows_of(req.exclude_item_ids)
         pushed = items.rows_of(req.recently_pushed)
-        hits = self._retriever.search(query, qvec, pipe.index, pipe.label_row) if query else None
+        hits = self._retriever.search(query, qvec, pipe.index, pipe.label_row, pipe.vectors) if query else None
         if hits is not None and len(hits.rows) == 0:
             hits = None  # nothing matched: the user's history decides, and no reason claims the query
         cands, x, _ = pipe.candidates_and_features(

@@ -55,6 +55,21 @@ def test_a_chinese_query_is_answered_by_the_lexical_index_alone(
     assert QueryRetriever(table, RecsConfig(embedding_reads_cjk=True)).vector_reads("猫粮")
 
 
+def test_a_chinese_query_borrows_the_vector_of_its_best_lexical_hits(
+    table_and_index: tuple[ItemTable, ItemIndex, np.ndarray],
+) -> None:
+    table, index, row_label = table_and_index
+    retriever = QueryRetriever(table, RecsConfig(query_feedback_hits=1))
+    hits = retriever.search(
+        "猫粮", None, index, _label_row(index, row_label), lambda rows: index.vectors_at(row_label[rows])
+    )
+    assert hits.vector_voted and table.ids[int(hits.rows[0])] == "p1"
+    assert len(hits.rows) == len(table)  # the vector vote ranks items no character matches
+    off = QueryRetriever(table, RecsConfig(query_feedback_hits=0))
+    lone = off.search("猫粮", None, index, _label_row(index, row_label), lambda rows: index.vectors_at(row_label[rows]))
+    assert not lone.vector_voted and len(lone.rows) == 2
+
+
 def test_an_english_query_fuses_words_and_vectors(
     table_and_index: tuple[ItemTable, ItemIndex, np.ndarray], encoder: SentenceTransformerEncoder
 ) -> None:
