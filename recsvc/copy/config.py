@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from recsvc.config_checks import NON_EMPTY, NOT_BELOW_ZERO, POSITIVE, FieldChecks, Rule, at_least
 
 MODES = ("completion", "chat")
-WRITERS = ("hook", "full")
+WRITER_MODES = ("hook", "full")  # how the LLM writes: a hook in template slots, or the whole message
 _TEMPERATURE = Rule("must be in [0, 2]", lambda v: 0.0 <= v <= 2.0)
 # Below these floors (characters) no template can carry an item name and a call to action.
 _LENGTH_FLOORS = {
@@ -132,7 +132,7 @@ class CopyConfig:
         c.each(NON_EMPTY, "model")
         c.require(bool(self.api_key_env), "api_key_env", "must name an environment variable")
         c.one_of("mode", MODES)
-        c.one_of("writer", WRITERS)
+        c.one_of("writer", WRITER_MODES)
         c.require(1 <= self.hook_candidates <= 16, "hook_candidates", "must be in [1, 16]")
         c.each(at_least(4), "hook_min_chars_en", "hook_min_chars_zh")
         for lang in ("en", "zh"):

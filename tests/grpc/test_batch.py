@@ -61,12 +61,12 @@ def test_campaign_rows_equal_per_user_recommend(
         mine = rows[rows["user_id"] == uid].sort_values("rank")
         assert list(mine["item_id"]) == [c.item.item_id for c in resp.candidates]
         assert list(mine["dedupe_key"]) == [c.dedupe_key for c in resp.candidates]
-        assert list(mine["score"]) == pytest.approx([c.score for c in resp.candidates])
+        assert list(mine["score"]) == pytest.approx([c.score for c in resp.candidates], rel=1e-4)
         for (_, row), c in zip(mine.iterrows(), resp.candidates, strict=True):
             assert pb.Channel.Name(c.channel) == f"CHANNEL_{row['channel'].upper()}"
             assert _utc(row["send_at"]) == c.send_time.send_at.ToDatetime(tzinfo=UTC)
             assert row["stage"] == pb.LifecycleStage.Name(resp.lifecycle.current_stage).split("_", 2)[-1].lower()
-            assert row["churn_risk"] == pytest.approx(resp.lifecycle.churn_risk)
+            assert row["churn_risk"] == pytest.approx(resp.lifecycle.churn_risk, rel=1e-4)
 
 
 def test_score_rows_equal_score_users(
@@ -80,7 +80,7 @@ def test_score_rows_equal_score_users(
     resp = stub.ScoreUsers(pb.ScoreUsersRequest(user_ids=users, as_of=_ts(as_of)))
     for s in resp.scores:
         row = rows.loc[s.user_id]
-        assert row["churn_risk"] == pytest.approx(s.lifecycle.churn_risk)
+        assert row["churn_risk"] == pytest.approx(s.lifecycle.churn_risk, rel=1e-4)
         assert row["tier"] == pb.EngagementTier.Name(s.engagement_tier).removeprefix("ENGAGEMENT_TIER_").lower()
         assert row["churn_reason_1"] == (s.lifecycle.churn_reasons[0].text if s.lifecycle.churn_reasons else "")
         assert 0 <= row["send_local_hour"] < 24
