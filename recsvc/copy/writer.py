@@ -9,6 +9,10 @@ Two writers (``copy.writer``): ``hook`` (the default) has the model write one sh
 ``hook_candidates``, and fills the message around it from the request's facts (:mod:`hooks`);
 ``full`` has it write title, body and call to action (:mod:`prompts`). Every message says which
 wrote it: ``writer`` is ``llm`` or ``template``, and a template names the rule the LLM's text failed.
+
+Why it is over 500 lines: both writers share one cache, one background-call path and one deadline
+rule, and those are what this module holds; the writers' own rules live in :mod:`hooks` and
+:mod:`prompts`.
 """
 
 from __future__ import annotations

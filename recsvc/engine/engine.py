@@ -5,6 +5,10 @@ known user, refreshed for users with new events: :mod:`~recsvc.engine.user_state
 work (retrieval and ranking, channel, send time, caps, copy: :mod:`~recsvc.engine.pipeline`). Models
 are held in one :class:`ModelSet` that is replaced whole; the per-user caches, the catalog sync and
 the metrics live in their own modules.
+
+Why it is over 500 lines: it is the one object every RPC and batch command calls, and each method
+here is the short orchestration of one call (the steps themselves live in the modules above), so
+splitting it would only move the call list into more files.
 """
 
 from __future__ import annotations
