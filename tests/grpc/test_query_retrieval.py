@@ -58,5 +58,8 @@ def test_an_upserted_item_is_found_by_its_chinese_title(
     )
     assert stub.UpsertItems(pb.UpsertItemsRequest(items=[item]), timeout=60).upserted == 1
     r = _query(stub, _demo_buyer(server), "折纸", "zh-CN")
-    assert r.candidates and r.candidates[0].item.item_id == item_id
-    assert r.candidates[0].item.title == "奇异折纸千纸鹤套装"
+    # Near the top, not always first: the ranker, which has never seen the new item, re-ranks the
+    # query's head, and other items share the character 纸 with the query.
+    top = {c.item.item_id: c for c in r.candidates[:3]}
+    assert item_id in top, [c.item.title for c in r.candidates]
+    assert top[item_id].item.title == "奇异折纸千纸鹤套装"
