@@ -1,0 +1,91 @@
+"""Bandit counts in the shared store, so they survive restarts and every server process learns from all.
+
+Table ``bandit_arms(context, variant_set, variant, alpha, beta, updated_at)``, one row per arm of
+each bandit. An update is one ``INSERT ... ON CONFLICT DO UPDATE SET alpha = alpha + ...`` statement:
+the database serialises concurrent increments of a row, so no process ever overwrites another's
+update (a read-modify-write in Python would lose them). On PostgreSQL the table comes from the
+schema migrations; on SQLite it is created when the state is opened.
+"""
+
+from __future__ import annotations
+
+import time
+
+from recsvc.store.protocol import EventStore
+from recsvc.store.sqlite import SQLiteStore
+
+_SQLITE_TABLE = """
+CREATE TABLE IF NOT EXISTS bandit_arms (
+  context TEXT NOT NULL,
+  variant_set TEXT NOT NULL,
+  variant TEXT NOT NULL,
+  alpha REAL NOT NULL,
+  beta REAL NOT NULL,
+  updated_at REAL NOT NULL,
+  PRIMARY KEY (context, variant_set, variant)
+)
+"""
+_SELECT = "SELECT variant, alpha, beta FROM bandit_arms WHERE context = {p} AND variant_set = {p}"
+# Both SQLite (>= 3.24) and PostgreSQL read this UPSERT the same way; only the placeholder differs.
+_UPSERT = (
+    "INSERT INTO bandit_arms (context, variant_set, variant, alpha, beta, updated_at) "
+    "VALUES ({p}, {p}, {p}, {p}, {p}, {p}) "
+    "ON CONFLICT (context, variant_set, variant) DO UPDATE SET "
+    "alpha = bandit_arms.alpha + {p}, beta = bandit_arms.beta + {p}, updated_at = EXCLUDED.updated_at"
+)
+
+
+class SQLiteBanditState:
+    """Bandit counts in the SQLite store's file (each increment is its own write transaction)."""
+
+    def __init__(self, store: SQLiteStore) -> None:
+        self.store = store
+        with store.tx() as c:
+            c.execute(_SQLITE_TABLE)
+
+    def params(self, context: str, variant_set: str) -> dict[str, tuple[float, float]]:
+        with self.store.tx() as c:
+            rows = c.execute(_SELECT.format(p="?"), (context, variant_set)).fetchall()
+        return {str(r[0]): (float(r[1]), float(r[2])) for r in rows}
+
+    def increment(
+        self, context: str, variant_set: str, variant: str, successes: float, failures: float, prior: tuple[float, float]
+    ) -> None:
+        with self.store.tx() as c:
+            c.execute(
+                _UPSERT.format(p="?"),
+                (context, variant_set, variant, prior[0] + successes, prior[1] + failures, time.time(), successes, failures),
+            )
+
+
+class PostgresBanditState:
+    """Bandit counts in the PostgreSQL store, through its connection pool."""
+
+    def __init__(self, store: object) -> None:
+        from recsvc.store.postgres import PostgresStore
+
+        if not isinstance(store, PostgresStore):
+            raise TypeError(f"PostgresBanditState needs a PostgresStore, got {type(store).__name__}")
+        self.store = store
+
+    def params(self, context: str, variant_set: str) -> dict[str, tuple[float, float]]:
+        with self.store.connection() as conn, conn.cursor() as cur:
+            cur.execute(_SELECT.format(p="%s"), (context, variant_set))
+            rows = cur.fetchall()
+        return {str(r[0]): (float(r[1]), float(r[2])) for r in rows}
+
+    def increment(
+        self, context: str, variant_set: str, variant: str, successes: float, failures: float, prior: tuple[float, float]
+    ) -> None:
+        with self.store.connection() as conn:
+            conn.execute(
+                _UPSERT.format(p="%s"),
+                (context, variant_set, variant, prior[0] + successes, prior[1] + failures, time.time(), successes, failures),
+            )
+
+
+def open_bandit_state(store: EventStore) -> SQLiteBanditState | PostgresBanditState:
+    """The bandit state kept in ``store``, whichever backend it is."""
+    if isinstance(store, SQLiteStore):
+        return SQLiteBanditState(store)
+    return PostgresBanditState(store)
