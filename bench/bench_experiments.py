@@ -136,7 +136,7 @@ def _table(results: dict[str, Any]) -> str:
     lines = ["| measure | value | target | met |", "|---|---|---|---|"]
     for key, value in results.items():
         if not isinstance(value, float):
-            lines.append(f"| {key} | {value} | | |")
+            lines.append(f"| {key} | {value} |  |  |")
             continue
         target, ok = targets.get(key, ("", None))
         met = "" if ok is None else ("yes" if ok(value) else "**no**")
