@@ -9,6 +9,9 @@ schema migrations; on SQLite it is created when the state is opened.
 
 from __future__ import annotations
 
+import contextlib
+import sqlite3
+import threading
 import time
 
 from recsvc.store.protocol import EventStore
@@ -36,16 +39,39 @@ _UPSERT = (
 
 
 class SQLiteBanditState:
-    """Bandit counts in the SQLite store's file (each increment is its own write transaction)."""
+    """Bandit counts in the SQLite store's file (each increment is its own write transaction).
+
+    Reads go through connections of their own in autocommit mode: the store's transactions take the
+    write lock (``BEGIN IMMEDIATE``), which a choice on every request must not contend for.
+    """
 
     def __init__(self, store: SQLiteStore) -> None:
         self.store = store
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._readers: list[sqlite3.Connection] = []
         with store.tx() as c:
             c.execute(_SQLITE_TABLE)
 
+    def _reader(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(self.store.path, timeout=30.0, isolation_level=None, check_same_thread=False)
+            self._local.conn = conn
+            with self._lock:
+                self._readers.append(conn)
+        return conn
+
+    def close(self) -> None:
+        with self._lock:
+            for conn in self._readers:
+                with contextlib.suppress(sqlite3.Error):
+                    conn.close()
+            self._readers.clear()
+        self._local = threading.local()
+
     def params(self, context: str, variant_set: str) -> dict[str, tuple[float, float]]:
-        with self.store.tx() as c:
-            rows = c.execute(_SELECT.format(p="?"), (context, variant_set)).fetchall()
+        rows = self._reader().execute(_SELECT.format(p="?"), (context, variant_set)).fetchall()
         return {str(r[0]): (float(r[1]), float(r[2])) for r in rows}
 
     def increment(
@@ -67,6 +93,9 @@ class PostgresBanditState:
         if not isinstance(store, PostgresStore):
             raise TypeError(f"PostgresBanditState needs a PostgresStore, got {type(store).__name__}")
         self.store = store
+
+    def close(self) -> None:
+        """Nothing of its own to close: the pool is the store's."""
 
     def params(self, context: str, variant_set: str) -> dict[str, tuple[float, float]]:
         with self.store.connection() as conn, conn.cursor() as cur:

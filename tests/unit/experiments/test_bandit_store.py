@@ -18,13 +18,16 @@ def test_increments_from_two_threads_are_never_lost(store_location: str) -> None
     per_thread = 150
 
     def work(variant: str) -> None:
+        state = open_bandit_state(store)
         try:
-            bandit = ThompsonBandit(open_bandit_state(store))
+            bandit = ThompsonBandit(state)
             for _ in range(per_thread):
                 bandit.update(CTX, variant, 1, 3, VARIANTS)  # both threads also hit the one shared row "short"
                 bandit.update(CTX, "short", 1, 1, VARIANTS)
         except BaseException as exc:
             errors.append(exc)
+        finally:
+            state.close()
 
     threads = [threading.Thread(target=work, args=(v,)) for v in VARIANTS]
     for t in threads:
