@@ -32,7 +32,9 @@ LIFT = 0.10
 DAYS = 14
 
 
-def _daily_counts(rng: np.random.Generator, runs: int, n_per_arm: int, rates: tuple[float, float]) -> tuple[np.ndarray, np.ndarray]:
+def _daily_counts(
+    rng: np.random.Generator, runs: int, n_per_arm: int, rates: tuple[float, float]
+) -> tuple[np.ndarray, np.ndarray]:
     """Cumulative users and clicks per run, day and arm: arrays of shape (runs, DAYS, 2)."""
     per_day = np.full(DAYS, n_per_arm // DAYS)
     per_day[: n_per_arm % DAYS] += 1
@@ -78,7 +80,10 @@ def power(rng: np.random.Generator, runs: int, n_per_arm: int) -> dict[str, floa
         abs_cover += res.absolute_ci[0] <= true_abs <= res.absolute_ci[1]
         seq_detected += any(
             sequential_compare(
-                (int(clicks[r, d, 0]), int(users[r, d, 0])), (int(clicks[r, d, 1]), int(users[r, d, 1])), ALPHA, 2.0 * n_per_arm
+                (int(clicks[r, d, 0]), int(users[r, d, 0])),
+                (int(clicks[r, d, 1]), int(users[r, d, 1])),
+                ALPHA,
+                2.0 * n_per_arm,
             ).p_value
             < ALPHA
             for d in range(DAYS)

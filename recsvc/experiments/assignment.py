@@ -13,8 +13,8 @@ pushed; it is checked before any experiment, so no experiment ever assigns them.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
 from dataclasses import dataclass
+from typing import Any
 
 from recsvc.errors import InvalidArgument
 from recsvc.experiments.definitions import Experiment, check_weights

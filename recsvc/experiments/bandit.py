@@ -51,7 +51,13 @@ class BanditState(Protocol):
     def params(self, context: str, variant_set: str) -> dict[str, tuple[float, float]]: ...
 
     def increment(
-        self, context: str, variant_set: str, variant: str, successes: float, failures: float, prior: tuple[float, float]
+        self,
+        context: str,
+        variant_set: str,
+        variant: str,
+        successes: float,
+        failures: float,
+        prior: tuple[float, float],
     ) -> None:
         """Add to alpha and beta atomically; a new row starts at ``prior``."""
         ...
@@ -68,7 +74,13 @@ class MemoryBanditState:
         return {v: (float(a), float(b)) for v, (a, b, *_) in arms.items()}
 
     def increment(
-        self, context: str, variant_set: str, variant: str, successes: float, failures: float, prior: tuple[float, float]
+        self,
+        context: str,
+        variant_set: str,
+        variant: str,
+        successes: float,
+        failures: float,
+        prior: tuple[float, float],
     ) -> None:
         arms = self.data.setdefault(context, {}).setdefault(variant_set, {})
         a, b, *_ = arms.get(variant, (prior[0], prior[1], 0.0))
@@ -125,7 +137,9 @@ class ThompsonBandit:
         picks[uniform] = rng.integers(0, k, size=int(uniform.sum()))
         return picks
 
-    def allocation(self, context: str, variants: Sequence[str], rng: np.random.Generator, draws: int = 10_000) -> dict[str, float]:
+    def allocation(
+        self, context: str, variants: Sequence[str], rng: np.random.Generator, draws: int = 10_000
+    ) -> dict[str, float]:
         """The expected share of traffic per variant now (Monte Carlo), for reports."""
         picks = self.choose_many(context, variants, rng, draws)
         counts = np.bincount(picks, minlength=len(variants))

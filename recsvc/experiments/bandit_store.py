@@ -75,12 +75,27 @@ class SQLiteBanditState:
         return {str(r[0]): (float(r[1]), float(r[2])) for r in rows}
 
     def increment(
-        self, context: str, variant_set: str, variant: str, successes: float, failures: float, prior: tuple[float, float]
+        self,
+        context: str,
+        variant_set: str,
+        variant: str,
+        successes: float,
+        failures: float,
+        prior: tuple[float, float],
     ) -> None:
         with self.store.tx() as c:
             c.execute(
                 _UPSERT.format(p="?"),
-                (context, variant_set, variant, prior[0] + successes, prior[1] + failures, time.time(), successes, failures),
+                (
+                    context,
+                    variant_set,
+                    variant,
+                    prior[0] + successes,
+                    prior[1] + failures,
+                    time.time(),
+                    successes,
+                    failures,
+                ),
             )
 
 
@@ -104,12 +119,27 @@ class PostgresBanditState:
         return {str(r[0]): (float(r[1]), float(r[2])) for r in rows}
 
     def increment(
-        self, context: str, variant_set: str, variant: str, successes: float, failures: float, prior: tuple[float, float]
+        self,
+        context: str,
+        variant_set: str,
+        variant: str,
+        successes: float,
+        failures: float,
+        prior: tuple[float, float],
     ) -> None:
         with self.store.connection() as conn:
             conn.execute(
                 _UPSERT.format(p="%s"),
-                (context, variant_set, variant, prior[0] + successes, prior[1] + failures, time.time(), successes, failures),
+                (
+                    context,
+                    variant_set,
+                    variant,
+                    prior[0] + successes,
+                    prior[1] + failures,
+                    time.time(),
+                    successes,
+                    failures,
+                ),
             )
 
 

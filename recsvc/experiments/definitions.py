@@ -65,9 +65,8 @@ class Experiment:
             fail("decision", f"must be one of {EXPERIMENT_DECISIONS}, got {self.decision!r}")
         if self.mode not in EXPERIMENT_MODES:
             fail("mode", f"must be one of {EXPERIMENT_MODES}, got {self.mode!r}")
-        for name, metric in (("primary_metric", self.primary_metric),) + tuple(
-            (f"guardrail_metrics[{i}]", m) for i, m in enumerate(self.guardrail_metrics)
-        ):
+        guards = [(f"guardrail_metrics[{i}]", m) for i, m in enumerate(self.guardrail_metrics)]
+        for name, metric in [("primary_metric", self.primary_metric), *guards]:
             if metric not in EXPERIMENT_METRICS:
                 fail(name, f"is not a metric: {metric!r}; known: {', '.join(EXPERIMENT_METRICS)}")
         self._validate_arms(fail, where)
@@ -164,7 +163,9 @@ def experiment_from_mapping(raw: Any, where: str) -> Experiment:
         raise InvalidArgument(f"{where}.arms must be an array of tables", field=f"{where}.arms")
     guards = raw.get("guardrail_metrics", [])
     if isinstance(guards, str) or not isinstance(guards, Sequence) or not all(isinstance(g, str) for g in guards):
-        raise InvalidArgument(f"{where}.guardrail_metrics must be a list of metric names", field=f"{where}.guardrail_metrics")
+        raise InvalidArgument(
+            f"{where}.guardrail_metrics must be a list of metric names", field=f"{where}.guardrail_metrics"
+        )
     exp = Experiment(
         id=_text(raw, "id", where),
         decision=_text(raw, "decision", where),
@@ -185,7 +186,7 @@ def experiments_from_settings(raw: Any) -> tuple[Experiment, ...]:
     """The ``[[experiments]]`` array: each validated, ids unique."""
     if raw is None:
         return ()
-    if isinstance(raw, Mapping) or isinstance(raw, str) or not isinstance(raw, Sequence):
+    if isinstance(raw, Mapping | str) or not isinstance(raw, Sequence):
         raise InvalidArgument("experiments must be an array of tables ([[experiments]])", field="experiments")
     out = tuple(experiment_from_mapping(e, f"experiments[{i}]") for i, e in enumerate(raw))
     validate_experiments(out)
@@ -199,3 +200,19 @@ def validate_experiments(experiments: Sequence[Experiment]) -> None:
         if exp.id in seen:
             raise InvalidArgument(f"experiments[{i}].id repeats the id {exp.id!r}", field=f"experiments[{i}].id")
         seen.add(exp.id)
+
+
+def experiment_by_id(experiments: Sequence[Experiment], experiment_id: str, field: str = "experiment_id") -> Experiment:
+    """The experiment with that id; an unknown id is ``InvalidArgument`` naming ``field`` and the known ids."""
+    for exp in experiments:
+        if exp.id == experiment_id:
+            return exp
+    known = ", ".join(e.id for e in experiments) or "none declared"
+    raise InvalidArgument(f"{field}: unknown experiment {experiment_id!r}; known: {known}", field=field)
+
+
+def check_metric(name: str, field: str = "metric") -> str:
+    """``name`` if it is a metric; otherwise ``InvalidArgument`` naming ``field`` and the metrics."""
+    if name not in EXPERIMENT_METRICS:
+        raise InvalidArgument(f"{field}: unknown metric {name!r}; known: {', '.join(EXPERIMENT_METRICS)}", field=field)
+    return name

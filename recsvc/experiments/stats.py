@@ -93,9 +93,7 @@ def relative_lift_variance(mean_c: float, var_c: float, n_c: float, mean_t: floa
     return var_t / (mean_c**2 * n_t) + var_c * mean_t**2 / (mean_c**4 * n_c)
 
 
-def compare_rates(
-    control: tuple[int, int], treatment: tuple[int, int], alpha: float = DEFAULT_ALPHA
-) -> Comparison:
+def compare_rates(control: tuple[int, int], treatment: tuple[int, int], alpha: float = DEFAULT_ALPHA) -> Comparison:
     """``control`` and ``treatment`` are (successes, trials)."""
     _check_alpha(alpha)
     (sc, nc), (st, nt) = control, treatment

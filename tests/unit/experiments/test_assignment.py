@@ -75,7 +75,11 @@ def test_global_control_is_checked_first_and_holds_its_share() -> None:
 
 def test_segment_limits_who_is_assigned() -> None:
     exp = Experiment(
-        id="e", decision="holdout", arms=(Arm("a", 0.5), Arm("b", 0.5)), primary_metric="open_rate", segment="stage=churning"
+        id="e",
+        decision="holdout",
+        arms=(Arm("a", 0.5), Arm("b", 0.5)),
+        primary_metric="open_rate",
+        segment="stage=churning",
     )
     assert assign(exp, "u1", user={"stage": "loyal"}).arm is None
     assert assign(exp, "u1", user={"stage": "churning"}).arm in ("a", "b")

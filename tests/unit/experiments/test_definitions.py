@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from recsvc.errors import InvalidArgument
-from recsvc.experiments.definitions import Arm, Experiment, experiments_from_settings
+from recsvc.experiments.definitions import Arm, Experiment, check_metric, experiment_by_id, experiments_from_settings
 from recsvc.settings import load_settings
 
 
@@ -126,3 +126,15 @@ arms = [{ name = "llm", weight = 0.7 }, { name = "template", weight = 0.7 }]
     with pytest.raises(InvalidArgument) as err:
         load_settings(cfg, env={})
     assert err.value.field == "experiments[0].arms[1].weight"
+
+
+def test_lookups_name_the_field() -> None:
+    exps = experiments_from_settings([_raw()])
+    assert experiment_by_id(exps, "copy-test") is exps[0]
+    with pytest.raises(InvalidArgument) as err:
+        experiment_by_id(exps, "nope")
+    assert err.value.field == "experiment_id" and "copy-test" in str(err.value)
+    assert check_metric("open_rate") == "open_rate"
+    with pytest.raises(InvalidArgument) as err:
+        check_metric("likes", field="metrics[2]")
+    assert err.value.field == "metrics[2]"

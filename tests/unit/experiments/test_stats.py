@@ -79,7 +79,9 @@ def test_known_srm_cases() -> None:
     # Three arms at 20/30/50, exactly as planned: no mismatch at all.
     res = srm_check([2000, 3000, 5000], [0.2, 0.3, 0.5])
     assert res.chi2 == pytest.approx(0.0) and res.p_value == pytest.approx(1.0) and not res.mismatch
-    assert srm_check([1000, 1000, 1200], [1, 1, 1]).p_value == pytest.approx(scipy_stats.chisquare([1000, 1000, 1200]).pvalue)
+    assert srm_check([1000, 1000, 1200], [1, 1, 1]).p_value == pytest.approx(
+        scipy_stats.chisquare([1000, 1000, 1200]).pvalue
+    )
 
 
 def test_sequential_p_value_is_more_conservative_than_the_fixed_one() -> None:
@@ -87,7 +89,8 @@ def test_sequential_p_value_is_more_conservative_than_the_fixed_one() -> None:
     seq = sequential_compare((200, 1000), (250, 1000), tuning_n=2000)
     assert seq.p_value > fixed.p_value
     assert seq.ci[0] < fixed.relative_ci[0] and seq.ci[1] > fixed.relative_ci[1]
-    # Worked: rho^2 = (-2 ln .05 + ln(-2 ln .05 + 1)) / 2000; e = exp(rho^2 n z^2 / (2(n rho^2 + 1))) / sqrt(n rho^2 + 1)
+    # Worked: rho^2 = (-2 ln .05 + ln(-2 ln .05 + 1)) / 2000;
+    # e = exp(rho^2 n z^2 / (2(n rho^2 + 1))) / sqrt(n rho^2 + 1), p = min(1, 1 / e).
     rho2 = mixture_rho(0.05, 2000) ** 2
     z2 = (0.25 / fixed.relative_se) ** 2
     e = math.exp(rho2 * 2000 * z2 / (2 * (2000 * rho2 + 1))) / math.sqrt(2000 * rho2 + 1)
