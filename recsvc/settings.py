@@ -21,6 +21,8 @@ from typing import Any, TypeVar
 from recsvc.config_checks import AT_LEAST_ONE, NON_EMPTY, NOT_BELOW_ZERO, FieldChecks
 from recsvc.copy.config import CopyConfig
 from recsvc.errors import InvalidArgument
+from recsvc.experiments.assignment import GlobalControl
+from recsvc.experiments.config import BanditConfig
 from recsvc.experiments.definitions import Experiment, experiments_from_settings, validate_experiments
 from recsvc.frequency.config import FrequencyConfig
 from recsvc.lifecycle.config import LifecycleConfig
@@ -174,6 +176,8 @@ class Settings:
     timing: TimingConfig = field(default_factory=TimingConfig)
     frequency: FrequencyConfig = field(default_factory=FrequencyConfig)
     postgres: PostgresConfig = field(default_factory=PostgresConfig)
+    global_control: GlobalControl = field(default_factory=GlobalControl)  # users never pushed, for the lift of it all
+    bandit: BanditConfig = field(default_factory=BanditConfig)
     experiments: tuple[Experiment, ...] = ()  # the [[experiments]] tables of the settings file
     api_token: str = field(default="", repr=False)  # from RECSVC_API_TOKEN only
 

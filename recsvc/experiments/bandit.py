@@ -17,32 +17,23 @@ import hashlib
 import math
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any, Protocol
 
 import numpy as np
 
 from recsvc.errors import FailedPrecondition, InvalidArgument
+from recsvc.experiments.config import BanditConfig
+
+__all__ = ["BanditConfig", "BanditState", "MemoryBanditState", "ThompsonBandit", "variant_set_key"]
+
+
+# The set key under which counts are kept when a change of variants must not reset them.
+ANY_VARIANT_SET = "*"
 
 
 def variant_set_key(variants: Sequence[str]) -> str:
     """Stable key of a set of variants: order does not matter, any change of membership does."""
     return hashlib.sha256("\x1f".join(sorted(set(variants))).encode("utf-8")).hexdigest()[:16]
-
-
-@dataclass(frozen=True)
-class BanditConfig:
-    prior_alpha: float = 1.0
-    prior_beta: float = 1.0
-    floor: float = 0.1  # share of choices made uniformly at random
-
-    def validate(self, field: str = "bandit") -> None:
-        for name in ("prior_alpha", "prior_beta"):
-            value = getattr(self, name)
-            if not (math.isfinite(value) and value > 0):
-                raise InvalidArgument(f"{field}.{name} must be > 0, got {value}", field=f"{field}.{name}")
-        if not 0.0 <= self.floor <= 1.0:
-            raise InvalidArgument(f"{field}.floor must be in [0, 1], got {self.floor}", field=f"{field}.floor")
 
 
 class BanditState(Protocol):
@@ -111,6 +102,9 @@ class ThompsonBandit:
         # The variant set each context last chose from here, for updates that do not name it.
         self._current: dict[str, tuple[str, ...]] = {}
 
+    def _set_key(self, variants: Sequence[str]) -> str:
+        return variant_set_key(variants) if self.config.reset_on_variant_change else ANY_VARIANT_SET
+
     @property
     def prior(self) -> tuple[float, float]:
         return (self.config.prior_alpha, self.config.prior_beta)
@@ -119,7 +113,7 @@ class ThompsonBandit:
         """alpha and beta per variant, in the order given; variants never updated are at the prior."""
         _check_variants(variants)
         self._current[context] = tuple(variants)
-        stored = self.state.params(context, variant_set_key(variants))
+        stored = self.state.params(context, self._set_key(variants))
         a = np.array([stored.get(v, self.prior)[0] for v in variants], dtype=float)
         b = np.array([stored.get(v, self.prior)[1] for v in variants], dtype=float)
         return a, b
@@ -170,5 +164,5 @@ class ThompsonBandit:
         if not (math.isfinite(trials) and 0 <= successes <= trials):
             raise InvalidArgument(f"bandit: need 0 <= successes <= trials, got {successes}/{trials}", field="successes")
         self.state.increment(
-            context, variant_set_key(variants), variant, float(successes), float(trials - successes), self.prior
+            context, self._set_key(variants), variant, float(successes), float(trials - successes), self.prior
         )

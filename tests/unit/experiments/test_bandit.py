@@ -98,3 +98,10 @@ def test_bad_config_and_variants_name_the_field() -> None:
     with pytest.raises(InvalidArgument) as err:
         ThompsonBandit().choose(CTX, ["a", "a"], np.random.default_rng(0))
     assert err.value.field == "variants"
+
+
+def test_without_reset_the_variants_that_stay_keep_their_counts() -> None:
+    bandit = ThompsonBandit(config=BanditConfig(reset_on_variant_change=False))
+    bandit.update(CTX, "a", 50, 100, ["a", "b"])
+    a, b = bandit.posterior(CTX, ["a", "c"])
+    assert a.tolist() == [51.0, 1.0] and b.tolist() == [51.0, 1.0]

@@ -138,3 +138,19 @@ def test_lookups_name_the_field() -> None:
     with pytest.raises(InvalidArgument) as err:
         check_metric("likes", field="metrics[2]")
     assert err.value.field == "metrics[2]"
+
+
+def test_bandit_and_global_control_settings(tmp_path: Path) -> None:
+    cfg = tmp_path / "recsvc.toml"
+    cfg.write_text("[global_control]\nshare = 0.05\n\n[bandit]\nfloor = 0.2\nreset_on_variant_change = false\n")
+    s = load_settings(cfg, env={"RECSVC_BANDIT_PRIOR_BETA": "9"})
+    assert s.global_control.share == 0.05 and s.global_control.salt == "global-control"
+    assert (s.bandit.floor, s.bandit.prior_beta, s.bandit.reset_on_variant_change) == (0.2, 9.0, False)
+    for text, field in (
+        ("[global_control]\nshare = 1.5\n", "global_control.share"),
+        ("[bandit]\nfloor = -1\n", "bandit.floor"),
+    ):
+        cfg.write_text(text)
+        with pytest.raises(InvalidArgument) as err:
+            load_settings(cfg, env={})
+        assert err.value.field == field
