@@ -5,6 +5,8 @@ each bandit. An update is one ``INSERT ... ON CONFLICT DO UPDATE SET alpha = alp
 the database serialises concurrent increments of a row, so no process ever overwrites another's
 update (a read-modify-write in Python would lose them). On PostgreSQL the table comes from the
 schema migrations; on SQLite it is created when the state is opened.
+A row's alpha and beta include the prior it was created with, so a changed prior applies to arms
+seen afterwards (and to every arm of a new variant set), never retroactively.
 """
 
 from __future__ import annotations
