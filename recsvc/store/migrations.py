@@ -108,6 +108,20 @@ CREATE TABLE ledger_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """,
     ),
     (
+        3,
+        """
+CREATE TABLE bandit_arms (
+  context TEXT NOT NULL,
+  variant_set TEXT NOT NULL,
+  variant TEXT NOT NULL,
+  alpha DOUBLE PRECISION NOT NULL,
+  beta DOUBLE PRECISION NOT NULL,
+  updated_at DOUBLE PRECISION NOT NULL,
+  PRIMARY KEY (context, variant_set, variant)
+);
+""",
+    ),
+    (
         4,
         """
 CREATE TABLE copy_cache (
