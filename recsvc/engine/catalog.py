@@ -70,6 +70,7 @@ class CatalogSync:
     def indexed_through(self, mark: float) -> None:
         """A new recs model indexed the catalog up to stamp ``mark`` (the watermark when its load began)."""
         self._mark, self._own = mark, {}
+        self.version.bump()  # the store's items may have changed with the new set (an import, say)
 
     def store_items(self, rows: list[dict[str, Any]]) -> tuple[pd.DataFrame, float]:
         """Store ``rows`` (checked, with their extra columns as attributes); returns the checked items

@@ -40,7 +40,7 @@ from recsvc.engine.candidates import CandidateCache, cart_first
 from recsvc.engine.catalog import CatalogSync, item_names, names_of
 from recsvc.engine.counters import Counters
 from recsvc.engine.history import HISTORY_LIMIT, Digest, DigestCache
-from recsvc.engine.localize import localized
+from recsvc.engine.localize import ItemRows, localized
 from recsvc.engine.metrics import metric_values, record_call
 from recsvc.engine.models import ModelSet, VersionGate, check_artifacts, load_model_set, newer_versions_pending
 from recsvc.engine.pipeline import (
@@ -108,6 +108,7 @@ class Engine:
         self._states = UserStates(self.store, lambda: self.settings)
         self._digests = DigestCache(self.store, lambda: self.settings.engine)
         self._catalog = CatalogSync(self.store, lambda: self.settings.engine, lambda: self._models)
+        self._item_rows = ItemRows(self.store, lambda: self._catalog.version.value)
         self._candidates = CandidateCache(
             self.store, lambda: self.settings.engine, self._catalog.version, self._counters
         )
@@ -252,7 +253,7 @@ class Engine:
         tier_enum = EngagementTier[tier.upper()]
         suppressed = suppression(self.caps, q, choice.channel, tier_enum, audience.trigger, slot, cands, unsub)
         budget = copy_budget(self.settings.copy, deadline_s, t0)
-        shown = localized(cands[: q.max_candidates], audience.locale, self.store)
+        shown = localized(cands[: q.max_candidates], audience.locale, self._item_rows)
         cart = digest.cart | frozenset(q.cart_item_ids)
         messages = self._messages(q, user, lifecycle.current_stage, audience, shown, choice.channel, budget, cart)
         expires_at = expiry(q.now, window[1], self.settings.engine.candidate_ttl_hours)
