@@ -23,6 +23,7 @@ from recsvc.copy.config import CopyConfig
 from recsvc.errors import InvalidArgument
 from recsvc.frequency.config import FrequencyConfig
 from recsvc.lifecycle.config import LifecycleConfig
+from recsvc.outcomes.config import AttributionConfig
 from recsvc.recs.config import RecsConfig
 from recsvc.store.config import PASSWORD_ENV, PostgresConfig
 from recsvc.timing.config import TimingConfig
@@ -173,6 +174,7 @@ class Settings:
     timing: TimingConfig = field(default_factory=TimingConfig)
     frequency: FrequencyConfig = field(default_factory=FrequencyConfig)
     postgres: PostgresConfig = field(default_factory=PostgresConfig)
+    attribution: AttributionConfig = field(default_factory=AttributionConfig)
     api_token: str = field(default="", repr=False)  # from RECSVC_API_TOKEN only
 
     def validate(self) -> None:
