@@ -45,7 +45,8 @@ def _rating(value: Any) -> float | None:
     if value is None:
         return None
     lo, hi = RATING_RANGE
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or not lo <= value <= hi:
+    number = isinstance(value, int | float) and not isinstance(value, bool)
+    if not number or not math.isfinite(value) or not lo <= value <= hi:
         raise InvalidArgument(f"payload: rating must be a number from {lo:g} to {hi:g}, got {value!r}", field=FIELD)
     return float(value)
 

@@ -119,7 +119,8 @@ def outcome_rows(cur: Any, q: OutcomeQuery) -> list[OutcomeRow]:
     ``group_by``: one row of totals (zeros when nothing was sent)."""
     fields = [f for dim in dict.fromkeys(q.group_by) for f in DIMENSION_COLUMNS[dim].items()]
     dims = [col for _, col in fields]
-    where, params = ["booked_at >= ?", "booked_at < ?"], [q.since.timestamp(), q.until.timestamp()]
+    where = ["booked_at >= ?", "booked_at < ?"]
+    params: list[Any] = [q.since.timestamp(), q.until.timestamp()]
     for col, value in (("experiment", q.experiment), ("campaign_id", q.campaign_id)):
         if value:
             where.append(f"{col} = ?")
@@ -128,11 +129,12 @@ def outcome_rows(cur: Any, q: OutcomeQuery) -> list[OutcomeRow]:
     sql = f"SELECT {select} FROM outcome_sends WHERE {' AND '.join(where)}"
     if dims:
         sql += f" GROUP BY {', '.join(dims)} ORDER BY {', '.join(dims)}"
-    out = []
-    for row in qmark(cur).execute(sql, params).fetchall():
-        values = tuple(row)
-        slice_ = {name: str(v or "") for (name, _), v in zip(fields, values, strict=False)}
-        counts = dict(zip((n for n, _ in _COUNTS), values[len(dims) :], strict=True))
-        floats = ("revenue", "score_sum")
-        out.append(OutcomeRow(**{k: float(v) if k in floats else int(v) for k, v in counts.items()}, **slice_))
-    return out
+    return [_row(fields, tuple(r)) for r in qmark(cur).execute(sql, params).fetchall()]
+
+
+def _row(fields: list[tuple[str, str]], values: tuple[Any, ...]) -> OutcomeRow:
+    """An aggregated row (the slice's columns, then the counts in ``_COUNTS`` order) as an OutcomeRow."""
+    kw: dict[str, Any] = {name: str(v or "") for (name, _), v in zip(fields, values, strict=False)}
+    for (name, _), v in zip(_COUNTS, values[len(fields) :], strict=True):
+        kw[name] = float(v) if name in ("revenue", "score_sum") else int(v)
+    return OutcomeRow(**kw)

@@ -64,7 +64,10 @@ def test_a_booked_send_and_its_events_are_counted_once(stub: pb_grpc.PushRecomme
     dims = [pb.OUTCOME_DIMENSION_CHANNEL, pb.OUTCOME_DIMENSION_TRIGGER, pb.OUTCOME_DIMENSION_EXPERIMENT_ARM]
     out = stub.GetOutcomes(
         pb.GetOutcomesRequest(
-            since=_ts(now - timedelta(hours=1)), until=_ts(now + timedelta(hours=1)), group_by=dims, campaign_id=campaign
+            since=_ts(now - timedelta(hours=1)),
+            until=_ts(now + timedelta(hours=1)),
+            group_by=dims,
+            campaign_id=campaign,
         ),
         timeout=30,
     )
@@ -84,7 +87,10 @@ def test_a_booked_send_and_its_events_are_counted_once(stub: pb_grpc.PushRecomme
     [
         (pb.GetOutcomesRequest(group_by=[pb.OUTCOME_DIMENSION_STAGE, pb.OUTCOME_DIMENSION_UNSPECIFIED]), "group_by[1]"),
         (pb.GetOutcomesRequest(group_by=[42]), "group_by[0]"),
-        (pb.GetOutcomesRequest(since=Timestamp(seconds=1_700_000_000), until=Timestamp(seconds=1_600_000_000)), "since"),
+        (
+            pb.GetOutcomesRequest(since=Timestamp(seconds=1_700_000_000), until=Timestamp(seconds=1_600_000_000)),
+            "since",
+        ),
         (pb.GetOutcomesRequest(until=Timestamp(seconds=-5)), "until"),
         (pb.GetOutcomesRequest(campaign_id="x" * 500), "campaign_id"),
     ],

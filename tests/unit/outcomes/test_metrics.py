@@ -95,7 +95,7 @@ def test_a_send_is_stored_with_every_fact_on_both_backends(outcome_dbs: OutcomeD
         ({"since": T0, "until": T0}, "since"),
         ({"since": T0 + H, "until": T0}, "since"),
         ({"since": T0, "until": T0 + H, "group_by": ("stage", "colour")}, "group_by[1]"),
-        ({"since": datetime(2024, 1, 1), "until": T0}, "since"),  # noqa: DTZ001 - naive on purpose
+        ({"since": datetime(2024, 1, 1), "until": T0}, "since"),
     ],
 )
 def test_bad_queries_name_the_field(kwargs: dict[str, object], field: str) -> None:

@@ -60,7 +60,9 @@ def test_a_malformed_feedback_payload_rejects_its_row_only_and_dedupe_keys_pass_
     ts = Timestamp(seconds=int(datetime.now(UTC).timestamp()))
     events = [
         pb.Event(user_id="u", ts=ts, event_type=pb.EVENT_TYPE_FEEDBACK, payload='{"rating": 0}'),
-        pb.Event(user_id="u", ts=ts, event_type=pb.EVENT_TYPE_FEEDBACK, payload='{"rating": 4, "reasons": ["bad_time"]}'),
+        pb.Event(
+            user_id="u", ts=ts, event_type=pb.EVENT_TYPE_FEEDBACK, payload='{"rating": 4, "reasons": ["bad_time"]}'
+        ),
         pb.Event(user_id="u", ts=ts, event_type=pb.EVENT_TYPE_PUSH_OPENED, dedupe_key="k-1"),
         pb.Event(user_id="u", ts=ts, event_type=pb.EVENT_TYPE_VIEW, payload="[1]"),
     ]
