@@ -20,8 +20,9 @@ def _ts(dt: datetime) -> Timestamp:
     return t
 
 
-def _book(stub: pb_grpc.PushRecommenderStub, user: str, campaign: str, now: datetime) -> str:
-    """Recommend with reserve=true for ``user``; returns the booked candidate's dedupe key."""
+def _book(stub: pb_grpc.PushRecommenderStub, user: str, campaign: str, now: datetime) -> pb.Candidate:
+    """Opt ``user`` in to app push, then Recommend with reserve=true; returns the booked candidate."""
+    stub.UpsertUsers(pb.UpsertUsersRequest(users=[pb.User(user_id=user, push_opt_in=True)]), timeout=30)
     ctx = pb.RequestContext(trigger=pb.TRIGGER_APP_OPEN, now=_ts(now), campaign_id=campaign)
     req = pb.RecommendRequest(
         user_id=user,
@@ -33,7 +34,7 @@ def _book(stub: pb_grpc.PushRecommenderStub, user: str, campaign: str, now: date
     )
     r = stub.Recommend(req, timeout=60)
     assert r.candidates and not r.HasField("suppression"), r.suppression
-    return r.candidates[0].dedupe_key
+    return r.candidates[0]
 
 
 def _event(user: str, kind: pb.EventType, at: datetime, key: str, **kw: object) -> pb.Event:
@@ -45,7 +46,8 @@ def _event(user: str, kind: pb.EventType, at: datetime, key: str, **kw: object) 
 def test_a_booked_send_and_its_events_are_counted_once(stub: pb_grpc.PushRecommenderStub, own_user: str) -> None:
     now = datetime.now(UTC).replace(microsecond=0)
     campaign = f"outcomes-{uuid.uuid4().hex[:8]}"
-    key = _book(stub, own_user, campaign, now)
+    booked = _book(stub, own_user, campaign, now)
+    key = booked.dedupe_key
     at = now + timedelta(minutes=5)
     events = [
         _event(own_user, pb.EVENT_TYPE_PUSH_DELIVERED, at, key),
