@@ -5,13 +5,18 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import grpc
+import pandas as pd
 import pytest
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from recsvc.cli import main
+from recsvc.server.app import RecsvcServer
 from recsvc.v1 import recsvc_pb2 as pb
 from recsvc.v1 import recsvc_pb2_grpc as pb_grpc
+from tests.grpc.conftest import Trained, clone_user
 
 
 def _ts(dt: datetime) -> Timestamp:
@@ -103,3 +108,34 @@ def test_bad_outcome_queries_are_invalid_argument_naming_the_field(
     with pytest.raises(grpc.RpcError) as info:
         stub.GetOutcomes(req, timeout=30)
     assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT and field in info.value.details()
+
+
+def test_a_reserved_batch_campaign_records_its_sends_with_the_campaign_id(
+    stub: pb_grpc.PushRecommenderStub, server: RecsvcServer, trained: Trained, known_user: str, tmp_path: Path
+) -> None:
+    users = [clone_user(server, known_user, f"own-{uuid.uuid4().hex[:16]}") for _ in range(3)]
+    (tmp_path / "users.txt").write_text("\n".join(users) + "\n", encoding="utf-8")
+    s = trained.settings
+    config = tmp_path / "recsvc.toml"
+    config.write_text(
+        f'[paths]\nstore = "{s.paths.store}"\nmodels_dir = "{s.paths.models_dir}"\n'
+        f'[copy]\nbase_url = "{s.copy.base_url}"\ntimeout_s = 0.5\nmax_retries = 0\n',
+        encoding="utf-8",
+    )
+    now = datetime.now(UTC).replace(microsecond=0)
+    campaign = f"batch-{uuid.uuid4().hex[:8]}"
+    out = tmp_path / "campaign.parquet"
+    argv = ["campaign", "--config", str(config), "-q", "--out", str(out), "--users", str(tmp_path / "users.txt")]
+    argv += ["--as-of", now.isoformat(), "--reserve", "--campaign-id", campaign, "--trigger", "app_open"]
+    assert main(argv) == 0
+    rows = pd.read_parquet(out)
+    booked = rows[(rows["rank"] == 1) & (rows["suppressed"] == "")]
+    assert len(booked) >= 1
+    query = pb.GetOutcomesRequest(
+        since=_ts(now - timedelta(minutes=1)),
+        until=_ts(now + timedelta(minutes=1)),
+        group_by=[pb.OUTCOME_DIMENSION_CAMPAIGN, pb.OUTCOME_DIMENSION_TRIGGER],
+        campaign_id=campaign,
+    )
+    (row,) = stub.GetOutcomes(query, timeout=30).rows
+    assert (row.campaign_id, row.trigger, row.sends) == (campaign, pb.TRIGGER_APP_OPEN, len(booked))
