@@ -100,6 +100,8 @@ bench: install
 	$(BIN)/python bench/bench_lifecycle.py --users 100000
 	$(BIN)/python bench/bench_retrieval.py --sizes 10000 100000
 	$(BIN)/python bench/bench_caps.py
+	$(BIN)/python bench/bench_experiments.py
+	$(BIN)/python bench/bench_bandit.py
 
 bench-full: install demo
 	$(BIN)/python bench/bench_lifecycle.py --users 1000000

@@ -155,6 +155,37 @@ def _pct(xs: list[float], p: float) -> float:
     return s[min(len(s) - 1, int(len(s) * p))]
 
 
+Row = tuple[str, object, float, float, float, int]  # workload, concurrency, req/s, p50 ms, p99 ms, errors
+
+
+def measure(target: str, users: list[str], seconds: float, client_procs: int, rates: list[float]) -> list[Row]:
+    """The health floor, closed loop at 1, 8 and 32, then open loop at each of ``rates``."""
+    rows: list[Row] = []
+    lat, err, _ = _run(_closed_loop, [(target, users, 1, seconds / 2, "health")])
+    rows.append(("health check (floor)", 1, len(lat) / (seconds / 2), statistics.median(lat), _pct(lat, 0.99), err))
+    for conc in (1, 8, 32):
+        procs = 1 if conc == 1 else client_procs
+        lat, err, _ = _run(_closed_loop, [(target, users, conc // procs, seconds, "recommend")] * procs)
+        rows.append(
+            ("Recommend closed loop", conc, len(lat) / seconds, statistics.median(lat), _pct(lat, 0.99), err)
+        )
+    for rate in rates:
+        lat, err, _ = _run(_open_loop, [(target, users, rate / client_procs, seconds)] * client_procs)
+        rows.append(
+            (f"Recommend at fixed {rate:.0f} req/s", "open", len(lat) / seconds, statistics.median(lat),
+             _pct(lat, 0.99), err)
+        )
+    return rows
+
+
+def print_table(rows: list[Row]) -> None:
+    print("| workload | concurrency | req/s | p50 ms | p99 ms | errors |")
+    print("|---|---|---|---|---|---|")
+    floor = rows[0][3]
+    for name, conc, rps, p50, p99, err in rows:
+        print(f"| {name} | {conc} | {rps:.0f} | {p50:.2f} ({p50 / floor:.1f}x floor) | {p99:.2f} | {err} |")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--target", default="127.0.0.1:50051")
@@ -168,49 +199,8 @@ def main() -> None:
     if args.bursts > 0:
         _bursts(args, users)
         return
-    rows = []
-    lat, err, _ = _run(_closed_loop, [(args.target, users, 1, args.seconds / 2, "health")])
-    rows.append(
-        (
-            "health check (floor)",
-            1,
-            len(lat) / (args.seconds / 2),
-            statistics.median(lat),
-            _pct(lat, 0.99),
-            err,
-        )
-    )
-    for conc in (1, 8, 32):
-        procs = 1 if conc == 1 else args.client_procs
-        lat, err, _ = _run(_closed_loop, [(args.target, users, conc // procs, args.seconds, "recommend")] * procs)
-        rows.append(
-            (
-                "Recommend closed loop",
-                conc,
-                len(lat) / args.seconds,
-                statistics.median(lat),
-                _pct(lat, 0.99),
-                err,
-            )
-        )
-    for rate in (float(r) for r in args.rates.split(",") if r):
-        procs = args.client_procs
-        lat, err, _ = _run(_open_loop, [(args.target, users, rate / procs, args.seconds)] * procs)
-        rows.append(
-            (
-                f"Recommend at fixed {rate:.0f} req/s",
-                "open",
-                len(lat) / args.seconds,
-                statistics.median(lat),
-                _pct(lat, 0.99),
-                err,
-            )
-        )
-    print("| workload | concurrency | req/s | p50 ms | p99 ms | errors |")
-    print("|---|---|---|---|---|---|")
-    floor = rows[0][3]
-    for name, conc, rps, p50, p99, err in rows:
-        print(f"| {name} | {conc} | {rps:.0f} | {p50:.2f} ({p50 / floor:.1f}x floor) | {p99:.2f} | {err} |")
+    rates = [float(r) for r in args.rates.split(",") if r]
+    print_table(measure(args.target, users, args.seconds, args.client_procs, rates))
 
 
 def _bursts(args: argparse.Namespace, users: list[str]) -> None:

@@ -21,6 +21,9 @@ from typing import Any, TypeVar
 from recsvc.config_checks import AT_LEAST_ONE, NON_EMPTY, NOT_BELOW_ZERO, FieldChecks
 from recsvc.copy.config import CopyConfig
 from recsvc.errors import InvalidArgument
+from recsvc.experiments.assignment import GlobalControl
+from recsvc.experiments.config import BanditConfig
+from recsvc.experiments.definitions import Experiment, experiments_from_settings, validate_experiments
 from recsvc.frequency.config import FrequencyConfig
 from recsvc.lifecycle.config import LifecycleConfig
 from recsvc.outcomes.config import AttributionConfig
@@ -175,6 +178,9 @@ class Settings:
     frequency: FrequencyConfig = field(default_factory=FrequencyConfig)
     postgres: PostgresConfig = field(default_factory=PostgresConfig)
     attribution: AttributionConfig = field(default_factory=AttributionConfig)
+    global_control: GlobalControl = field(default_factory=GlobalControl)  # users never pushed, for the lift of it all
+    bandit: BanditConfig = field(default_factory=BanditConfig)
+    experiments: tuple[Experiment, ...] = ()  # the [[experiments]] tables of the settings file
     api_token: str = field(default="", repr=False)  # from RECSVC_API_TOKEN only
 
     def validate(self) -> None:
@@ -182,6 +188,7 @@ class Settings:
             section = getattr(self, f.name)
             if hasattr(section, "validate"):
                 section.validate()
+        validate_experiments(self.experiments)
 
     def with_overrides(self, **sections: Any) -> Settings:
         """A copy with some sections or fields replaced (``server={"port": 0}``), validated."""
@@ -258,7 +265,8 @@ def _build(cls: type[T], values: Mapping[str, Any], prefix: str) -> T:
 
 def _env_values(env: Mapping[str, str]) -> dict[str, dict[str, str]]:
     """Map ``RECSVC_SECTION_FIELD`` variables onto sections, longest section name first."""
-    sections = sorted((f.name for f in dataclasses.fields(Settings) if f.name != "api_token"), key=len, reverse=True)
+    tables = [f.name for f in dataclasses.fields(Settings) if f.name not in ("api_token", "experiments")]
+    sections = sorted(tables, key=len, reverse=True)
     out: dict[str, dict[str, str]] = {}
     for key, val in env.items():
         if not key.startswith(ENV_PREFIX) or key in SECRET_ENV:
@@ -300,7 +308,8 @@ def load_settings(config_file: str | Path | None = None, env: Mapping[str, str] 
             )
         values = data
     values = _merge(values, _env_values(env))
-    settings = _build(Settings, values, "")
+    experiments = experiments_from_settings(values.pop("experiments", None))  # arrays of tables: no env form
+    settings = dataclasses.replace(_build(Settings, values, ""), experiments=experiments)
     token = env.get("RECSVC_API_TOKEN", "")
     if token:
         settings = dataclasses.replace(settings, api_token=token)

@@ -13,7 +13,7 @@ from typing import Any
 import pandas as pd
 
 from recsvc.data.convert import Dataset, load_dataset
-from recsvc.errors import FailedPrecondition, InvalidArgument
+from recsvc.errors import InvalidArgument
 from recsvc.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -69,6 +69,13 @@ def train_all(
     return out
 
 
+def import_files(settings: Settings, *, events: str, items: str | None, users: str | None) -> None:
+    """Load canonical files into the service's store without training (e.g. a second store beside the first)."""
+    users_path = users if users and Path(users).exists() else None
+    ds = load_dataset(events, items=items if items and Path(items).exists() else None, users=users_path)
+    _import_into_store(settings, ds, items, users_path)
+
+
 def _import_into_store(settings: Settings, ds: Dataset, items: str | None, users_path: str | None) -> None:
     """Load the data set into the service's store, deriving opt-outs and feedback from its events."""
     from recsvc.frequency import open_ledger
@@ -108,34 +115,28 @@ def warm_copy(settings: Settings, *, top_items: int, local_llm: bool = False, pr
     from contextlib import ExitStack
 
     from recsvc.catalog_text import item_text
+    from recsvc.copy.cache_tables import backing_for
     from recsvc.copy.llm import OpenAILLM
     from recsvc.copy.types import CopyRequest
     from recsvc.copy.writer import Copywriter
-    from recsvc.store import is_postgres, open_store
+    from recsvc.store import open_store
     from recsvc.vocabulary import CHANNELS, LOCALES, STAGES
 
-    if is_postgres(settings.paths.store):
-        raise FailedPrecondition(
-            "copy warm fills the persistent copy cache, which only a SQLite store keeps so far; "
-            "on PostgreSQL each server process caches copy in memory",
-            field="paths.store",
-        )
-    store = open_store(settings.paths.store, settings.postgres)
-    try:
-        rows = store.most_evented_items(top_items)
-    finally:
-        store.close()
-    if not rows:
-        raise InvalidArgument(
-            "the store has no items with events; run `recsvc train --import-store` first", field="store"
-        )
     with ExitStack() as stack:
+        # The store stays open while writing: on PostgreSQL the cache's table is reached through its pool.
+        store = open_store(settings.paths.store, settings.postgres)
+        stack.callback(store.close)
+        rows = store.most_evented_items(top_items)
+        if not rows:
+            raise InvalidArgument(
+                "the store has no items with events; run `recsvc train --import-store` first", field="store"
+            )
         if local_llm:
             from recsvc.copy.local_server import LocalLLMServer
 
             llm = stack.enter_context(LocalLLMServer(settings.copy))
             settings = settings.with_overrides(copy={"base_url": llm.base_url})
-        writer = Copywriter(settings.copy, OpenAILLM(settings.copy), cache_db=settings.paths.store)
+        writer = Copywriter(settings.copy, OpenAILLM(settings.copy), cache_db=backing_for(store))
         reqs = [
             CopyRequest(
                 user_id="",

@@ -117,3 +117,27 @@ def tier_name(tier: int) -> str:
 def effective_locale(locale: str) -> str:
     """Map any locale to one we write in: Chinese variants to zh-CN, everything else to en-US."""
     return "zh-CN" if locale.lower().replace("_", "-").startswith("zh") else DEFAULT_LOCALE
+
+# What an experiment may vary: the copy's writer or variant, the send-time policy (model vs. a fixed
+# hour), the recommendation source (model vs. popular), the channel policy, and "holdout" (no push).
+EXPERIMENT_DECISIONS: tuple[str, ...] = (
+    "copy_writer",
+    "copy_variant",
+    "send_time_policy",
+    "recs_source",
+    "channel_policy",
+    "holdout",
+)
+# The outcomes an experiment can be judged on (its primary metric and its guardrails).
+EXPERIMENT_METRICS: tuple[str, ...] = (
+    "send",
+    "delivered",
+    "open_rate",
+    "click_rate",
+    "conversion_rate",
+    "revenue_per_send",
+    "unsubscribe_rate",
+    "feedback_score",
+)
+# "split": fixed weights for the whole run; "optimize": a bandit moves traffic to the winning arm.
+EXPERIMENT_MODES: tuple[str, ...] = ("split", "optimize")

@@ -1,20 +1,20 @@
 """Thread-safe LRU of written copy, keyed by item x stage x channel x locale x variant (x user).
 
-With a ``db_path`` the good entries are also kept in SQLite, so copy written by a batch job
-(``recsvc copy warm``) or by one server process serves every other process, and survives restarts.
+With a backing table (:mod:`recsvc.copy.cache_tables`: in the store's SQLite file or PostgreSQL
+database) the good entries are also kept there, so copy written by a batch job (``recsvc copy warm``)
+or by one server process serves every other process and host, and survives restarts.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import sqlite3
 import threading
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
-from pathlib import Path
 
+from recsvc.copy.cache_tables import CacheTable
 from recsvc.copy.guardrails import Fields
 
 logger = logging.getLogger(__name__)
@@ -39,33 +39,21 @@ class CacheEntry:
 class CopyCache:
     """Bounded LRU; failures expire after ``negative_ttl_s`` so the LLM gets another go later."""
 
-    def __init__(
-        self, max_size: int, negative_ttl_s: float, db_path: str | Path | None = None, *, table: str = "copy_cache"
-    ) -> None:
-        if not table.isidentifier():
-            raise ValueError(f"cache table name must be an identifier, got {table!r}")
-        self._table = table
+    def __init__(self, max_size: int, negative_ttl_s: float, table: CacheTable | None = None) -> None:
         self._max = max_size
         self._neg_ttl = negative_ttl_s
         self._data: OrderedDict[CacheKey, CacheEntry] = OrderedDict()
         self._lock = threading.Lock()
-        self._db: sqlite3.Connection | None = None
-        if db_path is not None:
-            Path(db_path).parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(str(db_path), timeout=30.0, isolation_level=None, check_same_thread=False)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA busy_timeout=30000")
-            self._db.execute(
-                f"CREATE TABLE IF NOT EXISTS {table} (key TEXT PRIMARY KEY, title TEXT NOT NULL, body TEXT NOT NULL,"
-                " cta TEXT NOT NULL, model TEXT NOT NULL)"
-            )
+        self._table = table
 
     def _load(self, key: CacheKey) -> CacheEntry | None:
-        if self._db is None:
+        if self._table is None:
             return None
-        row = self._db.execute(
-            f"SELECT title, body, cta, model FROM {self._table} WHERE key=?", (json.dumps(key, ensure_ascii=False),)
-        ).fetchone()
+        try:
+            row = self._table.load(json.dumps(key, ensure_ascii=False))
+        except Exception:  # the shared table is an optimisation: a dead database means a cache miss
+            logger.warning("copy cache: reading the shared table failed", exc_info=True)
+            return None
         if row is None:
             return None
         return CacheEntry(Fields(row[0], row[1], row[2]), row[3], "", time.monotonic())
@@ -73,15 +61,19 @@ class CopyCache:
     def get(self, key: CacheKey) -> CacheEntry | None:
         with self._lock:
             entry = self._data.get(key)
+        if entry is None:
+            # Read the shared table outside the lock: a database round trip must not serialise every request.
+            entry = self._load(key)
             if entry is None:
-                entry = self._load(key)
-                if entry is None:
-                    return None
-                self._data[key] = entry
-            if not entry.ok and time.monotonic() - entry.created > self._neg_ttl:
-                del self._data[key]
                 return None
+        with self._lock:
+            if not entry.ok and time.monotonic() - entry.created > self._neg_ttl:
+                self._data.pop(key, None)
+                return None
+            self._data[key] = entry
             self._data.move_to_end(key)
+            while len(self._data) > self._max:
+                self._data.popitem(last=False)
             return entry
 
     def put(self, key: CacheKey, entry: CacheEntry) -> None:
@@ -92,12 +84,12 @@ class CopyCache:
             self._data.move_to_end(key)
             while len(self._data) > self._max:
                 self._data.popitem(last=False)
-            if self._db is not None and entry.fields is not None:
-                f = entry.fields
-                self._db.execute(
-                    f"INSERT OR REPLACE INTO {self._table} (key, title, body, cta, model) VALUES (?, ?, ?, ?, ?)",
-                    (json.dumps(key, ensure_ascii=False), f.title, f.body, f.cta, entry.model),
-                )
+        if self._table is not None and entry.fields is not None:
+            f = entry.fields
+            try:
+                self._table.save(json.dumps(key, ensure_ascii=False), (f.title, f.body, f.cta, entry.model))
+            except Exception:  # as in _load: the entry still serves this process
+                logger.warning("copy cache: writing the shared table failed", exc_info=True)
 
     def __len__(self) -> int:
         with self._lock:
@@ -109,6 +101,6 @@ class CopyCache:
 
     def close(self) -> None:
         with self._lock:
-            if self._db is not None:
-                self._db.close()
-                self._db = None
+            table, self._table = self._table, None
+        if table is not None:
+            table.close()

@@ -30,6 +30,7 @@ from tqdm import tqdm
 
 from recsvc.copy import hook_prompts, hooks, prompts, templates
 from recsvc.copy.cache import CacheEntry, CacheKey, CopyCache
+from recsvc.copy.cache_tables import CacheBacking, SQLiteCacheBacking
 from recsvc.copy.config import CopyConfig
 from recsvc.copy.guardrails import Fields, check, opt_out_note
 from recsvc.copy.llm import LLMClient, LLMResult, Prompt
@@ -88,7 +89,7 @@ class Copywriter:
         llm: LLMClient | None = None,
         *,
         catalog_titles: Iterable[str] | CatalogTitles | None = None,
-        cache_db: str | Path | None = None,
+        cache_db: str | Path | CacheBacking | None = None,
     ) -> None:
         self._cfg = config.validate()
         self._llm = llm
@@ -101,7 +102,10 @@ class Copywriter:
         self._hook_mode = config.writer == "hook"
         # Hooks and whole messages are different texts: each has its own table in a shared cache file.
         table = "hook_cache" if self._hook_mode else "copy_cache"
-        self._cache = CopyCache(config.cache_size, config.negative_ttl_s, cache_db, table=table)
+        backing = SQLiteCacheBacking(cache_db) if isinstance(cache_db, str | Path) else cache_db
+        self._cache = CopyCache(
+            config.cache_size, config.negative_ttl_s, None if backing is None else backing.table(table)
+        )
         self._pool = ThreadPoolExecutor(max_workers=config.max_concurrency, thread_name_prefix="copy-llm")
         self._llm_slots = threading.BoundedSemaphore(config.max_concurrency)
         self._pending: dict[CacheKey, Future[Generation]] = {}

@@ -27,6 +27,7 @@ import pandas as pd
 
 from recsvc.catalog_text import all_titles
 from recsvc.copy.assistant import stream_reply
+from recsvc.copy.cache_tables import backing_for
 from recsvc.copy.conversation import reply_language, retrieval_query
 from recsvc.copy.facts import item_facts, with_facts
 from recsvc.copy.llm import LLMClient, OpenAILLM
@@ -79,7 +80,7 @@ from recsvc.outcomes import Attribution, OutcomeLog, OutcomeQuery, OutcomeRow, S
 from recsvc.recs.embeddings import Encoder, SentenceTransformerEncoder
 from recsvc.recs.serving import Candidate
 from recsvc.settings import Settings
-from recsvc.store import EventStore, event_id_for, is_postgres, open_store
+from recsvc.store import EventStore, event_id_for, open_store
 from recsvc.timing.clock import QuietHours, Trigger, deadline_for, resolve_timezone
 from recsvc.vocabulary import DEFAULT_LOCALE, EngagementTier
 
@@ -99,9 +100,8 @@ class Engine:
         self._encoder_lock = threading.Lock()
         # The LLM sits behind a small interface with timeouts; any OpenAI-compatible endpoint will do.
         self.llm: LLMClient = llm or OpenAILLM(settings.copy)
-        # The copy cache's table lives in a SQLite file; on PostgreSQL each process keeps its cache in memory.
-        cache_db = None if is_postgres(settings.paths.store) else settings.paths.store
-        self.copywriter = Copywriter(settings.copy, self.llm, cache_db=cache_db)
+        # Good copy is kept beside the store too, so every process and host serves what one of them wrote.
+        self.copywriter = Copywriter(settings.copy, self.llm, cache_db=backing_for(self.store))
         self._models: ModelSet | None = None
         self._reply_titles: CatalogTitles | None = None  # set with the models (see _refresh_titles)
         self._gate = VersionGate()  # refused model versions, shared by every load of this engine

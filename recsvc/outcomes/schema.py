@@ -7,7 +7,7 @@ sums of its purchases and feedback. Metrics are then one aggregation over this t
 
 ``outcome_events`` holds the id of every event attributed to a send: an event id is applied once,
 however often it is delivered or replayed. On SQLite the tables live in the store's file (created
-here); on PostgreSQL the same tables come from migration step 3 (:mod:`recsvc.store.migrations`).
+here); on PostgreSQL the same tables come from migration step 5 (:mod:`recsvc.store.migrations`).
 """
 
 from __future__ import annotations

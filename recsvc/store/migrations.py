@@ -3,7 +3,9 @@
 Each host runs :func:`migrate` when it opens the store; an advisory lock makes concurrent starts
 apply each step once, and ``schema_version`` records what was applied. A database whose schema is
 newer than this code knows is refused (``FailedPrecondition``): older code must not write into
-tables whose meaning it does not know. Never edit a released step; append a new one.
+tables whose meaning it does not know. Never edit a released step; append a new one. A step is
+pending until its own version is recorded, not merely while it is above the highest one, so steps
+written side by side (each independent of the others) apply whatever order they land in.
 """
 
 from __future__ import annotations
@@ -108,6 +110,35 @@ CREATE TABLE ledger_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
     (
         3,
         """
+CREATE TABLE bandit_arms (
+  context TEXT NOT NULL,
+  variant_set TEXT NOT NULL,
+  variant TEXT NOT NULL,
+  alpha DOUBLE PRECISION NOT NULL,
+  beta DOUBLE PRECISION NOT NULL,
+  updated_at DOUBLE PRECISION NOT NULL,
+  PRIMARY KEY (context, variant_set, variant)
+);
+""",
+    ),
+    (
+        4,
+        """
+CREATE TABLE copy_cache (
+  kind TEXT NOT NULL,
+  key TEXT NOT NULL,
+  title TEXT NOT NULL,
+  body TEXT NOT NULL,
+  cta TEXT NOT NULL,
+  model TEXT NOT NULL,
+  written_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+  PRIMARY KEY (kind, key)
+);
+""",
+    ),
+    (
+        5,
+        """
 CREATE TABLE outcome_sends (
   dedupe_key TEXT PRIMARY KEY,
   user_id TEXT NOT NULL,
@@ -152,7 +183,7 @@ CREATE INDEX outcome_events_send ON outcome_events(dedupe_key);
     ),
 )
 
-LATEST = MIGRATIONS[-1][0]
+LATEST = max(v for v, _ in MIGRATIONS)
 
 _VERSION_TABLE = """
 CREATE TABLE IF NOT EXISTS schema_version (
@@ -167,32 +198,39 @@ class SchemaStatus:
     current: int  # the highest version applied (0: an empty database)
     latest: int  # the highest version this code knows
     pending: tuple[int, ...]
+    unknown: tuple[int, ...] = ()  # applied by newer code: steps this code does not know
 
     @property
     def too_new(self) -> bool:
-        return self.current > self.latest
+        return bool(self.unknown)
 
 
-def _current(cur: Any) -> int:
+def _applied(cur: Any) -> set[int]:
     cur.execute("SELECT to_regclass('schema_version') IS NOT NULL")
     if not cur.fetchone()[0]:
-        return 0
-    cur.execute("SELECT COALESCE(MAX(version), 0) FROM schema_version")
-    return int(cur.fetchone()[0])
+        return set()
+    cur.execute("SELECT version FROM schema_version")
+    return {int(r[0]) for r in cur.fetchall()}
 
 
 def status(conn: Any) -> SchemaStatus:
     """Which schema version the database has, and which steps this code would apply."""
     with conn.cursor() as cur:
-        current = _current(cur)
-    return SchemaStatus(current, LATEST, tuple(v for v, _ in MIGRATIONS if v > current))
+        applied = _applied(cur)
+    known = {v for v, _ in MIGRATIONS}
+    return SchemaStatus(
+        max(applied, default=0),
+        LATEST,
+        tuple(v for v, _ in MIGRATIONS if v not in applied),
+        tuple(sorted(applied - known)),
+    )
 
 
 def refuse_if_too_new(st: SchemaStatus, where: str) -> None:
     if st.too_new:
         raise FailedPrecondition(
-            f"{where}: database schema is version {st.current}, newer than this recsvc knows "
-            f"(up to {st.latest}); upgrade recsvc, or point paths.store at another database",
+            f"{where}: database schema has step(s) {', '.join(map(str, st.unknown))}, newer than this recsvc "
+            f"knows (up to {st.latest}); upgrade recsvc, or point paths.store at another database",
             field="paths.store",
         )
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import socket
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -189,24 +188,6 @@ def test_build_copywriter_without_llm_serves_templates() -> None:
     writer, server = build_copywriter(CopyConfig(writer="full"), catalog_titles=["Trail Running Shoes"], with_llm=False)
     with writer:
         assert server is None and writer.write(REQ).writer == "template"
-
-
-def test_sqlite_cache_is_shared_between_writers(tmp_path: Path) -> None:
-    """Copy written by one process (e.g. `recsvc copy warm`) serves another from the shared store."""
-
-    from recsvc.copy.cache import CacheEntry, CopyCache
-    from recsvc.copy.guardrails import Fields
-
-    db = Path(tmp_path) / "store.db"
-    a = CopyCache(10, 60.0, db)
-    a.put(("i1", "loyal", "app_push", "en-US", "v0"), CacheEntry(Fields("Hi {name}", "Your pick", "Shop"), "m"))
-    a.put(("i2", "loyal", "app_push", "en-US", "v0"), CacheEntry(None, "m", "length"))  # failures stay local
-    b = CopyCache(10, 60.0, db)
-    got = b.get(("i1", "loyal", "app_push", "en-US", "v0"))
-    assert got is not None and got.fields is not None and got.fields.title == "Hi {name}"
-    assert b.get(("i2", "loyal", "app_push", "en-US", "v0")) is None
-    a.close()
-    b.close()
 
 
 def test_a_failing_llm_job_is_logged_and_answered_with_a_template(caplog: pytest.LogCaptureFixture) -> None:
