@@ -26,6 +26,7 @@ from recsvc.experiments.config import BanditConfig
 from recsvc.experiments.definitions import Experiment, experiments_from_settings, validate_experiments
 from recsvc.frequency.config import FrequencyConfig
 from recsvc.lifecycle.config import LifecycleConfig
+from recsvc.outcomes.config import AttributionConfig
 from recsvc.recs.config import RecsConfig
 from recsvc.store.config import PASSWORD_ENV, PostgresConfig
 from recsvc.timing.config import TimingConfig
@@ -176,6 +177,7 @@ class Settings:
     timing: TimingConfig = field(default_factory=TimingConfig)
     frequency: FrequencyConfig = field(default_factory=FrequencyConfig)
     postgres: PostgresConfig = field(default_factory=PostgresConfig)
+    attribution: AttributionConfig = field(default_factory=AttributionConfig)
     global_control: GlobalControl = field(default_factory=GlobalControl)  # users never pushed, for the lift of it all
     bandit: BanditConfig = field(default_factory=BanditConfig)
     experiments: tuple[Experiment, ...] = ()  # the [[experiments]] tables of the settings file

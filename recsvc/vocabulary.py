@@ -1,5 +1,6 @@
 """The domain's words: lifecycle stages, engagement tiers, channels, triggers, event types,
-suppression reasons, copy writers, media types and locales.
+suppression reasons, copy writers, media types, locales, and the words of push outcomes
+(attribution methods and models, send-time sources, feedback reasons, outcome dimensions).
 
 Every package takes these from here, and nowhere else defines them. Each tuple is in the order of
 its protobuf enum in ``protos/recsvc/v1/recsvc.proto``: the word at index ``i`` is enum value
@@ -70,6 +71,27 @@ MEDIA_TYPES: tuple[str, ...] = ("image", "video", "audio")
 # Locales the copy is written in; any other locale is written in the closest of these.
 LOCALES: tuple[str, ...] = ("en-US", "zh-CN")
 DEFAULT_LOCALE = "en-US"
+# Slices of the outcome metrics (proto ``OutcomeDimension``); "experiment_arm" is experiment and arm together.
+OUTCOME_DIMENSIONS: tuple[str, ...] = (
+    "stage",
+    "tier",
+    "channel",
+    "trigger",
+    "writer",
+    "variant",
+    "locale",
+    "experiment_arm",
+    "campaign",
+)
+# How an event found its send: the caller's dedupe key, the campaign id and user, or the user's last send.
+ATTRIBUTION_METHODS: tuple[str, ...] = ("dedupe_key", "campaign", "window")
+# Which of the sends in the window an event without a dedupe key goes to.
+ATTRIBUTION_MODELS: tuple[str, ...] = ("last_touch", "first_touch")
+# Where a booked send's planned time came from: the send-time model's slot, the first minute after a
+# window that was all quiet hours, or the request's own time (no slot).
+SEND_TIME_SOURCES: tuple[str, ...] = ("model", "deferred", "request_time")
+# Reasons a feedback event may give (payload ``{"rating": 1-5, "reasons": [...]}``).
+FEEDBACK_REASONS: tuple[str, ...] = ("too_many", "not_relevant", "bad_time", "other")
 
 
 def enum_value(words: tuple[str, ...], name: str) -> int:

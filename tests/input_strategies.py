@@ -142,7 +142,9 @@ EVENT_GOOD: dict[str, S[Any]] = {
     "campaign_id": short,
     "variant": short,
     "location": good_location,
-    "payload": one_of("", "{}", '{"rating": 1}', "[[[[1]]]]", '{"k": "[[[["}', "null", '"x"'),
+    # valid for every event type: a feedback payload must be an object with a 1-5 rating and known reasons
+    "payload": one_of("", "{}", '{"rating": 1}', '{"k": "[[[["}', '{"rating": 5, "reasons": ["too_many"]}'),
+    "dedupe_key": st.one_of(st.just(""), ident),
 }
 EVENT_BAD: dict[str, S[Any]] = {
     "event_id": bad_optional_id,
@@ -164,9 +166,13 @@ EVENT_BAD: dict[str, S[Any]] = {
         '{"k": "' + "x" * 17_000 + '"}',
         '{"k": "' + "x" * 10_000_000 + '"}',
     ),
+    "dedupe_key": bad_optional_id,
 }
 EVENT_ANY: dict[str, S[Any]] = {
-    **{k: arbitrary_text for k in ("event_id", "user_id", "item_id", "campaign_id", "variant", "payload")},
+    **{
+        k: arbitrary_text
+        for k in ("event_id", "user_id", "item_id", "campaign_id", "variant", "payload", "dedupe_key")
+    },
     "ts": arbitrary_ts,
     "event_type": arbitrary_int,
     "quantity": arbitrary_int,

@@ -41,7 +41,7 @@ from recsvc.engine.catalog import CatalogSync, item_names, names_of
 from recsvc.engine.counters import Counters
 from recsvc.engine.history import HISTORY_LIMIT, Digest, DigestCache
 from recsvc.engine.localize import ItemRows, localized
-from recsvc.engine.metrics import metric_values, record_call
+from recsvc.engine.metrics import last_days, metric_values, record_call
 from recsvc.engine.models import ModelSet, VersionGate, check_artifacts, load_model_set, newer_versions_pending
 from recsvc.engine.pipeline import (
     Audience,
@@ -55,6 +55,7 @@ from recsvc.engine.pipeline import (
     suppression,
 )
 from recsvc.engine.scoring import UserState
+from recsvc.engine.sends import send_record
 from recsvc.engine.types import (
     CandidateView,
     ItemView,
@@ -75,10 +76,11 @@ from recsvc.engine.views import booking_view, catalog_item_view, message_view, s
 from recsvc.errors import FailedPrecondition, InvalidArgument, NotFound, RecsvcError, ResourceExhausted
 from recsvc.frequency import open_ledger
 from recsvc.frequency.caps import DERIVING_EVENT_TYPES
+from recsvc.outcomes import Attribution, OutcomeLog, OutcomeQuery, OutcomeRow, SendRecord
 from recsvc.recs.embeddings import Encoder, SentenceTransformerEncoder
 from recsvc.recs.serving import Candidate
 from recsvc.settings import Settings
-from recsvc.store import EventStore, open_store
+from recsvc.store import EventStore, event_id_for, open_store
 from recsvc.timing.clock import QuietHours, Trigger, deadline_for, resolve_timezone
 from recsvc.vocabulary import DEFAULT_LOCALE, EngagementTier
 
@@ -92,6 +94,7 @@ class Engine:
         self.settings = settings
         self.store: EventStore = open_store(settings.paths.store, settings.postgres)
         self.caps = open_ledger(self.store, settings.frequency)
+        self.outcomes = OutcomeLog(self.store, settings.attribution)
         self._reconcile_derived_state()
         self._encoder = encoder
         self._encoder_lock = threading.Lock()
@@ -259,7 +262,11 @@ class Engine:
         expires_at = expiry(q.now, window[1], self.settings.engine.candidate_ttl_hours)
         views = candidate_views(q, shown, choice, send_time_view(slot, audience.tz.key), expires_at, messages)
         if q.reserve and views and choice.channel and may_book(suppressed, slot):
-            suppressed = self._book(q, choice.channel, tier_enum, audience.trigger, views[0].dedupe_key)
+            record = send_record(
+                q, views[0], stage=lifecycle.current_stage, tier=tier, locale=audience.locale, slot=slot,
+                versions=self.versions(models),
+            )  # fmt: skip
+            suppressed = self._book(q, tier_enum, audience.trigger, record)
         record_call(self._counters, "recommend", t0)
         return RecommendResult(
             user_id=q.user_id,
@@ -311,10 +318,19 @@ class Engine:
         return out
 
     def _book(
-        self, q: RecommendQuery, channel: str, tier: EngagementTier, trigger: Trigger, dedupe: str
+        self, q: RecommendQuery, tier: EngagementTier, trigger: Trigger, record: SendRecord
     ) -> SuppressionView | None:
-        """Reserve the send in the caps ledger: None when booked, else why not (duplicate or refused)."""
-        booked = self.caps.reserve(q.user_id, channel, tier, q.now, dedupe_key=dedupe, key_moment=trigger.key_moment)
+        """Reserve the send in the caps ledger, recording it for attribution in the same transaction:
+        None when booked, else why not (duplicate or refused)."""
+        booked = self.caps.reserve(
+            q.user_id,
+            record.channel,
+            tier,
+            q.now,
+            dedupe_key=record.dedupe_key,
+            key_moment=trigger.key_moment,
+            on_booked=self.outcomes.booking_hook(record),
+        )
         return booking_view(booked)
 
     # ---- batch helpers ----------------------------------------------------------------------
@@ -366,14 +382,20 @@ class Engine:
     def report_events(
         self, rows: Sequence[tuple[dict[str, Any] | None, str, str]], event_ids: Sequence[str]
     ) -> ReportResult:
-        """Store valid rows (durably), reject the others one by one, and apply feedback to caps.
+        """Store valid rows (durably), reject the others one by one, apply feedback to caps and
+        attribute the events to their sends (a row's ``dedupe_key`` names its send).
 
-        Unsubscribes and feedback that lowers caps are written in the transaction that stores the
-        events: an acknowledged unsubscribe is never without its opt-out, even after ``kill -9``.
+        Unsubscribes, feedback that lowers caps and attributions are written in the transaction that
+        stores the events: an acknowledged unsubscribe is never without its opt-out, nor an
+        acknowledged open without its send's open, even after ``kill -9``.
         """
-        good = [r for r, _, _ in rows if r is not None]
+        good = [{**r, "event_id": r.get("event_id") or event_id_for(r)} for r, _, _ in rows if r is not None]
         rejections = tuple(Rejection(i, event_ids[i], fld, why) for i, (r, fld, why) in enumerate(rows) if r is None)
-        res, _ = self.store.add_events(good, derive=self.caps.derive_from_events)
+        keys = {str(r["event_id"]): str(r["dedupe_key"]) for r in good if r.get("dedupe_key")}
+        attributed: list[Attribution] = []
+        derive = self.outcomes.deriving(self.caps.derive_from_events, keys, attributed)
+        res, _ = self.store.add_events(good, derive=derive)
+        self._counters.inc("events_attributed", len(attributed))
         self._counters.inc("events_accepted", res.accepted)
         self._counters.inc("events_duplicate", res.duplicate)
         self._counters.inc("events_rejected", len(rejections))
@@ -544,6 +566,10 @@ class Engine:
         return item.title
 
     # ---- metrics and status -----------------------------------------------------------------
+    def outcome_rows(self, query: OutcomeQuery) -> list[OutcomeRow]:
+        """What the sends booked in the query's range did, sliced as it asks."""
+        return self.outcomes.outcomes(query)
+
     def metrics(self) -> tuple[dict[str, float], dict[str, str]]:
         values = metric_values(
             self._counters,
@@ -552,6 +578,7 @@ class Engine:
             llm_status=self.llm_status(),
             users_cached=len(self._states),
             store=self.store,
+            outcomes_7d=self.outcomes.totals(*last_days(7)),
         )
         return values, self.versions()
 
@@ -566,6 +593,7 @@ class Engine:
 
     def close(self) -> None:
         self.copywriter.close()
+        self.outcomes.close()
         self.store.close()
         self.caps.close()
 

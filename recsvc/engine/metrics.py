@@ -1,10 +1,12 @@
 """What ``GetMetrics`` reports of one engine: its call counters and latency percentiles, the
-copywriter's and the local LLM's figures, the cache size and the store's size."""
+copywriter's and the local LLM's figures, the cache size, the store's size and the outcomes of the
+last 7 days' sends."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
 
 from recsvc.copy.supervisor import LLMStatus, status_metrics
 from recsvc.engine.counters import Counters
@@ -36,6 +38,7 @@ def metric_values(
     llm_status: LLMStatus | None,
     users_cached: int,
     store: EventStore,
+    outcomes_7d: Mapping[str, float],
 ) -> dict[str, float]:
     """Every figure, by name."""
     values = counters.values()
@@ -46,4 +49,11 @@ def metric_values(
     values["users_cached"] = float(users_cached)
     values["items"] = float(store.count("items"))
     values["events"] = float(store.count("events"))
+    values.update({f"outcomes.{k}_7d": float(v) for k, v in outcomes_7d.items()})
     return values
+
+
+def last_days(days: int) -> tuple[datetime, datetime]:
+    """``[now - days, now]`` in UTC, the end just past now so a send booked this instant counts."""
+    now = datetime.now(UTC)
+    return now - timedelta(days=days), now + timedelta(seconds=1)

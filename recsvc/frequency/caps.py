@@ -23,7 +23,7 @@ import math
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -77,6 +77,9 @@ _FEEDBACK_EVENT_INDEX = (
 _DERIVED_THROUGH = "events_derived_through"
 # A DB-API cursor taking ``?`` parameters: sqlite3's, or caps_pg's adapter around a psycopg cursor.
 Cursor = Any
+# Writes what else a booked send implies (its attribution record) with the reservation's own cursor (a
+# sqlite3 cursor, or a psycopg one on PostgreSQL), so both commit together or not at all.
+BookingHook = Callable[[Cursor, "Reservation"], None]
 # Event types whose effects live in this ledger (see :meth:`CapLedger.derive_from_events`).
 DERIVING_EVENT_TYPES: tuple[str, ...] = ("unsubscribe", "push_dismissed", "feedback")
 
@@ -267,8 +270,10 @@ class CapLedger:
         *,
         dedupe_key: str,
         key_moment: bool = False,
+        on_booked: BookingHook | None = None,
     ) -> Reservation | Refusal:
-        """Atomically check the caps and record a planned send; the same ``dedupe_key`` is idempotent."""
+        """Atomically check the caps and record a planned send; the same ``dedupe_key`` is idempotent.
+        ``on_booked`` runs in the booking's transaction for a new reservation (not for a duplicate)."""
         if not dedupe_key:
             raise InvalidArgument("dedupe_key must be non-empty", field="dedupe_key")
         ch = _channel(channel)
@@ -301,8 +306,10 @@ class CapLedger:
                 "INSERT INTO sends(user_id, channel, tier, ts, dedupe_key, key_moment) VALUES (?,?,?,?,?,?)",
                 (uid, ch, int(t), now, dedupe_key, int(key_moment)),
             )
-            rid = int(cur.lastrowid or 0)
-        return Reservation(rid, uid, ch, t, now_utc.astimezone(UTC), dedupe_key, key_moment)
+            booked = Reservation(int(cur.lastrowid or 0), uid, ch, t, now_utc.astimezone(UTC), dedupe_key, key_moment)
+            if on_booked is not None:
+                on_booked(cur, booked)
+        return booked
 
     def _verdict(
         self, cur: Cursor, uid: str, ch: str, t: EngagementTier, now: float, key_moment: bool

@@ -22,6 +22,7 @@ from typing import Any
 from recsvc.errors import InvalidArgument
 from recsvc.frequency.caps import (
     ALL_CHANNELS,
+    BookingHook,
     CapLedger,
     Refusal,
     Reservation,
@@ -32,37 +33,12 @@ from recsvc.frequency.caps import (
 )
 from recsvc.frequency.config import FrequencyConfig
 from recsvc.frequency.windows import DAY, WEEK
+from recsvc.store.cursor import QmarkCursor as _Qmark
 from recsvc.store.postgres import PostgresStore
 from recsvc.vocabulary import EngagementTier
 
 _USER_LOCK = 7_310_016  # first key of per-user advisory locks (second: hashtext(user_id))
 _DERIVED_THROUGH = "events_derived_through"
-
-
-class _Qmark:
-    """A psycopg cursor that takes sqlite-style ``?`` parameters, for the verdict code shared with SQLite.
-
-    The shared statements hold no literal ``?``, so the replacement is exact."""
-
-    def __init__(self, cur: Any) -> None:
-        self._cur = cur
-
-    def execute(self, sql: str, params: Sequence[Any] = ()) -> _Qmark:
-        self._cur.execute(sql.replace("?", "%s"), params)
-        return self
-
-    def fetchone(self) -> Any:
-        return self._cur.fetchone()
-
-    def fetchall(self) -> list[Any]:
-        return list(self._cur.fetchall())
-
-    def __iter__(self) -> Iterator[Any]:
-        return iter(self._cur.fetchall())
-
-    @property
-    def rowcount(self) -> int:
-        return int(self._cur.rowcount)
 
 
 def _max_window_sql(window: str) -> str:
@@ -135,8 +111,10 @@ class PgCapLedger(CapLedger):
         *,
         dedupe_key: str,
         key_moment: bool = False,
+        on_booked: BookingHook | None = None,
     ) -> Reservation | Refusal:
-        """Atomically check the caps and record a planned send; the same ``dedupe_key`` is idempotent."""
+        """Atomically check the caps and record a planned send; the same ``dedupe_key`` is idempotent.
+        ``on_booked`` runs in the booking's transaction for a new reservation (not for a duplicate)."""
         if not dedupe_key:
             raise InvalidArgument("dedupe_key must be non-empty", field="dedupe_key")
         ch = _channel(channel)
@@ -148,7 +126,10 @@ class PgCapLedger(CapLedger):
             cur.execute(_RESERVE, self._reserve_params(uid, ch, t, now, dedupe_key, key_moment))
             row = cur.fetchone()
             if row is not None:
-                return Reservation(int(row[0]), uid, ch, t, now_utc.astimezone(UTC), dedupe_key, key_moment)
+                booked = Reservation(int(row[0]), uid, ch, t, now_utc.astimezone(UTC), dedupe_key, key_moment)
+                if on_booked is not None:
+                    on_booked(cur, booked)
+                return booked
             cur.execute(
                 "SELECT id, user_id, channel, tier, ts, key_moment FROM sends WHERE dedupe_key=%s", (dedupe_key,)
             )

@@ -25,6 +25,7 @@ from recsvc.copy.conversation import supported_locale
 from recsvc.data.io import ITEM_COLUMNS
 from recsvc.engine.types import RecommendQuery
 from recsvc.errors import InvalidArgument
+from recsvc.outcomes import parse_feedback
 from recsvc.server import fields
 from recsvc.settings import Settings
 from recsvc.v1 import recsvc_pb2 as pb
@@ -185,6 +186,8 @@ def _event_row(e: pb.Event, settings: Settings) -> dict[str, Any]:
     payload = ""
     if e.payload:
         payload = fields.json_payload(e.payload, "payload", lim.max_payload_bytes, lim.max_payload_depth)
+    if event_type == "feedback":
+        parse_feedback(payload)  # a rating or reasons the metrics cannot read reject this row
     if e.quantity < 0:
         raise InvalidArgument(f"quantity must be >= 0, got {e.quantity}", field="quantity")
     value = fields.amount(e.value, "value", lim.max_amount, signed=True)
@@ -208,6 +211,7 @@ def _event_row(e: pb.Event, settings: Settings) -> dict[str, Any]:
         "city": fields.text(e.location.city, "location.city", lim.max_text_len) or None,
         "payload": payload or None,
         "ts_offset_min": 0,
+        "dedupe_key": fields.text(e.dedupe_key, "dedupe_key", lim.max_id_len),
     }
 
 

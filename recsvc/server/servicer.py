@@ -9,7 +9,7 @@ import grpc
 
 from recsvc.engine.engine import Engine
 from recsvc.errors import RecsvcError
-from recsvc.server import convert, responses
+from recsvc.server import convert, outcomes, responses
 from recsvc.server.errors import code_of, grpc_errors
 from recsvc.v1 import recsvc_pb2 as pb
 from recsvc.v1 import recsvc_pb2_grpc as pb_grpc
@@ -119,6 +119,11 @@ class PushRecommenderServicer(pb_grpc.PushRecommenderServicer):
         return pb.GetMetricsResponse(
             values=values, model_versions=responses.versions_pb(versions), details=self.engine.status_details()
         )
+
+    @grpc_errors
+    def GetOutcomes(self, request: pb.GetOutcomesRequest, context: grpc.ServicerContext) -> pb.GetOutcomesResponse:
+        query = outcomes.outcome_query(request, self.settings)
+        return outcomes.outcomes_pb(query, self.engine.outcome_rows(query))
 
 
 def add_to_server(engine: Engine, server: grpc.Server) -> None:

@@ -136,6 +136,51 @@ CREATE TABLE copy_cache (
 );
 """,
     ),
+    (
+        5,
+        """
+CREATE TABLE outcome_sends (
+  dedupe_key TEXT PRIMARY KEY,
+  user_id TEXT NOT NULL,
+  item_id TEXT NOT NULL DEFAULT '',
+  channel TEXT NOT NULL,
+  send_trigger TEXT NOT NULL DEFAULT '',
+  stage TEXT NOT NULL DEFAULT '',
+  tier TEXT NOT NULL DEFAULT '',
+  writer TEXT NOT NULL DEFAULT '',
+  variant TEXT NOT NULL DEFAULT '',
+  locale TEXT NOT NULL DEFAULT '',
+  send_time_source TEXT NOT NULL DEFAULT '',
+  experiment TEXT NOT NULL DEFAULT '',
+  arm TEXT NOT NULL DEFAULT '',
+  campaign_id TEXT NOT NULL DEFAULT '',
+  model_versions TEXT NOT NULL DEFAULT '{}',
+  planned_at DOUBLE PRECISION NOT NULL,
+  booked_at DOUBLE PRECISION NOT NULL,
+  delivered_at DOUBLE PRECISION,
+  opened_at DOUBLE PRECISION,
+  clicked_at DOUBLE PRECISION,
+  converted_at DOUBLE PRECISION,
+  dismissed_at DOUBLE PRECISION,
+  unsubscribed_at DOUBLE PRECISION,
+  purchases INTEGER NOT NULL DEFAULT 0,
+  revenue DOUBLE PRECISION NOT NULL DEFAULT 0,
+  feedback_n INTEGER NOT NULL DEFAULT 0,
+  score_n INTEGER NOT NULL DEFAULT 0,
+  score_sum DOUBLE PRECISION NOT NULL DEFAULT 0
+);
+CREATE INDEX outcome_sends_user ON outcome_sends(user_id, planned_at);
+CREATE INDEX outcome_sends_booked ON outcome_sends(booked_at);
+CREATE TABLE outcome_events (
+  event_id TEXT PRIMARY KEY,
+  dedupe_key TEXT NOT NULL,
+  event_type TEXT NOT NULL,
+  ts DOUBLE PRECISION NOT NULL,
+  method TEXT NOT NULL
+);
+CREATE INDEX outcome_events_send ON outcome_events(dedupe_key);
+""",
+    ),
 )
 
 LATEST = max(v for v, _ in MIGRATIONS)

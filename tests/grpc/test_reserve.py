@@ -27,10 +27,14 @@ def _reserve(user: str, campaign: str, now: datetime) -> pb.RecommendRequest:
 
 
 def _sendable_user(stub: pb_grpc.PushRecommenderStub, server: RecsvcServer, skip: int) -> str:
-    """A HIGH-tier user (the tier with the largest caps) that a preview would send to now; ``skip`` of
-    them are left for other tests, so that each test books sends for a user of its own."""
+    """A HIGH-tier user (the tier with the largest caps) without booked sends (other tests' users have
+    some) that a preview would send to now; ``skip`` of them are left for other tests, so that each test
+    books sends for a user of its own."""
     found = 0
+    week_ago = datetime.now(UTC) - timedelta(days=8)
     for user in sorted(u for u, t in server.engine._states.tiers().items() if t == "high"):
+        if server.engine.caps.sends_for(user, week_ago):
+            continue
         r = stub.Recommend(pb.RecommendRequest(user_id=user, max_candidates=3, write_copy=False), timeout=30)
         if r.candidates and not r.HasField("suppression") and r.engagement_tier == pb.ENGAGEMENT_TIER_HIGH:
             if found == skip:

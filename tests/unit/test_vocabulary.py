@@ -16,6 +16,7 @@ _PAIRS = [
     (v.SUPPRESSIONS, pb.SuppressionReason, "SUPPRESSION_REASON_"),
     (v.WRITERS, pb.Writer, "WRITER_"),
     (v.MEDIA_TYPES, pb.MediaType, "MEDIA_TYPE_"),
+    (v.OUTCOME_DIMENSIONS, pb.OutcomeDimension, "OUTCOME_DIMENSION_"),
 ]
 
 
@@ -58,7 +59,11 @@ def test_no_package_defines_the_words_again() -> None:
     import re
 
     root = pathlib.Path(v.__file__).parent
-    pattern = re.compile(r"^(STAGES|TIERS|CHANNELS|TRIGGERS|EVENT_TYPES|SUPPRESSIONS|WRITERS|LOCALES)\b.*=", re.M)
+    names = (
+        "STAGES|TIERS|CHANNELS|TRIGGERS|EVENT_TYPES|SUPPRESSIONS|WRITERS|LOCALES"
+        "|OUTCOME_DIMENSIONS|ATTRIBUTION_METHODS|ATTRIBUTION_MODELS|SEND_TIME_SOURCES|FEEDBACK_REASONS"
+    )
+    pattern = re.compile(rf"^({names})\b.*=", re.M)
     offenders = [
         f"{p.relative_to(root)}: {m.group(0)}"
         for p in root.rglob("*.py")
