@@ -34,7 +34,7 @@ class EngagementTier(enum.IntEnum):
 STAGES: tuple[str, ...] = tuple(s.name.lower() for s in Stage)
 TIERS: tuple[str, ...] = tuple(t.name.lower() for t in EngagementTier)
 CHANNELS: tuple[str, ...] = ("app_push", "sms", "email", "in_app")
-TRIGGERS: tuple[str, ...] = ("scheduled", "purchase_completed", "cart_idle", "geo_enter", "app_open")
+TRIGGERS: tuple[str, ...] = ("scheduled", "purchase_completed", "cart_idle", "geo_enter", "app_open", "survey")
 # Assistant replies rank products too, but "chat" is no push trigger, so the proto has no value for it.
 CHAT_TRIGGER = "chat"
 RANKING_TRIGGERS: tuple[str, ...] = (*TRIGGERS, CHAT_TRIGGER)
@@ -119,3 +119,6 @@ EXPERIMENT_METRICS: tuple[str, ...] = (
 )
 # "split": fixed weights for the whole run; "optimize": a bandit moves traffic to the winning arm.
 EXPERIMENT_MODES: tuple[str, ...] = ("split", "optimize")
+
+# Why a user gave a ``feedback`` event (its payload's ``reasons``): each changes what they get next.
+FEEDBACK_REASONS: tuple[str, ...] = ("too_many", "not_relevant", "bad_time")
