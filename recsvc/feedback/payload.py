@@ -39,7 +39,9 @@ def check_payload(text: str, field: str = "payload") -> FeedbackPayload:
         raise InvalidArgument(f'{field} must be a JSON object such as {{"rating": 4}}', field=field)
     unknown = sorted(set(data) - {"rating", "reasons"})
     if unknown:
-        raise InvalidArgument(f"{field}: unknown key {unknown[0]!r} (known: rating, reasons)", field=f"{field}.{unknown[0]}")
+        raise InvalidArgument(
+            f"{field}: unknown key {unknown[0]!r} (known: rating, reasons)", field=f"{field}.{unknown[0]}"
+        )
     reasons = _reasons(data.get("reasons", []), f"{field}.reasons")
     rating = data.get("rating")
     if rating is None:

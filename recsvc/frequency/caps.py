@@ -473,3 +473,12 @@ class CapLedger:
             )
             for r in rows
         ]
+
+    def booked_since(self, user_id: str, since: datetime, key_prefix: str) -> bool:
+        """Whether a send whose dedupe key starts with ``key_prefix`` is booked at or after ``since``."""
+        with self._read() as cur:
+            row = cur.execute(
+                "SELECT 1 FROM sends WHERE user_id=? AND ts>=? AND dedupe_key LIKE ? LIMIT 1",
+                (str(user_id), _secs(since, "since"), key_prefix + "%"),
+            ).fetchone()
+        return row is not None

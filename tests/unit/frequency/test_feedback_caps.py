@@ -20,14 +20,22 @@ DAY = timedelta(days=1)
 
 
 def _feedback(eid: str, user: str, at: datetime, payload: dict[str, object]) -> dict[str, object]:
-    return {"event_id": eid, "user_id": user, "ts": at.timestamp(), "event_type": "feedback", "payload": json.dumps(payload)}
+    return {
+        "event_id": eid,
+        "user_id": user,
+        "ts": at.timestamp(),
+        "event_type": "feedback",
+        "payload": json.dumps(payload),
+    }
 
 
 def _booked_in_a_week(ledger: object, user: str, start: datetime) -> int:
     """How many sends a HIGH user gets booked, one every 12 hours over 7 days (daily cap 3 never binds)."""
     got = 0
     for i in range(14):
-        out = ledger.reserve(user, "app_push", EngagementTier.HIGH, start + timedelta(hours=12 * i), dedupe_key=f"{user}-{start:%j}-{i}")  # type: ignore[attr-defined]
+        out = ledger.reserve(
+            user, "app_push", EngagementTier.HIGH, start + timedelta(hours=12 * i), dedupe_key=f"{user}-{start:%j}-{i}"
+        )  # type: ignore[attr-defined]
         got += isinstance(out, Reservation)
     return got
 
