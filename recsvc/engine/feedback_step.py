@@ -69,7 +69,7 @@ def with_survey(
         reason=SURVEY_REASON[lang],
         channel=choice.channel or "",
         channel_reason=choice.reason,
-        message=survey_message(lang) if q.write_copy else None,
+        message=survey_message(lang),  # a fixed template: no reason to leave it out
         send_time=send_time,
         priority=rank,
         expires_at=expires_at,
