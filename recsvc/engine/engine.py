@@ -351,7 +351,10 @@ class Engine:
         q = RecommendQuery(user_id=user_id, now=now, trigger=trigger, write_copy=False)
         audience = Audience.of(q, self.store.get_user(user_id) or {}, self.settings.timing)
         window = deadline_for(audience.trigger, now, self.settings.timing)
-        return send_time_view(best_slot(self.models, q, audience, window), audience.tz.key)
+        fb = self.settings.feedback
+        effects, _ = user_feedback(self.store, self.caps, self._digests.get(user_id), q, audience, fb)
+        hours = effects.hour_weights(fb.bad_time_penalty)
+        return send_time_view(best_slot(self.models, q, audience, window, hours), audience.tz.key)
 
     # ---- other calls ------------------------------------------------------------------------
     def score_users(self, user_ids: Sequence[str], as_of: datetime) -> tuple[list[UserScoreView], dict[str, str]]:
