@@ -15,7 +15,7 @@ class FeedbackConfig:
 
     # not_relevant: the score of candidates in the rejected item's category is multiplied by this.
     not_relevant_days: float = 30.0
-    not_relevant_penalty: float = 0.2
+    not_relevant_penalty: float = 0.05
     # bad_time: the local hour the rejected push arrived, and ``bad_time_spread`` hours either side,
     # get their send propensity multiplied by ``bad_time_penalty``.
     bad_time_days: float = 30.0
