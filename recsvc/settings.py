@@ -24,6 +24,7 @@ from recsvc.errors import InvalidArgument
 from recsvc.experiments.assignment import GlobalControl
 from recsvc.experiments.config import BanditConfig
 from recsvc.experiments.definitions import Experiment, experiments_from_settings, validate_experiments
+from recsvc.feedback.config import FeedbackConfig
 from recsvc.frequency.config import FrequencyConfig
 from recsvc.lifecycle.config import LifecycleConfig
 from recsvc.outcomes.config import AttributionConfig
@@ -180,6 +181,7 @@ class Settings:
     attribution: AttributionConfig = field(default_factory=AttributionConfig)
     global_control: GlobalControl = field(default_factory=GlobalControl)  # users never pushed, for the lift of it all
     bandit: BanditConfig = field(default_factory=BanditConfig)
+    feedback: FeedbackConfig = field(default_factory=FeedbackConfig)  # effects of feedback reasons, the survey
     experiments: tuple[Experiment, ...] = ()  # the [[experiments]] tables of the settings file
     api_token: str = field(default="", repr=False)  # from RECSVC_API_TOKEN only
 

@@ -35,7 +35,7 @@ class EngagementTier(enum.IntEnum):
 STAGES: tuple[str, ...] = tuple(s.name.lower() for s in Stage)
 TIERS: tuple[str, ...] = tuple(t.name.lower() for t in EngagementTier)
 CHANNELS: tuple[str, ...] = ("app_push", "sms", "email", "in_app")
-TRIGGERS: tuple[str, ...] = ("scheduled", "purchase_completed", "cart_idle", "geo_enter", "app_open")
+TRIGGERS: tuple[str, ...] = ("scheduled", "purchase_completed", "cart_idle", "geo_enter", "app_open", "survey")
 # Assistant replies rank products too, but "chat" is no push trigger, so the proto has no value for it.
 CHAT_TRIGGER = "chat"
 RANKING_TRIGGERS: tuple[str, ...] = (*TRIGGERS, CHAT_TRIGGER)
@@ -90,8 +90,6 @@ ATTRIBUTION_MODELS: tuple[str, ...] = ("last_touch", "first_touch")
 # Where a booked send's planned time came from: the send-time model's slot, the first minute after a
 # window that was all quiet hours, or the request's own time (no slot).
 SEND_TIME_SOURCES: tuple[str, ...] = ("model", "deferred", "request_time")
-# Reasons a feedback event may give (payload ``{"rating": 1-5, "reasons": [...]}``).
-FEEDBACK_REASONS: tuple[str, ...] = ("too_many", "not_relevant", "bad_time", "other")
 
 
 def enum_value(words: tuple[str, ...], name: str) -> int:
@@ -141,3 +139,6 @@ EXPERIMENT_METRICS: tuple[str, ...] = (
 )
 # "split": fixed weights for the whole run; "optimize": a bandit moves traffic to the winning arm.
 EXPERIMENT_MODES: tuple[str, ...] = ("split", "optimize")
+
+# Why a user gave a ``feedback`` event (its payload's ``reasons``): each but "other" changes what they get next.
+FEEDBACK_REASONS: tuple[str, ...] = ("too_many", "not_relevant", "bad_time", "other")

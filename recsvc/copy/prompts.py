@@ -47,6 +47,7 @@ TRIGGER_HINT: dict[str, dict[str, str]] = {
         "cart_idle": "the item has been waiting in the cart",
         "geo_enter": "the user is near a store in the city",
         "app_open": "the user just opened the app",
+        "survey": "",
     },
     "zh-CN": {
         "scheduled": "",
@@ -54,6 +55,7 @@ TRIGGER_HINT: dict[str, dict[str, str]] = {
         "cart_idle": "商品在购物车里放了一段时间",
         "geo_enter": "用户就在这座城市的门店附近",
         "app_open": "用户刚打开应用",
+        "survey": "",
     },
 }
 # Goals that suggest a cart or an offer, said without them when the reader has neither (the model

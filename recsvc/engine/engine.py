@@ -13,6 +13,7 @@ splitting it would only move the call list into more files.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 import time
@@ -39,6 +40,7 @@ from recsvc.engine import copy_requests, scoring
 from recsvc.engine.candidates import CandidateCache, cart_first
 from recsvc.engine.catalog import CatalogSync, item_names, names_of
 from recsvc.engine.counters import Counters
+from recsvc.engine.feedback_step import user_feedback, with_survey
 from recsvc.engine.history import HISTORY_LIMIT, Digest, DigestCache
 from recsvc.engine.localize import ItemRows, localized
 from recsvc.engine.metrics import last_days, metric_values, record_call
@@ -74,6 +76,7 @@ from recsvc.engine.types import (
 from recsvc.engine.user_state import UserStates
 from recsvc.engine.views import booking_view, catalog_item_view, message_view, send_time_view
 from recsvc.errors import FailedPrecondition, InvalidArgument, NotFound, RecsvcError, ResourceExhausted
+from recsvc.feedback.effects import FeedbackEffects, down_weighted
 from recsvc.frequency import open_ledger
 from recsvc.frequency.caps import DERIVING_EVENT_TYPES
 from recsvc.outcomes import Attribution, OutcomeLog, OutcomeQuery, OutcomeRow, SendRecord
@@ -248,19 +251,24 @@ class Engine:
         digest = self._digests.get(q.user_id)
         lifecycle, tier = self._states.get(q.user_id, q.now, digest.sig, models)
         audience = Audience.of(q, user, self.settings.timing)
-        cands = self._ranked(q, audience, lifecycle.current_stage, digest, models)
+        fb = self.settings.feedback
+        effects, survey = user_feedback(self.store, self.caps, digest, q, audience, fb)
+        surveying = audience.trigger is Trigger.SURVEY
+        cands = [] if surveying else self._ranked(q, audience, lifecycle.current_stage, digest, models, effects)
         unsub = self.caps.unsubscribed_channels(q.user_id)
         choice = pick_channel(q, user, unsub, digest.channel_stats, self.settings.frequency)
         window = deadline_for(audience.trigger, q.now, self.settings.timing)
-        slot = best_slot(models, q, audience, window)
+        slot = best_slot(models, q, audience, window, effects.hour_weights(fb.bad_time_penalty))
         tier_enum = EngagementTier[tier.upper()]
-        suppressed = suppression(self.caps, q, choice.channel, tier_enum, audience.trigger, slot, cands, unsub)
+        suppressed = suppression(self.caps, q, choice.channel, tier_enum, audience.trigger, slot, cands, unsub, survey)
         budget = copy_budget(self.settings.copy, deadline_s, t0)
         shown = localized(cands[: q.max_candidates], audience.locale, self._item_rows)
         cart = digest.cart | frozenset(q.cart_item_ids)
         messages = self._messages(q, user, lifecycle.current_stage, audience, shown, choice.channel, budget, cart)
         expires_at = expiry(q.now, window[1], self.settings.engine.candidate_ttl_hours)
-        views = candidate_views(q, shown, choice, send_time_view(slot, audience.tz.key), expires_at, messages)
+        send_time = send_time_view(slot, audience.tz.key)
+        views = candidate_views(q, shown, choice, send_time, expires_at, messages)
+        views = with_survey(views, survey, q, audience, choice, send_time, expires_at)
         if q.reserve and views and choice.channel and may_book(suppressed, slot):
             record = send_record(
                 q, views[0], stage=lifecycle.current_stage, tier=tier, locale=audience.locale, slot=slot,
@@ -281,12 +289,23 @@ class Engine:
         )
 
     def _ranked(
-        self, q: RecommendQuery, audience: Audience, stage: str, digest: Digest, models: ModelSet
+        self,
+        q: RecommendQuery,
+        audience: Audience,
+        stage: str,
+        digest: Digest,
+        models: ModelSet,
+        effects: FeedbackEffects | None = None,
     ) -> list[Candidate]:
-        """Ranked candidates without items pushed lately; for an idle cart, the cart's items first."""
+        """Ranked candidates without items pushed lately, categories the user rejected down-weighted;
+        for an idle cart, the cart's items first."""
         since = (q.now - timedelta(days=self.settings.engine.recently_pushed_days)).timestamp()
         req = rec_request(q, audience, stage, digest.pushed_since(since))
+        effects = effects or FeedbackEffects()
+        if effects.rejected_categories:  # rank deeper, so that candidates outside them can take the lead
+            req = dataclasses.replace(req, k=req.k * 4)
         cands = self._candidates.ranked(req, digest.sig, q.cart_item_ids, models)
+        cands = down_weighted(cands, effects, self.settings.feedback.not_relevant_penalty)
         # The cart the caller names, else the one the user's events leave (both when both are known).
         cart = (*q.cart_item_ids, *sorted(digest.cart - frozenset(q.cart_item_ids)))
         if cart and audience.trigger == Trigger.CART_IDLE:
@@ -349,7 +368,10 @@ class Engine:
         q = RecommendQuery(user_id=user_id, now=now, trigger=trigger, write_copy=False)
         audience = Audience.of(q, self.store.get_user(user_id) or {}, self.settings.timing)
         window = deadline_for(audience.trigger, now, self.settings.timing)
-        return send_time_view(best_slot(self.models, q, audience, window), audience.tz.key)
+        fb = self.settings.feedback
+        effects, _ = user_feedback(self.store, self.caps, self._digests.get(user_id), q, audience, fb)
+        hours = effects.hour_weights(fb.bad_time_penalty)
+        return send_time_view(best_slot(self.models, q, audience, window, hours), audience.tz.key)
 
     # ---- other calls ------------------------------------------------------------------------
     def score_users(self, user_ids: Sequence[str], as_of: datetime) -> tuple[list[UserScoreView], dict[str, str]]:

@@ -39,6 +39,7 @@ class Digest:
     pushes: tuple[tuple[str, float], ...]  # (item_id, ts) of push_delivered events
     channel_stats: dict[str, ChannelStats] | None
     cart: frozenset[str] = frozenset()  # items added to the cart and neither bought nor removed since
+    feedback: tuple[tuple[float, str | None, str | None], ...] = ()  # (ts, item_id, payload), oldest first
 
     def pushed_since(self, ts: float) -> frozenset[str]:
         """Items pushed to the user at or after unix time ``ts``."""
@@ -80,4 +81,5 @@ class DigestCache:
             tuple((str(i), ts) for i, et, ts, _ in rows if et == "push_delivered" and i),
             channel_stats_from((et, ch) for _, et, _, ch in rows),
             cart_items(rows),
+            tuple(self._store.feedback_rows(user_id)),
         )

@@ -13,6 +13,8 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import numpy as np
+
 from recsvc.copy.config import CopyConfig
 from recsvc.engine.models import ModelSet
 from recsvc.engine.types import CandidateView, MessageView, RecommendQuery, SendTimeView, SuppressionView
@@ -91,9 +93,14 @@ def pick_channel(
 
 
 def best_slot(
-    models: ModelSet, q: RecommendQuery, audience: Audience, window: tuple[datetime, datetime]
+    models: ModelSet,
+    q: RecommendQuery,
+    audience: Audience,
+    window: tuple[datetime, datetime],
+    hour_weights: np.ndarray | None = None,
 ) -> SlotChoice | None:
-    """The send time in the trigger's window outside quiet hours, or None when the window is all quiet."""
+    """The send time in the trigger's window outside quiet hours, or None when the window is all quiet
+    (``hour_weights``: the user's bad-time feedback, see :mod:`recsvc.feedback.effects`)."""
     return models.sendtime.best_slot(
         q.user_id,
         now_utc=q.now,
@@ -102,6 +109,7 @@ def best_slot(
         window_start_utc=window[0],
         window_end_utc=window[1],
         segment=audience.city or None,
+        hour_weights=hour_weights,
     )
 
 
@@ -114,9 +122,13 @@ def suppression(
     slot: SlotChoice | None,
     cands: Sequence[Candidate],
     unsubscribed: set[str],
+    survey: bool = False,
 ) -> SuppressionView | None:
-    """Why nothing should be sent now, or None. Candidates stay in the answer for previews."""
-    if not cands:
+    """Why nothing should be sent now, or None. Candidates stay in the answer for previews.
+    ``survey``: the satisfaction survey is a candidate too."""
+    if trigger is Trigger.SURVEY and not survey:
+        return SuppressionView("no_candidates", "no survey is due for this user (sample, survey cap, recent feedback)")
+    if not cands and not survey:
         return SuppressionView("no_candidates", "no item passed the business rules for this user")
     if channel is None:
         if unsubscribed:

@@ -17,7 +17,6 @@ older code could lose between two commits) changes nothing that is already there
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import sqlite3
@@ -31,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from recsvc.errors import InvalidArgument
+from recsvc.feedback.payload import read_payload
 from recsvc.frequency.config import FrequencyConfig
 from recsvc.frequency.windows import DAY, WEEK, earliest_fit, fits
 from recsvc.vocabulary import CHANNELS, EngagementTier
@@ -82,6 +82,7 @@ Cursor = Any
 BookingHook = Callable[[Cursor, "Reservation"], None]
 # Event types whose effects live in this ledger (see :meth:`CapLedger.derive_from_events`).
 DERIVING_EVENT_TYPES: tuple[str, ...] = ("unsubscribe", "push_dismissed", "feedback")
+TOO_MANY_SUFFIX = ":too_many"
 
 
 @dataclass(frozen=True)
@@ -141,14 +142,16 @@ def _event_channel(ch: object) -> str:
     return c if c in CHANNELS else ALL_CHANNELS
 
 
-def _is_negative_rating(payload: object) -> bool:
-    """A ``feedback`` event rated 2 or lower (payload ``{"rating": ...}``) counts as negative."""
-    if not payload:
-        return False
-    try:
-        return float(json.loads(str(payload)).get("rating", 5)) <= 2
-    except (ValueError, TypeError, AttributeError):
-        return False
+def feedback_rows(uid: str, ts: float, event_id: str, payload: object) -> list[tuple[str, str, float, str]]:
+    """The ``feedback`` rows a feedback event implies: "negative" for a low rating, "too_many" for
+    that reason. The too_many row's id is the event's with a suffix, so both rows stay keyed by it."""
+    read = read_payload(payload)
+    if read is None:
+        return []
+    rows = [(uid, "negative", ts, event_id)] if read.negative else []
+    if "too_many" in read.reasons:
+        rows.append((uid, "too_many", ts, event_id + TOO_MANY_SUFFIX))
+    return rows
 
 
 def _derive_unsubscribe(cur: sqlite3.Cursor, uid: str, ch: str, ts: float) -> None:
@@ -244,7 +247,8 @@ class CapLedger:
     def effective_caps(
         self, cur: Cursor, user_id: str, tier: EngagementTier, now: float, key_moment: bool
     ) -> tuple[int, int]:
-        """(daily, weekly) cap after recent dismissals / negative feedback."""
+        """(daily, weekly) cap after recent dismissals / negative feedback, and "too many messages"
+        (which scales the weekly cap by ``too_many_cap_factor`` for ``too_many_days``, before penalties)."""
         cfg = self.config
         since = now - cfg.penalty_days * 86400.0
         rows = cur.execute(
@@ -256,7 +260,14 @@ class CapLedger:
             n.get("dismissal", 0) * cfg.dismissal_penalty
             + n.get("negative", 0) * cfg.negative_feedback_penalty
         )
-        weekly = max(0, cfg.weekly_cap(tier) - math.ceil(penalty - 1e-9))
+        too_many = cur.execute(
+            "SELECT 1 FROM feedback WHERE user_id=? AND kind='too_many' AND ts>=? AND ts<=? LIMIT 1",
+            (user_id, now - cfg.too_many_days * 86400.0, now),
+        ).fetchone()
+        base = cfg.weekly_cap(tier)
+        if too_many is not None:
+            base = math.floor(base * cfg.too_many_cap_factor + 1e-9)
+        weekly = max(0, base - math.ceil(penalty - 1e-9))
         if key_moment:
             weekly = max(weekly, min(cfg.key_moment_floor, cfg.weekly_cap(tier)))
         return min(cfg.daily_cap(tier), weekly), weekly
@@ -410,8 +421,8 @@ class CapLedger:
                 _derive_unsubscribe(cur, uid, _event_channel(r.get("channel")), ts)
             elif etype == "push_dismissed":
                 feedback.append((uid, "dismissal", ts, str(r["event_id"])))
-            elif etype == "feedback" and _is_negative_rating(r.get("payload")):
-                feedback.append((uid, "negative", ts, str(r["event_id"])))
+            elif etype == "feedback":
+                feedback.extend(feedback_rows(uid, ts, str(r["event_id"]), r.get("payload")))
         if feedback:
             _derive_feedback(cur, feedback)
 
@@ -469,3 +480,12 @@ class CapLedger:
             )
             for r in rows
         ]
+
+    def booked_since(self, user_id: str, since: datetime, key_prefix: str) -> bool:
+        """Whether a send whose dedupe key starts with ``key_prefix`` is booked at or after ``since``."""
+        with self._read() as cur:
+            row = cur.execute(
+                "SELECT 1 FROM sends WHERE user_id=? AND ts>=? AND dedupe_key LIKE ? LIMIT 1",
+                (str(user_id), _secs(since, "since"), key_prefix + "%"),
+            ).fetchone()
+        return row is not None

@@ -28,8 +28,8 @@ from recsvc.frequency.caps import (
     Reservation,
     _channel,
     _event_channel,
-    _is_negative_rating,
     _secs,
+    feedback_rows,
 )
 from recsvc.frequency.config import FrequencyConfig
 from recsvc.frequency.windows import DAY, WEEK
@@ -57,8 +57,12 @@ WITH penalty AS (
   SELECT COALESCE(SUM(CASE kind WHEN 'dismissal' THEN %(dismissal)s WHEN 'negative' THEN %(negative)s
                            ELSE 0 END), 0)::float8 AS p
   FROM feedback WHERE user_id = %(uid)s AND ts >= %(since)s AND ts <= %(now)s
+), base AS (
+  SELECT CASE WHEN EXISTS (SELECT 1 FROM feedback WHERE user_id = %(uid)s AND kind = 'too_many'
+                           AND ts >= %(too_many_since)s AND ts <= %(now)s)
+              THEN FLOOR(%(weekly_cap)s * %(too_many_factor)s + 1e-9) ELSE %(weekly_cap)s END AS cap
 ), weekly AS (
-  SELECT GREATEST(GREATEST(0, %(weekly_cap)s - CEIL(p - 1e-9)), %(floor)s) AS cap FROM penalty
+  SELECT GREATEST(GREATEST(0, base.cap - CEIL(p - 1e-9)), %(floor)s) AS cap FROM penalty, base
 ), caps AS (
   SELECT cap AS weekly, LEAST(%(daily_cap)s, cap) AS daily FROM weekly
 ), booked AS (
@@ -162,6 +166,8 @@ class PgCapLedger(CapLedger):
             "key": key,
             "key_moment": int(key_moment),
             "since": now - cfg.penalty_days * 86400.0,
+            "too_many_since": now - cfg.too_many_days * 86400.0,
+            "too_many_factor": float(cfg.too_many_cap_factor),
             "dismissal": float(cfg.dismissal_penalty),
             "negative": float(cfg.negative_feedback_penalty),
             "weekly_cap": weekly_cap,
@@ -216,8 +222,8 @@ class PgCapLedger(CapLedger):
                     cur.execute(_UPSERT_LATEST.format(table="unsubscribes"), (uid, ch, ts))
             elif etype == "push_dismissed":
                 feedback.append((uid, "dismissal", ts, str(r["event_id"])))
-            elif etype == "feedback" and _is_negative_rating(r.get("payload")):
-                feedback.append((uid, "negative", ts, str(r["event_id"])))
+            elif etype == "feedback":
+                feedback.extend(feedback_rows(uid, ts, str(r["event_id"]), r.get("payload")))
         if feedback:
             cur.executemany(
                 "INSERT INTO feedback(user_id, kind, ts, event_id) VALUES (%s,%s,%s,%s) "

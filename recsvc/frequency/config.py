@@ -34,6 +34,9 @@ class FrequencyConfig:
     dismissal_penalty: float = 1.0
     negative_feedback_penalty: float = 2.0
     penalty_days: float = 14.0
+    # A "too_many" feedback reason scales the weekly cap by this factor (rounded down) for this long.
+    too_many_days: float = 30.0
+    too_many_cap_factor: float = 0.5
     # Key moments keep at least this weekly cap after penalties (0 = penalties may silence them too).
     key_moment_floor: int = 1
     sqlite_busy_timeout_ms: int = 10000
@@ -74,7 +77,8 @@ class FrequencyConfig:
                     raise InvalidArgument(f"{f}: caps must be whole numbers >= 0, got {cap!r}", field=f)
         c.each(FRACTION, "high_min_open_rate", "ignored_open_rate")
         c.each(NON_NEGATIVE, "dismissal_penalty", "negative_feedback_penalty", "value_per_response")
-        c.each(POSITIVE, "penalty_days", "channel_prior_strength")
+        c.each(POSITIVE, "penalty_days", "channel_prior_strength", "too_many_days")
+        c.each(FRACTION, "too_many_cap_factor")
         c.require(self.sqlite_busy_timeout_ms >= 0, "sqlite_busy_timeout_ms", "must be >= 0")
         for f in ("channel_costs", "channel_prior_rates"):
             for ch, v in getattr(self, f):

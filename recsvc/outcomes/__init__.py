@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from recsvc.outcomes.attribution import ATTRIBUTED_EVENT_TYPES, Attribution, attribute_events
 from recsvc.outcomes.config import AttributionConfig
-from recsvc.outcomes.feedback import Feedback, parse_feedback
 from recsvc.outcomes.log import OutcomeLog
 from recsvc.outcomes.metrics import OutcomeQuery, OutcomeRow
 from recsvc.outcomes.sends import SendRecord
@@ -13,11 +12,9 @@ __all__ = [
     "ATTRIBUTED_EVENT_TYPES",
     "Attribution",
     "AttributionConfig",
-    "Feedback",
     "OutcomeLog",
     "OutcomeQuery",
     "OutcomeRow",
     "SendRecord",
     "attribute_events",
-    "parse_feedback",
 ]

@@ -26,8 +26,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from recsvc.feedback.payload import read_payload
 from recsvc.outcomes.config import AttributionConfig
-from recsvc.outcomes.feedback import rating_of
 from recsvc.store.cursor import qmark
 
 _PUSH = ("app_push", "in_app")
@@ -143,8 +143,15 @@ def _apply(c: Any, key: str, r: Mapping[str, Any], rule: Rule) -> None:
         params.append(float(r.get("value") or 0.0))
     elif r["event_type"] == "feedback":
         sets.append("feedback_n = feedback_n + 1")
-        rating = rating_of(r.get("payload"))
+        rating = _survey_score(r.get("payload"))
         if rating is not None:
             sets += ["score_n = score_n + 1", "score_sum = score_sum + ?"]
             params.append(rating)
     c.execute(f"UPDATE outcome_sends SET {', '.join(sets)} WHERE dedupe_key=?", (*params, key))
+
+
+def _survey_score(payload: object) -> float | None:
+    """The 1-5 rating of a stored feedback payload; None without one (or with one stored before checks
+    that is outside the scale, which a mean score must not take in)."""
+    p = read_payload(payload)
+    return p.rating if p is not None and p.rating is not None and 1 <= p.rating <= 5 else None

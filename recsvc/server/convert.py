@@ -25,7 +25,7 @@ from recsvc.copy.conversation import supported_locale
 from recsvc.data.io import ITEM_COLUMNS
 from recsvc.engine.types import RecommendQuery
 from recsvc.errors import InvalidArgument
-from recsvc.outcomes import parse_feedback
+from recsvc.feedback.payload import check_payload
 from recsvc.server import fields
 from recsvc.settings import Settings
 from recsvc.v1 import recsvc_pb2 as pb
@@ -186,8 +186,8 @@ def _event_row(e: pb.Event, settings: Settings) -> dict[str, Any]:
     payload = ""
     if e.payload:
         payload = fields.json_payload(e.payload, "payload", lim.max_payload_bytes, lim.max_payload_depth)
-    if event_type == "feedback":
-        parse_feedback(payload)  # a rating or reasons the metrics cannot read reject this row
+        if event_type == "feedback":
+            check_payload(payload, "payload")
     if e.quantity < 0:
         raise InvalidArgument(f"quantity must be >= 0, got {e.quantity}", field="quantity")
     value = fields.amount(e.value, "value", lim.max_amount, signed=True)

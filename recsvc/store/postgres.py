@@ -270,6 +270,14 @@ class PostgresStore:
         )
         return [(r[0], r[1], float(r[2]), r[3]) for r in reversed(rows)]
 
+    def feedback_rows(self, user_id: str, *, limit: int = 100) -> list[tuple[float, str | None, str | None]]:
+        rows = self._all(
+            "SELECT ts, item_id, payload FROM events WHERE user_id=%s AND event_type='feedback' "
+            "ORDER BY ts DESC LIMIT %s",
+            (user_id, limit),
+        )
+        return [(float(r[0]), r[1], r[2]) for r in reversed(rows)]
+
     def history_signature(self, user_id: str) -> tuple[int, float]:
         row = self._one("SELECT COUNT(*), MAX(ts) FROM events WHERE user_id=%s", (user_id,))
         return (int(row[0]), float(row[1])) if row[0] else (0, 0.0)

@@ -272,6 +272,19 @@ class SQLiteStore:
         )
         return [(r[0], r[1], float(r[2]), r[3]) for r in reversed(rows)]
 
+    def feedback_rows(self, user_id: str, *, limit: int = 100) -> list[tuple[float, str | None, str | None]]:
+        """The user's most recent ``feedback`` events as ``(unix ts, item_id, payload)``, oldest first."""
+        rows = (
+            self._conn()
+            .execute(
+                "SELECT ts, item_id, payload FROM events WHERE user_id=? AND event_type='feedback' "
+                "ORDER BY ts DESC LIMIT ?",
+                (user_id, limit),
+            )
+            .fetchall()
+        )
+        return [(float(r[0]), r[1], r[2]) for r in reversed(rows)]
+
     def history_signature(self, user_id: str) -> tuple[int, float]:
         """(number of events, last event time) of one user: changes whenever an event is added, and
         costs one read of the (user_id, ts) index instead of the rows."""

@@ -289,11 +289,12 @@ class Trigger(enum.StrEnum):
     GEO_ENTER = "geo_enter"
     APP_OPEN = "app_open"  # the user is in the app now: an in-app or push message within minutes
     SCHEDULED = "scheduled"
+    SURVEY = "survey"  # a satisfaction survey: planned like a scheduled campaign, never a key moment
 
     @property
     def key_moment(self) -> bool:
         """Key moments pass frequency caps that suppress scheduled campaigns for dormant users."""
-        return self is not Trigger.SCHEDULED
+        return self not in (Trigger.SCHEDULED, Trigger.SURVEY)
 
     @classmethod
     def parse(cls, value: str, *, field: str = "trigger") -> Trigger:

@@ -256,8 +256,12 @@ class SendTimeModel:
         window_start_utc: datetime | None = None,
         segment: str | None = None,
         on_all_quiet: str | None = None,
+        hour_weights: np.ndarray | None = None,
     ) -> SlotChoice | None:
         """The best allowed send instant in ``[max(now, window_start), min(window_end, deadline)]``.
+
+        ``hour_weights`` (24 values, one per local hour) scales the user's hour propensity, for hours
+        the user said are a bad time (:mod:`recsvc.feedback.effects`).
 
         Candidates are the window start and every local top of the hour inside the window; quiet
         hours are never chosen. If the whole window is quiet: ``on_all_quiet="defer"`` (config
@@ -277,7 +281,7 @@ class SendTimeModel:
         return choose_slot(
             user_id,
             self.week_curve(user_id, segment),
-            self._hour_adjust(user_id),
+            self._hour_adjust(user_id) * (hour_weights if hour_weights is not None else 1.0),
             self.history_weight(user_id),
             start=start,
             end=end,

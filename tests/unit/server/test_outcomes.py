@@ -67,6 +67,6 @@ def test_a_malformed_feedback_payload_rejects_its_row_only_and_dedupe_keys_pass_
         pb.Event(user_id="u", ts=ts, event_type=pb.EVENT_TYPE_VIEW, payload="[1]"),
     ]
     rows = convert.event_rows(events, SETTINGS)
-    assert rows[0][0] is None and rows[0][1] == "payload"
+    assert rows[0][0] is None and rows[0][1] == "payload.rating"
     assert [r is not None for r, _, _ in rows[1:]] == [True, True, True]
     assert rows[2][0] is not None and rows[2][0]["dedupe_key"] == "k-1"
