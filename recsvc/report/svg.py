@@ -48,6 +48,12 @@ def _nice_max(value: float) -> float:
     return 10 * exp
 
 
+def _height(value: float, y_max: float, span: float) -> float:
+    """Bar height; a positive value stays visible (1.5 px) however small against the largest."""
+    h = span * max(value, 0.0) / y_max
+    return max(h, 1.5) if value > 0 else 0.0
+
+
 def _y_axis(top: float, bottom: float, left: float, right: float, y_max: float, fmt: Fmt) -> list[str]:
     parts = []
     for i in range(5):
@@ -66,7 +72,7 @@ def bar_chart(chart_id: str, bars: Sequence[tuple[str, float]], label: str, fmt:
     slot = (right - left) / max(len(bars), 1)
     parts = [_open(chart_id, width, height, label), *_y_axis(top, bottom, left, right, y_max, fmt)]
     for i, (name, value) in enumerate(bars):
-        h = (bottom - top) * max(value, 0.0) / y_max
+        h = _height(value, y_max, bottom - top)
         x = left + i * slot + slot * 0.15
         parts.append(
             f'<rect class="bar" data-value="{value}" x="{x:.1f}" y="{bottom - h:.1f}" width="{slot * 0.7:.1f}" '
@@ -93,7 +99,7 @@ def grouped_bar_chart(chart_id: str, groups: Sequence[tuple[str, Sequence[float]
     for g, (group, values) in enumerate(groups):
         x0 = left + g * slot + slot * 0.1
         for s, value in enumerate(values):
-            h = (bottom - top) * max(value, 0.0) / y_max
+            h = _height(value, y_max, bottom - top)
             parts.append(
                 f'<rect class="bar" data-value="{value}" x="{x0 + s * bar_w:.1f}" y="{bottom - h:.1f}" '
                 f'width="{bar_w * 0.9:.1f}" height="{h:.1f}" fill="{PALETTE[s % len(PALETTE)]}">'
