@@ -58,5 +58,5 @@ def synthetic_feedback(n: int, seed: int = 7) -> pd.DataFrame:
     rng = np.random.default_rng(seed + 1)
     rating = rng.choice(5, n, p=[0.08, 0.12, 0.25, 0.35, 0.2]) + 1
     reason = np.array(FEEDBACK_REASONS, dtype=object)[rng.choice(3, n, p=[0.5, 0.3, 0.2])]
-    reason = np.where((rating <= 3) | (rng.random(n) < 0.05), reason, None)
-    return pd.DataFrame({"rating": rating, "reason": reason})
+    keep = (rating <= 3) | (rng.random(n) < 0.05)
+    return pd.DataFrame({"rating": rating, "reason": pd.Series(reason).where(keep, None)})

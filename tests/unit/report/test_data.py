@@ -80,7 +80,7 @@ def test_flags_read_from_csv_words_are_not_all_true() -> None:
 
 
 def test_missing_column_is_named() -> None:
-    with pytest.raises(InvalidArgument, match="missing column.*arm"):
+    with pytest.raises(InvalidArgument, match=r"missing column\(s\) arm"):
         report_data_from_frames(_sends().drop(columns=["arm"]))
 
 
