@@ -159,6 +159,18 @@ def _flag(values: pd.Series) -> pd.Series:
     return values.fillna(0).astype(bool).astype(np.int64)
 
 
+def _category(values: pd.Series) -> pd.Series:
+    """Text as a category with string labels and "" for missing; cheap when it already is a category."""
+    cat = values if isinstance(values.dtype, pd.CategoricalDtype) else values.astype("category")
+    labels = cat.cat.categories.astype(str)
+    if labels.has_duplicates:  # 1 and "1" would be one label: only a full conversion merges them
+        return values.fillna("").astype(str).astype("category")
+    cat = cat.cat.rename_categories(labels)
+    if cat.isna().any():
+        cat = (cat if "" in labels else cat.cat.add_categories([""])).fillna("")
+    return cat
+
+
 def _counts_frame(sends: pd.DataFrame) -> pd.DataFrame:
     """The outcome flags as int64 and revenue as float64, with the text columns as categories."""
     out = pd.DataFrame(index=sends.index)
@@ -166,8 +178,11 @@ def _counts_frame(sends: pd.DataFrame) -> pd.DataFrame:
         out[col] = _flag(sends[col])
     out["revenue"] = pd.to_numeric(sends["revenue"], errors="coerce").fillna(0.0).astype(np.float64)
     for col in ("stage", "channel", "experiment", "arm"):
-        out[col] = sends[col].fillna("").astype(str).astype("category")
-    ts = pd.to_datetime(sends["ts"], utc=True)
+        out[col] = _category(sends[col])
+    ts = pd.to_datetime(sends["ts"], utc=True, errors="coerce")
+    if ts.isna().any():
+        row = int(ts.isna().to_numpy().argmax())
+        raise InvalidArgument(f"sends: row {row + 1}: unparsable ts {sends['ts'].iloc[row]!r}", field="ts")
     out["day"] = ts.dt.floor("D")
     return out
 

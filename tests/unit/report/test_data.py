@@ -99,3 +99,16 @@ def test_feedback_histogram_ignores_out_of_range_ratings_and_orders_reasons() ->
     assert summary.answers == 5
     assert summary.mean_rating == pytest.approx((5 + 5 + 1 + 3 + 2) / 5)
     assert feedback_from_frame(None) == FeedbackSummary()
+
+
+def test_unparsable_time_names_the_row() -> None:
+    df = _sends()
+    df.loc[2, "ts"] = "yesterday-ish"
+    with pytest.raises(InvalidArgument, match="row 3: unparsable ts 'yesterday-ish'"):
+        report_data_from_frames(df)
+
+
+def test_categorical_columns_with_missing_values_give_the_same_rows() -> None:
+    plain = _sends()
+    as_categories = plain.astype({c: "category" for c in ("stage", "channel", "arm", "experiment")})
+    assert report_data_from_frames(as_categories) == report_data_from_frames(plain)
