@@ -38,11 +38,12 @@ class ExperimentVerdict:
 
 
 def _control_arm(names: Sequence[str], declared: Experiment | None) -> str:
-    if declared is not None and declared.arms and declared.arms[0].name in names:
-        return declared.arms[0].name
+    """An arm named like a control, else the first arm the settings declare, else the first by name."""
     for candidate in CONTROL_NAMES:
         if candidate in names:
             return candidate
+    if declared is not None and declared.arms and declared.arms[0].name in names:
+        return declared.arms[0].name
     return sorted(names)[0]
 
 

@@ -46,3 +46,21 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, sends_file: Path, extr
     assert needle in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "r.html").exists()
+
+
+def test_declared_weights_from_the_settings_file_drive_the_srm_check(tmp_path: Path, sends_file: Path) -> None:
+    """The sends are split in thirds; a file that planned 50/25/25 makes that a sample-ratio mismatch."""
+    config = tmp_path / "recsvc.toml"
+    config.write_text(
+        '[[experiments]]\nid = "demo_copy"\ndecision = "copy_variant"\nprimary_metric = "open_rate"\n'
+        'arms = [{ name = "control", weight = 0.5 }, { name = "variant_b", weight = 0.25 },'
+        ' { name = "variant_c", weight = 0.25 }]\n',
+        encoding="utf-8",
+    )
+    out = tmp_path / "r.html"
+    done = _run("--config", str(config), "--sends", str(sends_file), "--out", str(out))
+    assert done.returncode == 0, done.stderr
+    page = out.read_text(encoding="utf-8")
+    assert "planned control 0.5, variant_b 0.25, variant_c 0.25" in page
+    assert "MISMATCH" in page
+    assert "Metric: open rate" in page
