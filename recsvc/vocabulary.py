@@ -119,3 +119,6 @@ EXPERIMENT_METRICS: tuple[str, ...] = (
 )
 # "split": fixed weights for the whole run; "optimize": a bandit moves traffic to the winning arm.
 EXPERIMENT_MODES: tuple[str, ...] = ("split", "optimize")
+
+# Why a user gave a ``feedback`` event (its payload's ``reasons``): each changes what they get next.
+FEEDBACK_REASONS: tuple[str, ...] = ("too_many", "not_relevant", "bad_time")

@@ -11,14 +11,13 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pandas as pd
 
-from recsvc.vocabulary import CHANNELS, STAGES
+from recsvc.vocabulary import CHANNELS, FEEDBACK_REASONS, STAGES
 
 DEMO_EXPERIMENT = "demo_copy"
 DEMO_ARMS: tuple[str, ...] = ("control", "variant_b", "variant_c")
 _ARM_CLICK_FACTOR = np.array([1.0, 1.10, 0.95])
 _STAGE_OPEN = np.array([0.06, 0.09, 0.12, 0.15, 0.05])  # per stage, in the order of STAGES
 _CHANNEL_FACTOR = np.array([1.0, 0.6, 0.8, 1.3])  # per channel, in the order of CHANNELS
-FEEDBACK_REASONS: tuple[str, ...] = ("too_many", "not_relevant", "bad_time")
 
 
 def synthetic_sends(n: int, seed: int = 7, days: int = 14, end: datetime | None = None) -> pd.DataFrame:
