@@ -92,7 +92,7 @@ def _rates_chart(i: int, data: ReportData, verdict: ExperimentVerdict) -> str:
 def _experiment_table(i: int, verdict: ExperimentVerdict) -> str:
     head = (
         "<tr><th>arm 组</th><th>sends</th><th>rate (95% CI)</th><th>abs. lift (95% CI)</th>"
-        "<th>rel. lift (95% CI)</th><th>p (fixed)</th><th>p (sequential)</th><th>always-valid CI</th></tr>"
+        "<th>rel. lift (95% CI)</th><th>p (fixed)</th><th>p (sequential)</th><th>always-valid CI (rel.)</th></tr>"
     )
     rows = []
     for a in verdict.arms:

@@ -29,18 +29,17 @@ def test_report_from_a_sends_file(tmp_path: Path, sends_file: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    ("extra", "needle"),
+    ("extra", "with_sends", "needle"),
     [
-        (("--since", "7 days"), "--since must look like 7d or 24h"),
-        (("--experiment", "nope"), "unknown experiment 'nope'"),
-        (("--sends", "/nonexistent/sends.parquet"), "no such file"),
+        (("--since", "7 days"), True, "--since must look like 7d or 24h"),
+        (("--experiment", "nope"), True, "unknown experiment 'nope'"),
+        (("--sends", "/nonexistent/sends.parquet"), False, "no such file"),
+        ((), False, "pass --sends FILE"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, sends_file: Path, extra: tuple[str, ...],
-                                          needle: str) -> None:
-    args = ["--out", str(tmp_path / "r.html"), *extra]
-    if "--sends" not in extra:
-        args += ["--sends", str(sends_file)]
+                                          with_sends: bool, needle: str) -> None:
+    args = ["--out", str(tmp_path / "r.html"), *extra, *(("--sends", str(sends_file)) if with_sends else ())]
     done = _run(*args)
     assert done.returncode == 2
     assert needle in done.stderr
