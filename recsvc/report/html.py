@@ -112,7 +112,11 @@ def _experiment_table(i: int, verdict: ExperimentVerdict) -> str:
         rows.append(f"<tr>{''.join(cells)}</tr>")
     srm = verdict.srm
     srm_cls, srm_text = ("bad", "MISMATCH 样本比例失衡: distrust the lift") if srm.mismatch else ("ok", "OK")
-    weights = ", ".join(f"{esc(a.arm)} {w:g}" for a, w in zip(verdict.arms, verdict.weights, strict=True))
+    weights = (
+        "an equal split"
+        if len(set(verdict.weights)) == 1
+        else ", ".join(f"{esc(a.arm)} {w:g}" for a, w in zip(verdict.arms, verdict.weights, strict=True))
+    )
     return (
         f'<table id="table-experiment-{i}" class="stats-table">{head}{"".join(rows)}</table>'
         f'<p class="srm" id="srm-{i}">Sample ratio check (planned {weights}): χ² = {srm.chi2:.2f}, '
