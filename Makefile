@@ -12,7 +12,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install llama-wheel protos demo train retrain serve run test lint typecheck unit bench bench-full clean postgres
+.PHONY: install llama-wheel protos demo train retrain serve run test lint typecheck unit bench bench-full clean postgres chromium
 
 install: $(STAMP) $(PROTO_OUT)
 
@@ -93,7 +93,12 @@ postgres:
 	@test -x $(PG_BIN)/initdb -a -x $(PG_BIN)/pg_ctl || \
 		(apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q postgresql)
 
-test: install lint typecheck postgres
+# Debian's headless-capable chromium: the report's browser test opens the HTML file in it.
+chromium:
+	@command -v chromium >/dev/null || \
+		(apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium)
+
+test: install lint typecheck postgres chromium
 	$(BIN)/pytest -q -m "" tests; rc=$$?; if [ $$rc -eq 5 ]; then echo "pytest ran no tests" >&2; exit 1; fi; exit $$rc
 
 bench: install
@@ -102,6 +107,7 @@ bench: install
 	$(BIN)/python bench/bench_caps.py
 	$(BIN)/python bench/bench_experiments.py
 	$(BIN)/python bench/bench_bandit.py
+	$(BIN)/python bench/bench_report.py --sends 1000000
 
 bench-full: install demo
 	$(BIN)/python bench/bench_lifecycle.py --users 1000000

@@ -297,6 +297,9 @@ def build_parser() -> argparse.ArgumentParser:
     from recsvc.batch.commands import batch_commands
 
     batch_commands(add, _positive_int)
+    from recsvc.report.commands import report_command
+
+    report_command(add)
     return p
 
 

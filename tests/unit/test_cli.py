@@ -16,7 +16,7 @@ def _run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str
 def test_help_explains_every_command() -> None:
     out = _run("--help")
     assert out.returncode == 0
-    for cmd in ("serve", "demo-data", "train", "evaluate", "recommend", "copy", "convert", "mcp"):
+    for cmd in ("serve", "demo-data", "train", "evaluate", "recommend", "copy", "convert", "mcp", "report"):
         assert cmd in out.stdout
 
 
