@@ -15,6 +15,9 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
+import pandas as pd
+
+from recsvc.outcomes import report_frames
 from recsvc.outcomes.attribution import Attribution, attribute_events
 from recsvc.outcomes.config import AttributionConfig
 from recsvc.outcomes.metrics import OutcomeQuery, OutcomeRow, outcome_rows
@@ -95,3 +98,9 @@ class OutcomeLog:
             if row is None:
                 return None
             return dict(zip([d[0] for d in c.description], tuple(row), strict=True))
+
+    def report_frames(self, since_ts: float = 0.0) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """Sends booked since ``since_ts`` (UTC seconds) with their outcomes, and the period's feedback
+        answers: what ``recsvc report`` draws (see :mod:`recsvc.outcomes.report_frames`)."""
+        with self._read() as cur:
+            return report_frames.sends_frame(cur, since_ts), report_frames.feedback_frame(cur, since_ts)

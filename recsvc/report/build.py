@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
@@ -20,6 +21,9 @@ from recsvc.report.analysis import judge_all
 from recsvc.report.data import FEEDBACK_COLUMNS, report_data_from_frames
 from recsvc.report.html import render_report
 from recsvc.report.synthetic import synthetic_feedback, synthetic_sends
+
+if TYPE_CHECKING:  # the settings import loads model code: seconds a file-only report need not wait
+    from recsvc.settings import Settings
 
 _SINCE_RE = re.compile(r"^\s*(\d+)\s*([dh])\s*$")
 DEMO_SENDS = 60_000
@@ -41,12 +45,22 @@ class Inputs:
     feedback: pd.DataFrame | None
 
 
-def load_sends(sends_path: str | None, feedback_path: str | None = None, demo: bool = False) -> Inputs:
-    """The attributed sends (and feedback answers) the report is drawn from."""
+def load_sends(
+    sends_path: str | None,
+    feedback_path: str | None = None,
+    demo: bool = False,
+    *,
+    settings: Settings | None = None,
+    since: timedelta | None = None,
+) -> Inputs:
+    """The attributed sends (and feedback answers) the report is drawn from: seeded synthetic ones,
+    files, or (with neither) the service's own outcome log in the store ``settings`` name."""
     if demo:
         return Inputs(synthetic_sends(DEMO_SENDS), synthetic_feedback(DEMO_SENDS // 50))
     if not sends_path:
-        raise InvalidArgument("no sends to report on: pass --sends FILE (attributed sends) or --demo", field="sends")
+        if settings is None:
+            raise InvalidArgument("no sends to report on: pass --sends FILE, --demo, or settings", field="sends")
+        return sends_from_store(settings, since)
     from recsvc.data.io import read_table
 
     sends = read_table(sends_path)
@@ -55,6 +69,31 @@ def load_sends(sends_path: str | None, feedback_path: str | None = None, demo: b
         missing = [c for c in FEEDBACK_COLUMNS if c not in feedback.columns]
         if missing:
             raise InvalidArgument(f"{feedback_path}: missing column(s) {', '.join(missing)}", field="feedback")
+    return Inputs(sends, feedback)
+
+
+def sends_from_store(settings: Settings, since: timedelta | None = None) -> Inputs:
+    """The sends booked through the service (``Recommend`` with reserve, ``campaign --reserve``) with
+    the outcomes attributed to them, and the feedback answers of the same period."""
+    from recsvc.outcomes import OutcomeLog
+    from recsvc.store import is_postgres, open_store
+
+    if not is_postgres(settings.paths.store) and not Path(settings.paths.store).exists():
+        raise InvalidArgument(
+            f"no store at {settings.paths.store}: pass --sends FILE or --demo, or point paths.store at the "
+            "service's store",
+            field="paths.store",
+        )
+    since_ts = (datetime.now(UTC) - since).timestamp() if since is not None else 0.0
+    store = open_store(settings.paths.store, settings.postgres)
+    try:
+        log = OutcomeLog(store, settings.attribution)
+        try:
+            sends, feedback = log.report_frames(since_ts)
+        finally:
+            log.close()
+    finally:
+        store.close()
     return Inputs(sends, feedback)
 
 

@@ -26,7 +26,12 @@ def cmd_report(args: argparse.Namespace) -> int:
 
     since = parse_since(args.since) if args.since is not None else None
     declared = _declared_experiments(args.config)
-    inputs = load_sends(args.sends, args.feedback, demo=args.demo)
+    settings = None
+    if not (args.sends or args.demo):
+        from recsvc.settings import load_settings
+
+        settings = load_settings(args.config)
+    inputs = load_sends(args.sends, args.feedback, demo=args.demo, settings=settings, since=since)
     path = write_report(build_report(inputs, since=since, experiment=args.experiment, declared=declared), args.out)
     print(f"wrote {path} ({len(inputs.sends):,} sends read)")
     return 0
@@ -43,6 +48,8 @@ def report_command(add: Callable[[str, Callable[[argparse.Namespace], int], str]
     r.add_argument("--since", help="only sends of the last N days or hours, e.g. 7d or 24h (default: all)")
     r.add_argument("--experiment", help="only this experiment's section (an unknown id is an error)")
     source = r.add_mutually_exclusive_group()
-    source.add_argument("--sends", help="attributed sends: .parquet/.csv, one row per send")
+    source.add_argument(
+        "--sends", help="attributed sends: .parquet/.csv, one row per send (default: the store's outcome log)"
+    )
     source.add_argument("--demo", action="store_true", help="seeded synthetic sends, to see what the report shows")
     r.add_argument("--feedback", help="feedback answers: .parquet/.csv with columns rating, reason")

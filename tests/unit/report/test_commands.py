@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -9,9 +10,9 @@ import pytest
 from recsvc.report.synthetic import synthetic_sends
 
 
-def _run(*args: str) -> subprocess.CompletedProcess[str]:
+def _run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "recsvc.cli", "report", *args], capture_output=True, text=True,
-                          timeout=300)
+                          timeout=300, env={**os.environ, **(env or {})})
 
 
 @pytest.fixture()
@@ -34,13 +35,13 @@ def test_report_from_a_sends_file(tmp_path: Path, sends_file: Path) -> None:
         (("--since", "7 days"), True, "--since must look like 7d or 24h"),
         (("--experiment", "nope"), True, "unknown experiment 'nope'"),
         (("--sends", "/nonexistent/sends.parquet"), False, "no such file"),
-        ((), False, "pass --sends FILE"),
+        ((), False, "no store at"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, sends_file: Path, extra: tuple[str, ...],
                                           with_sends: bool, needle: str) -> None:
     args = ["--out", str(tmp_path / "r.html"), *extra, *(("--sends", str(sends_file)) if with_sends else ())]
-    done = _run(*args)
+    done = _run(*args, env={"RECSVC_PATHS_STORE": str(tmp_path / "missing.db")})
     assert done.returncode == 2
     assert needle in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1
