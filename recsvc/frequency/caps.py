@@ -177,6 +177,17 @@ def _derive_feedback(cur: sqlite3.Cursor, rows: list[tuple[str, str, float, str]
     cur.executemany("INSERT OR IGNORE INTO feedback(user_id, kind, ts, event_id) VALUES (?,?,?,?)", rows)
 
 
+@dataclass(frozen=True)
+class CapFacts:
+    """One user's state that a cap verdict depends on."""
+
+    unsubscribed: bool  # from the channel asked for, or from all
+    dismissals: int  # in the last ``penalty_days``
+    negatives: int  # negative ratings in the last ``penalty_days``
+    too_many: bool  # a "too many messages" in the last ``too_many_days``
+    sends: list[float]  # booked send times after ``now - 7 days``, ascending
+
+
 class CapLedger:
     """Planned sends, feedback and unsubscribes in one SQLite file; safe across threads and processes."""
 
@@ -244,28 +255,35 @@ class CapLedger:
             yield self._conn.cursor()
 
     # --------------------------------------------------------------------------- caps
-    def effective_caps(
-        self, cur: Cursor, user_id: str, tier: EngagementTier, now: float, key_moment: bool
-    ) -> tuple[int, int]:
+    def _facts(self, cur: Cursor, uid: str, ch: str, now: float) -> CapFacts:
+        """What a verdict reads of one user: a few small indexed queries on the local file (a shared
+        database answers them in one round trip: :class:`~recsvc.frequency.caps_pg.PgCapLedger`)."""
+        cfg = self.config
+        unsubscribed = cur.execute(
+            "SELECT 1 FROM unsubscribes WHERE user_id=? AND channel IN (?, ?)", (uid, ch, ALL_CHANNELS)
+        ).fetchone() is not None
+        rows = cur.execute(
+            "SELECT kind, COUNT(*) FROM feedback WHERE user_id=? AND ts>=? AND ts<=? GROUP BY kind",
+            (uid, now - cfg.penalty_days * 86400.0, now),
+        ).fetchall()
+        n = dict(rows)
+        too_many = cur.execute(
+            "SELECT 1 FROM feedback WHERE user_id=? AND kind='too_many' AND ts>=? AND ts<=? LIMIT 1",
+            (uid, now - cfg.too_many_days * 86400.0, now),
+        ).fetchone() is not None
+        # Every booked send that can share a 7-day window with ``now``, on both sides of it, plus later
+        # ones so that ``retry_after`` can step past sends booked ahead.
+        sends = [float(r[0]) for r in cur.execute("SELECT ts FROM sends WHERE user_id=? AND ts>? ORDER BY ts",
+                                                  (uid, now - WEEK))]
+        return CapFacts(unsubscribed, int(n.get("dismissal", 0)), int(n.get("negative", 0)), too_many, sends)
+
+    def effective_caps(self, facts: CapFacts, tier: EngagementTier, key_moment: bool) -> tuple[int, int]:
         """(daily, weekly) cap after recent dismissals / negative feedback, and "too many messages"
         (which scales the weekly cap by ``too_many_cap_factor`` for ``too_many_days``, before penalties)."""
         cfg = self.config
-        since = now - cfg.penalty_days * 86400.0
-        rows = cur.execute(
-            "SELECT kind, COUNT(*) FROM feedback WHERE user_id=? AND ts>=? AND ts<=? GROUP BY kind",
-            (user_id, since, now),
-        ).fetchall()
-        n = dict(rows)
-        penalty = (
-            n.get("dismissal", 0) * cfg.dismissal_penalty
-            + n.get("negative", 0) * cfg.negative_feedback_penalty
-        )
-        too_many = cur.execute(
-            "SELECT 1 FROM feedback WHERE user_id=? AND kind='too_many' AND ts>=? AND ts<=? LIMIT 1",
-            (user_id, now - cfg.too_many_days * 86400.0, now),
-        ).fetchone()
+        penalty = facts.dismissals * cfg.dismissal_penalty + facts.negatives * cfg.negative_feedback_penalty
         base = cfg.weekly_cap(tier)
-        if too_many is not None:
+        if facts.too_many:
             base = math.floor(base * cfg.too_many_cap_factor + 1e-9)
         weekly = max(0, base - math.ceil(penalty - 1e-9))
         if key_moment:
@@ -326,20 +344,16 @@ class CapLedger:
         self, cur: Cursor, uid: str, ch: str, t: EngagementTier, now: float, key_moment: bool
     ) -> Refusal | None:
         """Why a send would be refused now (None = allowed); runs inside the caller's transaction."""
-        if cur.execute(
-            "SELECT 1 FROM unsubscribes WHERE user_id=? AND channel IN (?, ?)", (uid, ch, ALL_CHANNELS)
-        ).fetchone():
+        facts = self._facts(cur, uid, ch, now)
+        if facts.unsubscribed:
             return Refusal("UNSUBSCRIBED", f"user unsubscribed from {ch}")
         if t is EngagementTier.DORMANT and self.config.dormant_key_moments_only and not key_moment:
             return Refusal(
                 "DORMANT_KEY_MOMENTS_ONLY",
                 "DORMANT tier receives key moments only; scheduled campaigns are suppressed",
             )
-        daily, weekly = self.effective_caps(cur, uid, t, now, key_moment)
-        # Every booked send that can share a 7-day window with ``now``, on both sides of it, plus later
-        # ones so that ``retry_after`` can step past sends booked ahead.
-        rows = cur.execute("SELECT ts FROM sends WHERE user_id=? AND ts>? ORDER BY ts", (uid, now - WEEK))
-        sends = [float(r[0]) for r in rows]
+        daily, weekly = self.effective_caps(facts, t, key_moment)
+        sends = facts.sends
         for code, name, window, cap in (("WEEKLY_CAP", "weekly", WEEK, weekly), ("DAILY_CAP", "daily", DAY, daily)):
             if not fits(sends, now, window, cap):
                 retry = earliest_fit(sends, now, ((DAY, daily), (WEEK, weekly)))

@@ -23,6 +23,7 @@ from recsvc.errors import InvalidArgument
 from recsvc.frequency.caps import (
     ALL_CHANNELS,
     BookingHook,
+    CapFacts,
     CapLedger,
     Refusal,
     Reservation,
@@ -77,6 +78,21 @@ WHERE NOT %(suppressed)s
   AND {_max_window_sql(str(DAY))} <= caps.daily
 ON CONFLICT (dedupe_key) DO NOTHING
 RETURNING id
+"""
+
+# The reads of CapLedger._facts: opt-out, feedback penalties and "too many" in their windows, and the
+# booked send times that can share a week with now.
+_FACTS = """
+SELECT
+  EXISTS (SELECT 1 FROM unsubscribes WHERE user_id = ? AND channel IN (?, ?)),
+  f.dismissals, f.negatives,
+  EXISTS (SELECT 1 FROM feedback WHERE user_id = ? AND kind = 'too_many' AND ts >= ? AND ts <= ?),
+  ARRAY(SELECT ts FROM sends WHERE user_id = ? AND ts > ? ORDER BY ts)
+FROM (
+  SELECT COUNT(*) FILTER (WHERE kind = 'dismissal') AS dismissals,
+         COUNT(*) FILTER (WHERE kind = 'negative') AS negatives
+  FROM feedback WHERE user_id = ? AND ts >= ? AND ts <= ?
+) f
 """
 
 _UPSERT_LATEST = (
@@ -175,6 +191,18 @@ class PgCapLedger(CapLedger):
             "floor": min(cfg.key_moment_floor, weekly_cap) if key_moment else 0,
             "suppressed": t is EngagementTier.DORMANT and cfg.dormant_key_moments_only and not key_moment,
         }
+
+    def _facts(self, cur: Any, uid: str, ch: str, now: float) -> CapFacts:
+        """The base class's reads as one statement: each would otherwise be a round trip to the server."""
+        cfg = self.config
+        cur.execute(
+            _FACTS,
+            (uid, ch, ALL_CHANNELS, uid, now - cfg.too_many_days * 86400.0, now, uid, now - WEEK,
+             uid, now - cfg.penalty_days * 86400.0, now),
+        )
+        unsubscribed, dismissals, negatives, too_many, sends = cur.fetchone()
+        return CapFacts(bool(unsubscribed), int(dismissals), int(negatives), bool(too_many),
+                        [float(t) for t in sends])
 
     @staticmethod
     def _tier(tier: EngagementTier | int) -> EngagementTier:
