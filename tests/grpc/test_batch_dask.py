@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -97,18 +97,18 @@ def test_reservations_from_parallel_workers_are_exact(config: str, users: Path, 
     store.close()
 
 
-class _Interrupt:
-    """Stands in for Ctrl-C after ``after`` parts are written."""
+def _interrupt_after(parts_written: int) -> Callable[[ChunkedParquet, int, list[dict[str, Any]]], None]:
+    """A ``ChunkedParquet.write`` that stands in for Ctrl-C once ``parts_written`` parts are written."""
+    real = ChunkedParquet.write
+    written = [0]
 
-    def __init__(self, after: int) -> None:
-        self.after, self.written = after, 0
-        self.real = ChunkedParquet.write
-
-    def __call__(self, parts: ChunkedParquet, number: int, rows: list[dict[str, Any]]) -> None:
-        if self.written == self.after:
+    def write(parts: ChunkedParquet, number: int, rows: list[dict[str, Any]]) -> None:
+        if written[0] == parts_written:
             raise KeyboardInterrupt
-        self.written += 1
-        self.real(parts, number, rows)
+        written[0] += 1
+        real(parts, number, rows)
+
+    return write
 
 
 @pytest.mark.parametrize(("first", "then"), [("dask", "dask"), ("dask", "here"), ("here", "dask")])
@@ -125,7 +125,7 @@ def test_an_interrupted_run_resumes_in_either_mode(
     whole, cut = tmp_path / "whole.parquet", tmp_path / "cut.parquet"
     assert _run("campaign", config, users, whole) == 0
 
-    monkeypatch.setattr(ChunkedParquet, "write", _Interrupt(after=2))
+    monkeypatch.setattr(ChunkedParquet, "write", _interrupt_after(2))
     assert _run("campaign", config, users, cut, *mode[first]) == 130
     monkeypatch.undo()
     parts = cut.with_name(cut.name + ".parts")
