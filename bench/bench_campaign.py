@@ -93,6 +93,28 @@ def run_mode(config: Path, users: Path, out: Path, chunk: int, dask: str | None)
     return {"summary": summary, "wall": wall, "load": load, "peak_mb": peak_self}
 
 
+def _noop(ids: list[str]) -> int:
+    return len(ids)
+
+
+def scheduler_overhead(workers: int, tasks: int, chunk: int) -> float:
+    """Milliseconds per task of the scheduling alone: ``tasks`` tasks that carry a chunk's user ids
+    and do nothing, on a LocalCluster like the campaign's, submitted and gathered as the driver does."""
+    from distributed import Client, LocalCluster, as_completed
+
+    ids = [f"u{i:07d}" for i in range(chunk)]
+    with (
+        LocalCluster(n_workers=workers, threads_per_worker=1, memory_limit=0, dashboard_address=None) as cluster,
+        Client(cluster, set_as_default=False) as client,
+    ):
+        client.submit(_noop, ids).result()  # the workers have imported this module
+        t0 = time.perf_counter()
+        futures = [client.submit(_noop, ids, pure=False) for _ in range(tasks)]
+        for future in as_completed(futures, loop=client.loop):
+            future.result()
+        return (time.perf_counter() - t0) / tasks * 1000
+
+
 def _row(mode: str, r: dict[str, object]) -> str:
     s = r["summary"]
     assert isinstance(s, dict)
@@ -120,6 +142,7 @@ def main() -> int:
     ap.add_argument("--chunk", type=int, default=500)
     ap.add_argument("--workers", type=int, default=2, help="the Dask mode's local:N")
     ap.add_argument("--modes", default="single,dask", help="which runs, in order (single, dask)")
+    ap.add_argument("--overhead-tasks", type=int, default=2000, help="no-op tasks timed for the scheduling cost")
     args = ap.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -134,6 +157,10 @@ def main() -> int:
         dask = f"local:{args.workers}" if mode == "dask" else None
         r = run_mode(config, users, root / f"campaign-{mode}.parquet", args.chunk, dask)
         print(_row(f"`--dask {dask}`" if dask else "single process", r), flush=True)
+    if args.overhead_tasks:
+        ms = scheduler_overhead(args.workers, args.overhead_tasks, args.chunk)
+        print(f"\nscheduling alone: {ms:.2f} ms per task ({args.overhead_tasks} no-op tasks of {args.chunk} ids, "
+              f"{args.workers} workers; load {_load()})")  # fmt: skip
     return 0
 
 
