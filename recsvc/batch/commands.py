@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import argparse
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from recsvc.batch.cluster import parse_dask
 from recsvc.errors import FailedPrecondition, InvalidArgument
 from recsvc.vocabulary import CHANNELS, TRIGGERS
+
+if TYPE_CHECKING:
+    from recsvc.batch.work import BatchJob
 
 _Add = Callable[[str, Callable[[argparse.Namespace], int], str], argparse.ArgumentParser]
 
@@ -43,18 +47,24 @@ def _common(p: argparse.ArgumentParser, positive_int: Callable[[str], int]) -> N
     p.add_argument("--users", help="file of user ids (one per line, or CSV with user_id); default every known user")
     p.add_argument("--as-of", help="the time decided for, ISO 8601 (default now; a resumed run keeps its own)")
     p.add_argument("--chunk", type=positive_int, default=500, help="users per chunk written (default 500)")
-    p.add_argument("--resume", action="store_true", help="finish an interrupted run writing to --out")
+    p.add_argument("--resume", action="store_true", help="finish an interrupted run writing to --out (in any mode)")
+    p.add_argument(
+        "--dask",
+        type=parse_dask,
+        metavar="local:N|tcp://HOST:PORT",
+        help="compute the chunks on a Dask LocalCluster of N worker processes, or on the scheduler at "
+        "tcp://HOST:PORT (same rows as without it)",
+    )
 
 
 def cmd_score(args: argparse.Namespace) -> int:
-    from recsvc.batch.rows import SCORE_COLUMNS, score_rows
+    from recsvc.batch.rows import SCORE_COLUMNS
 
-    engine, ids, as_of, params = _prepare(args, "score", {})
-    return _run(args, params, SCORE_COLUMNS, lambda chunk: score_rows(engine, chunk, as_of), ids, "score")
+    return _batch(args, "score", {}, SCORE_COLUMNS, None)
 
 
 def cmd_campaign(args: argparse.Namespace) -> int:
-    from recsvc.batch.rows import CAMPAIGN_COLUMNS, CampaignPlan, campaign_rows
+    from recsvc.batch.rows import CAMPAIGN_COLUMNS, CampaignPlan
     from recsvc.batch.segment import Segment
 
     segment = Segment.parse(args.segment)
@@ -71,39 +81,74 @@ def cmd_campaign(args: argparse.Namespace) -> int:
         "reserve": args.reserve,
         "campaign_id": args.campaign_id,
     }
-    engine, ids, as_of, params = _prepare(args, "campaign", options)
     plan = CampaignPlan(segment, args.trigger, channels, args.max_candidates, args.copy, args.reserve, args.campaign_id)
-    return _run(
-        args, params, CAMPAIGN_COLUMNS, lambda chunk: campaign_rows(engine, chunk, as_of, plan), ids, "campaign"
-    )
+    return _batch(args, "campaign", options, CAMPAIGN_COLUMNS, plan)
+
+
+def _batch(args: argparse.Namespace, command: str, options: dict[str, Any], columns: Sequence[str], plan: Any) -> int:
+    """Check the input, connect to the cluster if asked (an unreachable one fails before anything
+    loads), then run the chunks here or on the cluster and print the summary."""
+    if args.dask is None:
+        job, ids, params = _prepare(args, command, options, plan)
+        return _run_here(args, job, ids, params, columns)
+    from recsvc.batch.cluster import dask_client
+
+    _check_input(args)
+    with dask_client(args.dask) as client:
+        job, ids, params = _prepare(args, command, options, plan)
+        return _run_on_cluster(args, client, job, ids, params, columns)
+
+
+def _check_input(args: argparse.Namespace) -> None:
+    from recsvc.batch.parts import interrupted_params
+    from recsvc.batch.run import read_user_ids
+
+    previous = interrupted_params(args.out) if args.resume else None
+    _as_of(args.as_of, previous)
+    if args.users:
+        read_user_ids(args.users)
 
 
 def _prepare(
-    args: argparse.Namespace, command: str, options: dict[str, Any]
-) -> tuple[Any, list[str], datetime, dict[str, Any]]:
+    args: argparse.Namespace, command: str, options: dict[str, Any], plan: Any
+) -> tuple[BatchJob, list[str], dict[str, Any]]:
     from recsvc.batch.parts import interrupted_params
     from recsvc.batch.run import ids_digest, read_user_ids
+    from recsvc.batch.work import BatchJob
     from recsvc.cli import _settings
-    from recsvc.engine.engine import Engine
+    from recsvc.engine.models import check_artifacts
 
     previous = interrupted_params(args.out) if args.resume else None
     as_of = _as_of(args.as_of, previous)
     given = read_user_ids(args.users) if args.users else None  # bad input is refused before models load
     settings = _settings(args)
-    Engine.check_artifacts(settings)
-    engine = Engine(settings)
-    engine.load_models()
-    ids = given if given is not None else engine.known_user_ids()
+    # The newest version of each model, named exactly, so every process of the run loads the same ones.
+    paths = check_artifacts(settings)
+    ids = given if given is not None else _known_user_ids(settings)
+    versions = {name: p.name for name, p in paths.items()}
     params = {
         "command": command,
         "as_of": as_of.isoformat(),
         "chunk": args.chunk,
         "users": len(ids),
         "users_digest": ids_digest(ids),
-        "models": engine.versions(),
+        "models": {**versions, "copy": settings.copy.model},
         **options,
     }
-    return engine, ids, as_of, params
+    # Workers need no API token; the store's password (if any) they do need, as the driver does.
+    job = BatchJob(command, settings.with_overrides(api_token=""), paths, as_of, plan)
+    return job, ids, params
+
+
+def _known_user_ids(settings: Any) -> list[str]:
+    """Every user with at least one event, sorted (a stable order for the chunks)."""
+    from recsvc.store import open_store
+
+    store = open_store(settings.paths.store, settings.postgres)
+    try:
+        return sorted(store.history_signatures())
+    finally:
+        store.close()
 
 
 def _as_of(text: str | None, previous: dict[str, Any] | None) -> datetime:
@@ -116,13 +161,51 @@ def _as_of(text: str | None, previous: dict[str, Any] | None) -> datetime:
     return t.replace(tzinfo=UTC) if t.tzinfo is None else t.astimezone(UTC)
 
 
-def _run(args: argparse.Namespace, params: dict[str, Any], columns: Any, rows: Any, ids: list[str], desc: str) -> int:
+def _parts(args: argparse.Namespace, params: dict[str, Any], columns: Sequence[str], ids: list[str]) -> Any:
     from recsvc.batch.parts import ChunkedParquet
-    from recsvc.batch.run import run_chunks
 
     if not ids:
         raise FailedPrecondition("no users to process: the store has no events (import some first)", field="users")
-    parts = ChunkedParquet(args.out, params, columns, resume=args.resume)
-    summary = run_chunks(ids, args.chunk, parts, rows, progress=not args.quiet, desc=desc)
-    print(json.dumps(summary.__dict__, indent=2))
+    return ChunkedParquet(args.out, params, columns, resume=args.resume)
+
+
+def _run_here(
+    args: argparse.Namespace, job: BatchJob, ids: list[str], params: dict[str, Any], columns: Sequence[str]
+) -> int:
+    from recsvc.batch.engine import BatchEngine
+    from recsvc.batch.run import run_chunks
+
+    parts = _parts(args, params, columns, ids)
+    engine = BatchEngine(job.settings)
+    try:
+        engine.load_models(job.model_paths)
+        rows = lambda chunk: job.rows(engine, chunk)  # noqa: E731
+        summary = run_chunks(ids, args.chunk, parts, rows, progress=not args.quiet, desc=job.command)
+    finally:
+        engine.close()
+    print(json.dumps(_summary(summary), indent=2))
     return 0
+
+
+def _run_on_cluster(
+    args: argparse.Namespace,
+    client: Any,
+    job: BatchJob,
+    ids: list[str],
+    params: dict[str, Any],
+    columns: Sequence[str],
+) -> int:
+    from recsvc.batch.run import run_chunks_dask
+
+    parts = _parts(args, params, columns, ids)
+    summary = run_chunks_dask(client, job, ids, args.chunk, parts, progress=not args.quiet, desc=job.command)
+    print(json.dumps(_summary(summary), indent=2))
+    return 0
+
+
+def _summary(summary: Any) -> dict[str, Any]:
+    out = dict(summary.__dict__)
+    if out.get("workers", 1) == 1 and not out.get("worker_peak_rss_mb"):
+        for key in ("workers", "worker_peak_rss_mb", "worker_busy", "compute_s"):
+            out.pop(key, None)
+    return out

@@ -1,0 +1,50 @@
+"""The engine a batch run uses: every user scored at the run's time, one chunk at a time.
+
+A serving engine scores every known user when its models load (at that moment) and serves those
+scores. A batch run instead scores each chunk's users in one vectorized call at ``--as-of``, just
+before it asks ``Recommend`` for them: loading is quick for any number of users, memory holds one
+chunk's scores, and a row depends only on the user, the time and the models, never on when or in
+which process the models were loaded. So a chunk computed by a Dask worker equals the same chunk
+computed by the single-process run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from recsvc.engine import scoring
+from recsvc.engine.engine import Engine
+from recsvc.engine.models import ModelSet
+from recsvc.engine.user_state import UserEntry, UserStates
+from recsvc.settings import Settings
+
+
+class _ChunkStates(UserStates):
+    """User states filled per chunk by :meth:`BatchEngine.score_chunk`, not all at load."""
+
+    def score_all(self, models: ModelSet) -> dict[str, UserEntry]:
+        return {}
+
+    def put(self, models: ModelSet, entries: dict[str, UserEntry]) -> None:
+        """Serve exactly ``entries`` (the chunk being worked on) with ``models``."""
+        self.install(models, entries)
+
+
+class BatchEngine(Engine):
+    """An :class:`Engine` whose user states are the current chunk's, scored at the run's time."""
+
+    def __init__(self, settings: Settings) -> None:
+        super().__init__(settings)
+        self._chunk_states = _ChunkStates(self.store, lambda: self.settings)
+        self._states = self._chunk_states
+
+    def score_chunk(self, user_ids: Sequence[str], as_of: datetime) -> None:
+        """Score ``user_ids`` from all their events before ``as_of`` (one read, one model call), for
+        the ``user_state`` and ``recommend`` calls on them that follow."""
+        models = self.models
+        sigs = {u: self.store.history_signature(u) for u in user_ids}
+        known = [u for u, sig in sigs.items() if sig[0] > 0]
+        states = scoring.score_users(self.store, models, known, as_of, self.settings.frequency) if known else {}
+        entries = {u: UserEntry(s.lifecycle, s.tier, sigs[u], models) for u, s in states.items()}
+        self._chunk_states.put(models, entries)
