@@ -35,14 +35,15 @@ class ItemRows:
         self._max = max_items
         self._lock = threading.Lock()
         self._rows: dict[str, dict[str, Any] | None] = {}
+        self._texts: dict[tuple[str, str], ItemText] = {}  # (item_id, locale): reading the attributes is not free
         self._seen_version: object = None
 
     def items_by_id(self, item_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
         ids = list(dict.fromkeys(item_ids))
         version = self._version()
         with self._lock:
-            if version != self._seen_version or len(self._rows) > self._max:
-                self._rows, self._seen_version = {}, version
+            if version != self._seen_version or len(self._rows) + len(self._texts) > self._max:
+                self._rows, self._texts, self._seen_version = {}, {}, version
             known = {i: self._rows[i] for i in ids if i in self._rows}
         missing = [i for i in ids if i not in known]
         if missing:
@@ -54,21 +55,31 @@ class ItemRows:
             known.update(fetched)
         return {i: row for i, row in known.items() if row is not None}
 
+    def texts(self, item_ids: Iterable[str], locale: str) -> dict[str, ItemText]:
+        """Each known item's title and description for a reader in ``locale``."""
+        rows = self.items_by_id(item_ids)
+        with self._lock:
+            out = {i: self._texts[(i, locale)] for i in rows if (i, locale) in self._texts}
+        fresh = {i: item_text(row, locale) for i, row in rows.items() if i not in out}
+        if fresh:
+            with self._lock:
+                self._texts.update({(i, locale): t for i, t in fresh.items()})
+        return {**out, **fresh}
 
-def localized(cands: Sequence[Candidate], locale: str, store: ItemLookup) -> list[Candidate]:
+
+def localized(cands: Sequence[Candidate], locale: str, items: ItemRows) -> list[Candidate]:
     """``cands`` with titles, descriptions and reasons for a reader in ``locale``; a candidate whose
     item is not in the store keeps the recommender's words."""
     named = [c.why.item_id for c in cands if c.why is not None and c.why.item_id]
-    rows = store.items_by_id([*(c.item_id for c in cands), *named])
+    texts = items.texts([*(c.item_id for c in cands), *named], locale)
 
     def title(item_id: str) -> str:
-        row = rows.get(item_id)
-        return item_text(row, locale).title if row is not None else ""
+        text = texts.get(item_id)
+        return text.title if text is not None else ""
 
     out = []
     for c in cands:
-        row = rows.get(c.item_id)
-        text = item_text(row, locale) if row is not None else ItemText(c.title, c.description)
+        text = texts.get(c.item_id) or ItemText(c.title, c.description)
         reason = c.why.text(locale, title) if c.why is not None else c.reason
         out.append(dataclasses.replace(c, title=text.title, description=text.description, reason=reason))
     return out

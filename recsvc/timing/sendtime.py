@@ -73,6 +73,9 @@ def _events_before(events: pd.DataFrame, cutoff: datetime | pd.Timestamp) -> tup
     return ev, cut
 
 
+_ADJUST_CACHE_USERS = 500_000  # 24 floats each: about 100 MB at the bound
+
+
 @dataclass
 class SendTimeModel:
     """Fitted per-user hour-of-week propensities (+ optional LightGBM hour-of-day re-weighting)."""
@@ -96,6 +99,9 @@ class SendTimeModel:
         self._seg_index = {s: i for i, s in enumerate(self.segments)}
         prior = self.seg_week[self.user_segment] if len(self.user_ids) else np.zeros((0, HOURS_PER_WEEK))
         self._week, self._history = shrink(self.counts, prior, self.a_user, self.config)
+        # A fitted model never changes, so each user's hour multiplier is computed once (it was a
+        # quarter of a cached Recommend). Bounded: past the bound a user's is computed per call.
+        self._adjust_cache: dict[str, np.ndarray] = {}
 
     # ----------------------------------------------------------------------------- fitting
     @classmethod
@@ -176,7 +182,18 @@ class SendTimeModel:
 
     def _hour_adjust(self, user_id: str) -> np.ndarray:
         """Per local hour multiplier that turns the curve's day profile into the habit profile's, else
-        LightGBM's when it serves (1 if neither)."""
+        LightGBM's when it serves (1 if neither). Callers must not modify the array."""
+        uid = str(user_id)
+        hit = self._adjust_cache.get(uid)
+        if hit is not None:
+            return hit
+        adjust = self._compute_hour_adjust(uid)
+        adjust.setflags(write=False)
+        if len(self._adjust_cache) < _ADJUST_CACHE_USERS:
+            self._adjust_cache[uid] = adjust
+        return adjust
+
+    def _compute_hour_adjust(self, user_id: str) -> np.ndarray:
         i = self._index.get(str(user_id))
         if i is None:
             return np.ones(24)

@@ -37,3 +37,16 @@ def test_a_new_catalog_version_reads_the_store_again() -> None:
     version[0] = 2
     assert rows.items_by_id(["i1"])["i1"]["title"] == "猫粮"
     assert len(store.reads) == 2
+
+
+def test_texts_per_locale_are_kept_until_the_catalog_changes() -> None:
+    store = CountingStore()
+    store.rows["i1"]["attributes"] = '{"title_zh": "猫粮"}'
+    version = [1]
+    rows = ItemRows(store, lambda: version[0])
+    assert rows.texts(["i1", "i9"], "zh-CN")["i1"].title == "猫粮"
+    assert rows.texts(["i1"], "en-US")["i1"].title == "Cat food"
+    store.rows["i1"]["attributes"] = '{"title_zh": "优选猫粮"}'
+    assert rows.texts(["i1"], "zh-CN")["i1"].title == "猫粮"
+    version[0] = 2
+    assert rows.texts(["i1"], "zh-CN")["i1"].title == "优选猫粮"
