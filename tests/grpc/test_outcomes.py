@@ -64,7 +64,8 @@ def test_a_booked_send_and_its_events_are_counted_once(stub: pb_grpc.PushRecomme
     ]
     r = stub.ReportEvents(pb.ReportEventsRequest(events=events), timeout=60)
     assert (r.accepted, r.duplicate, r.rejected) == (5, 0, 1)
-    assert (r.rejections[0].index, r.rejections[0].field) == (3, "payload.rating") and "rating" in r.rejections[0].reason
+    assert (r.rejections[0].index, r.rejections[0].field) == (3, "payload.rating")
+    assert "rating" in r.rejections[0].reason
     again = stub.ReportEvents(pb.ReportEventsRequest(events=[events[1]]), timeout=60)  # a retried delivery
     assert again.duplicate == 1
 
