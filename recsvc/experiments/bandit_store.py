@@ -40,6 +40,13 @@ _UPSERT = (
 )
 
 
+def _upsert_row(
+    context: str, variant_set: str, variant: str, successes: float, failures: float, prior: tuple[float, float]
+) -> tuple[object, ...]:
+    """The parameters of ``_UPSERT``: a new row starts at the prior plus this update; an existing one adds it."""
+    return (context, variant_set, variant, prior[0] + successes, prior[1] + failures, time.time(), successes, failures)
+
+
 class SQLiteBanditState:
     """Bandit counts in the SQLite store's file (each increment is its own write transaction).
 
@@ -88,16 +95,7 @@ class SQLiteBanditState:
         with self.store.tx() as c:
             c.execute(
                 _UPSERT.format(p="?"),
-                (
-                    context,
-                    variant_set,
-                    variant,
-                    prior[0] + successes,
-                    prior[1] + failures,
-                    time.time(),
-                    successes,
-                    failures,
-                ),
+                _upsert_row(context, variant_set, variant, successes, failures, prior),
             )
 
 
@@ -132,16 +130,7 @@ class PostgresBanditState:
         with self.store.connection() as conn:
             conn.execute(
                 _UPSERT.format(p="%s"),
-                (
-                    context,
-                    variant_set,
-                    variant,
-                    prior[0] + successes,
-                    prior[1] + failures,
-                    time.time(),
-                    successes,
-                    failures,
-                ),
+                _upsert_row(context, variant_set, variant, successes, failures, prior),
             )
 
 
