@@ -68,9 +68,7 @@ def main() -> None:
         t0 = time.perf_counter()
         now = datetime(2024, 1, 1, tzinfo=UTC)
         for i in range(args.calls):
-            led.reserve(
-                f"u{i % 500}", "app_push", EngagementTier.HIGH, now + timedelta(seconds=i), dedupe_key=str(i)
-            )
+            led.reserve(f"u{i % 500}", "app_push", EngagementTier.HIGH, now + timedelta(seconds=i), dedupe_key=str(i))
         dt = time.perf_counter() - t0
         backend = "PostgreSQL" if args.postgres else "SQLite"
         print(f"{backend}, 1 process: {args.calls / dt:.0f} reserve/s ({1e3 * dt / args.calls:.2f} ms each)")

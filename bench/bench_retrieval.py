@@ -192,9 +192,7 @@ def bench_latency(n: int, vecs: np.ndarray, n_users: int, n_requests: int) -> di
     by_user = {u: g for u, g in log.groupby("user_id")}
     users = list(by_user)[:n_requests]
     hists = {
-        u: list(
-            zip(g["item_id"], g["event_type"], (g["ts"].astype("int64") // 10**9).astype(float), strict=True)
-        )
+        u: list(zip(g["item_id"], g["event_type"], (g["ts"].astype("int64") // 10**9).astype(float), strict=True))
         for u, g in by_user.items()
         if u in set(users)
     }
@@ -215,9 +213,7 @@ def bench_latency(n: int, vecs: np.ndarray, n_users: int, n_requests: int) -> di
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
-    ap.add_argument(
-        "--latency-max", type=int, default=100_000, help="time recommend() up to this catalog size"
-    )
+    ap.add_argument("--latency-max", type=int, default=100_000, help="time recommend() up to this catalog size")
     ap.add_argument("--users", type=int, default=5000)
     ap.add_argument("--requests", type=int, default=300)
     ap.add_argument("--vectors", choices=["text", "random"], default="text", help="item vectors (see above)")

@@ -145,8 +145,9 @@ def _ingest(target: str, users: list[str], items: list[str], clients: int, batch
 
 def _prepare(root: Path, n_users: int, pg_url: str, closed_port: int) -> tuple[dict[str, dict[str, str]], Path]:
     end = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-    paths = generate_demo(root / "demo", n_users=n_users, n_items=max(200, n_users // 10), days=90, end=end,
-                          seed=11, progress=True)
+    paths = generate_demo(
+        root / "demo", n_users=n_users, n_items=max(200, n_users // 10), days=90, end=end, seed=11, progress=True
+    )
     files = {"events": str(paths.events), "items": str(paths.items), "users": str(paths.users)}
     envs = {
         "SQLite": _env(str(root / "store.db"), root / "models", closed_port),
@@ -188,11 +189,20 @@ def main() -> None:
                     print(f"\n### {name}, round {rnd} (load {os.getloadavg()[0]:.1f})")
                     print_table(rows)
                     for r in ingest:
-                        print(f"ReportEvents, {r['clients']} client(s), batches of {BATCH}: "
-                              f"{r['events_per_s']:.0f} events/s, batch p50 {r['batch_p50_ms']:.0f} ms, "
-                              f"p99 {r['batch_p99_ms']:.0f} ms")
-                    results.append({"store": name, "round": rnd, "load": os.getloadavg()[0],
-                                    "recommend": [list(r) for r in rows], "ingest": ingest})
+                        print(
+                            f"ReportEvents, {r['clients']} client(s), batches of {BATCH}: "
+                            f"{r['events_per_s']:.0f} events/s, batch p50 {r['batch_p50_ms']:.0f} ms, "
+                            f"p99 {r['batch_p99_ms']:.0f} ms"
+                        )
+                    results.append(
+                        {
+                            "store": name,
+                            "round": rnd,
+                            "load": os.getloadavg()[0],
+                            "recommend": [list(r) for r in rows],
+                            "ingest": ingest,
+                        }
+                    )
     finally:
         cluster.destroy()
     if args.json:

@@ -166,14 +166,18 @@ def measure(target: str, users: list[str], seconds: float, client_procs: int, ra
     for conc in (1, 8, 32):
         procs = 1 if conc == 1 else client_procs
         lat, err, _ = _run(_closed_loop, [(target, users, conc // procs, seconds, "recommend")] * procs)
-        rows.append(
-            ("Recommend closed loop", conc, len(lat) / seconds, statistics.median(lat), _pct(lat, 0.99), err)
-        )
+        rows.append(("Recommend closed loop", conc, len(lat) / seconds, statistics.median(lat), _pct(lat, 0.99), err))
     for rate in rates:
         lat, err, _ = _run(_open_loop, [(target, users, rate / client_procs, seconds)] * client_procs)
         rows.append(
-            (f"Recommend at fixed {rate:.0f} req/s", "open", len(lat) / seconds, statistics.median(lat),
-             _pct(lat, 0.99), err)
+            (
+                f"Recommend at fixed {rate:.0f} req/s",
+                "open",
+                len(lat) / seconds,
+                statistics.median(lat),
+                _pct(lat, 0.99),
+                err,
+            )
         )
     return rows
 

@@ -57,8 +57,13 @@ def train_all(
 
         encoder = SentenceTransformerEncoder(settings.recs.embedding_model or None)
         out["recs"] = train_recs(
-            ds.events, ds.items, out_dir=models_dir / "recs", encoder=encoder, config=settings.recs,
-            progress=progress, users=ds.users,
+            ds.events,
+            ds.items,
+            out_dir=models_dir / "recs",
+            encoder=encoder,
+            config=settings.recs,
+            progress=progress,
+            users=ds.users,
         )
     if "sendtime" in wanted:
         from recsvc.timing.sendtime import SendTimeModel
@@ -89,9 +94,7 @@ def _import_into_store(settings: Settings, ds: Dataset, items: str | None, users
         if ds.users is not None:
             store.upsert_users(_with_extra_columns(ds.users, users_path))
         res = store.import_events(ds.events, derive=ledger.derive_from_events)
-        logger.info(
-            "store %s: %d events imported (%d already there)", store.location, res.accepted, res.duplicate
-        )
+        logger.info("store %s: %d events imported (%d already there)", store.location, res.accepted, res.duplicate)
     finally:
         ledger.close()
         store.close()

@@ -57,6 +57,11 @@ EVENT_TYPES: tuple[str, ...] = (
     "feedback",
     "geo_enter",
 )
+# The events that are a click on a send (what bandits learn from).
+CLICK_EVENT_TYPES: tuple[str, ...] = ("push_clicked", "sms_clicked", "email_clicked")
+# What counts as a user being active, for retention: what users do of their own accord (answers to a
+# push are left out, so that users who are never pushed are not counted as less active for that alone).
+RETENTION_EVENT_TYPES: tuple[str, ...] = ("app_open", "view", "search", "add_to_cart", "remove_from_cart", "purchase")
 SUPPRESSIONS: tuple[str, ...] = (
     "frequency_cap",
     "quiet_hours",
@@ -65,6 +70,7 @@ SUPPRESSIONS: tuple[str, ...] = (
     "no_candidates",
     "low_tier_not_key_moment",
     "duplicate",
+    "held_out",
 )
 WRITERS: tuple[str, ...] = ("llm", "template")
 MEDIA_TYPES: tuple[str, ...] = ("image", "video", "audio")
@@ -88,8 +94,8 @@ ATTRIBUTION_METHODS: tuple[str, ...] = ("dedupe_key", "campaign", "window")
 # Which of the sends in the window an event without a dedupe key goes to.
 ATTRIBUTION_MODELS: tuple[str, ...] = ("last_touch", "first_touch")
 # Where a booked send's planned time came from: the send-time model's slot, the first minute after a
-# window that was all quiet hours, or the request's own time (no slot).
-SEND_TIME_SOURCES: tuple[str, ...] = ("model", "deferred", "request_time")
+# window that was all quiet hours, the request's own time (no slot), or an experiment arm's fixed hour.
+SEND_TIME_SOURCES: tuple[str, ...] = ("model", "deferred", "request_time", "fixed_hour")
 
 
 def enum_value(words: tuple[str, ...], name: str) -> int:
@@ -116,6 +122,7 @@ def effective_locale(locale: str) -> str:
     """Map any locale to one we write in: Chinese variants to zh-CN, everything else to en-US."""
     return "zh-CN" if locale.lower().replace("_", "-").startswith("zh") else DEFAULT_LOCALE
 
+
 # What an experiment may vary: the copy's writer or variant, the send-time policy (model vs. a fixed
 # hour), the recommendation source (model vs. popular), the channel policy, and "holdout" (no push).
 EXPERIMENT_DECISIONS: tuple[str, ...] = (
@@ -139,6 +146,14 @@ EXPERIMENT_METRICS: tuple[str, ...] = (
 )
 # "split": fixed weights for the whole run; "optimize": a bandit moves traffic to the winning arm.
 EXPERIMENT_MODES: tuple[str, ...] = ("split", "optimize")
+# The decisions a bandit may optimize: those made per send, after the channel is known.
+OPTIMIZABLE_DECISIONS: tuple[str, ...] = ("copy_writer", "copy_variant", "send_time_policy")
+# Where a recommendation experiment's arm takes its items from: the ranker, or plain popularity.
+RECS_POLICIES: tuple[str, ...] = ("model", "popular")
+# The arm of a "holdout" experiment whose users get no push (the others are pushed as usual), and
+# the arms the global control group's exposures are recorded under.
+HOLDOUT_ARM = "holdout"
+GLOBAL_CONTROL_ARMS: tuple[str, ...] = ("pushed", "global_control")
 
 # Why a user gave a ``feedback`` event (its payload's ``reasons``): each but "other" changes what they get next.
 FEEDBACK_REASONS: tuple[str, ...] = ("too_many", "not_relevant", "bad_time", "other")

@@ -172,8 +172,7 @@ EVENT_BAD: dict[str, S[Any]] = {
 }
 EVENT_ANY: dict[str, S[Any]] = {
     **{
-        k: arbitrary_text
-        for k in ("event_id", "user_id", "item_id", "campaign_id", "variant", "payload", "dedupe_key")
+        k: arbitrary_text for k in ("event_id", "user_id", "item_id", "campaign_id", "variant", "payload", "dedupe_key")
     },
     "ts": arbitrary_ts,
     "event_type": arbitrary_int,

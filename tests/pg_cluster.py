@@ -109,8 +109,17 @@ def start_cluster() -> PgCluster:
     try:
         _run(
             [
-                str(PG_BIN / "initdb"), "-D", str(cluster.datadir), "-U", "postgres", "-E", "UTF8", "--no-sync",
-                "--auth-local=trust", "--auth-host=scram-sha-256", f"--pwfile={root / 'pw'}",
+                str(PG_BIN / "initdb"),
+                "-D",
+                str(cluster.datadir),
+                "-U",
+                "postgres",
+                "-E",
+                "UTF8",
+                "--no-sync",
+                "--auth-local=trust",
+                "--auth-host=scram-sha-256",
+                f"--pwfile={root / 'pw'}",
             ],
             "initdb",
         )

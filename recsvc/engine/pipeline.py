@@ -52,7 +52,9 @@ class Audience:
         )
 
 
-def rec_request(q: RecommendQuery, audience: Audience, stage: str, recently_pushed: frozenset[str]) -> RecRequest:
+def rec_request(
+    q: RecommendQuery, audience: Audience, stage: str, recently_pushed: frozenset[str], policy: str = "model"
+) -> RecRequest:
     return RecRequest(
         user_id=q.user_id,
         history=[],  # read from the store only when the candidates are not cached
@@ -63,6 +65,7 @@ def rec_request(q: RecommendQuery, audience: Audience, stage: str, recently_push
         query_text=q.query or None,
         k=q.max_candidates,
         recently_pushed=recently_pushed,
+        policy=policy,
     )
 
 
@@ -72,8 +75,13 @@ def pick_channel(
     unsubscribed: set[str],
     stats: dict[str, ChannelStats] | None,
     config: FrequencyConfig,
+    only: str | None = None,
 ) -> ChannelChoice:
+    """``only``: an experiment arm's channel, used when the caller allows it (the caller's list wins)."""
     known = bool(user)
+    allowed = q.allowed_channels or None
+    if only is not None and (allowed is None or only in allowed):
+        allowed = (only,)
     return choose_channel(
         opt_in={
             "app_push": bool(user.get("push_opt_in", 1)),
@@ -84,12 +92,26 @@ def pick_channel(
         # Without device tokens, push and in-app reach anyone who has the app; SMS and email need a
         # known user record (where the phone and address live).
         reachable={"app_push": True, "in_app": True, "sms": known, "email": known},
-        allowed=q.allowed_channels or None,
+        allowed=allowed,
         unsubscribed=unsubscribed,
         stats=stats,
         preferred="app_push",
         config=config,
     )
+
+
+# What the other hours weigh beside an arm's fixed hour: they are only taken when that hour is not
+# in the send window or is quiet, and then in the model's order.
+_OTHER_HOURS = 1e-6
+
+
+def arm_hour_weights(hour: int | None, weights: np.ndarray | None) -> np.ndarray | None:
+    """``weights`` (per local hour, or None) with an experiment arm's fixed ``hour`` made the choice."""
+    if hour is None:
+        return weights
+    fixed = np.full(24, _OTHER_HOURS)
+    fixed[hour] = 1.0
+    return fixed if weights is None else fixed * weights
 
 
 def best_slot(

@@ -5,16 +5,19 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from recsvc.engine.experiment_step import Treatment
 from recsvc.engine.types import CandidateView, RecommendQuery
 from recsvc.outcomes import SendRecord
 from recsvc.timing.sendtime import SlotChoice
 
 
-def send_time_source(slot: SlotChoice | None) -> str:
-    """A word of ``vocabulary.SEND_TIME_SOURCES``."""
+def send_time_source(slot: SlotChoice | None, fixed_hour: int | None = None) -> str:
+    """A word of ``vocabulary.SEND_TIME_SOURCES``: ``fixed_hour`` when an arm's hour was kept."""
     if slot is None:
         return "request_time"
-    return "deferred" if slot.deferred else "model"
+    if slot.deferred:
+        return "deferred"
+    return "fixed_hour" if fixed_hour is not None and slot.local_hour == fixed_hour else "model"
 
 
 def send_record(
@@ -26,9 +29,10 @@ def send_record(
     locale: str,
     slot: SlotChoice | None,
     versions: Mapping[str, str],
+    treatment: Treatment | None = None,
 ) -> SendRecord:
-    """The send of ``first`` (the candidate that is booked) for ``q``; experiment and arm stay empty
-    until an experiment assigns them."""
+    """The send of ``first`` (the candidate that is booked) for ``q``, in ``treatment``'s experiment arm."""
+    t = treatment or Treatment()
     msg = first.message
     return SendRecord(
         dedupe_key=first.dedupe_key,
@@ -41,9 +45,11 @@ def send_record(
         writer=msg.writer if msg else "",
         variant=msg.variant if msg else "",
         locale=(msg.locale if msg else "") or locale,
-        send_time_source=send_time_source(slot),
+        send_time_source=send_time_source(slot, t.send_hour),
         planned_at=slot.send_at_utc if slot is not None else q.now,
         booked_at=q.now,
         campaign_id=q.campaign_id,
+        experiment=t.experiment_id,
+        arm=t.arm,
         model_versions=dict(versions),
     )

@@ -122,6 +122,8 @@ class RecommendResult:
     versions: dict[str, str]
     request_id: str
     send_curve: tuple[tuple[datetime, float], ...] = ()
+    experiment_id: str = ""  # the experiment and arm the user was in for this decision ('' : none)
+    arm: str = ""
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,7 @@ __all__ = ["BanditConfig", "BanditState", "MemoryBanditState", "ThompsonBandit",
 
 # The set key under which counts are kept when a change of variants must not reset them.
 ANY_VARIANT_SET = "*"
+_MIN_PARAM = 1e-3
 
 
 def variant_set_key(variants: Sequence[str]) -> str:
@@ -116,7 +117,8 @@ class ThompsonBandit:
         stored = self.state.params(context, self._set_key(variants))
         a = np.array([stored.get(v, self.prior)[0] for v in variants], dtype=float)
         b = np.array([stored.get(v, self.prior)[1] for v in variants], dtype=float)
-        return a, b
+        # A credited success whose trial was counted under an earlier variant set can leave beta at 0.
+        return np.maximum(a, _MIN_PARAM), np.maximum(b, _MIN_PARAM)
 
     def choose(self, context: str, variants: Sequence[str], rng: np.random.Generator) -> str:
         return variants[int(self.choose_many(context, variants, rng, 1)[0])]
@@ -166,3 +168,11 @@ class ThompsonBandit:
         self.state.increment(
             context, self._set_key(variants), variant, float(successes), float(trials - successes), self.prior
         )
+
+    def credit(self, context: str, variant: str, variants: Sequence[str]) -> None:
+        """Turn one trial already counted as a failure into a success: a send is counted when it is
+        booked (``update(..., 0, 1)``) and credited when its click comes back."""
+        _check_variants(variants)
+        if variant not in variants:
+            raise InvalidArgument(f"bandit: {variant!r} is not one of {list(variants)}", field="variant")
+        self.state.increment(context, self._set_key(variants), variant, 1.0, -1.0, self.prior)

@@ -14,6 +14,7 @@ from typing import Any
 
 from recsvc.batch.segment import Segment
 from recsvc.errors import InvalidArgument
+from recsvc.experiments.arms import check_arms
 from recsvc.vocabulary import EXPERIMENT_DECISIONS, EXPERIMENT_METRICS, EXPERIMENT_MODES
 
 WEIGHT_TOLERANCE = 1e-6
@@ -70,6 +71,7 @@ class Experiment:
             if metric not in EXPERIMENT_METRICS:
                 fail(name, f"is not a metric: {metric!r}; known: {', '.join(EXPERIMENT_METRICS)}")
         self._validate_arms(fail, where)
+        check_arms(self.decision, self.mode, self.arm_names(), where)
         try:
             Segment.parse(self.segment)
         except InvalidArgument as exc:

@@ -259,22 +259,30 @@ class CapLedger:
         """What a verdict reads of one user: a few small indexed queries on the local file (a shared
         database answers them in one round trip: :class:`~recsvc.frequency.caps_pg.PgCapLedger`)."""
         cfg = self.config
-        unsubscribed = cur.execute(
-            "SELECT 1 FROM unsubscribes WHERE user_id=? AND channel IN (?, ?)", (uid, ch, ALL_CHANNELS)
-        ).fetchone() is not None
+        unsubscribed = (
+            cur.execute(
+                "SELECT 1 FROM unsubscribes WHERE user_id=? AND channel IN (?, ?)", (uid, ch, ALL_CHANNELS)
+            ).fetchone()
+            is not None
+        )
         rows = cur.execute(
             "SELECT kind, COUNT(*) FROM feedback WHERE user_id=? AND ts>=? AND ts<=? GROUP BY kind",
             (uid, now - cfg.penalty_days * 86400.0, now),
         ).fetchall()
         n = dict(rows)
-        too_many = cur.execute(
-            "SELECT 1 FROM feedback WHERE user_id=? AND kind='too_many' AND ts>=? AND ts<=? LIMIT 1",
-            (uid, now - cfg.too_many_days * 86400.0, now),
-        ).fetchone() is not None
+        too_many = (
+            cur.execute(
+                "SELECT 1 FROM feedback WHERE user_id=? AND kind='too_many' AND ts>=? AND ts<=? LIMIT 1",
+                (uid, now - cfg.too_many_days * 86400.0, now),
+            ).fetchone()
+            is not None
+        )
         # Every booked send that can share a 7-day window with ``now``, on both sides of it, plus later
         # ones so that ``retry_after`` can step past sends booked ahead.
-        sends = [float(r[0]) for r in cur.execute("SELECT ts FROM sends WHERE user_id=? AND ts>? ORDER BY ts",
-                                                  (uid, now - WEEK))]
+        sends = [
+            float(r[0])
+            for r in cur.execute("SELECT ts FROM sends WHERE user_id=? AND ts>? ORDER BY ts", (uid, now - WEEK))
+        ]
         return CapFacts(unsubscribed, int(n.get("dismissal", 0)), int(n.get("negative", 0)), too_many, sends)
 
     def effective_caps(self, facts: CapFacts, tier: EngagementTier, key_moment: bool) -> tuple[int, int]:
@@ -468,9 +476,7 @@ class CapLedger:
     def unsubscribed_channels(self, user_id: str) -> set[str]:
         """Channels the user left (every channel if they left ``"*"``)."""
         with self._read() as cur:
-            rows = {
-                r[0] for r in cur.execute("SELECT channel FROM unsubscribes WHERE user_id=?", (str(user_id),))
-            }
+            rows = {r[0] for r in cur.execute("SELECT channel FROM unsubscribes WHERE user_id=?", (str(user_id),))}
         return set(CHANNELS) if ALL_CHANNELS in rows else rows
 
     def sends_for(self, user_id: str, since: datetime) -> list[Reservation]:

@@ -197,12 +197,22 @@ class PgCapLedger(CapLedger):
         cfg = self.config
         cur.execute(
             _FACTS,
-            (uid, ch, ALL_CHANNELS, uid, now - cfg.too_many_days * 86400.0, now, uid, now - WEEK,
-             uid, now - cfg.penalty_days * 86400.0, now),
+            (
+                uid,
+                ch,
+                ALL_CHANNELS,
+                uid,
+                now - cfg.too_many_days * 86400.0,
+                now,
+                uid,
+                now - WEEK,
+                uid,
+                now - cfg.penalty_days * 86400.0,
+                now,
+            ),
         )
         unsubscribed, dismissals, negatives, too_many, sends = cur.fetchone()
-        return CapFacts(bool(unsubscribed), int(dismissals), int(negatives), bool(too_many),
-                        [float(t) for t in sends])
+        return CapFacts(bool(unsubscribed), int(dismissals), int(negatives), bool(too_many), [float(t) for t in sends])
 
     @staticmethod
     def _tier(tier: EngagementTier | int) -> EngagementTier:

@@ -50,9 +50,7 @@ class ChannelChoice:
     fallback: bool = False
 
 
-def channel_stats(
-    events: pd.DataFrame, user_id: str, since: datetime | None = None
-) -> dict[str, ChannelStats]:
+def channel_stats(events: pd.DataFrame, user_id: str, since: datetime | None = None) -> dict[str, ChannelStats]:
     """Per-channel sends (``push_delivered`` rows, by their channel) and responses of one user."""
     ev = events[events["user_id"].astype(str) == str(user_id)]
     if since is not None:
@@ -125,9 +123,7 @@ def choose_channel(
         else:
             st = (stats or {}).get(c, ChannelStats())
             prior = priors.get(c, 0.02)
-            rate = (st.responded + cfg.channel_prior_strength * prior) / (
-                st.sent + cfg.channel_prior_strength
-            )
+            rate = (st.responded + cfg.channel_prior_strength * prior) / (st.sent + cfg.channel_prior_strength)
             scores[c] = rate * cfg.value_per_response - costs.get(c, 0.0)
     if not scores:
         why = "; ".join(f"{c}: {r}" for c, r in excluded.items())
@@ -139,6 +135,4 @@ def choose_channel(
     if preferred is not None:
         reason = f"{best}: fallback, {preferred} skipped ({excluded.get(preferred, 'unavailable')})"
         return ChannelChoice(best, reason, scores, excluded, fallback=True)
-    return ChannelChoice(
-        best, f"{best}: highest expected value per send ({scores[best]:.4f})", scores, excluded
-    )
+    return ChannelChoice(best, f"{best}: highest expected value per send ({scores[best]:.4f})", scores, excluded)

@@ -51,9 +51,7 @@ def compute_tiers(
     d14, d30, d90 = active_days(14), active_days(30), active_days(90)
     recent = ev[(t_now - ev["ts"]) <= pd.Timedelta(days=30)]
     r_uid = recent["user_id"].astype(str)
-    delivered = (
-        (recent["event_type"] == "push_delivered").groupby(r_uid).sum().reindex(all_users, fill_value=0)
-    )
+    delivered = (recent["event_type"] == "push_delivered").groupby(r_uid).sum().reindex(all_users, fill_value=0)
     opened = recent["event_type"].isin(OPEN_EVENTS).groupby(r_uid).sum().reindex(all_users, fill_value=0)
     rate = (opened / delivered.where(delivered > 0)).fillna(0.0).clip(upper=1.0)
     tier = np.full(len(all_users), int(EngagementTier.DORMANT), dtype=np.int64)

@@ -183,6 +183,4 @@ def top_reasons(contrib: np.ndarray, names: tuple[str, ...], values: Mapping[str
     order = np.argsort(-np.abs(contrib), kind="stable")
     # A model input without data (a brand-new user has no buying pattern) is no reason a person can read.
     usable = [i for i in order if contrib[i] != 0.0 and not math.isnan(float(values.get(names[i], 0.0)))]
-    return [
-        Reason(feature=names[i], text=phrase(names[i], values), contribution=float(contrib[i])) for i in usable[:k]
-    ]
+    return [Reason(feature=names[i], text=phrase(names[i], values), contribution=float(contrib[i])) for i in usable[:k]]

@@ -23,12 +23,13 @@ feedback to its count and rating sum.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from recsvc.feedback.payload import read_payload
 from recsvc.outcomes.config import AttributionConfig
 from recsvc.store.cursor import qmark
+from recsvc.vocabulary import CLICK_EVENT_TYPES
 
 _PUSH = ("app_push", "in_app")
 
@@ -63,6 +64,7 @@ class Attribution:
     event_id: str
     dedupe_key: str
     method: str  # one of vocabulary.ATTRIBUTION_METHODS
+    first_click: bool = False  # the send's first click (bandits learn once per send)
 
 
 def attribute_events(
@@ -81,6 +83,8 @@ def attribute_events(
             continue
         att = Attribution(str(r["event_id"]), *found)
         if _claim(c, att, r):
+            if r["event_type"] in CLICK_EVENT_TYPES:
+                att = replace(att, first_click=_not_clicked(c, att.dedupe_key))
             _apply(c, att.dedupe_key, r, rule)
             done.append(att)
     return done
@@ -128,6 +132,11 @@ def _claim(c: Any, att: Attribution, r: Mapping[str, Any]) -> bool:
         (att.event_id, att.dedupe_key, str(r["event_type"]), float(r["ts"]), att.method),
     )
     return int(cur.rowcount) == 1
+
+
+def _not_clicked(c: Any, key: str) -> bool:
+    row = c.execute("SELECT clicked_at FROM outcome_sends WHERE dedupe_key=?", (key,)).fetchone()
+    return row is not None and row[0] is None
 
 
 def _apply(c: Any, key: str, r: Mapping[str, Any], rule: Rule) -> None:

@@ -20,6 +20,7 @@ import pandas as pd
 from recsvc.outcomes import report_frames
 from recsvc.outcomes.attribution import Attribution, attribute_events
 from recsvc.outcomes.config import AttributionConfig
+from recsvc.outcomes.exposures import RETENTION_DAYS, Exposure, RetentionRow, retention_rows, write_exposures
 from recsvc.outcomes.metrics import OutcomeQuery, OutcomeRow, outcome_rows
 from recsvc.outcomes.schema import SQLITE_SCHEMA
 from recsvc.outcomes.sends import SendRecord, booking_hook
@@ -78,6 +79,12 @@ class OutcomeLog:
 
         return derive
 
+    def expose(self, exposures: Sequence[Exposure]) -> None:
+        """Record who experiments assigned at decision time (first exposure per user and experiment)."""
+        if exposures:
+            with self._read() as cur:
+                write_exposures(cur, exposures)
+
     # ---- reads -------------------------------------------------------------------------------
     def outcomes(self, query: OutcomeQuery) -> list[OutcomeRow]:
         with self._read() as cur:
@@ -89,6 +96,11 @@ class OutcomeLog:
         values = {name: float(getattr(row, name)) for name in TOTAL_NAMES}
         values.update(row.rates())
         return values
+
+    def retention(self, experiment: str, now: datetime, days: Sequence[int] = RETENTION_DAYS) -> list[RetentionRow]:
+        """Day-N retention per arm of ``experiment`` ('' : pushed against the global control group)."""
+        with self._read() as cur:
+            return retention_rows(cur, experiment, now, days)
 
     def send(self, dedupe_key: str) -> dict[str, Any] | None:
         """The stored row of one send (outcome columns included), or None."""

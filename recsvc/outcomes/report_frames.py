@@ -23,8 +23,19 @@ _FEEDBACK_SQL = "SELECT payload FROM events WHERE event_type = 'feedback' AND ts
 
 def sends_frame(cur: Any, since_ts: float) -> pd.DataFrame:
     rows = cur.execute(_SENDS_SQL, (since_ts,)).fetchall()
-    cols = ["booked_at", "stage", "channel", "arm", "experiment", "delivered_at", "opened_at", "clicked_at",
-            "converted_at", "revenue", "unsubscribed_at"]
+    cols = [
+        "booked_at",
+        "stage",
+        "channel",
+        "arm",
+        "experiment",
+        "delivered_at",
+        "opened_at",
+        "clicked_at",
+        "converted_at",
+        "revenue",
+        "unsubscribed_at",
+    ]
     raw = pd.DataFrame([tuple(r) for r in rows], columns=cols)
     out = pd.DataFrame(
         {
@@ -36,8 +47,13 @@ def sends_frame(cur: Any, since_ts: float) -> pd.DataFrame:
             "revenue": raw["revenue"].astype(float),
         }
     )
-    for flag, col in (("delivered", "delivered_at"), ("opened", "opened_at"), ("clicked", "clicked_at"),
-                      ("converted", "converted_at"), ("unsubscribed", "unsubscribed_at")):
+    for flag, col in (
+        ("delivered", "delivered_at"),
+        ("opened", "opened_at"),
+        ("clicked", "clicked_at"),
+        ("converted", "converted_at"),
+        ("unsubscribed", "unsubscribed_at"),
+    ):
         out[flag] = raw[col].notna()
     return out
 

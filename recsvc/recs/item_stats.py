@@ -188,7 +188,6 @@ def event_rows(events: pd.DataFrame, row_of: dict[str, int], config: RecsConfig)
     return out
 
 
-
 def build_item_stats(
     ev: pd.DataFrame,
     n_rows: int,

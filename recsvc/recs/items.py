@@ -62,12 +62,8 @@ class ItemTable:
         new_price, new_stock, new_codes = [], [], []
         for i, rec in enumerate(items.to_dict("records")):
             iid = str(rec["item_id"])
-            vals = {
-                c: "" if rec.get(c) is None or pd.isna(rec.get(c)) else str(rec.get(c)) for c in self.TEXT
-            }
-            price = (
-                float(rec["price"]) if rec.get("price") is not None and pd.notna(rec.get("price")) else np.nan
-            )
+            vals = {c: "" if rec.get(c) is None or pd.isna(rec.get(c)) else str(rec.get(c)) for c in self.TEXT}
+            price = float(rec["price"]) if rec.get("price") is not None and pd.notna(rec.get("price")) else np.nan
             stock = bool(rec.get("in_stock", True)) if pd.notna(rec.get("in_stock", True)) else True
             code = self._code(vals["category"])
             texts = translations(rec)
@@ -107,8 +103,7 @@ class ItemTable:
 
     def texts(self, rows: np.ndarray) -> list[str]:
         return [
-            item_text({c: self.text[c][r] for c in ("title", "category", "description", "tags")})
-            for r in rows.tolist()
+            item_text({c: self.text[c][r] for c in ("title", "category", "description", "tags")}) for r in rows.tolist()
         ]
 
     def search_text(self, row: int) -> str:

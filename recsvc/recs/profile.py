@@ -114,9 +114,7 @@ def build_profile(
     )
 
 
-def _cart_and_purchases(
-    rows: np.ndarray, types: Sequence[str], ts: np.ndarray
-) -> tuple[np.ndarray, dict[int, float]]:
+def _cart_and_purchases(rows: np.ndarray, types: Sequence[str], ts: np.ndarray) -> tuple[np.ndarray, dict[int, float]]:
     """Rows still in the cart, and each bought row's last purchase time."""
     # the latest cart-related event per item decides
     cart: dict[int, bool] = {}

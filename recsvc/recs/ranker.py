@@ -185,9 +185,7 @@ def _user_columns(rows: np.ndarray, profile: UserProfile, now: float) -> list[np
         np.full(n, len(profile.touched), dtype=np.float32),
         np.full(n, tenure, dtype=np.float32),
         np.full(n, idle, dtype=np.float32),
-        np.array([r in touched for r in rows.tolist()], dtype=np.float32)
-        if touched
-        else np.zeros(n, dtype=np.float32),
+        np.array([r in touched for r in rows.tolist()], dtype=np.float32) if touched else np.zeros(n, dtype=np.float32),
         np.isin(rows, profile.cart).astype(np.float32),
         np.array([(now - bl[r]) / DAY if r in bl else np.nan for r in rows.tolist()], dtype=np.float32)
         if bl
@@ -221,9 +219,7 @@ def _days_since_touched(rows: np.ndarray, profile: UserProfile, now: float) -> n
     return np.where(hit, days, np.nan).astype(np.float32)
 
 
-def lookup(
-    sorted_keys: np.ndarray, values: np.ndarray, query: np.ndarray, default: float = 0.0
-) -> np.ndarray:
+def lookup(sorted_keys: np.ndarray, values: np.ndarray, query: np.ndarray, default: float = 0.0) -> np.ndarray:
     """Vectorised dict lookup on a sorted key array."""
     out = np.full(len(query), default, dtype=np.float32)
     if len(sorted_keys) == 0 or len(query) == 0:
@@ -268,9 +264,7 @@ class Ranker:
         booster = lgb.Booster(model_file=str(path))
         names = booster.feature_name()
         if tuple(names) != FEATURE_NAMES:
-            raise FailedPrecondition(
-                f"{path}: ranker features {names[:3]}... differ from this code's features"
-            )
+            raise FailedPrecondition(f"{path}: ranker features {names[:3]}... differ from this code's features")
         return cls(booster, metrics)
 
 

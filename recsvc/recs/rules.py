@@ -39,9 +39,7 @@ def eligible(
         ok &= ~np.isin(rows, recently_pushed)
     if bought_last:
         limit = no_rebuy_days * DAY
-        recent = np.array(
-            [r in bought_last and now - bought_last[r] < limit for r in rows.tolist()], dtype=bool
-        )
+        recent = np.array([r in bought_last and now - bought_last[r] < limit for r in rows.tolist()], dtype=bool)
         ok &= ~recent | repurchase_ok
     return ok
 

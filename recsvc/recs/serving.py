@@ -57,6 +57,7 @@ class RecRequest:
     k: int = 10
     exclude_item_ids: frozenset[str] = frozenset()
     recently_pushed: frozenset[str] = frozenset()
+    policy: str = "model"  # "popular": candidates ranked by popularity, the same rules applied
 
 
 @dataclass(frozen=True)
@@ -121,9 +122,7 @@ class RecsModel:
         table.upsert(pd.read_parquet(p / "items.parquet"))
         stats = ItemStats.load(p, float(meta["t_ref"]))
         if stats.n_rows != len(table):
-            raise FailedPrecondition(
-                f"{p}: item statistics cover {stats.n_rows} items, items.parquet {len(table)}"
-            )
+            raise FailedPrecondition(f"{p}: item statistics cover {stats.n_rows} items, items.parquet {len(table)}")
         ranker = Ranker.load(p, bool(meta.get("has_ranker")))
         pipeline = CandidatePipeline(table, index, stats, cfg)
         if (pipeline.row_label < 0).any():
@@ -181,7 +180,7 @@ class RecsModel:
             now=now,
             no_rebuy_days=self.config.no_rebuy_days,
         )
-        scores = self._scores(cands, x, hits, ok, req.trigger)
+        scores = self._scores(cands, x, hits, ok, req.trigger, req.policy)
         idx = np.flatnonzero(ok)
         order = idx[np.argsort(-scores[idx], kind="stable")]
         # a query names what it wants: its items are not spread over other categories
@@ -200,10 +199,14 @@ class RecsModel:
         return hits.rows, sims.astype(np.float32)
 
     def _scores(
-        self, cands: Candidates, x: np.ndarray, hits: QueryHits | None, ok: np.ndarray, trigger: str
+        self, cands: Candidates, x: np.ndarray, hits: QueryHits | None, ok: np.ndarray, trigger: str, policy: str
     ) -> np.ndarray:
-        """Ranker scores, or the query's order when a query retrieved items; an idle cart's items go first."""
-        scores = self.ranker.score(x)
+        """Ranker scores (or popularity, for the "popular" policy), or the query's order when a query
+        retrieved items; an idle cart's items go first."""
+        if policy == "popular":
+            scores = self._pipeline.stats.pop[cands.rows].astype(np.float64)
+        else:
+            scores = self.ranker.score(x)
         if hits is not None:
             cfg = self.config
             scores = query_led_scores(

@@ -68,9 +68,7 @@ def ease_maps(profile: UserProfile, stats: ItemStats) -> tuple[tuple[np.ndarray,
     return full, recent
 
 
-def _take_top(
-    rows: np.ndarray, scores: np.ndarray, k: int, banned: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
+def _take_top(rows: np.ndarray, scores: np.ndarray, k: int, banned: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     if k <= 0 or len(rows) == 0:
         return rows[:0], scores[:0]
     if len(banned):

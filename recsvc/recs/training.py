@@ -56,9 +56,7 @@ def train_recs(
     """Train on events before ``cutoff`` (all when None) and write ``out_dir/<version>/``."""
     cfg = (config or RecsConfig()).validate()
     if items is None or len(items) == 0:
-        raise FailedPrecondition(
-            "training product recommendations needs an items table with at least one item"
-        )
+        raise FailedPrecondition("training product recommendations needs an items table with at least one item")
     started = time.perf_counter()
     items = with_translations(normalize_items(items), items)  # a query in any language matches them
     ev_all, t_end = _events_before(events, cutoff)
@@ -81,9 +79,7 @@ def train_recs(
     meta = _metadata(final.name, encoder, index, ranker, ev, t_end, len(table), cfg, started)
     write_metadata(tmp, meta, indent=2, default=str)  # last: checksums of every file above
     tmp.rename(final)
-    logger.info(
-        "wrote recs model %s (%d items, ranker %s)", final, len(table), ranker.metrics.get("valid_ndcg@10")
-    )
+    logger.info("wrote recs model %s (%d items, ranker %s)", final, len(table), ranker.metrics.get("valid_ndcg@10"))
     return final
 
 
@@ -141,9 +137,7 @@ def _encode_catalog(
     table = ItemTable()
     table.upsert(items)
     logger.info("encoding %d items with %s", len(table), encoder.name)
-    vecs = encoder.encode(
-        table.texts(np.arange(len(table))), batch_size=cfg.encode_batch_size, progress=progress
-    )
+    vecs = encoder.encode(table.texts(np.arange(len(table))), batch_size=cfg.encode_batch_size, progress=progress)
     if vecs.shape != (len(table), encoder.dim):
         raise FailedPrecondition(
             f"encoder {encoder.name} returned shape {vecs.shape}, expected ({len(table)}, {encoder.dim})"
@@ -255,9 +249,7 @@ def _window_labels(fut: pd.DataFrame) -> pd.Series:
     """Best grade per (user_id, row) among the label window's events."""
     grade = fut["event_type"].map(_GRADE).fillna(1).astype(np.int64)
     return (
-        pd.DataFrame(
-            {"user_id": fut["user_id"].to_numpy(), "row": fut["row"].to_numpy(), "g": grade.to_numpy()}
-        )
+        pd.DataFrame({"user_id": fut["user_id"].to_numpy(), "row": fut["row"].to_numpy(), "g": grade.to_numpy()})
         .groupby(["user_id", "row"])["g"]
         .max()
     )

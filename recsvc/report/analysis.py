@@ -86,9 +86,7 @@ def judge_experiment(
         )
     weights = _weights([a.arm for a in ordered], declared)
     srm = (
-        stats.srm_check([a.sends for a in ordered], weights)
-        if len(ordered) >= 2
-        else stats.SrmResult(0.0, 1.0, False)
+        stats.srm_check([a.sends for a in ordered], weights) if len(ordered) >= 2 else stats.SrmResult(0.0, 1.0, False)
     )
     return ExperimentVerdict(experiment, metric, control, tuple(verdicts), srm, weights)
 

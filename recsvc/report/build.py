@@ -33,8 +33,9 @@ def parse_since(value: str) -> timedelta:
     """``7d`` or ``24h`` as a positive duration."""
     m = _SINCE_RE.match(value or "")
     if not m or int(m.group(1)) <= 0:
-        raise InvalidArgument(f"--since must look like 7d or 24h (a positive whole number), got {value!r}",
-                              field="since")
+        raise InvalidArgument(
+            f"--since must look like 7d or 24h (a positive whole number), got {value!r}", field="since"
+        )
     n = int(m.group(1))
     return timedelta(days=n) if m.group(2) == "d" else timedelta(hours=n)
 

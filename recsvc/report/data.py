@@ -237,8 +237,9 @@ def _arms(c: pd.DataFrame) -> tuple[ArmTotals, ...]:
 def _daily(c: pd.DataFrame) -> tuple[DailyArmRow, ...]:
     agg = _grouped(c, ["experiment", "arm", "day"])
     return tuple(
-        DailyArmRow(str(r.experiment), str(r.arm), r.day.date(), int(r.sends), int(r.opened), int(r.clicked),
-                    int(r.converted))
+        DailyArmRow(
+            str(r.experiment), str(r.arm), r.day.date(), int(r.sends), int(r.opened), int(r.clicked), int(r.converted)
+        )
         for r in agg.itertuples(index=False)
     )
 

@@ -67,7 +67,7 @@ def _funnel_section(data: ReportData) -> str:
     return (
         '<section id="funnel"><h2>Funnel 转化漏斗</h2>'
         f"{chart}<table><tr><th>step</th><th>count</th><th>of sends</th></tr>{rows}</table>"
-        f'<p>Revenue 收入: <b>{f.revenue:,.2f}</b> ({per_send:,.4f} per send) · '
+        f"<p>Revenue 收入: <b>{f.revenue:,.2f}</b> ({per_send:,.4f} per send) · "
         f"Unsubscribes 退订: <b>{f.unsubscribes:,}</b> "
         f"({pct(f.unsubscribes / f.sends) if f.sends else '—'} of sends)</p></section>"
     )
@@ -96,8 +96,11 @@ def _experiment_table(i: int, verdict: ExperimentVerdict) -> str:
     )
     rows = []
     for a in verdict.arms:
-        cells = [f"<td>{esc(a.arm)}{' (control 对照)' if a.comparison is None else ''}</td>",
-                 f"<td>{a.rate.trials:,}</td>", f"<td>{pct(a.rate.rate)} {_interval(*a.rate.ci)}</td>"]
+        cells = [
+            f"<td>{esc(a.arm)}{' (control 对照)' if a.comparison is None else ''}</td>",
+            f"<td>{a.rate.trials:,}</td>",
+            f"<td>{pct(a.rate.rate)} {_interval(*a.rate.ci)}</td>",
+        ]
         if a.comparison is None or a.sequential is None:
             cells.append('<td colspan="5">—</td>')
         else:
@@ -126,9 +129,7 @@ def _experiment_table(i: int, verdict: ExperimentVerdict) -> str:
 
 def _experiment_section(i: int, data: ReportData, verdict: ExperimentVerdict) -> str:
     forest_rows = [
-        (a.arm, a.comparison.relative_lift, *a.comparison.relative_ci)
-        for a in verdict.arms
-        if a.comparison is not None
+        (a.arm, a.comparison.relative_lift, *a.comparison.relative_ci) for a in verdict.arms if a.comparison is not None
     ]
     forest = svg.forest_chart(f"chart-lift-{i}", forest_rows, f"relative lift of {verdict.metric} against control")
     metric = _METRIC_LABELS.get(verdict.metric, verdict.metric)
@@ -169,8 +170,12 @@ def _feedback_section(data: ReportData) -> str:
     )
 
 
-def render_report(data: ReportData, verdicts: Sequence[ExperimentVerdict], title: str = "recsvc push report",
-                  generated: datetime | None = None) -> str:
+def render_report(
+    data: ReportData,
+    verdicts: Sequence[ExperimentVerdict],
+    title: str = "recsvc push report",
+    generated: datetime | None = None,
+) -> str:
     """The whole page as a string."""
     when = (generated or datetime.now(UTC)).strftime("%Y-%m-%d %H:%M UTC")
     period = f"{data.start} – {data.end}" if data.start else "no sends"

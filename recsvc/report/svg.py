@@ -64,8 +64,9 @@ def _y_axis(top: float, bottom: float, left: float, right: float, y_max: float, 
     return parts
 
 
-def bar_chart(chart_id: str, bars: Sequence[tuple[str, float]], label: str, fmt: Fmt = count,
-              width: int = 560, height: int = 260) -> str:
+def bar_chart(
+    chart_id: str, bars: Sequence[tuple[str, float]], label: str, fmt: Fmt = count, width: int = 560, height: int = 260
+) -> str:
     """Vertical bars, one per (label, value)."""
     left, right, top, bottom = 64, width - 10, 16, height - 40
     y_max = _nice_max(max((v for _, v in bars), default=0.0))
@@ -84,8 +85,15 @@ def bar_chart(chart_id: str, bars: Sequence[tuple[str, float]], label: str, fmt:
     return "".join(parts)
 
 
-def grouped_bar_chart(chart_id: str, groups: Sequence[tuple[str, Sequence[float]]], series: Sequence[str],
-                      label: str, fmt: Fmt = pct, width: int = 640, height: int = 280) -> str:
+def grouped_bar_chart(
+    chart_id: str,
+    groups: Sequence[tuple[str, Sequence[float]]],
+    series: Sequence[str],
+    label: str,
+    fmt: Fmt = pct,
+    width: int = 640,
+    height: int = 280,
+) -> str:
     """For each group (a stage, a channel) one bar per series (open, click, conversion rate)."""
     left, right, top, bottom = 64, width - 10, 28, height - 40
     y_max = _nice_max(max((v for _, vs in groups for v in vs), default=0.0))
@@ -110,8 +118,15 @@ def grouped_bar_chart(chart_id: str, groups: Sequence[tuple[str, Sequence[float]
     return "".join(parts)
 
 
-def line_chart(chart_id: str, x_labels: Sequence[str], series: Sequence[tuple[str, Sequence[float | None]]],
-               label: str, fmt: Fmt = pct, width: int = 640, height: int = 280) -> str:
+def line_chart(
+    chart_id: str,
+    x_labels: Sequence[str],
+    series: Sequence[tuple[str, Sequence[float | None]]],
+    label: str,
+    fmt: Fmt = pct,
+    width: int = 640,
+    height: int = 280,
+) -> str:
     """One line per series over the shared x labels (days); None leaves a gap."""
     left, right, top, bottom = 64, width - 10, 28, height - 40
     y_max = _nice_max(max((v for _, vs in series for v in vs if v is not None), default=0.0))
@@ -140,8 +155,9 @@ def line_chart(chart_id: str, x_labels: Sequence[str], series: Sequence[tuple[st
     return "".join(parts)
 
 
-def forest_chart(chart_id: str, rows: Sequence[tuple[str, float, float, float]], label: str,
-                 fmt: Fmt = pct, width: int = 640) -> str:
+def forest_chart(
+    chart_id: str, rows: Sequence[tuple[str, float, float, float]], label: str, fmt: Fmt = pct, width: int = 640
+) -> str:
     """One row per arm: the estimate as a dot and its interval as a whisker, around a zero line."""
     height = 40 + 34 * max(len(rows), 1)
     left, right, top = 140, width - 20, 20
@@ -173,8 +189,7 @@ def forest_chart(chart_id: str, rows: Sequence[tuple[str, float, float, float]],
     return "".join(parts)
 
 
-def hbar_chart(chart_id: str, bars: Sequence[tuple[str, float]], label: str, fmt: Fmt = count,
-               width: int = 560) -> str:
+def hbar_chart(chart_id: str, bars: Sequence[tuple[str, float]], label: str, fmt: Fmt = count, width: int = 560) -> str:
     """Horizontal bars, for labels that are words (feedback reasons)."""
     height = 20 + 28 * max(len(bars), 1)
     left, right = 150, width - 60

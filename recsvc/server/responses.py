@@ -146,6 +146,8 @@ def recommend_pb(r: RecommendResult) -> pb.RecommendResponse:
         candidates=[candidate_pb(c) for c in r.candidates],
         model_versions=versions_pb(r.versions),
         request_id=r.request_id,
+        experiment_id=r.experiment_id,
+        arm=r.arm,
     )
     curve = out.send_curve  # built in place: a message constructor per hour would dominate the conversion
     for h, p in r.send_curve:

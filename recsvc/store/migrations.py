@@ -181,6 +181,20 @@ CREATE TABLE outcome_events (
 CREATE INDEX outcome_events_send ON outcome_events(dedupe_key);
 """,
     ),
+    (
+        6,
+        """
+CREATE TABLE outcome_exposures (
+  user_id TEXT NOT NULL,
+  experiment TEXT NOT NULL,
+  arm TEXT NOT NULL,
+  held_out INTEGER NOT NULL DEFAULT 0,
+  first_at DOUBLE PRECISION NOT NULL,
+  PRIMARY KEY (user_id, experiment)
+);
+CREATE INDEX outcome_exposures_experiment ON outcome_exposures(experiment, first_at);
+""",
+    ),
 )
 
 LATEST = max(v for v, _ in MIGRATIONS)

@@ -36,9 +36,7 @@ def _exposure_weeks(st: UserState, rows: np.ndarray, asof: float, cfg: TimingCon
     return np.asarray(np.maximum((1.0 - np.exp(-lam * span)) / lam / (7 * 86400.0), 1.0 / 7.0))
 
 
-def app_intensity(
-    st: UserState, app: np.ndarray, rows: np.ndarray, asof: float, cfg: TimingConfig
-) -> np.ndarray:
+def app_intensity(st: UserState, app: np.ndarray, rows: np.ndarray, asof: float, cfg: TimingConfig) -> np.ndarray:
     """Expected app-initiated events per hour-of-week slot: recency-weighted counts / exposure weeks."""
     expo_weeks = _exposure_weeks(st, rows, asof, cfg)
     return np.asarray(app[rows] / expo_weeks[:, None], dtype=np.float64)

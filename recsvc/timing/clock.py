@@ -241,9 +241,7 @@ class QuietHours:
         raw = (text or "").strip() or default
         parts = raw.split("-")
         if len(parts) != 2 or not all(p.strip().isdigit() for p in parts):
-            raise InvalidArgument(
-                f"{field}: {raw!r} is not 'START-END' in whole hours, e.g. '22-8'", field=field
-            )
+            raise InvalidArgument(f"{field}: {raw!r} is not 'START-END' in whole hours, e.g. '22-8'", field=field)
         start, end = int(parts[0]), int(parts[1])
         if not (0 <= start <= 23 and 0 <= end <= 23):
             raise InvalidArgument(f"{field}: hours in {raw!r} must be 0-23", field=field)

@@ -71,16 +71,12 @@ def _habit_columns(
     }
 
 
-def _activity_columns(
-    st: UserState, post: Posterior, rows: np.ndarray, asof: float, cut_hour: np.ndarray
-) -> Columns:
+def _activity_columns(st: UserState, post: Posterior, rows: np.ndarray, asof: float, cut_hour: np.ndarray) -> Columns:
     """Where each hour stands relative to the cut-off and to the user's recent activity."""
     k = len(rows)
     hours = np.arange(24)[None, :].repeat(k, axis=0)
     since_hour = (asof - st.hour_last_secs[rows]) / 86400.0
-    since_hour3 = np.fmin(
-        np.fmin(since_hour, np.roll(since_hour, 1, axis=1)), np.roll(since_hour, -1, axis=1)
-    )
+    since_hour3 = np.fmin(np.fmin(since_hour, np.roll(since_hour, 1, axis=1)), np.roll(since_hour, -1, axis=1))
     last_h = st.last_hour[rows][:, None]
     last_sh = st.last_sess_hour[rows][:, None]
     return {

@@ -61,9 +61,7 @@ def event_frame(
     Events whose type weighs zero (app-initiated, e.g. ``push_delivered``) are dropped unless
     ``keep_zero``: the habit curve ignores them, the learner's labels may count them.
     """
-    ev = events[
-        ["user_id", "ts", "event_type"] + (["ts_offset_min"] if "ts_offset_min" in events.columns else [])
-    ]
+    ev = events[["user_id", "ts", "event_type"] + (["ts_offset_min"] if "ts_offset_min" in events.columns else [])]
     ev = ev.assign(user_id=ev["user_id"].astype(str))
     w_type = ev["event_type"].map(cfg.weight_of()).fillna(1.0).to_numpy(dtype=np.float64)
     keep = w_type > 0 if not keep_zero else np.ones(len(w_type), dtype=bool)

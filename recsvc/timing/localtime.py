@@ -32,6 +32,7 @@ def local_clock(epochs: np.ndarray, zone: ZoneInfo) -> tuple[np.ndarray, np.ndar
     Why: per-slot ``astimezone`` was most of a ``Recommend`` call's send-time cost. One offset serves
     the whole span unless a DST change falls inside it; then each instant is converted.
     """
+
     def offset(t: float) -> float:
         off = datetime.fromtimestamp(t, UTC).astimezone(zone).utcoffset()
         return off.total_seconds() if off is not None else 0.0

@@ -54,9 +54,7 @@ def prior_strength(counts: np.ndarray, prior: np.ndarray, cfg: TimingConfig, see
     return float(grid[int(np.argmax(ll))])
 
 
-def shrink(
-    counts: np.ndarray, prior: np.ndarray, strength: float, cfg: TimingConfig
-) -> tuple[np.ndarray, np.ndarray]:
+def shrink(counts: np.ndarray, prior: np.ndarray, strength: float, cfg: TimingConfig) -> tuple[np.ndarray, np.ndarray]:
     """Smoothed posterior curves of rows of counts under a Dirichlet prior of the given strength,
     and each row's own share ``n / (n + strength)`` of its curve."""
     n = counts.sum(axis=1, keepdims=True)
@@ -89,16 +87,12 @@ def posterior(st: UserState, seg_codes: np.ndarray, n_seg: int, cfg: TimingConfi
     return Posterior(week, seg_week, pop_week, a_user, a_seg, history)
 
 
-def segments(
-    fr: EventFrame, users: pd.DataFrame | None, zones: Mapping[str, str]
-) -> tuple[list[str], np.ndarray]:
+def segments(fr: EventFrame, users: pd.DataFrame | None, zones: Mapping[str, str]) -> tuple[list[str], np.ndarray]:
     """Segment names (sorted) and each user's segment code: ``city:<name>`` when the users table
     gives a city, else ``tz:<zone>``, else ``offset:<minutes>`` of the user's latest event."""
     city: dict[str, str] = {}
     if users is not None and "city" in users.columns:
-        for uid, c in zip(
-            users["user_id"].astype(str), users["city"].astype("string").fillna(""), strict=True
-        ):
+        for uid, c in zip(users["user_id"].astype(str), users["city"].astype("string").fillna(""), strict=True):
             if str(c).strip():
                 city[uid] = "city:" + str(c).strip().lower()
     last_off = np.zeros(len(fr.user_ids), dtype=np.int64)

@@ -144,7 +144,11 @@ class SendTimeModel:
         meta["lgbm"] = decision
         logger.info(
             "send-time model: %d users, %d segments, prior strengths user=%.3g segment=%.3g, lgbm=%s",
-            n, len(seg_names), post.a_user, post.a_seg, decision.get("used"),
+            n,
+            len(seg_names),
+            post.a_user,
+            post.a_seg,
+            decision.get("used"),
         )
         return cls(
             fr.user_ids,
@@ -289,9 +293,7 @@ class SendTimeModel:
             raise InvalidArgument("now_utc must be timezone-aware", field="now_utc")
         mode = on_all_quiet or self.config.on_all_quiet
         if mode not in ("defer", "suppress"):
-            raise InvalidArgument(
-                f"on_all_quiet must be 'defer' or 'suppress', got {mode!r}", field="on_all_quiet"
-            )
+            raise InvalidArgument(f"on_all_quiet must be 'defer' or 'suppress', got {mode!r}", field="on_all_quiet")
         zone = as_zone(tz)
         qh = quiet or QuietHours.parse(self.config.default_quiet_hours)
         start, end = send_window(now_utc, window_start_utc, (window_end_utc, deadline), self.config.curve_hours)

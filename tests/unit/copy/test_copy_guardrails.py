@@ -102,9 +102,7 @@ def test_good_outputs_pass(title: str, body: str, cta: str, req: CopyRequest) ->
 
 
 def test_sms_needs_opt_out_note_and_fits_with_it() -> None:
-    sms = CopyRequest(
-        user_id="u", stage="interest", channel="sms", item_title="Trail Running Shoes", price=89.0
-    )
+    sms = CopyRequest(user_id="u", stage="interest", channel="sms", item_title="Trail Running Shoes", price=89.0)
     assert check(fields("Reviews", "See reviews of Trail Running Shoes."), sms, CFG) == "opt_out"
     ok = f"See reviews of Trail Running Shoes. {CFG.sms_opt_out_en}"
     assert check(fields("Reviews", ok), sms, CFG) is None
@@ -113,9 +111,7 @@ def test_sms_needs_opt_out_note_and_fits_with_it() -> None:
 
 
 def test_catalog_titles_catch_another_real_item() -> None:
-    titles = CatalogTitles(
-        ["Toy Story (1995)", "Usual Suspects, The (1995)", "Heat (1995)", "Trail Running Shoes"]
-    )
+    titles = CatalogTitles(["Toy Story (1995)", "Usual Suspects, The (1995)", "Heat (1995)", "Trail Running Shoes"])
     movie = CopyRequest(user_id="u", stage="loyal", item_title="Toy Story (1995)")
     bad = fields("Picked for you", "Loved Toy Story? Then watch The Usual Suspects next.", "Watch")
     good = fields("Picked for you", "Toy Story made your personal picks. Feel the heat!", "Watch")
@@ -170,9 +166,21 @@ def test_price_in_another_currency_is_caught() -> None:
     from recsvc.copy.guardrails import check
     from recsvc.copy.types import CopyRequest
 
-    req = CopyRequest(user_id="u", first_name="Mason", locale="en-US", stage="loyal", channel="app_push",
-                      item_id="i1", item_title="Dried Mango", price=71.9, currency="CNY")
-    assert check({"title": "Picks for you", "body": "Dried Mango, now $71.90.", "cta": "See"}, req,
-                 CopyConfig()) == "number"
-    assert check({"title": "Picks for you", "body": "Dried Mango, now ¥71.90.", "cta": "See"}, req,
-                 CopyConfig()) is None
+    req = CopyRequest(
+        user_id="u",
+        first_name="Mason",
+        locale="en-US",
+        stage="loyal",
+        channel="app_push",
+        item_id="i1",
+        item_title="Dried Mango",
+        price=71.9,
+        currency="CNY",
+    )
+    assert (
+        check({"title": "Picks for you", "body": "Dried Mango, now $71.90.", "cta": "See"}, req, CopyConfig())
+        == "number"
+    )
+    assert (
+        check({"title": "Picks for you", "body": "Dried Mango, now ¥71.90.", "cta": "See"}, req, CopyConfig()) is None
+    )

@@ -63,9 +63,7 @@ def test_parse_completion_takes_first_block_only() -> None:
 
 def test_parse_chat_accepts_json_in_fences_or_the_line_format() -> None:
     obj = {"title": "Hi", "body": "See {name} the board.", "cta": "Go"}
-    assert prompts.parse_chat("```json\n" + json.dumps(obj) + "\n```") == Fields(
-        "Hi", "See {name} the board.", "Go"
-    )
+    assert prompts.parse_chat("```json\n" + json.dumps(obj) + "\n```") == Fields("Hi", "See {name} the board.", "Go")
     assert prompts.parse_chat('Sure! {"title": "A", "body": "B"} more') == Fields("A", "B", "")
     assert prompts.parse_chat("Title: A\nBody: B\nCTA: C") == Fields("A", "B", "C")
     assert prompts.parse_chat("<sys> <<sys>>") is None

@@ -23,9 +23,7 @@ TITLES = [
 FACTS = [(None, None), (59.9, None), (1299.0, "20% off"), (5.0, "满100减10")]
 
 
-@pytest.mark.parametrize(
-    ("stage", "channel", "locale"), list(itertools.product(STAGES, CHANNELS, LOCALES))
-)
+@pytest.mark.parametrize(("stage", "channel", "locale"), list(itertools.product(STAGES, CHANNELS, LOCALES)))
 def test_all_templates_pass_guardrails(stage: str, channel: str, locale: str) -> None:
     for trigger, title, (price, offer), name in itertools.product(
         TRIGGERS, TITLES, FACTS, ["", "Alexandra-Maria" if locale == "en-US" else "欧阳晓雨"]

@@ -31,9 +31,7 @@ def written(
 
 @pytest.fixture(scope="module")
 def frames() -> DemoFrames:
-    return generate_demo_frames(
-        DemoConfig(n_users=N_USERS, n_items=N_ITEMS, days=DAYS, seed=SEED), progress=False
-    )
+    return generate_demo_frames(DemoConfig(n_users=N_USERS, n_items=N_ITEMS, days=DAYS, seed=SEED), progress=False)
 
 
 def _local_hours(ev: pd.DataFrame, users: pd.DataFrame) -> pd.Series:
@@ -52,9 +50,7 @@ def test_files_read_back_through_the_canonical_readers(
     assert len(items) == N_ITEMS and len(users) == N_USERS
     assert ev["ts"].min() >= END - pd.Timedelta(days=DAYS) and ev["ts"].max() < END
     assert (ev["ts_offset_min"] == 0).all()  # written in UTC
-    assert set(ev["user_id"]) <= set(users["user_id"]) and set(ev["item_id"].dropna()) <= set(
-        items["item_id"]
-    )
+    assert set(ev["user_id"]) <= set(users["user_id"]) and set(ev["item_id"].dropna()) <= set(items["item_id"])
     assert (
         users["user_id"].iloc[0] == "u00001"
         and users["timezone"].isin([c.timezone for c in DEMO_CITIES.values()]).all()
@@ -66,11 +62,7 @@ def test_files_read_back_through_the_canonical_readers(
     assert 0.6 < users["push_opt_in"].mean() < 0.95 and users["sms_opt_in"].mean() < 0.6
     assert (users["quiet_hours"] != "").mean() > 0.1
     # items: priced, illustrated, mostly in stock, some sold only in a few cities
-    assert (
-        items["category"].nunique() == 12
-        and (items["price"] > 0).all()
-        and (items["currency"] == "CNY").all()
-    )
+    assert items["category"].nunique() == 12 and (items["price"] > 0).all() and (items["currency"] == "CNY").all()
     assert items["image_url"].str.startswith("https://cdn.example.com/img/").all()
     assert (items["video_url"] != "").any() and (items["in_stock"]).mean() > 0.8
     assert (items["cities"] != "").any() and (items["cities"] == "").mean() > 0.6
@@ -91,11 +83,7 @@ def test_every_event_type_and_unique_ids(
     assert (ev.loc[ev["event_type"] == "sms_clicked", "channel"] == "sms").all()
     geo = ev[ev["event_type"] == "geo_enter"]
     assert geo[["lat", "lon", "city"]].notna().all().all()
-    assert (
-        ev.loc[ev["event_type"].isin(["view", "add_to_cart", "purchase", "feedback"]), "item_id"]
-        .notna()
-        .all()
-    )
+    assert ev.loc[ev["event_type"].isin(["view", "add_to_cart", "purchase", "feedback"]), "item_id"].notna().all()
     ratings = ev.loc[ev["event_type"] == "feedback", "payload"].map(lambda s: json.loads(s)["rating"])
     assert ratings.between(1, 5).all() and ratings.mean() > 3
     queries = ev.loc[ev["event_type"] == "search", "payload"].map(lambda s: json.loads(s)["query"])
@@ -111,23 +99,17 @@ def test_purchase_values_match_prices(written: tuple[Path, pd.DataFrame, pd.Data
     # every purchased item was put in the cart first (unless the cart fell before the window)
     in_window = buys["ts"] > END - pd.Timedelta(days=DAYS - 1)
     carts = set(zip(*ev.loc[ev["event_type"] == "add_to_cart", ["user_id", "item_id"]].T.values, strict=True))
-    assert all(
-        (u, i) in carts for u, i in buys.loc[in_window, ["user_id", "item_id"]].itertuples(index=False)
-    )
+    assert all((u, i) in carts for u, i in buys.loc[in_window, ["user_id", "item_id"]].itertuples(index=False))
 
 
 def test_same_seed_same_bytes_other_seed_other_data(
     tmp_path: Path, written: tuple[Path, pd.DataFrame, pd.DataFrame, pd.DataFrame]
 ) -> None:
     first = written[0]
-    again = generate_demo(
-        tmp_path / "a", n_users=N_USERS, n_items=N_ITEMS, days=DAYS, seed=SEED, progress=False
-    )
+    again = generate_demo(tmp_path / "a", n_users=N_USERS, n_items=N_ITEMS, days=DAYS, seed=SEED, progress=False)
     for p in (again.events, again.items, again.users):
         assert p.read_bytes() == (first / p.name).read_bytes(), p.name
-    other = generate_demo(
-        tmp_path / "b", n_users=N_USERS, n_items=N_ITEMS, days=DAYS, seed=SEED + 1, progress=False
-    )
+    other = generate_demo(tmp_path / "b", n_users=N_USERS, n_items=N_ITEMS, days=DAYS, seed=SEED + 1, progress=False)
     assert other.events.read_bytes() != again.events.read_bytes()
 
 
@@ -198,8 +180,7 @@ def test_activity_clusters_around_personal_local_peak_hours(
     counts = opens.groupby("user_id").size()
     busy = mode[counts >= 8]
     hit = [
-        h in (truth.at[u, "peak_hour_1"], truth.at[u, "peak_hour_2"])
-        or abs(h - truth.at[u, "peak_hour_1"]) == 1
+        h in (truth.at[u, "peak_hour_1"], truth.at[u, "peak_hour_2"]) or abs(h - truth.at[u, "peak_hour_1"]) == 1
         for u, h in busy.items()
     ]
     assert len(busy) > 50 and np.mean(hit) > 0.6

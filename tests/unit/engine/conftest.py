@@ -35,7 +35,12 @@ def trained_models(tmp_path_factory: pytest.TempPathFactory) -> Path:
     ds = load_dataset(events, items=items, users=users)
     assert ds.items is not None
     train_recs(
-        ds.events, ds.items, out_dir=root / "models" / "recs", encoder=HashEncoder(), config=settings.recs,
-        users=ds.users, progress=False,
+        ds.events,
+        ds.items,
+        out_dir=root / "models" / "recs",
+        encoder=HashEncoder(),
+        config=settings.recs,
+        users=ds.users,
+        progress=False,
     )
     return root / "models"

@@ -101,7 +101,7 @@ arms = [{ name = "model", weight = 0.5 }, { name = "fixed_9am", weight = 0.5 }]
 id = "holdout"
 decision = "holdout"
 primary_metric = "conversion_rate"
-arms = [{ name = "pushed", weight = 0.95 }, { name = "held_out", weight = 0.05 }]
+arms = [{ name = "pushed", weight = 0.95 }, { name = "holdout", weight = 0.05 }]
 """,
         encoding="utf-8",
     )

@@ -41,9 +41,7 @@ def test_low_tier_cap_never_exceeded_by_concurrent_processes(tmp_path: Path) -> 
     CapLedger(db).close()
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[3])}
     procs = [
-        subprocess.Popen(
-            [sys.executable, "-c", _WORKER, db, str(w)], stdout=subprocess.PIPE, env=env, text=True
-        )
+        subprocess.Popen([sys.executable, "-c", _WORKER, db, str(w)], stdout=subprocess.PIPE, env=env, text=True)
         for w in range(4)
     ]
     outs = [p.communicate(timeout=300)[0] for p in procs]
@@ -81,9 +79,7 @@ def test_daily_weekly_caps_release_and_dedupe(ledgers: LedgerFactory) -> None:
     )
     week = ledger.sends_for("u", t - timedelta(seconds=1))
     assert n_ok == 4 and len(week) == 6
-    refused = ledger.reserve(
-        "u", "app_push", EngagementTier.MEDIUM, t + timedelta(days=6, hours=12), dedupe_key="x"
-    )
+    refused = ledger.reserve("u", "app_push", EngagementTier.MEDIUM, t + timedelta(days=6, hours=12), dedupe_key="x")
     assert isinstance(refused, Refusal) and refused.code == "WEEKLY_CAP"
 
 

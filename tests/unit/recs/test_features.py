@@ -59,9 +59,7 @@ def _features(history_rows: list[int], history_t: list[float]) -> tuple[np.ndarr
         prices=np.ones(N_ROWS),
         config=CFG,
     )
-    cands = generate(
-        prof, stats, config=CFG, embedding_hits=None, city="", hour=0, now=T_REF, banned=rows
-    )
+    cands = generate(prof, stats, config=CFG, embedding_hits=None, city="", hour=0, now=T_REF, banned=rows)
     x = build_features(
         cands,
         prof,

@@ -48,9 +48,7 @@ def test_recommend_follows_taste_and_rules(model: RecsModel, log: pd.DataFrame) 
 
 
 def test_cold_start_and_city(model: RecsModel) -> None:
-    recs = model.recommend(
-        RecRequest(user_id="new", history=[], now=CUTOFF.to_pydatetime(), city="Shanghai", k=5)
-    )
+    recs = model.recommend(RecRequest(user_id="new", history=[], now=CUTOFF.to_pydatetime(), city="Shanghai", k=5))
     assert len(recs) == 5
     assert all(c.source.startswith("popular") for c in recs)
     assert any("Shanghai" in c.reason for c in recs)
@@ -70,9 +68,7 @@ def test_cart_idle_and_repurchase(model: RecsModel) -> None:
 
 
 def test_upsert_makes_new_item_recommendable(model: RecsModel) -> None:
-    new = pd.DataFrame(
-        [{"item_id": "tea-1", "title": "Matcha green tea powder", "category": "tea", "price": 12}]
-    )
+    new = pd.DataFrame([{"item_id": "tea-1", "title": "Matcha green tea powder", "category": "tea", "price": 12}])
     assert model.upsert_items(new) == 1
     recs = model.recommend(RecRequest(user_id="q", now=CUTOFF.to_pydatetime(), query_text="matcha tea", k=3))
     assert recs[0].item_id == "tea-1" and "matcha" in recs[0].reason

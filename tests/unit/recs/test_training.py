@@ -23,5 +23,3 @@ def test_artifact_and_metadata(model_dir: Path) -> None:
     assert meta["ranker"]["trained"] and meta["ranker"]["groups"] > 20
     assert "lightgbm" in meta["libraries"] and meta["training_window"]["end"].startswith("2026-03-17")
     assert len(model_dir.name) == 16 and model_dir.name.endswith("Z")
-
-

@@ -12,8 +12,9 @@ from recsvc.report.synthetic import DEMO_EXPERIMENT, synthetic_feedback, synthet
 NOW = datetime(2026, 3, 15, tzinfo=UTC)
 
 
-@pytest.mark.parametrize(("text", "expected"), [("7d", timedelta(days=7)), ("24h", timedelta(hours=24)),
-                                                 (" 30d ", timedelta(days=30))])
+@pytest.mark.parametrize(
+    ("text", "expected"), [("7d", timedelta(days=7)), ("24h", timedelta(hours=24)), (" 30d ", timedelta(days=30))]
+)
 def test_since_reads_days_and_hours(text: str, expected: timedelta) -> None:
     assert parse_since(text) == expected
 

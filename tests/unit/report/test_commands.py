@@ -11,8 +11,13 @@ from recsvc.report.synthetic import synthetic_sends
 
 
 def _run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "recsvc.cli", "report", *args], capture_output=True, text=True,
-                          timeout=300, env={**os.environ, **(env or {})})
+    return subprocess.run(
+        [sys.executable, "-m", "recsvc.cli", "report", *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, **(env or {})},
+    )
 
 
 @pytest.fixture()
@@ -38,8 +43,9 @@ def test_report_from_a_sends_file(tmp_path: Path, sends_file: Path) -> None:
         ((), False, "no store at"),
     ],
 )
-def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, sends_file: Path, extra: tuple[str, ...],
-                                          with_sends: bool, needle: str) -> None:
+def test_bad_input_is_one_line_and_exit_2(
+    tmp_path: Path, sends_file: Path, extra: tuple[str, ...], with_sends: bool, needle: str
+) -> None:
     args = ["--out", str(tmp_path / "r.html"), *extra, *(("--sends", str(sends_file)) if with_sends else ())]
     done = _run(*args, env={"RECSVC_PATHS_STORE": str(tmp_path / "missing.db")})
     assert done.returncode == 2

@@ -27,8 +27,19 @@ def _sends() -> pd.DataFrame:
         ("2026-03-02T10:00:00Z", "loyal", "sms", "control", "e1", 0, 0, 0, 0, 0.0, 0),
         ("2026-03-02T11:00:00Z", "churning", "app_push", None, None, 1, 1, 1, 1, 12.5, 0),
     ]
-    cols = ["ts", "stage", "channel", "arm", "experiment", "delivered", "opened", "clicked", "converted",
-            "revenue", "unsubscribed"]
+    cols = [
+        "ts",
+        "stage",
+        "channel",
+        "arm",
+        "experiment",
+        "delivered",
+        "opened",
+        "clicked",
+        "converted",
+        "revenue",
+        "unsubscribed",
+    ]
     return pd.DataFrame(rows, columns=cols)
 
 
@@ -42,8 +53,9 @@ def test_arm_totals_only_count_sends_in_an_experiment() -> None:
     data = report_data_from_frames(_sends())
     assert data.arms == (
         ArmTotals("e1", "b", sends=2, delivered=2, opens=1, clicks=1, conversions=0, revenue=0.0, unsubscribes=1),
-        ArmTotals("e1", "control", sends=3, delivered=2, opens=2, clicks=1, conversions=1, revenue=30.0,
-                  unsubscribes=0),
+        ArmTotals(
+            "e1", "control", sends=3, delivered=2, opens=2, clicks=1, conversions=1, revenue=30.0, unsubscribes=0
+        ),
     )
     assert data.experiments() == ("e1",)
 

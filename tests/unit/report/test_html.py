@@ -34,8 +34,15 @@ def _data(experiment: str = "e1", arm: str = "b") -> ReportData:
 def test_every_chart_has_its_stable_id_and_marks() -> None:
     data = _data()
     page = render_report(data, judge_all(data))
-    for chart_id in ("chart-funnel", "chart-rates-0", "chart-lift-0", "chart-stage", "chart-channel",
-                     "chart-feedback-ratings", "chart-feedback-reasons"):
+    for chart_id in (
+        "chart-funnel",
+        "chart-rates-0",
+        "chart-lift-0",
+        "chart-stage",
+        "chart-channel",
+        "chart-feedback-ratings",
+        "chart-feedback-reasons",
+    ):
         assert f'<svg id="{chart_id}" class="chart" data-rendered="1"' in page
     funnel = re.search(r'<svg id="chart-funnel".*?</svg>', page)
     assert funnel is not None and funnel.group(0).count('class="bar"') == 5

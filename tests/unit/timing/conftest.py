@@ -17,9 +17,7 @@ ZONES = ("Asia/Shanghai", "America/New_York", "Europe/Berlin")
 CUTOFF = pd.Timestamp("2024-03-01", tz="UTC")
 
 
-def habit_data(
-    n_users: int = 90, days: int = 70, seed: int = 0
-) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, int]]:
+def habit_data(n_users: int = 90, days: int = 70, seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, int]]:
     """Users in three zones who open the app (and pushes) around a personal local hour."""
     rng = np.random.default_rng(seed)
     rows = []

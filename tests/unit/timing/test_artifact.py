@@ -11,9 +11,7 @@ from recsvc.errors import FailedPrecondition
 from recsvc.timing.sendtime import SendTimeModel
 
 
-def test_save_load_roundtrip_and_refusals(
-    fitted: tuple[SendTimeModel, dict[str, int]], tmp_path: Path
-) -> None:
+def test_save_load_roundtrip_and_refusals(fitted: tuple[SendTimeModel, dict[str, int]], tmp_path: Path) -> None:
     model, habit = fitted
     d = model.save(tmp_path / "sendtime" / "v1")
     again = SendTimeModel.load(d)
@@ -44,6 +42,4 @@ def test_save_version_writes_a_timestamped_loadable_dir(
     assert len(a.name) >= 16 and a.name[8] == "T" and a.name[15] == "Z"
     again = SendTimeModel.load(a)
     assert again.metadata["version"] in (a.name, b.name)
-    np.testing.assert_allclose(
-        again.hour_distribution(list(habit)), model.hour_distribution(list(habit)), atol=1e-6
-    )
+    np.testing.assert_allclose(again.hour_distribution(list(habit)), model.hour_distribution(list(habit)), atol=1e-6)

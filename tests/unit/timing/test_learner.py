@@ -19,10 +19,7 @@ def test_learned_forecast_of_app_pushes_never_steers_serving() -> None:
     pushes = pd.DataFrame(
         {
             "user_id": [f"u{int(rng.integers(60))}" for _ in range(400)],
-            "ts": [
-                (CUTOFF - pd.Timedelta(days=int(rng.integers(1, 60)), hours=-3)).isoformat()
-                for _ in range(400)
-            ],
+            "ts": [(CUTOFF - pd.Timedelta(days=int(rng.integers(1, 60)), hours=-3)).isoformat() for _ in range(400)],
             "event_type": "push_delivered",
         }
     )

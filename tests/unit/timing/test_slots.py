@@ -19,12 +19,8 @@ def test_same_local_habit_same_local_slot_across_zones(fitted: tuple[SendTimeMod
     ny = next(u for u in habit if int(u[1:]) % 3 == 1 and habit[u] == 19)
     now = datetime(2024, 3, 1, 2, 0, tzinfo=UTC)
     quiet = QuietHours.parse("22-8")
-    a = model.best_slot(
-        sh, now_utc=now, tz="Asia/Shanghai", quiet=quiet, window_end_utc=now + timedelta(hours=48)
-    )
-    b = model.best_slot(
-        ny, now_utc=now, tz="America/New_York", quiet=quiet, window_end_utc=now + timedelta(hours=48)
-    )
+    a = model.best_slot(sh, now_utc=now, tz="Asia/Shanghai", quiet=quiet, window_end_utc=now + timedelta(hours=48))
+    b = model.best_slot(ny, now_utc=now, tz="America/New_York", quiet=quiet, window_end_utc=now + timedelta(hours=48))
     assert a is not None and b is not None
     assert a.local_hour == b.local_hour == 19
     assert a.send_at_utc != b.send_at_utc
@@ -44,9 +40,7 @@ def test_no_slot_ever_in_quiet_hours(fitted: tuple[SendTimeModel, dict[str, int]
         now = datetime(2024, 3, 1, tzinfo=UTC) + timedelta(minutes=int(rng.integers(0, 60 * 24 * 30)))
         window = timedelta(minutes=int(rng.integers(5, 60 * 30)))
         mode = "defer" if rng.random() < 0.5 else "suppress"
-        slot = model.best_slot(
-            uid, now_utc=now, tz=zone, quiet=quiet, window_end_utc=now + window, on_all_quiet=mode
-        )
+        slot = model.best_slot(uid, now_utc=now, tz=zone, quiet=quiet, window_end_utc=now + window, on_all_quiet=mode)
         if slot is None:
             assert mode == "suppress"
             continue
