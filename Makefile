@@ -20,7 +20,8 @@ install: $(STAMP) $(PROTO_OUT)
 # building CPU (AVX-512, AMX kernels) and crashing or faulting on others, and pip's wheel cache then
 # carries that build to every later install. So it is built portable (AVX2 baseline on x86_64), with
 # pip's cache off, into a wheel directory keyed by version, flags and architecture, and installed
-# from there before anything else can ask pip for it.
+# from there before anything else can ask pip for it. Each build has a temporary directory of its
+# own, so two installs building at once (two checkouts sharing a home) leave one whole wheel.
 LLAMA_CPP_VERSION := 0.3.36
 ARCH := $(shell uname -m)
 ifeq ($(ARCH),x86_64)
@@ -49,11 +50,13 @@ llama-wheel:
 		echo "portable llama-cpp-python wheel: $(WHEEL_DIR)"; \
 	else \
 		echo "building llama-cpp-python $(LLAMA_CPP_VERSION) portable (GGML_NATIVE=OFF; about 7 min) into $(WHEEL_DIR)"; \
-		mkdir -p $(WHEEL_DIR).tmp && \
+		mkdir -p $$(dirname $(WHEEL_DIR)) && tmp=$$(mktemp -d $(WHEEL_DIR).tmp.XXXXXX) && \
 		CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" CMAKE_BUILD_PARALLEL_LEVEL=$$(nproc) \
 		$(BIN)/python -m pip wheel -q --no-cache-dir --no-deps --no-binary llama-cpp-python \
-			-w $(WHEEL_DIR).tmp llama-cpp-python==$(LLAMA_CPP_VERSION) && \
-		rm -rf $(WHEEL_DIR) && mv $(WHEEL_DIR).tmp $(WHEEL_DIR); \
+			-w $$tmp llama-cpp-python==$(LLAMA_CPP_VERSION) && \
+		{ ls $(WHEEL_DIR)/llama_cpp_python-$(LLAMA_CPP_VERSION)-*.whl >/dev/null 2>&1 || \
+		  { rm -rf $(WHEEL_DIR) && mv -T $$tmp $(WHEEL_DIR); }; }; \
+		rm -rf $$tmp; ls $(WHEEL_DIR)/llama_cpp_python-$(LLAMA_CPP_VERSION)-*.whl >/dev/null; \
 	fi
 
 protos: $(STAMP)

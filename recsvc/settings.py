@@ -107,6 +107,8 @@ class EngineConfig:
     score_chunk_users: int = 500  # bulk scoring reads and scores this many users at a time
     bulk_wait_s: float = 30.0  # a ScoreUsers call waits this long for the one running before RESOURCE_EXHAUSTED
     item_url_template: str = "https://shop.example.com/item/{item_id}"  # the item link a message may carry
+    api_experiments: bool = True  # apply experiments declared through the API (CreateExperiment) too
+    experiments_refresh_s: float = 5.0  # how often a process reads the API's experiments again
 
     def item_url(self, item_id: str) -> str:
         """The link to an item's page that copy may carry: ``item_url_template`` with the id filled in."""
@@ -120,7 +122,7 @@ class EngineConfig:
         c.each(AT_LEAST_ONE, "max_user_id_len")
         c.each(NOT_BELOW_ZERO, "item_sync_s")
         c.each(AT_LEAST_ONE, "score_chunk_users")
-        c.each(NOT_BELOW_ZERO, "bulk_wait_s")
+        c.each(NOT_BELOW_ZERO, "bulk_wait_s", "experiments_refresh_s")
         self._validate_item_url_template()
 
     def _validate_item_url_template(self) -> None:

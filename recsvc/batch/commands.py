@@ -135,8 +135,8 @@ def _prepare(
     given = read_user_ids(args.users) if args.users else None  # bad input is refused before models load
     settings = _settings(args)
     if plan is not None and plan.experiment:
-        only = experiment_by_id(settings.experiments, plan.experiment, field="experiment")
-        settings = dataclasses.replace(settings, experiments=(only,))
+        only = experiment_by_id(_declared_experiments(settings), plan.experiment, field="experiment")
+        settings = dataclasses.replace(settings, experiments=(only,)).with_overrides(engine={"api_experiments": False})
     # The newest version of each model, named exactly, so every process of the run loads the same ones.
     paths = check_artifacts(settings)
     ids = given if given is not None else _known_user_ids(settings)
@@ -153,6 +153,18 @@ def _prepare(
     # Workers need no API token; the store's password (if any) they do need, as the driver does.
     job = BatchJob(command, settings.with_overrides(api_token=""), paths, as_of, plan)
     return job, ids, params
+
+
+def _declared_experiments(settings: Any) -> tuple[Any, ...]:
+    """The settings file's experiments and those declared through the API."""
+    from recsvc.experiments.registry import ExperimentRegistry
+    from recsvc.store import open_store
+
+    store = open_store(settings.paths.store, settings.postgres)
+    try:
+        return ExperimentRegistry(store, lambda: settings.experiments, use_stored=settings.engine.api_experiments).all()
+    finally:
+        store.close()
 
 
 def _known_user_ids(settings: Any) -> list[str]:

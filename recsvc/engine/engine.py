@@ -80,6 +80,7 @@ from recsvc.engine.views import booking_view, catalog_item_view, message_view, s
 from recsvc.errors import FailedPrecondition, InvalidArgument, NotFound, RecsvcError, ResourceExhausted
 from recsvc.experiments.bandit_store import open_bandit_state
 from recsvc.experiments.definitions import experiment_by_id
+from recsvc.experiments.registry import ExperimentRegistry
 from recsvc.feedback.effects import FeedbackEffects, down_weighted
 from recsvc.frequency import open_ledger
 from recsvc.frequency.caps import DERIVING_EVENT_TYPES
@@ -103,8 +104,14 @@ class Engine:
         self.caps = open_ledger(self.store, settings.frequency)
         self.outcomes = OutcomeLog(self.store, settings.attribution)
         self._bandit_state = open_bandit_state(self.store)
+        self.registry = ExperimentRegistry(
+            self.store,
+            lambda: self.settings.experiments,
+            settings.engine.experiments_refresh_s,
+            use_stored=settings.engine.api_experiments,
+        )
         self.experiments = ExperimentStep(
-            lambda: (self.settings.experiments, self.settings.global_control), self._bandit_state, settings.bandit
+            lambda: (self.registry.all(), self.settings.global_control), self._bandit_state, settings.bandit
         )
         self._reconcile_derived_state()
         self._encoder = encoder
@@ -462,7 +469,7 @@ class Engine:
         """Credit first clicks to the bandits of experiments in mode "optimize"; a failure here costs
         the bandit one click, never the events already stored."""
         firsts = [a.dedupe_key for a in attributed if a.first_click]
-        if not firsts or not any(e.mode == "optimize" for e in self.settings.experiments):
+        if not firsts or not any(e.mode == "optimize" for e in self.registry.all()):
             return
         try:
             sends = [row for row in (self.outcomes.send(k) for k in firsts) if row is not None]
@@ -639,7 +646,7 @@ class Engine:
         """What the sends booked in the query's range did, sliced as it asks; an experiment must be
         declared (a finished one stays declared, with its stop time, to be read)."""
         if query.experiment:
-            experiment_by_id(self.settings.experiments, query.experiment, field="experiment_id")
+            experiment_by_id(self.registry.all(), query.experiment, field="experiment_id")
         return self.outcomes.outcomes(query)
 
     def metrics(self) -> tuple[dict[str, float], dict[str, str]]:
@@ -660,7 +667,7 @@ class Engine:
         (``retention.<arm>_d<N>``) and each holdout experiment's arms (``retention.<id>.<arm>_d<N>``),
         with the users each rate is over (``..._users``)."""
         groups = [GLOBAL_EXPERIMENT] if self.settings.global_control.share > 0 else []
-        groups += [e.id for e in self.settings.experiments if e.decision == "holdout"]
+        groups += [e.id for e in self.registry.all() if e.decision == "holdout"]
         out: dict[str, float] = {}
         for experiment in groups:
             prefix = f"retention.{experiment}." if experiment else "retention."

@@ -184,6 +184,22 @@ def experiment_from_mapping(raw: Any, where: str) -> Experiment:
     return exp
 
 
+def experiment_to_mapping(exp: Experiment) -> dict[str, Any]:
+    """The experiment as :func:`experiment_from_mapping` reads it back (times as ISO 8601)."""
+    return {
+        "id": exp.id,
+        "decision": exp.decision,
+        "arms": [{"name": a.name, "weight": a.weight} for a in exp.arms],
+        "primary_metric": exp.primary_metric,
+        "guardrail_metrics": list(exp.guardrail_metrics),
+        "segment": exp.segment,
+        "start": exp.start.isoformat() if exp.start is not None else None,
+        "stop": exp.stop.isoformat() if exp.stop is not None else None,
+        "mode": exp.mode,
+        "salt": exp.salt,
+    }
+
+
 def experiments_from_settings(raw: Any) -> tuple[Experiment, ...]:
     """The ``[[experiments]]`` array: each validated, ids unique."""
     if raw is None:

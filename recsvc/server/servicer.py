@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
+from datetime import UTC, datetime
 
 import grpc
 
 from recsvc.engine.engine import Engine
 from recsvc.errors import RecsvcError
-from recsvc.server import convert, outcomes, responses
+from recsvc.server import convert, experiments, fields, outcomes, responses
 from recsvc.server.errors import code_of, grpc_errors
 from recsvc.v1 import recsvc_pb2 as pb
 from recsvc.v1 import recsvc_pb2_grpc as pb_grpc
@@ -124,6 +125,33 @@ class PushRecommenderServicer(pb_grpc.PushRecommenderServicer):
     def GetOutcomes(self, request: pb.GetOutcomesRequest, context: grpc.ServicerContext) -> pb.GetOutcomesResponse:
         query = outcomes.outcome_query(request, self.settings)
         return outcomes.outcomes_pb(query, self.engine.outcome_rows(query))
+
+    @grpc_errors
+    def CreateExperiment(self, request: pb.CreateExperimentRequest, context: grpc.ServicerContext) -> pb.Experiment:
+        now = datetime.now(UTC)
+        exp = self.engine.registry.create(experiments.experiment_of(request, self.settings, now), now)
+        return experiments.experiment_pb(exp, from_settings=False, now=now)
+
+    @grpc_errors
+    def ListExperiments(
+        self, request: pb.ListExperimentsRequest, context: grpc.ServicerContext
+    ) -> pb.ListExperimentsResponse:
+        now = datetime.now(UTC)
+        registry = self.engine.registry
+        registry.stored(fresh=True)
+        return pb.ListExperimentsResponse(
+            experiments=[
+                experiments.experiment_pb(e, from_settings=registry.from_settings(e.id), now=now)
+                for e in registry.all()
+            ]
+        )
+
+    @grpc_errors
+    def StopExperiment(self, request: pb.StopExperimentRequest, context: grpc.ServicerContext) -> pb.Experiment:
+        now = datetime.now(UTC)
+        exp_id = fields.text(request.experiment_id, "experiment_id", self.settings.limits.max_id_len, required=True)
+        at = fields.timestamp(request.at, "at", default=now)
+        return experiments.experiment_pb(self.engine.registry.stop(exp_id, at), from_settings=False, now=now)
 
 
 def add_to_server(engine: Engine, server: grpc.Server) -> None:

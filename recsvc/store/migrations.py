@@ -195,6 +195,16 @@ CREATE TABLE outcome_exposures (
 CREATE INDEX outcome_exposures_experiment ON outcome_exposures(experiment, first_at);
 """,
     ),
+    (
+        7,
+        """
+CREATE TABLE experiments (
+  id TEXT PRIMARY KEY,
+  definition TEXT NOT NULL,
+  created_at DOUBLE PRECISION NOT NULL
+);
+""",
+    ),
 )
 
 LATEST = max(v for v, _ in MIGRATIONS)

@@ -233,3 +233,72 @@ def test_a_campaign_under_one_experiment_names_each_users_arm(
     assert list(rows.loc[users, "arm"]) == ["a", "b", ""]
     assert list(rows.loc[users[:2], "experiment"]) == ["copy-ab", "copy-ab"]
     assert rows.loc[users[2], "suppressed"] == "held_out"
+
+
+def _api_experiment(exp_id: str, **kw: object) -> pb.Experiment:
+    values: dict[str, object] = {
+        "id": exp_id,
+        "decision": pb.EXPERIMENT_DECISION_HOLDOUT,
+        "arms": [pb.ExperimentArm(name="holdout", weight=1.0)],
+        "primary_metric": pb.EXPERIMENT_METRIC_CONVERSION_RATE,
+        "guardrail_metrics": [pb.EXPERIMENT_METRIC_UNSUBSCRIBE_RATE],
+        "segment": "stage in awareness,interest,purchase,loyal,churning",
+    }
+    values.update(kw)
+    return pb.Experiment(**values)  # type: ignore[arg-type]
+
+
+def test_an_experiment_declared_through_the_api_applies_and_stops(
+    exp_server: RecsvcServer, exp_stub: pb_grpc.PushRecommenderStub, known_user: str, only: object
+) -> None:
+    only("copy_variant", "unused")  # type: ignore[operator]  # no other experiment competes for the users
+    exp_server.engine.settings = exp_server.engine.settings.with_overrides(experiments=())
+    exp_id = f"api-{uuid.uuid4().hex[:8]}"
+    made = exp_stub.CreateExperiment(pb.CreateExperimentRequest(experiment=_api_experiment(exp_id)), timeout=30)
+    assert made.running and not made.from_settings and made.start.seconds > 0
+    listed = {e.id: e for e in exp_stub.ListExperiments(pb.ListExperimentsRequest(), timeout=30).experiments}
+    assert listed[exp_id].decision == pb.EXPERIMENT_DECISION_HOLDOUT
+    assert list(listed[exp_id].guardrail_metrics) == [pb.EXPERIMENT_METRIC_UNSUBSCRIBE_RATE]
+    user = clone_user(exp_server, known_user, f"api-{uuid.uuid4().hex[:12]}")
+    now = made.start.ToDatetime(tzinfo=UTC) + timedelta(seconds=1)
+    r = _recommend(exp_stub, user, now, write_copy=False)
+    assert (r.experiment_id, r.arm, r.suppression.reason) == (exp_id, "holdout", pb.SUPPRESSION_REASON_HELD_OUT)
+    stopped = exp_stub.StopExperiment(pb.StopExperimentRequest(experiment_id=exp_id), timeout=30)
+    assert not stopped.running
+    r = _recommend(exp_stub, user, now + timedelta(seconds=5), write_copy=False)
+    assert r.experiment_id == "" and r.suppression.reason != pb.SUPPRESSION_REASON_HELD_OUT
+    with pytest.raises(grpc.RpcError) as info:
+        exp_stub.CreateExperiment(pb.CreateExperimentRequest(experiment=_api_experiment(exp_id)), timeout=30)
+    assert info.value.code() == grpc.StatusCode.FAILED_PRECONDITION and "experiment.id" in info.value.details()
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"arms": [pb.ExperimentArm(name="a", weight=0.7), pb.ExperimentArm(name="holdout", weight=0.7)]},
+         "experiment.arms[1].weight"),
+        ({"primary_metric": pb.EXPERIMENT_METRIC_UNSPECIFIED}, "experiment.primary_metric"),
+        ({"guardrail_metrics": [pb.EXPERIMENT_METRIC_SEND, 99]}, "experiment.guardrail_metrics[1]"),
+        ({"decision": pb.EXPERIMENT_DECISION_UNSPECIFIED}, "experiment.decision"),
+        ({"id": ""}, "experiment.id"),
+        ({"segment": "mood=happy"}, "experiment.segment"),
+        ({"arms": [pb.ExperimentArm(name="a", weight=1.0)]}, "experiment.arms"),
+        ({"mode": pb.EXPERIMENT_MODE_OPTIMIZE}, "experiment.mode"),
+        ({"start": Timestamp(seconds=1_800_000_000), "stop": Timestamp(seconds=1_700_000_000)}, "experiment.stop"),
+    ],
+)  # fmt: skip
+def test_a_bad_experiment_is_invalid_argument_naming_the_field(
+    exp_stub: pb_grpc.PushRecommenderStub, changes: dict[str, object], field: str
+) -> None:
+    req = pb.CreateExperimentRequest(experiment=_api_experiment(f"bad-{uuid.uuid4().hex[:8]}", **changes))
+    with pytest.raises(grpc.RpcError) as info:
+        exp_stub.CreateExperiment(req, timeout=30)
+    assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT, info.value.details()
+    assert field in info.value.details()
+
+
+def test_stopping_an_unknown_or_file_experiment_names_the_field(exp_stub: pb_grpc.PushRecommenderStub) -> None:
+    for exp_id, code in [("nope", grpc.StatusCode.NOT_FOUND), ("copy-ab", grpc.StatusCode.FAILED_PRECONDITION)]:
+        with pytest.raises(grpc.RpcError) as info:
+            exp_stub.StopExperiment(pb.StopExperimentRequest(experiment_id=exp_id), timeout=30)
+        assert info.value.code() == code and "experiment_id" in info.value.details()
