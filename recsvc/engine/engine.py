@@ -84,7 +84,15 @@ from recsvc.experiments.registry import ExperimentRegistry
 from recsvc.feedback.effects import FeedbackEffects, down_weighted
 from recsvc.frequency import open_ledger
 from recsvc.frequency.caps import DERIVING_EVENT_TYPES
-from recsvc.outcomes import GLOBAL_EXPERIMENT, Attribution, OutcomeLog, OutcomeQuery, OutcomeRow, SendRecord
+from recsvc.outcomes import (
+    GLOBAL_EXPERIMENT,
+    Attribution,
+    OutcomeLog,
+    OutcomeQuery,
+    OutcomeRow,
+    RetentionRow,
+    SendRecord,
+)
 from recsvc.recs.embeddings import Encoder, SentenceTransformerEncoder
 from recsvc.recs.serving import Candidate
 from recsvc.settings import Settings
@@ -648,6 +656,14 @@ class Engine:
         if query.experiment:
             experiment_by_id(self.registry.all(), query.experiment, field="experiment_id")
         return self.outcomes.outcomes(query)
+
+    def outcome_retention(self, query: OutcomeQuery, now: datetime) -> list[RetentionRow]:
+        """Retention of the users first exposed in the query's range: the global control split (when
+        configured) and the arms of the query's experiment."""
+        groups = [GLOBAL_EXPERIMENT] if self.settings.global_control.share > 0 else []
+        groups += [query.experiment] if query.experiment else []
+        cohort = (query.since, query.until)
+        return [row for g in groups for row in self.outcomes.retention(g, now, cohort=cohort)]
 
     def metrics(self) -> tuple[dict[str, float], dict[str, str]]:
         values = metric_values(

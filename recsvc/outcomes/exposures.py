@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from recsvc.vocabulary import RETENTION_EVENT_TYPES
@@ -64,21 +64,29 @@ def write_exposures(cur: Any, exposures: Sequence[Exposure]) -> None:
 
 
 def retention_rows(
-    cur: Any, experiment: str, now: datetime, days: Sequence[int] = RETENTION_DAYS
+    cur: Any,
+    experiment: str,
+    now: datetime,
+    days: Sequence[int] = RETENTION_DAYS,
+    cohort: tuple[datetime, datetime] | None = None,
 ) -> list[RetentionRow]:
     """Day-N retention per arm of ``experiment`` (GLOBAL_EXPERIMENT: pushed against the global control
-    group) as of ``now``: a user counts for day N once that whole day has passed."""
+    group) as of ``now``: a user counts for day N once that whole day has passed. ``cohort``: only
+    users first exposed in ``[since, until)``."""
+    since, until = cohort or (datetime.fromtimestamp(0, UTC), now)
     kinds = ", ".join("?" * len(RETENTION_EVENT_TYPES))
     sql = (
         "SELECT x.arm, MAX(x.held_out), COUNT(*), SUM(CASE WHEN EXISTS ("
         " SELECT 1 FROM events e WHERE e.user_id = x.user_id AND e.ts >= x.first_at + ? AND e.ts < x.first_at + ?"
         f" AND e.event_type IN ({kinds})) THEN 1 ELSE 0 END)"
-        " FROM outcome_exposures x WHERE x.experiment = ? AND x.first_at + ? <= ? GROUP BY x.arm ORDER BY x.arm"
+        " FROM outcome_exposures x WHERE x.experiment = ? AND x.first_at + ? <= ?"
+        " AND x.first_at >= ? AND x.first_at < ? GROUP BY x.arm ORDER BY x.arm"
     )
     out: list[RetentionRow] = []
     for day in days:
         start, end = day * DAY_S, (day + 1) * DAY_S
         params = (start, end, *RETENTION_EVENT_TYPES, experiment, end, now.timestamp())
+        params += (since.timestamp(), until.timestamp())
         for arm, held, users, active in cur.execute(sql, params).fetchall():
             out.append(RetentionRow(experiment, str(arm), bool(held), day, int(users), int(active or 0)))
     return out

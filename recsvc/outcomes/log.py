@@ -97,10 +97,17 @@ class OutcomeLog:
         values.update(row.rates())
         return values
 
-    def retention(self, experiment: str, now: datetime, days: Sequence[int] = RETENTION_DAYS) -> list[RetentionRow]:
-        """Day-N retention per arm of ``experiment`` ('' : pushed against the global control group)."""
+    def retention(
+        self,
+        experiment: str,
+        now: datetime,
+        days: Sequence[int] = RETENTION_DAYS,
+        cohort: tuple[datetime, datetime] | None = None,
+    ) -> list[RetentionRow]:
+        """Day-N retention per arm of ``experiment`` ('' : pushed against the global control group),
+        of the users first exposed in ``cohort`` (``[since, until)``) when given."""
         with self._read() as cur:
-            return retention_rows(cur, experiment, now, days)
+            return retention_rows(cur, experiment, now, days, cohort)
 
     def send(self, dedupe_key: str) -> dict[str, Any] | None:
         """The stored row of one send (outcome columns included), or None."""

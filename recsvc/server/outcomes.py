@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 from recsvc.errors import InvalidArgument
-from recsvc.outcomes import OutcomeQuery, OutcomeRow
+from recsvc.outcomes import OutcomeQuery, OutcomeRow, RetentionRow
 from recsvc.server import fields
 from recsvc.server.responses import dt_to_ts
 from recsvc.settings import Settings
@@ -66,7 +66,18 @@ def outcome_row_pb(r: OutcomeRow) -> pb.OutcomeRow:
     )
 
 
-def outcomes_pb(query: OutcomeQuery, rows: Sequence[OutcomeRow]) -> pb.GetOutcomesResponse:
+def outcomes_pb(
+    query: OutcomeQuery, rows: Sequence[OutcomeRow], retention: Sequence[RetentionRow] = ()
+) -> pb.GetOutcomesResponse:
     return pb.GetOutcomesResponse(
-        rows=[outcome_row_pb(r) for r in rows], since=dt_to_ts(query.since), until=dt_to_ts(query.until)
-    )
+        rows=[outcome_row_pb(r) for r in rows],
+        since=dt_to_ts(query.since),
+        until=dt_to_ts(query.until),
+        retention=[
+            pb.RetentionRow(
+                experiment_id=r.experiment, arm=r.arm, held_out=r.held_out, day=r.day, users=r.users,
+                active=r.active, rate=r.rate,
+            )
+            for r in retention
+        ],
+    )  # fmt: skip

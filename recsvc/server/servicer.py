@@ -124,7 +124,8 @@ class PushRecommenderServicer(pb_grpc.PushRecommenderServicer):
     @grpc_errors
     def GetOutcomes(self, request: pb.GetOutcomesRequest, context: grpc.ServicerContext) -> pb.GetOutcomesResponse:
         query = outcomes.outcome_query(request, self.settings)
-        return outcomes.outcomes_pb(query, self.engine.outcome_rows(query))
+        rows = self.engine.outcome_rows(query)
+        return outcomes.outcomes_pb(query, rows, self.engine.outcome_retention(query, datetime.now(UTC)))
 
     @grpc_errors
     def CreateExperiment(self, request: pb.CreateExperimentRequest, context: grpc.ServicerContext) -> pb.Experiment:

@@ -132,6 +132,10 @@ def test_the_global_control_group_is_held_out_and_counted_for_retention(
     values = exp_stub.GetMetrics(pb.GetMetricsRequest(), timeout=30).values
     assert values["retention.global_control_d1_users"] == control[0].users
     assert values["retention.global_control_d1"] == pytest.approx(control[0].rate)
+    cohort = pb.GetOutcomesRequest(since=_ts(then - timedelta(hours=1)), until=_ts(then + timedelta(hours=1)))
+    retention = exp_stub.GetOutcomes(cohort, timeout=30).retention
+    day1 = [(r.experiment_id, r.arm, r.held_out, r.users, r.active, r.rate) for r in retention if r.day == 1]
+    assert day1 == [("", "global_control", True, 1, 1, 1.0)]  # this test's user alone was exposed then
 
 
 @pytest.fixture()

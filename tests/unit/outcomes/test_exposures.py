@@ -44,6 +44,8 @@ def test_retention_compares_pushed_and_held_out_users_by_their_own_activity(outc
     assert _rates(later, 1) == {"pushed": (3, 2), "global_control": (1, 1)}
     assert _rates(later, 7) == {"pushed": (2, 1), "global_control": (1, 0)}
     assert [r.rate for r in later if r.day == 7 and r.arm == "pushed"] == [0.5]
+    cohort = db.log.retention(GLOBAL_EXPERIMENT, now=T0 + 9 * D, cohort=(T0 + D, T0 + 9 * D))
+    assert _rates(cohort, 1) == {"pushed": (1, 1)}  # only "late" was first exposed in that range
 
 
 def test_exposures_of_experiments_are_kept_apart(outcome_dbs: OutcomeDbFactory) -> None:
