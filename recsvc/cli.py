@@ -300,6 +300,9 @@ def build_parser() -> argparse.ArgumentParser:
     from recsvc.report.commands import report_command
 
     report_command(add)
+    from recsvc.simulate.commands import simulate_command
+
+    simulate_command(add)
     return p
 
 
