@@ -59,7 +59,8 @@ def _headline(out: dict[str, Any]) -> str:
             if gc.get(f"incremental_retention_d{n}_points") is not None:
                 lines.append(
                     f"global control: retention@{n} pushed {pct(gc[f'pushed_retention_d{n}'])} vs held out "
-                    f"{pct(gc[f'control_retention_d{n}'])} ({gc[f'incremental_retention_d{n}_points']:+.1f} points)"
+                    f"{pct(gc[f'control_retention_d{n}'])} ({gc[f'incremental_retention_d{n}_points']:+.1f} points; "
+                    f"CUPED {gc[f'cuped_incremental_retention_d{n}_points']:+.1f})"
                 )
     return "\n".join(lines)
 

@@ -41,6 +41,7 @@ from recsvc.simulate.response import (
 )
 from recsvc.simulate.service import SimService, sim_settings, train_models
 from recsvc.training import import_files
+from recsvc.vocabulary import RETENTION_EVENT_TYPES
 
 logger = logging.getLogger(__name__)
 
@@ -148,7 +149,8 @@ def run_simulation(
         }[name]
         runs.append(_run_baseline(name, cfg, pop, draws, choose, bar))
     bar.close()
-    return summary.build(cfg, pop, runs, popular_item=pop.item_ids[popular], start=start)
+    pre = pre_period_activity(ds.events, pop, start)
+    return summary.build(cfg, pop, runs, popular_item=pop.item_ids[popular], start=start, pre_period=pre)
 
 
 def _run_baseline(
@@ -216,6 +218,15 @@ def _run_recsvc(
     finally:
         svc.close()
     return run
+
+
+def pre_period_activity(events: pd.DataFrame, pop: Population, start: datetime, days: int = 28) -> np.ndarray:
+    """Per user, the share of the history's last ``days`` days with any visit: the pre-period
+    covariate that CUPED adjusts the control group's comparison with."""
+    since = pd.Timestamp(start) - pd.Timedelta(days=days)
+    ev = events[(events["ts"] >= since) & events["event_type"].isin(RETENTION_EVENT_TYPES)]
+    active_days = ev.assign(day=ev["ts"].dt.floor("D")).groupby("user_id")["day"].nunique()
+    return np.asarray(active_days.reindex(pop.user_ids).fillna(0).to_numpy(dtype=float) / days)
 
 
 def _most_bought(events: pd.DataFrame, pop: Population) -> int:

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from recsvc.experiments.cuped import CovariateSums, cuped
 from recsvc.outcomes import GLOBAL_EXPERIMENT
 from recsvc.report.analysis import judge_all
 from recsvc.report.data import report_data_from_frames
@@ -81,9 +82,18 @@ def service_view(svc: SimService, settings: Settings, end: datetime) -> dict[str
     }
 
 
-def _control(run: PolicyRun) -> dict[str, Any] | None:
+def retained(active: np.ndarray, day: int) -> np.ndarray:
+    """Per user, 1.0 when active in the ``WINDOW`` days ending on day ``day`` (``day`` <= the run's days)."""
+    return np.asarray(active[max(0, day - WINDOW) : day].any(axis=0), dtype=float)
+
+
+def _control(run: PolicyRun, pre_period: np.ndarray, unpushed: PolicyRun | None) -> dict[str, Any] | None:
+    """Retention of the users recsvc pushed against its global control group: raw, adjusted by CUPED
+    on each user's pre-period activity (a control group of ~100 users differs from the rest by
+    chance), and, where the ``none`` policy ran, against the same users never pushed (a check only a
+    simulator can make: the control group's users are the same in both runs)."""
     held = run.extra.get("held_out_users")
-    if held is None or not held.any():
+    if held is None or held.sum() < 2:
         return None
     control, pushed = np.flatnonzero(held), np.flatnonzero(~held)
     out: dict[str, Any] = {"control_users": len(control), "pushed_users": len(pushed)}
@@ -91,12 +101,34 @@ def _control(run: PolicyRun) -> dict[str, Any] | None:
         c, p = retention(run.state.active, n, control), retention(run.state.active, n, pushed)
         out[f"control_retention_d{n}"] = c
         out[f"pushed_retention_d{n}"] = p
-        out[f"incremental_retention_d{n}_points"] = None if c is None or p is None else round(100 * (p - c), 2)
+        if c is None or p is None:
+            out[f"incremental_retention_d{n}_points"] = None
+            continue
+        out[f"incremental_retention_d{n}_points"] = round(100 * (p - c), 2)
+        y = retained(run.state.active, n)
+        adj = cuped(
+            [CovariateSums.of(y[control], pre_period[control]), CovariateSums.of(y[pushed], pre_period[pushed])]
+        )
+        out[f"cuped_incremental_retention_d{n}_points"] = round(100 * adj.absolute_lift, 2)
+        out[f"cuped_incremental_retention_d{n}_ci_points"] = [round(100 * v, 2) for v in adj.absolute_ci]
+        out[f"cuped_variance_reduction_d{n}"] = round(adj.variance_reduction, 3)
+        if unpushed is not None:
+            never = retention(unpushed.state.active, n, pushed)
+            out[f"pushed_users_if_never_pushed_retention_d{n}"] = never
+            out[f"counterfactual_incremental_retention_d{n}_points"] = (
+                None if never is None else round(100 * (p - never), 2)
+            )
     return out
 
 
 def build(
-    cfg: SimConfig, pop: Population, runs: list[PolicyRun], *, popular_item: str, start: datetime
+    cfg: SimConfig,
+    pop: Population,
+    runs: list[PolicyRun],
+    *,
+    popular_item: str,
+    start: datetime,
+    pre_period: np.ndarray,
 ) -> dict[str, Any]:
     out: dict[str, Any] = {
         "config": dataclasses.asdict(cfg) | {"start": start.isoformat()},
@@ -112,5 +144,6 @@ def build(
             continue
         extra = {k: v for k, v in r.extra.items() if k != "held_out_users"}
         out["recsvc"] = extra
-        out["global_control"] = _control(r)
+        unpushed = next((x for x in runs if x.name == "none"), None)
+        out["global_control"] = _control(r, pre_period, unpushed)
     return out
