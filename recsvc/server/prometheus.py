@@ -96,6 +96,9 @@ def _ended_with(context: grpc.ServicerContext, default: grpc.StatusCode) -> str:
     return code.name if isinstance(code, grpc.StatusCode) else default.name
 
 
+Done = Callable[[float, str], None]  # records one call: its start (perf_counter) and final status name
+
+
 class PrometheusInterceptor(HandlerInterceptor):
     """Counts every call by method and final status and times it. First in the chain, so calls that
     other interceptors refuse (a missing token, bytes that do not parse, shutdown) count too."""
@@ -103,22 +106,30 @@ class PrometheusInterceptor(HandlerInterceptor):
     def __init__(self, metrics: ServingMetrics, service: str) -> None:
         self._metrics = metrics
         self._service = service
+        # The labelled children, kept: ``labels()`` takes a lock and builds a key on every call.
+        self._done: dict[str, Done] = {}
 
     def wrap(self, handler: grpc.RpcMethodHandler, method: str) -> grpc.RpcMethodHandler:
-        label = method_label(method, self._service)
-        hist = self._metrics.duration.labels(label)
-        requests = self._metrics.requests
-
-        def done(t0: float, code: str) -> None:
-            hist.observe(time.perf_counter() - t0)
-            requests.labels(label, code).inc()
-
+        done = self._done.get(method)
+        if done is None:
+            done = self._done[method] = self._recorder(method_label(method, self._service))
         return rewrap(  # type: ignore[no-any-return]
             handler, lambda kind, b: _streaming(b, done) if kind.endswith("stream") else _unary(b, done)
         )
 
+    def _recorder(self, label: str) -> Done:
+        hist = self._metrics.duration.labels(label)
+        requests = self._metrics.requests
+        by_code: dict[str, Any] = {}
 
-Done = Callable[[float, str], None]
+        def done(t0: float, code: str) -> None:
+            hist.observe(time.perf_counter() - t0)
+            counter = by_code.get(code)
+            if counter is None:
+                counter = by_code[code] = requests.labels(label, code)
+            counter.inc()
+
+        return done
 
 
 def _unary(behaviour: Callable[[Any, grpc.ServicerContext], Any], done: Done) -> Callable[..., Any]:
