@@ -334,5 +334,5 @@ def _prometheus(
     engine.on_events_received(metrics.count_events)
     if not serve:
         return None
-    metrics.expose_engine(engine.metrics)
-    return MetricsHTTP(settings.server.host, settings.server.metrics_port, metrics.registry)
+    collector = metrics.expose_engine(engine.metrics)
+    return MetricsHTTP(settings.server.host, settings.server.metrics_port, metrics.registry, collector)

@@ -78,9 +78,11 @@ class ServingMetrics:
         for event_type, n in by_type.items():
             self.events.labels(event_type).inc(n)
 
-    def expose_engine(self, source: MetricsSource) -> None:
+    def expose_engine(self, source: MetricsSource) -> EngineCollector:
         """Add the engine's figures (read at each scrape) to what this registry exposes."""
-        self.registry.register(EngineCollector(source))
+        collector = EngineCollector(source)
+        self.registry.register(collector)
+        return collector
 
 
 def method_label(method: str, service: str) -> str:
@@ -166,10 +168,15 @@ def _streaming(behaviour: Callable[[Any, grpc.ServicerContext], Iterator[Any]], 
 class MetricsHTTP:
     """The ``/metrics`` HTTP server of one registry, on its own thread."""
 
-    def __init__(self, host: str, port: int, registry: CollectorRegistry) -> None:
+    def __init__(
+        self, host: str, port: int, registry: CollectorRegistry, engine: EngineCollector | None = None
+    ) -> None:
+        self._engine = engine
         try:
             self._server, self._thread = start_http_server(port, addr=host, registry=registry)
         except OSError as exc:
+            if engine is not None:
+                engine.close()
             raise FailedPrecondition(
                 f"server.metrics_port: cannot bind {host}:{port} for Prometheus metrics ({exc.strerror or exc})",
                 field="server.metrics_port",
@@ -180,6 +187,8 @@ class MetricsHTTP:
         self._server.shutdown()
         self._server.server_close()
         self._thread.join(5.0)
+        if self._engine is not None:
+            self._engine.close()
 
 
 def port_free(host: str, port: int) -> None:

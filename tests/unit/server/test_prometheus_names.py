@@ -3,6 +3,8 @@ failing engine that does not fail the scrape."""
 
 from __future__ import annotations
 
+import threading
+
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -52,3 +54,38 @@ def test_metric_and_method_names() -> None:
     assert metric_name("a..b c") == "recsvc_a_b_c"
     assert method_label("/recsvc.v1.PushRecommender/Recommend", "recsvc.v1.PushRecommender") == "Recommend"
     assert method_label("/grpc.health.v1.Health/Check", "recsvc.v1.PushRecommender") == "grpc.health.v1.Health/Check"
+
+
+def test_the_engine_is_read_on_one_thread_whatever_thread_scrapes() -> None:
+    """Stores keep a connection per thread: scrapes from new threads must not add one each."""
+    seen: set[int] = set()
+
+    def source() -> tuple[dict[str, float], dict[str, str]]:
+        seen.add(threading.get_ident())
+        return {"x": 1.0}, {}
+
+    collector = EngineCollector(source)
+    registry = CollectorRegistry()
+    registry.register(collector)
+    threads = [threading.Thread(target=generate_latest, args=(registry,)) for _ in range(5)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    collector.close()
+    assert len(seen) == 1
+
+
+def test_an_engine_that_hangs_does_not_hang_the_scrape() -> None:
+    release = threading.Event()
+
+    def stuck() -> tuple[dict[str, float], dict[str, str]]:
+        release.wait(5)
+        return {}, {}
+
+    collector = EngineCollector(stuck, timeout_s=0.2)
+    try:
+        assert _samples(collector) == {("recsvc_engine_metrics_up", ()): 0.0}
+    finally:
+        release.set()
+        collector.close()
