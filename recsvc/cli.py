@@ -69,6 +69,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         overrides["host"] = args.host
     if args.processes is not None:
         overrides["processes"] = args.processes
+    if args.metrics_port is not None:
+        overrides["metrics_port"] = args.metrics_port
     if overrides:
         settings = settings.with_overrides(server=overrides)
     return serve(settings, local_llm=args.local_llm, show_sample=args.show_sample)
@@ -311,6 +313,11 @@ def _serving_commands(add: _Add) -> None:
     s.add_argument("--port", type=int, help="port (default 50051; 0 picks a free one)")
     s.add_argument("--host", help="address to bind (default 127.0.0.1)")
     s.add_argument("--processes", type=_positive_int, help="server processes sharing the port")
+    s.add_argument(
+        "--metrics-port",
+        type=int,
+        help="serve Prometheus metrics at http://HOST:PORT/metrics (default server.metrics_port; 0 = off)",
+    )
     s.add_argument(
         "--local-llm",
         action="store_true",

@@ -57,10 +57,19 @@ class ServerConfig:
     max_users_per_call: int = 10_000  # ScoreUsers ids and UpsertUsers rows
     max_items_per_call: int = 10_000  # UpsertItems rows
     max_message_mb: int = 64
+    metrics_port: int = 0  # Prometheus metrics over HTTP on server.host at this port (0 = off)
 
     def validate(self) -> None:
         c = _section_checks(self, "server")
         c.require(0 <= self.port <= 65535, "port", f"must be 0..65535, got {self.port}")
+        c.require(
+            0 <= self.metrics_port <= 65535, "metrics_port", f"must be 0..65535 (0 = off), got {self.metrics_port}"
+        )
+        c.require(
+            self.metrics_port == 0 or self.metrics_port != self.port,
+            "metrics_port",
+            f"must differ from server.port ({self.port})",
+        )
         c.each(AT_LEAST_ONE, "max_workers")
         c.each(NOT_BELOW_ZERO, "drain_s")
         c.each(

@@ -19,7 +19,7 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -143,6 +143,9 @@ class Engine:
         )
         # One bulk scoring job at a time, so ScoreUsers calls cannot take every worker and core.
         self._bulk = threading.BoundedSemaphore(1)
+        # Told the event types of each stored batch (the Prometheus counters), so the engine never
+        # depends on a metrics library.
+        self._event_listeners: list[Callable[[Mapping[str, int]], None]] = []
 
     # ---- models -----------------------------------------------------------------------------
     @staticmethod
@@ -471,7 +474,19 @@ class Engine:
         self._counters.inc("events_accepted", res.accepted)
         self._counters.inc("events_duplicate", res.duplicate)
         self._counters.inc("events_rejected", len(rejections))
+        self._tell_event_listeners(good)
         return ReportResult(accepted=res.accepted, duplicate=res.duplicate, rejections=rejections)
+
+    def on_events_received(self, listener: Callable[[Mapping[str, int]], None]) -> None:
+        """Call ``listener`` with ``{event_type: count}`` of every batch of valid events stored from now on."""
+        self._event_listeners.append(listener)
+
+    def _tell_event_listeners(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        if not self._event_listeners:
+            return
+        by_type = Counter(str(r.get("event_type", "")) for r in rows)
+        for listener in self._event_listeners:
+            listener(by_type)
 
     def _learn_clicks(self, attributed: Sequence[Attribution]) -> None:
         """Credit first clicks to the bandits of experiments in mode "optimize"; a failure here costs

@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable
 from concurrent import futures
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -30,6 +30,9 @@ from recsvc.server.inflight import InFlight, InFlightInterceptor
 from recsvc.server.servicer import SERVICE_NAME, add_to_server
 from recsvc.settings import Settings
 from recsvc.store import is_postgres
+
+if TYPE_CHECKING:
+    from recsvc.server.prometheus import MetricsHTTP
 
 logger = logging.getLogger(__name__)
 
@@ -87,6 +90,7 @@ class RecsvcServer:
     health: health.HealthServicer
     executor: futures.ThreadPoolExecutor
     inflight: InFlight = field(default_factory=InFlight)
+    metrics_http: MetricsHTTP | None = None  # the Prometheus /metrics server, when this process serves it
     _stop_event: threading.Event = field(default_factory=threading.Event)
     _closed: threading.Event = field(default_factory=threading.Event)
     _stop_lock: threading.Lock = field(default_factory=threading.Lock)
@@ -215,6 +219,8 @@ class RecsvcServer:
             self._set_serving(False)
             self.health.enter_graceful_shutdown()
             self.server.stop(self.settings.server.grace_s if grace is None else grace).wait()
+            if self.metrics_http is not None:
+                self.metrics_http.close()
             self.inflight.close()  # a handler that starts from now on answers UNAVAILABLE
             if self._drain():
                 self.engine.close()
@@ -255,11 +261,18 @@ class RecsvcServer:
         signal.signal(signal.SIGINT, handler)
 
 
-def build_server(settings: Settings, *, engine: Engine | None = None, reuse_port: bool = False) -> RecsvcServer:
-    """Assemble the gRPC server (unstarted) with health, reflection, auth and optional TLS."""
+def build_server(
+    settings: Settings, *, engine: Engine | None = None, reuse_port: bool = False, serve_metrics: bool = True
+) -> RecsvcServer:
+    """Assemble the gRPC server (unstarted) with health, reflection, auth and optional TLS.
+
+    With ``server.metrics_port`` set, calls and events are counted for Prometheus, and unless
+    ``serve_metrics`` is False (the other processes of several) the port is bound here, serving now.
+    """
     engine = engine or Engine(settings)
     inflight = InFlight()
     interceptors: list[grpc.ServerInterceptor] = []
+    metrics_http = _prometheus(settings, engine, interceptors, serve_metrics)
     if settings.api_token:
         interceptors.append(TokenAuthInterceptor(settings.api_token))
     interceptors.append(DecodeErrorInterceptor())
@@ -290,6 +303,8 @@ def build_server(settings: Settings, *, engine: Engine | None = None, reuse_port
     if port == 0:
         from recsvc.errors import FailedPrecondition
 
+        if metrics_http is not None:
+            metrics_http.close()
         raise FailedPrecondition(f"cannot bind {address} (in use?)", field="server.port")
     out = RecsvcServer(
         settings=settings,
@@ -299,6 +314,25 @@ def build_server(settings: Settings, *, engine: Engine | None = None, reuse_port
         health=health_servicer,
         executor=executor,
         inflight=inflight,
+        metrics_http=metrics_http,
     )
     out._set_serving(False)
     return out
+
+
+def _prometheus(
+    settings: Settings, engine: Engine, interceptors: list[grpc.ServerInterceptor], serve: bool
+) -> MetricsHTTP | None:
+    """Count calls (first interceptor, so refused calls count too) and events when a metrics port is
+    set; bind and serve it when ``serve``. Nothing is imported or wrapped when the port is off."""
+    if not settings.server.metrics_port:
+        return None
+    from recsvc.server.prometheus import MetricsHTTP, PrometheusInterceptor, ServingMetrics
+
+    metrics = ServingMetrics.create()
+    interceptors.insert(0, PrometheusInterceptor(metrics, SERVICE_NAME))
+    engine.on_events_received(metrics.count_events)
+    if not serve:
+        return None
+    collector = metrics.expose_engine(engine.metrics)
+    return MetricsHTTP(settings.server.host, settings.server.metrics_port, metrics.registry, collector)

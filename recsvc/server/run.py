@@ -10,35 +10,44 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+import shutil
 import signal
+import sys
 import tempfile
 import threading
 import time
+from collections.abc import Sequence
 from contextlib import ExitStack
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from recsvc.errors import FailedPrecondition
+from recsvc.errors import FailedPrecondition, RecsvcError
 from recsvc.settings import Settings
 
 logger = logging.getLogger(__name__)
 
 
-def _serve_one(settings: Settings, *, reuse_port: bool, show_sample: bool) -> None:
+def _serve_one(settings: Settings, *, reuse_port: bool, show_sample: bool, serve_metrics: bool = True) -> None:
     from recsvc.server.app import build_server
 
-    srv = build_server(settings, reuse_port=reuse_port)
+    srv = build_server(settings, reuse_port=reuse_port, serve_metrics=serve_metrics)
     srv.install_signal_handlers()
     srv.start()
+    if srv.metrics_http is not None:
+        logger.info("Prometheus metrics at http://%s:%d/metrics", settings.server.host, srv.metrics_http.port)
     if show_sample:
         threading.Thread(target=_log_sample, args=(settings, srv.port), daemon=True).start()
     srv.wait()
 
 
-def _worker(settings: Settings, show_sample: bool) -> None:
+def _worker(settings: Settings, show_sample: bool, serve_metrics: bool) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(processName)s %(name)s: %(message)s")
-    _serve_one(settings, reuse_port=True, show_sample=show_sample)
+    try:
+        _serve_one(settings, reuse_port=True, show_sample=show_sample, serve_metrics=serve_metrics)
+    except RecsvcError as exc:  # one line, like the CLI: a port taken since the parent checked it
+        logger.error("%s", exc)
+        sys.exit(2)
 
 
 def wait_serving(target: str, timeout_s: float = 120.0, token: str = "") -> bool:
@@ -116,9 +125,13 @@ def serve(settings: Settings, *, local_llm: bool = False, show_sample: bool = Fa
             return 0
         if settings.server.port == 0:
             raise FailedPrecondition("server.processes > 1 needs a fixed port", field="server.port")
+        if settings.server.metrics_port:
+            _multiprocess_metrics(settings, stack)
         ctx = multiprocessing.get_context("spawn")
+        # The first process serves the metrics port; every process counts into the shared folder.
         workers = [
-            ctx.Process(target=_worker, args=(settings, show_sample and i == 0), name=f"recsvc-{i}") for i in range(n)
+            ctx.Process(target=_worker, args=(settings, show_sample and i == 0, i == 0), name=f"recsvc-{i}")
+            for i in range(n)
         ]
         for w in workers:
             w.start()
@@ -131,6 +144,44 @@ def serve(settings: Settings, *, local_llm: bool = False, show_sample: bool = Fa
 
         signal.signal(signal.SIGTERM, stop)
         signal.signal(signal.SIGINT, stop)
-        for w in workers:
-            w.join()
+        return _join(workers)
     return 0
+
+
+def _join(workers: Sequence[multiprocessing.process.BaseProcess]) -> int:
+    """Wait for every worker; one that exits with 2 (bad settings, a port taken) stops the others, and
+    ``serve`` exits with 2 too."""
+    from multiprocessing.connection import wait
+
+    alive = {w.sentinel: w for w in workers}
+    code = 0
+    while alive:
+        for sentinel in wait(list(alive)):
+            w = alive.pop(sentinel)  # type: ignore[arg-type, call-overload]
+            w.join()
+            if w.exitcode == 2 and code == 0:
+                code = 2
+                for other in alive.values():
+                    if other.pid:
+                        os.kill(other.pid, signal.SIGTERM)
+    return code
+
+
+def _multiprocess_metrics(settings: Settings, stack: ExitStack) -> None:
+    """Check the metrics port is free (a busy one stops here, in one line), and give the workers a
+    fresh ``PROMETHEUS_MULTIPROC_DIR`` (they inherit the environment), removed when serving ends."""
+    from recsvc.server.prometheus import MULTIPROC_ENV, port_free
+
+    port_free(settings.server.host, settings.server.metrics_port)
+    folder = tempfile.mkdtemp(prefix="recsvc-prometheus-")
+    previous = os.environ.get(MULTIPROC_ENV)
+    os.environ[MULTIPROC_ENV] = folder
+
+    def cleanup() -> None:
+        if previous is None:
+            os.environ.pop(MULTIPROC_ENV, None)
+        else:
+            os.environ[MULTIPROC_ENV] = previous
+        shutil.rmtree(folder, ignore_errors=True)
+
+    stack.callback(cleanup)

@@ -34,6 +34,8 @@ def test_defaults_then_toml_then_env(tmp_path: Path) -> None:
         ("[limits]\nmax_id_len = 0\n", {}, "limits.max_id_len"),
         ("", {"RECSVC_LIMITS_MAX_AMOUNT": "nan"}, "limits.max_amount"),
         ("[server]\nmax_events_per_call = 0\n", {}, "server.max_events_per_call"),
+        ("[server]\nmetrics_port = -1\n", {}, "server.metrics_port"),
+        ("", {"RECSVC_SERVER_METRICS_PORT": "50051"}, "server.metrics_port"),  # the gRPC port itself
         ('[engine]\nitem_url_template = "https://x.test/item"\n', {}, "engine.item_url_template"),
         ("", {"RECSVC_ENGINE_ITEM_URL_TEMPLATE": "https://x.test/{sku}"}, "engine.item_url_template"),
     ],
@@ -51,6 +53,11 @@ def test_sample_config_loads() -> None:
     s = load_settings(sample, env={})
     assert s.server.port == 50051
     assert s.frequency.daily_caps == (3, 2, 1, 1)
+
+
+def test_metrics_port_off_by_default_and_from_env() -> None:
+    assert load_settings(env={}).server.metrics_port == 0
+    assert load_settings(env={"RECSVC_SERVER_METRICS_PORT": "9464"}).server.metrics_port == 9464
 
 
 def test_tuple_settings_from_env() -> None:
