@@ -124,6 +124,10 @@ def cmd_train(args: argparse.Namespace) -> int:
             progress=not args.quiet,
             dask_client=client,
         )
+        if client is not None:
+            from recsvc.batch.cluster import worker_peak_rss_mb
+
+            logger.info("dask workers' peak RSS (MB): %s", worker_peak_rss_mb(client))
     for name, path in out.items():
         print(f"{name}: {path}")
     return 0

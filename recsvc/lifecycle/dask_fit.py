@@ -117,18 +117,38 @@ def _scatter(client: Any, a: np.ndarray, blocks: list[tuple[str, np.ndarray]], h
 
 
 def validation_curve(
-    booster: lgb.Booster, X: np.ndarray, y: np.ndarray, init: np.ndarray | None, objective: str
+    booster: lgb.Booster, X: np.ndarray, y: np.ndarray, init: np.ndarray | None, objective: str, block: int = 50
 ) -> np.ndarray:
-    """The objective's default LightGBM metric (binary or multi log-loss) after each round."""
+    """The objective's default LightGBM metric (binary or multi log-loss) after each round.
+
+    Each row's leaf in ``block`` rounds' trees comes from one ``pred_leaf`` call and its value from a
+    table, so the running raw score costs a lookup per tree (one predict call per round took 11 s for
+    1,000 rounds on 18,000 rows)."""
     n_class = booster.num_model_per_iteration()
+    values = _leaf_values(booster)
     raw = np.zeros((len(X), n_class)) if init is None else np.asarray(init, dtype=np.float64).reshape(len(X), -1)
     labels = np.asarray(y).astype(np.int64)
-    out = np.empty(booster.current_iteration())
-    for i in range(len(out)):
-        step = booster.predict(X, start_iteration=i, num_iteration=1, raw_score=True)
-        raw = raw + np.asarray(step, dtype=np.float64).reshape(len(X), -1)
-        out[i] = _logloss(raw, labels, objective)
+    n_iter = booster.current_iteration()
+    out = np.empty(n_iter)
+    for start in range(0, n_iter, block):
+        k = min(block, n_iter - start)
+        leaves = np.asarray(booster.predict(X, start_iteration=start, num_iteration=k, pred_leaf=True), dtype=np.int64)
+        trees = np.arange(start * n_class, (start + k) * n_class)
+        steps = values[trees, leaves.reshape(len(X), k * n_class)].reshape(len(X), k, n_class)
+        for j in range(k):
+            raw = raw + steps[:, j, :]
+            out[start + j] = _logloss(raw, labels, objective)
     return out
+
+
+def _leaf_values(booster: lgb.Booster) -> np.ndarray:
+    """(trees, most leaves) table of every tree's leaf outputs."""
+    sizes = [int(t["num_leaves"]) for t in booster.dump_model()["tree_info"]]
+    table = np.zeros((len(sizes), max(sizes, default=1)))
+    for tree, n in enumerate(sizes):
+        for leaf in range(n):
+            table[tree, leaf] = booster.get_leaf_output(tree, leaf)
+    return table
 
 
 def _logloss(raw: np.ndarray, labels: np.ndarray, objective: str) -> float:

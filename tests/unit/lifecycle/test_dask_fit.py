@@ -7,16 +7,18 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import lightgbm as lgb
 import numpy as np
 import pandas as pd
 import pytest
 from lifecycle_synth import CFG, CUT
+from scipy import special
 from scipy.stats import spearmanr
 from sklearn.metrics import roc_auc_score
 
 from recsvc.batch.cluster import DaskSpec, dask_client
 from recsvc.cli import main
-from recsvc.lifecycle.dask_fit import best_round
+from recsvc.lifecycle.dask_fit import best_round, validation_curve
 from recsvc.lifecycle.model import LifecycleModel
 from recsvc.lifecycle.train import train_lifecycle
 
@@ -94,3 +96,24 @@ def test_dask_without_lifecycle_is_refused(capsys: pytest.CaptureFixture[str]) -
     assert main(["train", "-q", "--only", "recs", "--dask", "local:1"]) == 2
     err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
     assert len(err) == 1 and "lifecycle" in err[0]
+
+
+@pytest.mark.parametrize("objective", ["binary", "multiclass"])
+def test_validation_curve_is_the_loss_of_each_round(objective: str) -> None:
+    rng = np.random.default_rng(0)
+    X = rng.random((600, 4)).astype(np.float32)
+    y = (X[:, 0] * 3).astype(int) if objective == "multiclass" else (X[:, 0] + 0.3 * rng.random(600) > 0.6).astype(int)
+    init = rng.normal(size=600) if objective == "binary" else None
+    params: dict[str, Any] = {"objective": objective, "num_leaves": 5, "verbosity": -1, "num_threads": 1}
+    if objective == "multiclass":
+        params["num_class"] = 3
+    booster = lgb.train(params, lgb.Dataset(X, label=y, init_score=init), num_boost_round=23)
+    curve = validation_curve(booster, X, y, init, objective, block=10)
+    assert len(curve) == 23
+    for rounds in (1, 10, 11, 23):
+        raw = np.asarray(booster.predict(X, num_iteration=rounds, raw_score=True)).reshape(600, -1)
+        p = special.expit(raw[:, 0] + init) if init is not None else special.softmax(raw, axis=1)
+        loss = (
+            -np.mean(np.log(np.where(y == 1, p, 1 - p))) if init is not None else -np.mean(np.log(p[np.arange(600), y]))
+        )
+        assert curve[rounds - 1] == pytest.approx(loss, rel=1e-9)
