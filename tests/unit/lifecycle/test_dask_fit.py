@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,7 @@ from sklearn.metrics import roc_auc_score
 
 from recsvc.batch.cluster import DaskSpec, dask_client
 from recsvc.cli import main
-from recsvc.lifecycle.dask_fit import best_round, validation_curve
+from recsvc.lifecycle.dask_fit import best_round, cluster_name, validation_curve
 from recsvc.lifecycle.model import LifecycleModel
 from recsvc.lifecycle.train import train_lifecycle
 
@@ -117,3 +118,23 @@ def test_validation_curve_is_the_loss_of_each_round(objective: str) -> None:
             -np.mean(np.log(np.where(y == 1, p, 1 - p))) if init is not None else -np.mean(np.log(p[np.arange(600), y]))
         )
         assert curve[rounds - 1] == pytest.approx(loss, rel=1e-9)
+
+
+def test_an_unreachable_scheduler_is_one_line_and_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        address = f"tcp://127.0.0.1:{s.getsockname()[1]}"
+    events = tmp_path / "missing-events.csv"  # never read: the cluster is reached first
+    assert main(["train", "-q", "--only", "lifecycle", "--events", str(events), "--dask", address]) == 2
+    err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert len(err) == 1, err
+    assert address in err[0] and "cannot reach" in err[0]
+
+
+def test_cluster_names(client: Any) -> None:
+    from distributed import Client
+
+    assert cluster_name(client) == "local:2"
+    address = client.scheduler.address
+    with Client(address, set_as_default=False) as by_address:  # as for --dask tcp://HOST:PORT
+        assert cluster_name(by_address) == address and address.startswith("tcp://")
