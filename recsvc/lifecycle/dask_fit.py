@@ -28,6 +28,7 @@ logger = logging.getLogger(__name__)
 
 # LightGBM's clip for probabilities in its log-loss metrics (kEpsilon in metric code).
 _EPS = 1e-15
+_CELLS = 4_000_000  # (row, tree) cells per pred_leaf call in validation_curve
 
 
 def cluster_name(client: Any) -> str:
@@ -65,16 +66,18 @@ def fit_on_dask(
     model = DaskLGBMRegressor(client=client, n_estimators=rounds, **kwargs)
     blocks = _worker_blocks(client, int(rows.sum()), seed)
     held: list[Any] = []  # the scattered blocks' futures: the graph names their keys but does not keep them alive
-    with client.as_current():
-        Xd = _scatter(client, X[rows], blocks, held)
-        yd = _scatter(client, np.asarray(y[rows], dtype=np.float64), blocks, held)
-        init_d = None if init is None else _scatter(client, np.asarray(init[rows], dtype=np.float64), blocks, held)
-        with warnings.catch_warnings():
-            # The estimator's own n_jobs default: the Dask interface uses each worker's threads instead.
-            warnings.filterwarnings("ignore", message="Parameter n_jobs will be ignored")
-            model.fit(Xd, yd, init_score=init_d, feature_name=feature_names)
+    try:
+        with client.as_current():
+            Xd = _scatter(client, X[rows], blocks, held)
+            yd = _scatter(client, np.asarray(y[rows], dtype=np.float64), blocks, held)
+            init_d = None if init is None else _scatter(client, np.asarray(init[rows], dtype=np.float64), blocks, held)
+            with warnings.catch_warnings():
+                # The estimator's own n_jobs default: the Dask interface uses each worker's threads instead.
+                warnings.filterwarnings("ignore", message="Parameter n_jobs will be ignored")
+                model.fit(Xd, yd, init_score=init_d, feature_name=feature_names)
+    finally:
+        client.cancel(held)  # free the workers' copies now, not when the futures are collected
     booster: lgb.Booster = model.booster_
-    client.cancel(held)  # free the workers' copies now, not when the futures are collected
     if vrows is not None:
         v_init = None if init is None else init[vrows]
         curve = validation_curve(booster, X[vrows], y[vrows], v_init, str(params["objective"]))
@@ -129,6 +132,8 @@ def validation_curve(
     raw = np.zeros((len(X), n_class)) if init is None else np.asarray(init, dtype=np.float64).reshape(len(X), -1)
     labels = np.asarray(y).astype(np.int64)
     n_iter = booster.current_iteration()
+    # Fewer rounds per call on a big validation set: the leaf and step arrays stay near 32 MB each.
+    block = max(1, min(block, _CELLS // max(1, len(X) * n_class)))
     out = np.empty(n_iter)
     for start in range(0, n_iter, block):
         k = min(block, n_iter - start)
