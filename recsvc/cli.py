@@ -101,18 +101,35 @@ def cmd_demo_data(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    from contextlib import nullcontext
+
     from recsvc.training import train_all
 
     settings = _settings(args)
-    out = train_all(
-        settings,
-        events=args.events,
-        items=args.items,
-        users=args.users,
-        only=tuple(args.only or ()),
-        import_store=args.import_store,
-        progress=not args.quiet,
-    )
+    if args.dask is not None:
+        from recsvc.batch.cluster import dask_client
+
+        if args.only and "lifecycle" not in args.only:
+            raise InvalidArgument("--dask trains the lifecycle models only; add --only lifecycle", field="dask")
+
+        cluster: Any = dask_client(args.dask)  # an unreachable scheduler fails before the data loads
+    else:
+        cluster = nullcontext(None)
+    with cluster as client:
+        out = train_all(
+            settings,
+            events=args.events,
+            items=args.items,
+            users=args.users,
+            only=tuple(args.only or ()),
+            import_store=args.import_store,
+            progress=not args.quiet,
+            dask_client=client,
+        )
+        if client is not None:
+            from recsvc.batch.cluster import worker_peak_rss_mb
+
+            logger.info("dask workers' peak RSS (MB): %s", worker_peak_rss_mb(client))
     for name, path in out.items():
         print(f"{name}: {path}")
     return 0
@@ -353,6 +370,15 @@ def _data_commands(add: _Add) -> None:
     t.add_argument("--users", default="var/demo/users.csv", help="users file (optional)")
     t.add_argument("--only", action="append", choices=("lifecycle", "recs", "sendtime"), help="train only these")
     t.add_argument("--import-store", action="store_true", help="also load the files into the service's store")
+    from recsvc.batch.cluster import parse_dask
+
+    t.add_argument(
+        "--dask",
+        type=parse_dask,
+        metavar="local:N|tcp://HOST:PORT",
+        help="fit the lifecycle models with lightgbm.dask on a LocalCluster of N worker processes, or on the "
+        "scheduler at tcp://HOST:PORT (their features are still computed here)",
+    )
 
     v = add("convert", cmd_convert, "Convert raw CDNOW / MovieLens files to the canonical tables.")
     v.add_argument("source", help="CDNOW_*.txt or the ml-100k folder")

@@ -28,8 +28,12 @@ def train_all(
     only: tuple[str, ...] = (),
     import_store: bool = False,
     progress: bool = True,
+    dask_client: Any = None,
 ) -> dict[str, Path]:
-    """Train the lifecycle, recs and send-time models (or ``only`` some) on one data set."""
+    """Train the lifecycle, recs and send-time models (or ``only`` some) on one data set.
+
+    With ``dask_client`` (a ``distributed.Client``) the lifecycle models' boosting runs on its cluster
+    with ``lightgbm.dask``; their features, and the recs and send-time models, are still computed here."""
     users_path = users if users and Path(users).exists() else None
     ds = load_dataset(events, items=items if items and Path(items).exists() else None, users=users_path)
     if ds.events.empty:
@@ -48,6 +52,7 @@ def train_all(
             horizon_days=settings.lifecycle.horizon_days,
             config=settings.lifecycle,
             progress=progress,
+            client=dask_client,
         )
     if "recs" in wanted:
         if ds.items is None:

@@ -181,11 +181,13 @@ def _safe_auc(y: np.ndarray, s: np.ndarray) -> float:
 
 @dataclass(frozen=True)
 class _Fitter:
-    """Fits one LightGBM model on rows of the stacked feature matrix, early-stopped on ``vrows`` if given."""
+    """Fits one LightGBM model on rows of the stacked feature matrix, early-stopped on ``vrows`` if given:
+    in this process, or on the workers of ``client`` (a ``distributed.Client``) with ``lightgbm.dask``."""
 
     X: np.ndarray
     config: LifecycleConfig
     boosting: _Boosting
+    client: Any = None
 
     def __call__(
         self,
@@ -197,6 +199,23 @@ class _Fitter:
         init: np.ndarray | None = None,
     ) -> lgb.Booster:
         """``init`` (log-odds per row of X) makes the trees learn the residual of a base model."""
+        params = _lgb_params(self.config, objective, int(rows.sum()), self.boosting)
+        if self.client is not None:
+            from recsvc.lifecycle.dask_fit import fit_on_dask
+
+            return fit_on_dask(
+                self.client,
+                params,
+                self.X,
+                y,
+                rows,
+                vrows,
+                rounds,
+                init,
+                feature_names=list(FEATURE_NAMES),
+                early_stopping_rounds=self.config.early_stopping_rounds,
+                seed=self.config.seed,
+            )
         ds = lgb.Dataset(
             self.X[rows],
             label=y[rows],
@@ -211,7 +230,7 @@ class _Fitter:
             valid_sets = [lgb.Dataset(self.X[vrows], label=y[vrows], init_score=v_init, reference=ds)]
             cbs.append(lgb.early_stopping(self.config.early_stopping_rounds, verbose=False))
         return lgb.train(
-            _lgb_params(self.config, objective, int(rows.sum()), self.boosting),
+            params,
             ds,
             num_boost_round=rounds,
             valid_sets=valid_sets,
@@ -352,6 +371,19 @@ def _training_window(
     }
 
 
+def _trained_on(client: Any) -> str:
+    """Where the boosting ran, for metadata.json: ``single`` or ``dask:<local:N or scheduler address>``."""
+    if client is None:
+        return "single"
+    from recsvc.lifecycle.dask_fit import cluster_name
+
+    return f"dask:{cluster_name(client)}"
+
+
+def _cluster_libraries(client: Any) -> tuple[str, ...]:
+    return () if client is None else ("dask", "distributed")
+
+
 def train_lifecycle(
     events: pd.DataFrame | EventLog,
     *,
@@ -360,8 +392,12 @@ def train_lifecycle(
     cutoff: pd.Timestamp | None = None,
     config: LifecycleConfig = LifecycleConfig(),
     progress: bool = True,
+    client: Any = None,
 ) -> Path:
-    """Train churn + stage models on events before ``cutoff`` (default: whole log); return the version dir."""
+    """Train churn + stage models on events before ``cutoff`` (default: whole log); return the version dir.
+
+    With ``client`` (a ``distributed.Client``) the boosting runs on its cluster (:mod:`.dask_fit`); the
+    features are still computed here."""
     config.validate()
     if horizon_days <= 0:
         raise InvalidArgument(f"horizon_days must be > 0, got {horizon_days}", field="horizon_days")
@@ -381,7 +417,7 @@ def train_lifecycle(
     train = ~valid
     boosting = _boosting(config, len(group))
     logger.info("lifecycle boosting for %d rows: %s", len(group), boosting)
-    fit = _Fitter(np.ascontiguousarray(X.to_numpy(np.float32)), config, boosting)
+    fit = _Fitter(np.ascontiguousarray(X.to_numpy(np.float32)), config, boosting, client)
     churn = _fit_churn(fit, X, y_churn, train, valid, clock)
     churn_model, churn_iter, base = churn.trees, churn.best_iteration, churn.base
     stage_y = y_stage - 1
@@ -409,13 +445,14 @@ def train_lifecycle(
         "horizon_days": horizon_days,
         "training_window": _training_window(first, end, cutoffs),
         "n_samples": len(group),
+        "trained_on": _trained_on(client),
         "boosting": asdict(boosting),
         "training_seconds": clock.laps,
         "metrics": {"churn": churn.metrics, "stage": stage_metrics},
         "churn_base": base.to_json(),
         "stages": {s.name: int(s) for s in STAGE_ENUMS},
         "config": asdict(config),
-        "library_versions": library_versions("lightgbm", "numpy", "pandas", "scipy"),
+        "library_versions": library_versions("lightgbm", "numpy", "pandas", "scipy", *_cluster_libraries(client)),
     }
     write_metadata(vdir, meta, indent=2, default=str)  # last: it marks the version complete
     logger.info("lifecycle model written to %s (churn metrics on the time split: %s)", vdir, churn.metrics)
