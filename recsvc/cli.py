@@ -321,7 +321,7 @@ def build_parser() -> argparse.ArgumentParser:
     report_command(add)
     from recsvc.simulate.commands import simulate_command
 
-    simulate_command(add)
+    simulate_command(add, _positive_int)
     return p
 
 

@@ -8,18 +8,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-_POSITIVE = "must be > 0"
-
-
-def _count(value: str) -> int:
-    try:
-        n = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {value!r}") from None
-    if n <= 0:
-        raise argparse.ArgumentTypeError(f"{_POSITIVE}, got {n}")
-    return n
-
 
 def _at_least_zero(value: str) -> int:
     try:
@@ -91,7 +79,9 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     return 0
 
 
-def simulate_command(add: Callable[[str, Callable[[argparse.Namespace], int], str], Any]) -> None:
+def simulate_command(
+    add: Callable[[str, Callable[[argparse.Namespace], int], str], Any], positive_int: Callable[[str], int]
+) -> None:
     s = add(
         "simulate",
         cmd_simulate,
@@ -99,8 +89,8 @@ def simulate_command(add: Callable[[str, Callable[[argparse.Namespace], int], st
         "(the real engine, ingestion and retraining), batch-and-blast, random and no pushes. Users answer by a "
         "seeded hidden response model (README: Simulator). Copy is template-only (no LLM).",
     )
-    s.add_argument("--users", type=_count, default=1000, help="simulated users (default 1000)")
-    s.add_argument("--days", type=_count, default=28, help="simulated days, at most 60 (default 28)")
+    s.add_argument("--users", type=positive_int, default=1000, help="simulated users (default 1000)")
+    s.add_argument("--days", type=positive_int, default=28, help="simulated days, at most 60 (default 28)")
     s.add_argument("--seed", type=_at_least_zero, default=42, help="seed of the demo world and the responses")
     s.add_argument("--json", metavar="OUT", help="write the full result (per policy, control group, experiment)")
     s.add_argument(
@@ -110,8 +100,10 @@ def simulate_command(add: Callable[[str, Callable[[argparse.Namespace], int], st
         metavar="K",
         help="retrain recsvc's models every K days (0: never)",
     )
-    s.add_argument("--history-days", type=_count, default=60, help="days of demo history trained on first (default 60)")
-    s.add_argument("--items", type=_count, default=300, help="catalog size (default 300)")
+    s.add_argument(
+        "--history-days", type=positive_int, default=60, help="days of demo history trained on first (default 60)"
+    )
+    s.add_argument("--items", type=positive_int, default=300, help="catalog size (default 300)")
     s.add_argument(
         "--control-share",
         type=_share,
