@@ -4,7 +4,9 @@ The sentence embedding model reads English only, so a Chinese query ("猫粮") f
 vector. Search engines solve this with hybrid retrieval: a lexical index beside the vectors, with
 the two rankings fused. Terms here are lower-cased words (with a light plural strip) for
 alphabetic scripts, and character unigrams and bigrams for Han, kana and Hangul runs, which need
-no word segmenter and are the standard CJK baseline. Scores are Okapi BM25 (k1 = 1.2, b = 0.75)
+no word segmenter and are the standard CJK baseline. A query's character counts only where no
+bigram of the catalog's covers it: "猫粮" then matches cat food, never the 猫 of the brand 熊猫
+(panda), and a rare character still matches alone. Scores are Okapi BM25 (k1 = 1.2, b = 0.75)
 over all text fields of an item; the two rankings are combined by reciprocal rank fusion.
 """
 
@@ -106,9 +108,23 @@ class LexicalIndex:
         w = idf[col_idx] * tf * (self._k1 + 1.0) / (tf + norm)
         return sparse.csc_matrix((w.astype(np.float32), (row_idx, col_idx)), shape=(n, n_terms))
 
+    def query_terms(self, query: str) -> list[str]:
+        """The indexed terms of ``query``: its words, and for CJK its bigrams that some item has,
+        plus the characters that none of those bigrams covers."""
+        terms: list[str] = []
+        for run in _TOKEN.findall(query.lower()):
+            if not _CJK_RUN.match(run):
+                terms.append(_stem(run))
+                continue
+            known = [i for i in range(len(run) - 1) if run[i : i + 2] in self._vocabulary]
+            covered = {j for i in known for j in (i, i + 1)}
+            terms.extend(run[i : i + 2] for i in known)
+            terms.extend(ch for j, ch in enumerate(run) if j not in covered)
+        return [t for t in terms if t in self._vocabulary]
+
     def scores(self, query: str) -> np.ndarray:
         """BM25 score of every item for ``query`` (0 where no term matches)."""
-        counts = Counter(t for t in tokenize(query) if t in self._vocabulary)
+        counts = Counter(self.query_terms(query))
         weights = self._matrix()
         out = np.zeros(self.size, dtype=np.float32)
         for term, qtf in counts.items():

@@ -82,8 +82,9 @@ class CandidatePipeline:
     ) -> tuple[Candidates, np.ndarray, np.ndarray]:
         """Candidates, their feature matrix, and the rows the discovery sources skipped
         (``hard_banned`` plus the touched items, see :func:`_touched_ban`). ``query_hits`` (rows,
-        scores), when a query retrieved items, take the embedding source's place."""
+        scores), when a query retrieved items, take the embedding source's place, touched items included."""
         banned = np.union1d(hard_banned, _touched_ban(profile, self.config))
+        from_query = query_hits is not None
         if query_hits is None:
             query_hits = self.embedding_hits(self.retrieval_vector(profile), len(banned))
         cands = generate(
@@ -97,6 +98,7 @@ class CandidatePipeline:
             banned=banned,
             hard_banned=hard_banned,
             trigger=trigger,
+            hits_from_query=from_query,
         )
         x = build_features(
             cands,

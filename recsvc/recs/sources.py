@@ -115,15 +115,19 @@ def generate(
     banned: np.ndarray,
     hard_banned: np.ndarray | None = None,
     trigger: str = "scheduled",
+    hits_from_query: bool = False,
 ) -> Candidates:
     """Run every source and merge. ``banned`` rows (exclusions, touched items) are skipped by the
-    discovery sources; cart and repurchase only skip ``hard_banned`` (explicit exclusions)."""
+    discovery sources; cart and repurchase only skip ``hard_banned`` (explicit exclusions), and so
+    do ``embedding_hits`` that a query retrieved (``hits_from_query``): a searcher asks for what
+    matches, seen before or not."""
     if hard_banned is None:
         hard_banned = banned
     parts: list[_Part] = []
     if embedding_hits is not None:
         r, s = embedding_hits
-        parts.append((SOURCE_INDEX["embedding"], *_take_top(r, s, config.k_embedding, banned)))
+        skip = hard_banned if hits_from_query else banned
+        parts.append((SOURCE_INDEX["embedding"], *_take_top(r, s, config.k_embedding, skip)))
     c_rows, c_sum, c_max = cooc_scores(profile, stats)
     parts.append((SOURCE_INDEX["co_occurrence"], *_take_top(c_rows, c_sum, config.k_cooc, banned)))
     head = stats.pop_order[: config.k_popular + len(banned)]

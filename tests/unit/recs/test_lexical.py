@@ -30,6 +30,19 @@ def test_a_chinese_query_finds_the_chinese_titled_item_first() -> None:
     assert ix.search("绿茶", 1)[0].tolist() == [3]
 
 
+def test_a_chinese_query_word_never_matches_its_character_inside_another_word() -> None:
+    # 熊猫 (panda) holds 猫 (cat): with a cat-food item in the index, "猫粮" finds only it
+    ix = LexicalIndex.build(["港湾鲜享猫粮 2公斤", "熊猫优选环保T恤 S码", "熊猫优选天然浴巾"])
+    assert ix.query_terms("猫粮") == ["猫粮"]
+    assert ix.search("猫粮", 5)[0].tolist() == [0]
+    # without one, the characters still match alone
+    ix = LexicalIndex.build(["熊猫优选环保T恤 S码", "诺瓦超能猫爬架"])
+    assert sorted(ix.query_terms("猫粮")) == ["猫"]
+    assert sorted(ix.search("猫粮", 5)[0].tolist()) == [0, 1]
+    # a character no known bigram covers still counts beside the bigram
+    assert LexicalIndex.build(["猫粮", "猫砂盆"]).query_terms("猫粮盆") == ["猫粮", "盆"]
+
+
 def test_an_english_query_matches_plural_and_singular() -> None:
     ix = _index()
     assert ix.search("baby wipe", 1)[0].tolist() == [2]
