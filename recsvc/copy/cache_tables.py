@@ -13,6 +13,8 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from recsvc.store.sqlite_connect import connect_sqlite
+
 if TYPE_CHECKING:
     from recsvc.store.protocol import EventStore
 
@@ -42,12 +44,9 @@ class SQLiteCacheTable:
             raise ValueError(f"cache table name must be an identifier, got {table!r}")
         self._table = table
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-        self._db: sqlite3.Connection | None = sqlite3.connect(
-            str(path), timeout=30.0, isolation_level=None, check_same_thread=False
-        )
+        # a lost cache row is written again on the next miss, so no fsync per write
+        self._db: sqlite3.Connection | None = connect_sqlite(path, durable=False)
         self._lock = threading.Lock()
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA busy_timeout=30000")
         self._db.execute(
             f"CREATE TABLE IF NOT EXISTS {table} (key TEXT PRIMARY KEY, title TEXT NOT NULL, body TEXT NOT NULL,"
             " cta TEXT NOT NULL, model TEXT NOT NULL)"

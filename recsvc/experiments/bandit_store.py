@@ -18,6 +18,7 @@ import time
 
 from recsvc.store.protocol import EventStore
 from recsvc.store.sqlite import SQLiteStore
+from recsvc.store.sqlite_connect import connect_sqlite
 
 _SQLITE_TABLE = """
 CREATE TABLE IF NOT EXISTS bandit_arms (
@@ -65,7 +66,7 @@ class SQLiteBanditState:
     def _reader(self) -> sqlite3.Connection:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is None:
-            conn = sqlite3.connect(self.store.path, timeout=30.0, isolation_level=None, check_same_thread=False)
+            conn = connect_sqlite(self.store.path)
             self._local.conn = conn
             with self._lock:
                 self._readers.append(conn)

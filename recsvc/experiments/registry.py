@@ -9,7 +9,6 @@ file is changed in the file, not here.
 from __future__ import annotations
 
 import json
-import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -23,6 +22,7 @@ from recsvc.experiments.definitions import Experiment, experiment_from_mapping, 
 from recsvc.store import EventStore
 from recsvc.store.cursor import qmark
 from recsvc.store.sqlite import SQLiteStore
+from recsvc.store.sqlite_connect import connect_sqlite
 
 SQLITE_SCHEMA = """
 CREATE TABLE IF NOT EXISTS experiments (
@@ -58,7 +58,7 @@ class ExperimentRegistry:
     def _cursor(self) -> Iterator[Any]:
         if isinstance(self._store, SQLiteStore):
             # Calls are rare (a refresh every few seconds, an API call), so a connection each time.
-            conn = sqlite3.connect(str(self._store.path), timeout=30.0, isolation_level=None)
+            conn = connect_sqlite(self._store.path)
             try:
                 yield conn.cursor()
             finally:

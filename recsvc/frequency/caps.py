@@ -33,6 +33,7 @@ from recsvc.errors import InvalidArgument
 from recsvc.feedback.payload import read_payload
 from recsvc.frequency.config import FrequencyConfig
 from recsvc.frequency.windows import DAY, WEEK, earliest_fit, fits
+from recsvc.store.sqlite_connect import connect_sqlite
 from recsvc.vocabulary import CHANNELS, EngagementTier
 
 logger = logging.getLogger(__name__)
@@ -196,17 +197,8 @@ class CapLedger:
         self.path = Path(db_path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        self._conn = sqlite3.connect(
-            str(self.path),
-            timeout=self.config.sqlite_busy_timeout_ms / 1000.0,
-            isolation_level=None,
-            check_same_thread=False,
-        )
-        self._conn.execute(f"PRAGMA busy_timeout={int(self.config.sqlite_busy_timeout_ms)}")
-        self._conn.execute("PRAGMA journal_mode=WAL")
-        # FULL, as in the event store: a reservation or opt-out acknowledged to the caller must survive a
-        # power cut, and WAL with NORMAL may lose the last commits then (not on a killed process).
-        self._conn.execute("PRAGMA synchronous=FULL")
+        # durable: a reservation or opt-out acknowledged to the caller must survive a power cut
+        self._conn = connect_sqlite(self.path, timeout_s=self.config.sqlite_busy_timeout_ms / 1000.0)
         with self._tx() as cur:
             for stmt in _SCHEMA.split(";"):
                 if stmt.strip():

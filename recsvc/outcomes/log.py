@@ -28,6 +28,7 @@ from recsvc.store import EventStore
 from recsvc.store.cursor import qmark
 from recsvc.store.rows import Derive
 from recsvc.store.sqlite import SQLiteStore
+from recsvc.store.sqlite_connect import connect_sqlite
 
 TOTAL_NAMES = ("sends", "delivered", "opens", "clicks", "conversions", "revenue", "unsubscribes", "feedback_count")
 
@@ -41,8 +42,7 @@ class OutcomeLog:
         self._lock = threading.Lock()
         self._sqlite: sqlite3.Connection | None = None
         if isinstance(store, SQLiteStore):
-            self._sqlite = sqlite3.connect(str(store.path), timeout=30.0, isolation_level=None, check_same_thread=False)
-            self._sqlite.execute("PRAGMA busy_timeout=30000")
+            self._sqlite = connect_sqlite(store.path)
             self._sqlite.executescript(SQLITE_SCHEMA)
 
     def close(self) -> None:

@@ -36,6 +36,7 @@ from recsvc.store.rows import (
     with_attributes,
     with_restocks,
 )
+from recsvc.store.sqlite_connect import connect_sqlite
 
 logger = logging.getLogger(__name__)
 
@@ -112,10 +113,7 @@ class SQLiteStore:
     def _conn(self) -> sqlite3.Connection:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is None:
-            conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None, check_same_thread=False)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=FULL")
-            conn.execute("PRAGMA busy_timeout=30000")
+            conn = connect_sqlite(self.path)
             conn.row_factory = sqlite3.Row
             self._local.conn = conn
             with self._lock:
