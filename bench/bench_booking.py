@@ -8,12 +8,8 @@ median and p99 of one reservation, in ms, for each.
 from __future__ import annotations
 
 import argparse
-import contextlib
-import os
 import sys
-import tempfile
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -23,24 +19,11 @@ from recsvc.store import open_store
 from recsvc.vocabulary import EngagementTier
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "bench"))
+
+from store_location import store_location  # noqa: E402
+
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
-
-
-@contextlib.contextmanager
-def _location(postgres: bool) -> Iterator[str]:
-    if not postgres:
-        with tempfile.TemporaryDirectory() as d:
-            yield str(Path(d) / "recsvc.db")
-        return
-    sys.path.insert(0, str(REPO))
-    from tests.pg_cluster import start_cluster
-
-    cluster = start_cluster()
-    os.environ["RECSVC_POSTGRES_PASSWORD"] = cluster.password
-    try:
-        yield cluster.new_database()
-    finally:
-        cluster.destroy()
 
 
 def _record(key: str, user: str, at: datetime) -> SendRecord:
@@ -62,7 +45,7 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=4)
     ap.add_argument("--postgres", action="store_true")
     args = ap.parse_args()
-    with _location(args.postgres) as location:
+    with store_location(args.postgres) as location:
         store = open_store(location)
         ledger, log = open_ledger(store), OutcomeLog(store)
         times: dict[str, list[float]] = {"without": [], "with": []}

@@ -8,13 +8,10 @@ Run: ``.venv/bin/python bench/bench_caps.py [--calls 2000] [--procs 4] [--postgr
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import subprocess
 import sys
-import tempfile
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -23,6 +20,9 @@ from recsvc.store import open_store
 from recsvc.vocabulary import EngagementTier
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "bench"))
+
+from store_location import store_location  # noqa: E402
 
 _WORKER = """
 import sys
@@ -39,30 +39,13 @@ for i in range(n):
 """
 
 
-@contextlib.contextmanager
-def _location(postgres: bool) -> Iterator[str]:
-    if not postgres:
-        with tempfile.TemporaryDirectory() as d:
-            yield str(Path(d) / "caps.sqlite")
-        return
-    sys.path.insert(0, str(REPO))
-    from tests.pg_cluster import start_cluster
-
-    cluster = start_cluster()
-    os.environ["RECSVC_POSTGRES_PASSWORD"] = cluster.password
-    try:
-        yield cluster.new_database()
-    finally:
-        cluster.destroy()
-
-
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--calls", type=int, default=2000)
     ap.add_argument("--procs", type=int, default=4)
     ap.add_argument("--postgres", action="store_true", help="a throwaway PostgreSQL 15 cluster instead of SQLite")
     args = ap.parse_args()
-    with _location(args.postgres) as location:
+    with store_location(args.postgres, "caps.sqlite") as location:
         store = open_store(location)
         led = open_ledger(store)
         t0 = time.perf_counter()
