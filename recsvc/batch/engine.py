@@ -17,6 +17,7 @@ from recsvc.engine import scoring
 from recsvc.engine.engine import Engine
 from recsvc.engine.models import ModelSet
 from recsvc.engine.user_state import UserEntry, UserStates
+from recsvc.recs.embeddings import SentenceTransformerEncoder
 from recsvc.settings import Settings
 
 
@@ -35,7 +36,9 @@ class BatchEngine(Engine):
     """An :class:`Engine` whose user states are the current chunk's, scored at the run's time."""
 
     def __init__(self, settings: Settings) -> None:
-        super().__init__(settings)
+        # A campaign encodes no text (no query; catalog changes since training are rare), so the
+        # encoder loads on first use only: each batch process starts without importing torch.
+        super().__init__(settings, encoder=SentenceTransformerEncoder(settings.recs.embedding_model or None, lazy=True))
         self._chunk_states = _ChunkStates(self.store, lambda: self.settings)
         self._states = self._chunk_states
 

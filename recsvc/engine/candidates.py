@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from recsvc.engine.counters import Counters, Version
-from recsvc.engine.history import Signature, recs_history
+from recsvc.engine.history import HistoryRow, Signature, recs_history
 from recsvc.engine.models import ModelSet
 from recsvc.recs.reasons import Reason
 from recsvc.recs.serving import Candidate, RecRequest
@@ -47,11 +47,19 @@ class CandidateCache:
         self._entries: OrderedDict[tuple[Any, ...], _Entry] = OrderedDict()
         self._lock = threading.Lock()
 
-    def ranked(self, req: RecRequest, sig: Signature, cart: tuple[str, ...], models: ModelSet) -> list[Candidate]:
-        """The top ``req.k`` candidates of ``req`` (its ``history`` is read here, and only on a miss)."""
+    def ranked(
+        self,
+        req: RecRequest,
+        sig: Signature,
+        cart: tuple[str, ...],
+        models: ModelSet,
+        rows: list[HistoryRow] | None = None,
+    ) -> list[Candidate]:
+        """The top ``req.k`` candidates of ``req``. Its ``history`` is made from ``rows`` (the user's
+        history rows at ``sig``, when the caller has them) or read here, and only on a miss."""
         cfg = self._config()
         if cfg.candidate_cache_s <= 0 or req.query_text:
-            return models.recs.recommend(dataclasses.replace(req, history=recs_history(self._store, req.user_id)))
+            return models.recs.recommend(dataclasses.replace(req, history=recs_history(self._store, req.user_id, rows)))
         key = (req.user_id, req.city, req.trigger, req.stage, cart, req.policy)
         now = time.monotonic()
         # Read before ranking: an upsert during the ranking leaves this entry stale, not the new items unseen.
@@ -69,7 +77,8 @@ class CandidateCache:
             self._counters.inc("candidate_cache_hits")
             return list(hit.cands[: req.k])
         k = max(req.k, cfg.default_candidates * 4)
-        cands = models.recs.recommend(dataclasses.replace(req, k=k, history=recs_history(self._store, req.user_id)))
+        history = recs_history(self._store, req.user_id, rows)
+        cands = models.recs.recommend(dataclasses.replace(req, k=k, history=history))
         with self._lock:
             self._entries[key] = _Entry(sig, models, items_version, now, k, tuple(cands))
             self._entries.move_to_end(key)

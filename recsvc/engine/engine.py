@@ -349,7 +349,8 @@ class Engine:
         effects = effects or FeedbackEffects()
         if effects.rejected_categories:  # rank deeper, so that candidates outside them can take the lead
             req = dataclasses.replace(req, k=req.k * 4)
-        cands = self._candidates.ranked(req, digest.sig, q.cart_item_ids, models)
+        rows = self._digests.last_rows(q.user_id, digest.sig)  # read for the digest just now, if at all
+        cands = self._candidates.ranked(req, digest.sig, q.cart_item_ids, models, rows)
         cands = down_weighted(cands, effects, self.settings.feedback.not_relevant_penalty)
         # The cart the caller names, else the one the user's events leave (both when both are known).
         cart = (*q.cart_item_ids, *sorted(digest.cart - frozenset(q.cart_item_ids)))

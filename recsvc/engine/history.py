@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from recsvc.copy.facts import cart_items
@@ -23,11 +23,17 @@ from recsvc.store import EventStore
 HISTORY_LIMIT = 300
 
 Signature = tuple[int, float]  # (number of the user's events, time of the last one): see Store.history_signature
+HistoryRow = tuple[str | None, str, float, str | None]  # (item_id, event_type, unix ts, channel): Store.history_rows
 
 
-def recs_history(store: EventStore, user_id: str) -> list[tuple[str, str, float]]:
-    """The user's recent ``(item_id, event_type, ts)`` with an item, oldest first (recs input)."""
-    return [(i, et, ts) for i, et, ts, _ in store.history_rows(user_id, limit=HISTORY_LIMIT) if i]
+def recs_history(
+    store: EventStore, user_id: str, rows: Sequence[HistoryRow] | None = None
+) -> list[tuple[str, str, float]]:
+    """The user's recent ``(item_id, event_type, ts)`` with an item, oldest first (recs input), from
+    ``rows`` when the caller already read them (the user's latest :data:`HISTORY_LIMIT`), else read here."""
+    if rows is None:
+        rows = store.history_rows(user_id, limit=HISTORY_LIMIT)
+    return [(i, et, ts) for i, et, ts, _ in rows if i]
 
 
 @dataclass(frozen=True)
@@ -55,6 +61,9 @@ class DigestCache:
         self._config = config  # read per call: the engine's settings in force
         self._digests: OrderedDict[str, Digest] = OrderedDict()
         self._lock = threading.Lock()
+        # The rows of this thread's latest read, so the request that read them to make a digest can
+        # rank from them too instead of reading the same rows again (one user's rows per thread).
+        self._last = threading.local()
 
     def get(self, user_id: str) -> Digest:
         """The user's digest, recomputed from the rows only when their signature changed."""
@@ -72,10 +81,16 @@ class DigestCache:
                 self._digests.popitem(last=False)
         return d
 
+    def last_rows(self, user_id: str, sig: Signature) -> list[HistoryRow] | None:
+        """The rows this thread last read for a digest, if they were ``user_id``'s at ``sig``; else None."""
+        read = getattr(self._last, "read", None)
+        return read[2] if read is not None and read[0] == user_id and read[1] == sig else None
+
     def _read(self, user_id: str, sig: Signature) -> Digest:
         if sig[0] == 0:
             return Digest(sig, (), None)
         rows = self._store.history_rows(user_id, limit=HISTORY_LIMIT)
+        self._last.read = (user_id, sig, rows)
         return Digest(
             sig,
             tuple((str(i), ts) for i, et, ts, _ in rows if et == "push_delivered" and i),

@@ -6,6 +6,7 @@ encoder loads from a local folder and never touches the network.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 from collections.abc import Mapping, Sequence
@@ -56,9 +57,13 @@ def l2_normalize(x: np.ndarray) -> np.ndarray:
 class SentenceTransformerEncoder:
     """A sentence-transformers model from a local folder, loaded once, on the CPU, offline."""
 
-    def __init__(self, model: str | None = None, *, device: str = "cpu") -> None:
+    def __init__(self, model: str | None = None, *, device: str = "cpu", lazy: bool = False) -> None:
+        """``lazy``: read the vector width from the model's files when they tell it, and load the model
+        only on the first ``encode``. A process that never encodes (a batch campaign) then never
+        imports torch (6 to 12 s); a server keeps the default, so its first query does not pay that."""
         self.model_path = model or default_model_path()
         self.device = device
+        self.lazy = lazy
         self.name = Path(self.model_path).name if Path(self.model_path).exists() else self.model_path
         if self.name == "model":  # the bundled folder is just called "model"
             self.name = "all-MiniLM-L6-v2"
@@ -78,12 +83,19 @@ class SentenceTransformerEncoder:
             getter = (
                 getattr(self._model, "get_embedding_dimension", None) or self._model.get_sentence_embedding_dimension
             )
-            self._dim = int(getter())
+            loaded = int(getter())
+            if self._dim is not None and loaded != self._dim:
+                raise FailedPrecondition(
+                    f"{self.model_path}: the encoder gives {loaded}-d vectors, its configuration says {self._dim}"
+                )
+            self._dim = loaded
             logger.info("loaded text encoder %s (dim %d)", self.model_path, self._dim)
         return self._model
 
     @property
     def dim(self) -> int:
+        if self._dim is None and self.lazy:
+            self._dim = dim_from_files(self.model_path)
         if self._dim is None:
             self._load()
         assert self._dim is not None
@@ -102,6 +114,30 @@ class SentenceTransformerEncoder:
             convert_to_numpy=True,
         )
         return l2_normalize(np.asarray(out, dtype=np.float32))
+
+
+# The sentence-transformers modules whose output width is the pooling's (a Dense layer would change it).
+_PLAIN_MODULES = frozenset(f"sentence_transformers.models.{m}" for m in ("Transformer", "Pooling", "Normalize"))
+
+
+def dim_from_files(model_path: str) -> int | None:
+    """The vector width of a local sentence-transformers folder of Transformer, Pooling and Normalize
+    modules with one pooling mode, read from its JSON files; None when the folder is anything else
+    (then only loading the model tells)."""
+    folder = Path(model_path)
+    try:
+        modules = json.loads((folder / "modules.json").read_text(encoding="utf-8"))
+        types = [m["type"] for m in modules]
+        pooling = [m for m in modules if m["type"].endswith(".Pooling")]
+        if not set(types) <= _PLAIN_MODULES or len(pooling) != 1:
+            return None
+        config = json.loads((folder / pooling[0]["path"] / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    modes = [k for k, on in config.items() if k.startswith("pooling_mode_") and on is True]
+    width = config.get("word_embedding_dimension")
+    # Several modes are concatenated (the width multiplies); keep to the plain case.
+    return width if len(modes) == 1 and isinstance(width, int) and width > 0 else None
 
 
 def _clean(v: Any) -> str:

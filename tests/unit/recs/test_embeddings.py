@@ -1,11 +1,18 @@
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from recsvc.recs.embeddings import SentenceTransformerEncoder, default_model_path, item_text, l2_normalize
+from recsvc.recs.embeddings import (
+    SentenceTransformerEncoder,
+    default_model_path,
+    dim_from_files,
+    item_text,
+    l2_normalize,
+)
 
 
 def test_default_model_path_is_local_folder() -> None:
@@ -40,3 +47,30 @@ def test_item_text_uses_all_fields() -> None:
 def test_l2_normalize_keeps_zero_rows() -> None:
     out = l2_normalize(np.array([[3.0, 4.0], [0.0, 0.0]]))
     assert np.allclose(out, [[0.6, 0.8], [0.0, 0.0]])
+
+
+def test_lazy_encoder_reads_its_width_from_the_files(encoder: SentenceTransformerEncoder) -> None:
+    lazy = SentenceTransformerEncoder(lazy=True)
+    assert lazy.dim == encoder.dim == 384
+    assert lazy._model is None  # no torch import for the width
+    assert np.allclose(lazy.encode(["espresso beans"]), encoder.encode(["espresso beans"]), atol=1e-6)
+
+
+def test_width_from_files_only_for_a_plain_pooling_model(tmp_path: Path) -> None:
+    assert dim_from_files(str(tmp_path / "missing")) is None
+    modules = [
+        {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
+        {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"},
+    ]
+    (tmp_path / "1_Pooling").mkdir()
+    pooling = {"word_embedding_dimension": 8, "pooling_mode_mean_tokens": True, "pooling_mode_cls_token": False}
+    (tmp_path / "1_Pooling" / "config.json").write_text(json.dumps(pooling))
+    (tmp_path / "modules.json").write_text(json.dumps(modules))
+    assert dim_from_files(str(tmp_path)) == 8
+    # two pooling modes are concatenated, and a Dense layer changes the width: only loading tells
+    (tmp_path / "1_Pooling" / "config.json").write_text(json.dumps({**pooling, "pooling_mode_max_tokens": True}))
+    assert dim_from_files(str(tmp_path)) is None
+    (tmp_path / "1_Pooling" / "config.json").write_text(json.dumps(pooling))
+    dense = {"idx": 2, "name": "2", "path": "2_Dense", "type": "sentence_transformers.models.Dense"}
+    (tmp_path / "modules.json").write_text(json.dumps([*modules, dense]))
+    assert dim_from_files(str(tmp_path)) is None
