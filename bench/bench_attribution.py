@@ -1,38 +1,47 @@
 """Does attribution slow ``Recommend``? The code before it and after it, served in turn in one run.
 
 Issue #14 asks that attribution (booked sends, exposures, outcomes; merged in 043d620) keep
-``Recommend``'s p99 at 300 requests/s within 10% of the code before it (e23bf33), measured in the same
-run. Check out the code before it once, beside this checkout:
+``Recommend``'s p99 at 300 requests/s within 10% of the code before it (e23bf33, 043d620's first
+parent), measured in the same run. Check out the code before it once, beside this checkout:
 
     git worktree add --detach /work/bench-before e23bf33
 
-The final figures (about 20 minutes on a quiet 2-core machine; nothing else running):
+The final figures (about 20 minutes on a quiet 2-core machine, 5 of them training; nothing else running):
 
     HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 .venv/bin/python bench/bench_attribution.py \\
         --before /work/bench-before --after . --rounds 4 --seconds 30 --json var/bench/attribution.json
 
-A short check that it works end to end (about 5 minutes, most of it training):
+``--after .`` is this checkout: attribution plus everything merged since. To see attribution alone,
+serve its merge commit as the after tree (``git worktree add --detach /work/bench-attr 043d620``,
+then ``--after /work/bench-attr``).
+
+A short check that it works end to end (about 8 minutes, 5 of them training; training is kept under
+``--work`` and reused by the next run while the trees' code is unchanged):
 
     HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 .venv/bin/python bench/bench_attribution.py --rounds 1 --seconds 10
 
 What it does:
 
 * Each tree gets its generated protos if it has none (``grpc_tools.protoc``, as ``make protos``).
-* One demo app (``recsvc demo-data`` of the after tree, ``--users`` users) is shared by both trees;
-  each tree trains its own models and store from it with its own ``recsvc train --import-store``,
-  under ``--work``. Both are kept and reused while the tree's code (``recsvc/`` and ``protos/`` at
-  its commit, unmodified) and the sizes are the same; otherwise they are made again.
+* One demo app (``recsvc demo-data`` of the after tree: ``--users`` 2,000 users, 300 items, 60 days)
+  is shared by both trees; each tree trains its own models and store from it with its own
+  ``recsvc train --import-store``, under ``--work``. Both are kept and reused while the tree's code
+  (git's hashes of ``recsvc/`` and ``protos/`` at its commit, unmodified) and the sizes are the same;
+  otherwise they are made again.
 * Rounds run ABBA (before, after, after, before, ...), ``--rounds`` per tree. Each starts
-  ``recsvc serve --processes 2`` from that tree (``PYTHONPATH`` and cwd = the tree) on a fresh copy of
-  its trained store, since reserving writes rows a later round must not inherit. Once every process
-  answers SERVING it warms up (plain ``Recommend``, ``--warmup`` seconds), then measures
-  ``bench/load_recommend.py``'s open loop at ``--rate`` requests/s for ``--seconds`` twice: plain
-  ``Recommend``, then ``Recommend(reserve=true)`` (one user per request until the users run out,
-  so most requests book a send). Latency counts from each request's scheduled time. No LLM:
-  copy is off for both trees alike.
+  ``recsvc serve --processes 2`` from that tree (``PYTHONPATH`` and cwd = the tree, no ``RECSVC_*``
+  settings but the store, the models and no LLM) on a fresh copy of its trained store, since
+  reserving writes rows a later round must not inherit. Once every process answers SERVING it warms
+  up (plain ``Recommend``, ``--warmup`` seconds), then measures ``bench/load_recommend.py``'s open
+  loop at ``--rate`` requests/s for ``--seconds`` twice: plain ``Recommend``, then
+  ``Recommend(reserve=true)``. Reserving requests go to the users in one shuffled order, one user per
+  request until the list wraps (a user booked today mostly meets the daily cap on the next pass,
+  which books nothing), the same order for both trees. Latency counts from each request's scheduled
+  time. Copy is templates only for both trees (the LLM URL points at a closed port).
 * Per tree and mode it reports the medians over rounds of p50 and p99, the achieved rate, errors and
-  the sends booked per round (rows added to the caps ledger's ``sends`` table; the after tree also
-  writes an ``outcome_sends`` row with each), and the ratio after/before of the median p99.
+  the sends booked per round (rows added to the caps ledger's ``sends`` table; the after tree writes
+  an ``outcome_sends`` row with each, counted in the JSON), and the ratio after/before of the median
+  p99. The trees must book the same number of sends for the reserve rows to compare like with like.
 """
 
 from __future__ import annotations
@@ -98,6 +107,7 @@ class Tree:
     name: str  # "before" or "after"
     path: Path
     commit: str
+    code: str  # git's hashes of recsvc/ and protos/ at the commit: what the trained artifacts depend on
     dirty: bool  # recsvc/ or protos/ differ from the commit
     reserve: bool  # its RecommendRequest has the reserve field
 
@@ -128,8 +138,9 @@ def _tree(name: str, path: Path) -> Tree:
     if not (path / "recsvc" / "cli.py").exists():
         raise SystemExit(f"{name} tree {path} has no recsvc/cli.py")
     commit = _git(path, "rev-parse", "HEAD")
+    code = _git(path, "rev-parse", "HEAD:recsvc", "HEAD:protos").replace("\n", " ")
     dirty = bool(_git(path, "status", "--porcelain", "--", "recsvc", "protos"))
-    return Tree(name, path, commit, dirty, _has_reserve(path))
+    return Tree(name, path, commit, code, dirty, _has_reserve(path))
 
 
 def _has_reserve(tree: Path) -> bool:
@@ -168,7 +179,7 @@ def _stamp(**parts: object) -> str:
 def prepare_demo(after: Tree, work: Path, users: int, items: int, days: int) -> Path:
     """The shared demo app, made by the after tree's ``recsvc demo-data`` (kept while its stamp holds)."""
     demo = work / "demo"
-    stamp = _stamp(users=users, items=items, days=days, seed=DEMO_SEED, commit=after.commit)
+    stamp = _stamp(users=users, items=items, days=days, seed=DEMO_SEED, code=after.code)
     if (demo / "stamp").exists() and (demo / "stamp").read_text() == stamp and not after.dirty:
         print(f"demo app: reusing {demo}", flush=True)
         return demo
@@ -186,7 +197,7 @@ def prepare_tree(tree: Tree, demo: Path, work: Path) -> tuple[Path, Path]:
     """The tree's models and store, trained by its own ``recsvc train --import-store`` from ``demo``."""
     root = work / tree.name
     store, models = root / "store.db", root / "models"
-    stamp = _stamp(commit=tree.commit, demo=(demo / "stamp").read_text())
+    stamp = _stamp(code=tree.code, demo=(demo / "stamp").read_text())
     if (root / "stamp").exists() and (root / "stamp").read_text() == stamp and not tree.dirty:
         print(f"{tree.name}: reusing the models and store in {root}", flush=True)
         return store, models
@@ -399,8 +410,13 @@ def print_table(summary: list[dict[str, Any]], trees: dict[str, Tree], rate: flo
             f"| {r['mode']} | {label} | {r['rounds']} | {r['rate']:.0f} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} | "
             f"{per_round} | {r['errors']} | {r['booked']:.0f} | {ratio} |"
         )
+    print()
+    for r in summary:
+        if "p99_ratio" in r:
+            within = "within" if r["p99_ratio"] <= 1.10 else "NOT within"
+            print(f"{r['mode']}: p99 after/before {r['p99_ratio']:.2f}x, {within} the 10% of issue #14")
     if not trees["before"].reserve:
-        print("\nThe before tree's RecommendRequest has no `reserve`: it ran plain Recommend only.")
+        print("The before tree's RecommendRequest has no `reserve`: it ran plain Recommend only.")
 
 
 def main() -> None:
@@ -408,9 +424,9 @@ def main() -> None:
     ap.add_argument("--before", default="/work/bench-before", help="the tree before attribution (e23bf33)")
     ap.add_argument("--after", default=str(REPO), help="the tree with attribution (default: this checkout)")
     ap.add_argument("--work", default=str(REPO / "var" / "bench" / "attribution"), help="demo app, models, logs")
-    ap.add_argument("--users", type=int, default=5000, help="demo users")
-    ap.add_argument("--items", type=int, default=1000, help="demo items")
-    ap.add_argument("--days", type=int, default=90, help="demo days")
+    ap.add_argument("--users", type=int, default=2000, help="demo users")
+    ap.add_argument("--items", type=int, default=300, help="demo items")
+    ap.add_argument("--days", type=int, default=60, help="demo days")
     ap.add_argument("--rounds", type=int, default=4, help="rounds per tree, ABBA")
     ap.add_argument("--seconds", type=float, default=30.0, help="measured seconds per mode and round")
     ap.add_argument("--warmup", type=float, default=10.0, help="plain requests before measuring, seconds")
@@ -431,7 +447,7 @@ def main() -> None:
     bases = {name: prepare_tree(t, demo, work) for name, t in trees.items()}
     users = _users(str(demo / "users.csv"), n=args.users)
     order = abba(args.rounds)
-    per_session = args.warmup + args.seconds * len(MODES) + 30  # + start-up and the stop, roughly
+    per_session = args.warmup + args.seconds * len(MODES) + 45  # + start-up and the stop, roughly
     print(f"{len(order)} sessions in ABBA order, about {len(order) * per_session / 60:.0f} min", flush=True)
     measures: list[Measure] = []
     t0 = time.perf_counter()
