@@ -162,6 +162,17 @@ def _env(tree: Path, extra: dict[str, str] | None = None) -> dict[str, str]:
     return env
 
 
+def check_import(tree: Path) -> None:
+    """The tree's own recsvc is what its processes import (the shared venv's editable install points
+    at one checkout; ``PYTHONPATH`` and the cwd must win over it)."""
+    code = "import recsvc; print(recsvc.__file__)"
+    got = subprocess.run(
+        [sys.executable, "-c", code], cwd=tree, env=_env(tree), capture_output=True, text=True, check=True
+    ).stdout.strip()
+    if not Path(got).resolve().is_relative_to(tree):
+        raise SystemExit(f"python with PYTHONPATH={tree} imports {got}, not the tree's recsvc")
+
+
 def _cli(tree: Path, args: Sequence[str], log: Path, extra: dict[str, str] | None = None) -> None:
     """``python -m recsvc.cli ARGS`` of ``tree``, output to ``log``; exits naming the log if it fails."""
     with log.open("wb") as out:
@@ -440,6 +451,7 @@ def main() -> None:
     trees = {"before": _tree("before", Path(args.before)), "after": _tree("after", Path(args.after))}
     for t in trees.values():
         ensure_protos(t.path)
+        check_import(t.path)
         print(
             f"{t.name}: {t.path} at {t.commit[:7]}{' (modified)' if t.dirty else ''}, reserve={t.reserve}", flush=True
         )
