@@ -6,7 +6,8 @@ parent), measured in the same run. Check out the code before it once, beside thi
 
     git worktree add --detach /work/bench-before e23bf33
 
-The final figures (about 20 minutes on a quiet 2-core machine, 5 of them training; nothing else running):
+The final figures (about 15 minutes on a quiet 2-core machine: under 2 training, 8 sessions of about
+95 s serving; nothing else running):
 
     HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 .venv/bin/python bench/bench_attribution.py \\
         --before /work/bench-before --after . --rounds 4 --seconds 30 --json var/bench/attribution.json
@@ -15,10 +16,15 @@ The final figures (about 20 minutes on a quiet 2-core machine, 5 of them trainin
 serve its merge commit as the after tree (``git worktree add --detach /work/bench-attr 043d620``,
 then ``--after /work/bench-attr``).
 
-A short check that it works end to end (about 8 minutes, 5 of them training; training is kept under
+A short check that it works end to end (about 3 minutes, half of it training; training is kept under
 ``--work`` and reused by the next run while the trees' code is unchanged):
 
     HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 .venv/bin/python bench/bench_attribution.py --rounds 1 --seconds 10
+
+The noise floor, A/A (one tree served as both; the ratios should be close to 1.00x):
+
+    HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 .venv/bin/python bench/bench_attribution.py \\
+        --before . --after . --work var/bench/attribution-aa --rounds 2 --seconds 10
 
 What it does:
 
@@ -459,7 +465,7 @@ def main() -> None:
     bases = {name: prepare_tree(t, demo, work) for name, t in trees.items()}
     users = _users(str(demo / "users.csv"), n=args.users)
     order = abba(args.rounds)
-    per_session = args.warmup + args.seconds * len(MODES) + 45  # + start-up and the stop, roughly
+    per_session = args.warmup + args.seconds * len(MODES) + 25  # + start-up and the stop, roughly
     print(f"{len(order)} sessions in ABBA order, about {len(order) * per_session / 60:.0f} min", flush=True)
     measures: list[Measure] = []
     t0 = time.perf_counter()
