@@ -119,7 +119,10 @@ class Engine:
             use_stored=settings.engine.api_experiments,
         )
         self.experiments = ExperimentStep(
-            lambda: (self.registry.all(), self.settings.global_control), self._bandit_state, settings.bandit
+            lambda: (self.registry.all(), self.settings.global_control),
+            self._bandit_state,
+            settings.bandit,
+            seed=settings.bandit.seed,
         )
         self._reconcile_derived_state()
         self._encoder = encoder

@@ -13,7 +13,8 @@ from recsvc.errors import InvalidArgument
 
 @dataclass(frozen=True)
 class BanditConfig:
-    """The Beta prior of every arm, the exploration floor, and whether a new variant set starts afresh."""
+    """The Beta prior of every arm, the exploration floor, whether a new variant set starts afresh, and
+    the sampler's seed."""
 
     prior_alpha: float = 1.0
     prior_beta: float = 1.0
@@ -21,6 +22,9 @@ class BanditConfig:
     # True: any change of the variants starts from the prior (the old counts are kept, under the old set).
     # False: variants that stay keep their counts, and only new ones start from the prior.
     reset_on_variant_change: bool = True
+    # The sampler's random generator: None (production) seeds it from the OS; a number makes a run
+    # repeatable, as a simulation or a test needs.
+    seed: int | None = None
 
     def validate(self, field: str = "bandit") -> None:
         for name in ("prior_alpha", "prior_beta"):

@@ -137,7 +137,7 @@ def run_simulation(
     for name in cfg.policies:
         if name == "recsvc":
             svc_settings = sim_settings(
-                base, workdir / "recsvc", control_share=cfg.control_share, variants=cfg.variants
+                base, workdir / "recsvc", control_share=cfg.control_share, variants=cfg.variants, seed=cfg.seed
             )
             import_files(svc_settings, events=str(paths.events), items=str(paths.items), users=str(paths.users))
             runs.append(_run_recsvc(cfg, svc_settings, encoder, pop, ds, start, draws, bar))

@@ -59,10 +59,15 @@ class _Call:
         pass
 
 
-def sim_settings(base: Settings, workdir: Path, *, control_share: float, variants: Sequence[str]) -> Settings:
-    """The service's settings for a run: its own store and models, the global control group, and
-    an optimize experiment over the copy variants (empty ``variants``: none)."""
-    s = base.with_overrides(paths={"store": str(workdir / "recsvc.db"), "models_dir": str(workdir / "models")})
+def sim_settings(
+    base: Settings, workdir: Path, *, control_share: float, variants: Sequence[str], seed: int
+) -> Settings:
+    """The service's settings for a run: its own store and models, the global control group, an
+    optimize experiment over the copy variants (empty ``variants``: none), and the bandit seeded
+    with the run's ``seed`` so that a run repeats exactly."""
+    s = base.with_overrides(
+        paths={"store": str(workdir / "recsvc.db"), "models_dir": str(workdir / "models")}, bandit={"seed": seed}
+    )
     experiments: tuple[Experiment, ...] = ()
     if variants:
         w = 1.0 / len(variants)

@@ -80,3 +80,17 @@ def test_held_out_users_got_no_pushes(run: tuple[dict[str, Any], Path]) -> None:
     assert held and all(control.holds(u) for u in held)
     assert not pushed & held
     assert out["global_control"]["control_users"] == len(held)
+
+
+def test_the_same_seed_repeats_recsvc_exactly(run: tuple[dict[str, Any], Path], tmp_path: Path) -> None:
+    # the bandit's sampler is seeded from the run's seed, so the service decides the same again
+    first, _ = run
+    settings = load_settings(env={}).with_overrides(
+        recs={"train_threads": 1, "ranker_grid": [[7, 20]], "train_windows": 1, "n_estimators": 20}
+    )
+    cfg = SimConfig(
+        users=50, days=3, seed=5, retrain_every=2, history_days=45, items=60, control_share=0.2, policies=("recsvc",)
+    )
+    again = run_simulation(cfg, workdir=tmp_path, settings=settings, encoder=HashEncoder(), progress=False)  # type: ignore[arg-type]
+    assert again["policies"]["recsvc"] == first["policies"]["recsvc"]
+    assert again["recsvc"]["experiment_report"] == first["recsvc"]["experiment_report"]
