@@ -1,6 +1,6 @@
 """Does attribution slow ``Recommend``? The code before it and after it, served in turn in one run.
 
-Issue #14 asks that attribution (booked sends, exposures, outcomes; merged in 043d620) keep
+The goal: attribution (booked sends, exposures, outcomes; merged in 043d620) must keep
 ``Recommend``'s p99 at 300 requests/s within 10% of the code before it (e23bf33, 043d620's first
 parent), measured in the same run. Check out the code before it once, beside this checkout:
 
@@ -431,7 +431,7 @@ def print_table(summary: list[dict[str, Any]], trees: dict[str, Tree], rate: flo
     for r in summary:
         if "p99_ratio" in r:
             within = "within" if r["p99_ratio"] <= 1.10 else "NOT within"
-            print(f"{r['mode']}: p99 after/before {r['p99_ratio']:.2f}x, {within} the 10% of issue #14")
+            print(f"{r['mode']}: p99 after/before {r['p99_ratio']:.2f}x, {within} the 10% goal")
     if not trees["before"].reserve:
         print("The before tree's RecommendRequest has no `reserve`: it ran plain Recommend only.")
 

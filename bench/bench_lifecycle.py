@@ -1,6 +1,6 @@
 """Lifecycle benchmark: train churn + stage models on N demo-generator users, then batch-score everyone.
 
-Goals (issue 3): training < 10 min and < 8 GiB peak RSS for 1,000,000 users; batch scoring
+Goals: training < 10 min and < 8 GiB peak RSS for 1,000,000 users; batch scoring
 > 200,000 users/s for both models. Prints a markdown table.
 
     .venv/bin/python bench/bench_lifecycle.py --users 1000000
