@@ -276,8 +276,9 @@ class Engine:
         t0 = time.perf_counter()
         self.sync_items()
         models = self.models  # one model set for the whole request, even if a swap happens meanwhile
-        user = self.store.get_user(q.user_id) or {}
-        digest = self._digests.get(q.user_id)
+        found, sig = self.store.user_and_signature(q.user_id)  # one round trip on PostgreSQL
+        user = found or {}
+        digest = self._digests.get(q.user_id, sig)
         lifecycle, tier = self._states.get(q.user_id, q.now, digest.sig, models)
         audience = Audience.of(q, user, self.settings.timing)
         stage = lifecycle.current_stage

@@ -65,9 +65,11 @@ class DigestCache:
         # rank from them too instead of reading the same rows again (one user's rows per thread).
         self._last = threading.local()
 
-    def get(self, user_id: str) -> Digest:
-        """The user's digest, recomputed from the rows only when their signature changed."""
-        sig = self._store.history_signature(user_id)
+    def get(self, user_id: str, sig: Signature | None = None) -> Digest:
+        """The user's digest, recomputed from the rows only when their signature changed (``sig``: the
+        signature the caller has just read, else read here)."""
+        if sig is None:
+            sig = self._store.history_signature(user_id)
         with self._lock:
             hit = self._digests.get(user_id)
             if hit is not None and hit.sig == sig:

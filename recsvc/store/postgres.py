@@ -282,6 +282,21 @@ class PostgresStore:
         row = self._one("SELECT COUNT(*), MAX(ts) FROM events WHERE user_id=%s", (user_id,))
         return (int(row[0]), float(row[1])) if row[0] else (0, 0.0)
 
+    def user_and_signature(self, user_id: str) -> tuple[dict[str, Any] | None, tuple[int, float]]:
+        """:meth:`get_user` and :meth:`history_signature` in one statement: one round trip per request
+        instead of two."""
+        cols = ",".join(f"u.{c} AS {c}" for c in USER_DB_COLS)
+        rows = self._dicts(
+            f"SELECT {cols}, s.n AS _n, s.t AS _t FROM (SELECT COUNT(*) AS n, MAX(ts) AS t FROM events"
+            " WHERE user_id=%s) s LEFT JOIN users u ON u.user_id=%s",
+            (user_id, user_id),
+        )
+        if not rows:  # a NUL byte in the id: no such user
+            return None, (0, 0.0)
+        row = rows[0]
+        n, t = row.pop("_n"), row.pop("_t")
+        return (row if row["user_id"] is not None else None), ((int(n), float(t)) if n else (0, 0.0))
+
     def history_signatures(self) -> dict[str, tuple[int, float]]:
         rows = self._all("SELECT user_id, COUNT(*), MAX(ts) FROM events GROUP BY user_id")
         return {r[0]: (int(r[1]), float(r[2])) for r in rows}

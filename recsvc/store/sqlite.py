@@ -289,6 +289,10 @@ class SQLiteStore:
         row = self._conn().execute("SELECT COUNT(*), MAX(ts) FROM events WHERE user_id=?", (user_id,)).fetchone()
         return (int(row[0]), float(row[1])) if row and row[0] else (0, 0.0)
 
+    def user_and_signature(self, user_id: str) -> tuple[dict[str, Any] | None, tuple[int, float]]:
+        """:meth:`get_user` and :meth:`history_signature` (both local reads of one file here)."""
+        return self.get_user(user_id), self.history_signature(user_id)
+
     def history_signatures(self) -> dict[str, tuple[int, float]]:
         """:meth:`history_signature` of every user with events, in one query."""
         rows = self._conn().execute("SELECT user_id, COUNT(*), MAX(ts) FROM events GROUP BY user_id").fetchall()

@@ -189,6 +189,20 @@ def test_history_reads_agree_on_both_backends(store_location: str) -> None:
     s.close()
 
 
+def test_user_and_signature_is_both_reads_in_one(store_location: str) -> None:
+    s = open_store(store_location)
+    s.add_events(_events(("a", "view", "i1"), ("a", "purchase", "i2")))
+    s.upsert_users(pd.DataFrame([{"user_id": "a", "timezone": "Asia/Shanghai"}, {"user_id": "c", "locale": "zh-CN"}]))
+    # a user with a row and events, with a row only, with events only, and with neither
+    for uid in ("a", "c", "nobody"):
+        assert s.user_and_signature(uid) == (s.get_user(uid), s.history_signature(uid))
+    s.add_events([_row("x1", user="b")])
+    assert s.user_and_signature("b") == (None, s.history_signature("b")) and s.history_signature("b")[0] == 1
+    assert s.user_and_signature("a")[0]["timezone"] == "Asia/Shanghai"  # type: ignore[index]
+    assert s.user_and_signature("bad\x00id") == (None, (0, 0.0))
+    s.close()
+
+
 def test_item_lookups_agree_on_both_backends(store_location: str) -> None:
     s = open_store(store_location)
     assert s.some_item_id() is None and s.items_watermark() == 0.0
