@@ -16,8 +16,11 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Sequence
 from contextlib import ExitStack
+from typing import Any
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -85,10 +88,34 @@ def _log_sample(settings: Settings, port: int) -> None:
     user = buyers[0] if buyers else "new-user-1"
     try:
         result = recommend_once(target, user, max_candidates=3, token=settings.api_token, timeout_s=30)
+        # A request waits only copy.copy_budget_ms for the LLM, which writes in the background and
+        # caches; asking again once it has shows its copy, not only the first call's templates.
+        deadline = time.monotonic() + (_SAMPLE_LLM_WAIT_S if _llm_answers(settings.copy.base_url) else 0.0)
+        while not _has_llm_copy(result) and time.monotonic() < deadline:
+            time.sleep(5.0)
+            result = recommend_once(target, user, max_candidates=3, token=settings.api_token, timeout_s=30)
         logger.info("sample recommendation:\n%s", format_recommendation(result))
         logger.info("try it yourself: .venv/bin/recsvc recommend --user %s", user)
     except Exception as exc:
         logger.warning("sample recommendation failed: %s", exc)
+
+
+_SAMPLE_LLM_WAIT_S = 120.0
+
+
+def _has_llm_copy(result: dict[str, Any]) -> bool:
+    return any(c.get("message", {}).get("writer") == "WRITER_LLM" for c in result.get("candidates", []))
+
+
+def _llm_answers(base_url: str) -> bool:
+    """Whether an OpenAI-compatible endpoint answers at ``base_url`` (any HTTP status counts)."""
+    try:
+        with urllib.request.urlopen(base_url.rstrip("/") + "/models", timeout=2.0):
+            return True
+    except urllib.error.HTTPError:
+        return True
+    except (OSError, ValueError):
+        return False
 
 
 def _start_local_llm(settings: Settings, stack: ExitStack) -> Settings:
