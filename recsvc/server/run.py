@@ -12,12 +12,12 @@ import multiprocessing
 import os
 import shutil
 import signal
+import socket
 import sys
 import tempfile
 import threading
 import time
-import urllib.error
-import urllib.request
+import urllib.parse
 from collections.abc import Sequence
 from contextlib import ExitStack
 from typing import Any
@@ -108,12 +108,15 @@ def _has_llm_copy(result: dict[str, Any]) -> bool:
 
 
 def _llm_answers(base_url: str) -> bool:
-    """Whether an OpenAI-compatible endpoint answers at ``base_url`` (any HTTP status counts)."""
+    """Whether something listens at ``base_url``'s host and port. Only a connection is tried: a local
+    model busy writing the first request's copy may take many seconds to answer an HTTP request."""
     try:
-        with urllib.request.urlopen(base_url.rstrip("/") + "/models", timeout=2.0):
+        url = urllib.parse.urlsplit(base_url)
+        port = url.port or (443 if url.scheme == "https" else 80)
+        if not url.hostname:
+            return False
+        with socket.create_connection((url.hostname, port), timeout=2.0):
             return True
-    except urllib.error.HTTPError:
-        return True
     except (OSError, ValueError):
         return False
 

@@ -13,7 +13,7 @@ from tests.grpc.conftest import closed_port
 
 
 class _Refuses(http.server.BaseHTTPRequestHandler):
-    def do_GET(self) -> None:  # an endpoint that wants a key still answers
+    def do_GET(self) -> None:  # an endpoint that wants a key still listens
         self.send_response(401)
         self.end_headers()
 
