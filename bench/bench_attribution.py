@@ -58,7 +58,6 @@ import json
 import os
 import random
 import shutil
-import signal
 import socket
 import sqlite3
 import statistics
@@ -103,6 +102,7 @@ ensure_protos(REPO)  # this checkout's client code (load_recommend.py) imports t
 from load_recommend import _open_loop, _pct, _run, _users  # noqa: E402
 
 from recsvc.server.run import wait_serving  # noqa: E402
+from tests.server_process import stop_server  # noqa: E402
 
 MODES = ("plain", "reserve")
 DEMO_SEED = 11
@@ -296,18 +296,9 @@ def _serve(tree: Tree, store: Path, models: Path, processes: int, log: Path) -> 
     )
     target = f"127.0.0.1:{port}"
     if not (wait_serving(target, timeout_s=600) and _all_serving(target, 4 * processes, 120)):
-        _stop(proc)
+        stop_server(proc)
         raise SystemExit(f"{tree.name} server never SERVING; see {log}")
     return proc, target
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    proc.terminate()
-    try:
-        proc.wait(60)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
 
 
 def _load(
@@ -367,7 +358,7 @@ def one_session(
                 flush=True,
             )
     finally:
-        _stop(proc)
+        stop_server(proc)
     store.unlink(missing_ok=True)  # the log stays; the 50 MB copy need not
     for suffix in ("-wal", "-shm"):
         Path(f"{store}{suffix}").unlink(missing_ok=True)

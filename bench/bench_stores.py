@@ -46,6 +46,7 @@ from recsvc.training import import_files, train_all  # noqa: E402
 from recsvc.v1 import recsvc_pb2 as pb  # noqa: E402
 from recsvc.v1 import recsvc_pb2_grpc as pb_grpc  # noqa: E402
 from tests.pg_cluster import free_port, start_cluster  # noqa: E402
+from tests.server_process import stop_server  # noqa: E402
 
 BATCH = 1000
 
@@ -73,15 +74,6 @@ def _serve(env: dict[str, str], processes: int, log: Path) -> tuple[subprocess.P
         proc.kill()
         raise SystemExit(f"server on {env['RECSVC_PATHS_STORE']} never SERVING; see {log}")
     return proc, target
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    proc.terminate()
-    try:
-        proc.wait(60)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
 
 
 def _batch(users: list[str], items: list[str], seed: int) -> pb.ReportEventsRequest:
@@ -185,7 +177,7 @@ def main() -> None:
                         rows: list[Row] = measure(target, users, args.seconds, 2, rates)
                         ingest = [_ingest(target, users, items, c, args.ingest_batches) for c in (1, 4)]
                     finally:
-                        _stop(proc)
+                        stop_server(proc)
                     print(f"\n### {name}, round {rnd} (load {os.getloadavg()[0]:.1f})")
                     print_table(rows)
                     for r in ingest:

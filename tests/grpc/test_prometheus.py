@@ -24,6 +24,7 @@ from recsvc.server.run import wait_serving
 from recsvc.v1 import recsvc_pb2 as pb
 from recsvc.v1 import recsvc_pb2_grpc as pb_grpc
 from tests.grpc.conftest import Trained, closed_port
+from tests.server_process import stop_server
 
 REPO = Path(__file__).resolve().parents[2]
 SERVE = (sys.executable, "-m", "recsvc.cli", "serve")
@@ -180,10 +181,5 @@ def test_two_processes_one_scrape_sums_both(trained: Trained) -> None:
         own = after[("recsvc_recommend_calls", ())] - before.get(("recsvc_recommend_calls", ()), 0.0)
         assert 0 < own < calls, f"all {calls} calls on one process ({own}): SO_REUSEPORT did not spread them"
     finally:
-        proc.terminate()
-        try:
-            proc.wait(60)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_server(proc)
     assert not any("Traceback" in ln for ln in log), "".join(log)
