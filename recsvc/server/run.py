@@ -12,12 +12,10 @@ import multiprocessing
 import os
 import shutil
 import signal
-import socket
 import sys
 import tempfile
 import threading
 import time
-import urllib.parse
 from collections.abc import Sequence
 from contextlib import ExitStack
 from typing import Any
@@ -53,15 +51,16 @@ def _worker(settings: Settings, show_sample: bool, serve_metrics: bool) -> None:
         sys.exit(2)
 
 
-def wait_serving(target: str, timeout_s: float = 120.0, token: str = "") -> bool:
-    """Poll the health service until SERVING (models loaded) or the timeout."""
+def wait_serving(target: str, timeout_s: float = 120.0, token: str = "", service: str = "") -> bool:
+    """Poll the health service until ``service`` is SERVING or the timeout ("": the whole server, models
+    loaded; ``COPY_LLM_SERVICE``: the local LLM)."""
     deadline = time.monotonic() + timeout_s
     md = [("authorization", f"Bearer {token}")] if token else []
     with grpc.insecure_channel(target) as ch:
         stub = health_pb2_grpc.HealthStub(ch)
         while time.monotonic() < deadline:
             try:
-                r = stub.Check(health_pb2.HealthCheckRequest(service=""), timeout=2, metadata=md)
+                r = stub.Check(health_pb2.HealthCheckRequest(service=service), timeout=2, metadata=md)
                 if r.status == health_pb2.HealthCheckResponse.SERVING:
                     return True
             except grpc.RpcError:
@@ -73,6 +72,7 @@ def wait_serving(target: str, timeout_s: float = 120.0, token: str = "") -> bool
 def _log_sample(settings: Settings, port: int) -> None:
     """Once serving, log one real recommendation for a known user, so `make run` shows it works."""
     from recsvc.client import format_recommendation, recommend_once
+    from recsvc.server.app import COPY_LLM_SERVICE
     from recsvc.store import open_store
 
     target = f"127.0.0.1:{port}"
@@ -90,7 +90,8 @@ def _log_sample(settings: Settings, port: int) -> None:
         result = recommend_once(target, user, max_candidates=3, token=settings.api_token, timeout_s=30)
         # A request waits only copy.copy_budget_ms for the LLM, which writes in the background and
         # caches; asking again once it has shows its copy, not only the first call's templates.
-        deadline = time.monotonic() + (_SAMPLE_LLM_WAIT_S if _llm_answers(settings.copy.base_url) else 0.0)
+        llm_up = wait_serving(target, timeout_s=_LLM_HEALTH_WAIT_S, token=settings.api_token, service=COPY_LLM_SERVICE)
+        deadline = time.monotonic() + (_SAMPLE_LLM_WAIT_S if llm_up else 0.0)
         while not _has_llm_copy(result) and time.monotonic() < deadline:
             time.sleep(5.0)
             result = recommend_once(target, user, max_candidates=3, token=settings.api_token, timeout_s=30)
@@ -101,24 +102,11 @@ def _log_sample(settings: Settings, port: int) -> None:
 
 
 _SAMPLE_LLM_WAIT_S = 120.0
+_LLM_HEALTH_WAIT_S = 5.0  # the server mirrors the local LLM's state into its health every second
 
 
 def _has_llm_copy(result: dict[str, Any]) -> bool:
     return any(c.get("message", {}).get("writer") == "WRITER_LLM" for c in result.get("candidates", []))
-
-
-def _llm_answers(base_url: str) -> bool:
-    """Whether something listens at ``base_url``'s host and port. Only a connection is tried: a local
-    model busy writing the first request's copy may take many seconds to answer an HTTP request."""
-    try:
-        url = urllib.parse.urlsplit(base_url)
-        port = url.port or (443 if url.scheme == "https" else 80)
-        if not url.hostname:
-            return False
-        with socket.create_connection((url.hostname, port), timeout=2.0):
-            return True
-    except (OSError, ValueError):
-        return False
 
 
 def _start_local_llm(settings: Settings, stack: ExitStack) -> Settings:
