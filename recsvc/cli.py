@@ -278,6 +278,21 @@ def cmd_db(args: argparse.Namespace) -> int:
     from recsvc.store.admin import db_migrate, db_status
 
     settings = _settings(args)
+    if args.action == "import":
+        from recsvc.training import import_log
+
+        if not args.events:
+            raise InvalidArgument("`recsvc db import` needs --events", field="events")
+        loaded = import_log(
+            settings,
+            events=args.events,
+            items=args.items,
+            users=args.users,
+            chunk_rows=args.chunk_rows,
+            progress=not args.quiet,
+        )
+        _write_json(loaded, None)
+        return 0
     run = db_migrate if args.action == "migrate" else db_status
     _write_json(run(settings.paths.store, settings.postgres), None)
     return 0
@@ -350,9 +365,14 @@ def _serving_commands(add: _Add) -> None:
     db = add(
         "db",
         cmd_db,
-        "The store's schema: `recsvc db status` (version, pending steps), `recsvc db migrate` (apply them).",
+        "The store: `recsvc db status` (schema version, pending steps), `recsvc db migrate` (apply them), "
+        "`recsvc db import --events F` (load a canonical log of any size, piece by piece, without training).",
     )
-    db.add_argument("action", choices=("status", "migrate"))
+    db.add_argument("action", choices=("status", "migrate", "import"))
+    db.add_argument("--events", help="import: canonical events file (.csv[.gz], .jsonl, .parquet)")
+    db.add_argument("--items", help="import: items file, loaded first (optional)")
+    db.add_argument("--users", help="import: users file, loaded first (optional)")
+    db.add_argument("--chunk-rows", type=_positive_int, default=500_000, help="import: events per piece")
 
 
 def _data_commands(add: _Add) -> None:

@@ -67,5 +67,6 @@ class DataError(InvalidArgument):
             where += f", column {column!r}"
         super().__init__(f"{where}: {message}", field=column)
         self.path = path
+        self.detail = message
         self.row = row
         self.column = column

@@ -86,6 +86,43 @@ def import_files(settings: Settings, *, events: str, items: str | None, users: s
     _import_into_store(settings, ds, items, users_path)
 
 
+def import_log(
+    settings: Settings,
+    *,
+    events: str,
+    items: str | None,
+    users: str | None,
+    chunk_rows: int = 500_000,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Load a canonical log of any size into the store: items and users first, then the events
+    ``chunk_rows`` at a time, so memory holds one piece however long the log is. Idempotent by
+    event id, so a load that stopped part way is finished by running it again."""
+    from tqdm.auto import tqdm
+
+    from recsvc.data.io import read_events_chunks, read_items, read_users
+    from recsvc.frequency import open_ledger
+    from recsvc.store import open_store
+
+    store = open_store(settings.paths.store, settings.postgres)
+    ledger = open_ledger(store, settings.frequency)
+    accepted = duplicate = 0
+    try:
+        if items:
+            store.upsert_items(_with_extra_columns(read_items(items), items))
+        if users:
+            store.upsert_users(_with_extra_columns(read_users(users), users))
+        with tqdm(desc="import events", unit=" events", unit_scale=True, disable=not progress) as bar:
+            for frame in read_events_chunks(events, chunk_rows):
+                res = store.import_events(frame, derive=ledger.derive_from_events)
+                accepted, duplicate = accepted + res.accepted, duplicate + res.duplicate
+                bar.update(len(frame))
+    finally:
+        ledger.close()
+        store.close()
+    return {"store": store.location, "events_accepted": accepted, "events_already_there": duplicate}
+
+
 def _import_into_store(settings: Settings, ds: Dataset, items: str | None, users_path: str | None) -> None:
     """Load the data set into the service's store, deriving opt-outs and feedback from its events."""
     from recsvc.frequency import open_ledger

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -104,6 +104,47 @@ def read_table(path: str | Path) -> pd.DataFrame:
     except (ValueError, OSError, UnicodeDecodeError) as exc:
         raise DataError(str(p), f"cannot be parsed: {str(exc).splitlines()[0]}") from None
     raise DataError(str(p), "unknown extension; use .csv, .csv.gz, .tsv, .parquet or .jsonl")
+
+
+def read_events_chunks(path: str | Path, rows: int) -> Iterator[pd.DataFrame]:
+    """A canonical events file as validated frames of at most ``rows`` rows each (CSV and JSON Lines
+    are read piecewise, so a log larger than memory can be loaded; Parquet by row groups).
+
+    Each frame is sorted by time, and an error names the row within the whole file."""
+    p = Path(path)
+    if not p.exists():
+        raise DataError(str(p), "no such file")
+    suf = _suffixes(p)
+    pieces: Iterator[pd.DataFrame]
+    if suf and suf[-1] == ".parquet":
+        import pyarrow.parquet as pq
+
+        pieces = (batch.to_pandas() for batch in pq.ParquetFile(p).iter_batches(batch_size=rows))
+    elif any(s in (".jsonl", ".ndjson", ".json") for s in suf):
+        pieces = iter(pd.read_json(p, lines=True, dtype=False, compression="infer", chunksize=rows))
+    elif any(s in (".csv", ".tsv") for s in suf):
+        sep = "\t" if ".tsv" in suf else ","
+        reader = pd.read_csv(
+            p, sep=sep, dtype=str, keep_default_na=False, na_values=[""], compression="infer", chunksize=rows
+        )
+        pieces = iter(reader)
+    else:
+        raise DataError(str(p), "unknown extension; use .csv, .csv.gz, .tsv, .parquet or .jsonl")
+    offset = 0
+    while True:
+        try:
+            raw = next(pieces)
+        except StopIteration:
+            return
+        except (ValueError, OSError, UnicodeDecodeError) as exc:
+            raise DataError(str(p), f"cannot be parsed: {str(exc).splitlines()[0]}") from None
+        try:
+            yield normalize_events(raw.reset_index(drop=True), str(p))
+        except DataError as exc:
+            if exc.row is None:
+                raise
+            raise DataError(exc.path, exc.detail, row=exc.row + offset, column=exc.column) from None
+        offset += len(raw)
 
 
 def _require(df: pd.DataFrame, required: Sequence[str], path: str) -> None:

@@ -114,3 +114,35 @@ def test_real_converters(real_data: Path) -> None:
     assert len(ml.events) == 100_000
     assert ml.items is not None and len(ml.items) == 1682
     assert ml.items["title"].iloc[0] == "Toy Story (1995)"
+
+
+def _events_csv(tmp_path: Path, n: int, *, bad_row: int | None = None) -> Path:
+    lines = ["user_id,ts,event_type,item_id,event_id"]
+    for i in range(n):
+        kind = "teleport" if i == bad_row else "view"
+        lines.append(f"u{i % 7},{1704067200 + 3600 * (n - i)},{kind},i{i % 5},e{i}")
+    return _write(tmp_path, "e.csv", "\n".join(lines) + "\n")
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".jsonl", ".parquet"])
+def test_events_read_in_chunks_equal_the_whole_file(tmp_path: Path, suffix: str) -> None:
+    from recsvc.data.io import read_events_chunks
+
+    src = _events_csv(tmp_path, 25)
+    path = src if suffix == ".csv" else tmp_path / f"e{suffix}"
+    if suffix != ".csv":
+        write_table(pd.read_csv(src, dtype=str), path)
+    pieces = list(read_events_chunks(path, 10))
+    assert [len(p) for p in pieces] == [10, 10, 5]
+    assert all(p["ts"].is_monotonic_increasing for p in pieces)
+    whole = read_events(path).sort_values("event_id").reset_index(drop=True)
+    joined = pd.concat(pieces).sort_values("event_id").reset_index(drop=True)
+    pd.testing.assert_frame_equal(joined, whole)
+
+
+def test_a_bad_row_in_a_later_chunk_is_named_by_its_row_in_the_file(tmp_path: Path) -> None:
+    from recsvc.data.io import read_events_chunks
+
+    path = _events_csv(tmp_path, 25, bad_row=17)
+    with pytest.raises(DataError, match=r"row 18, column 'event_type'.*teleport"):
+        list(read_events_chunks(path, 10))
