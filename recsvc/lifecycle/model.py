@@ -19,11 +19,11 @@ import numpy as np
 import pandas as pd
 
 from recsvc.artifacts import read_metadata, verify
+from recsvc.compiled_trees import TreeScorer
 from recsvc.errors import FailedPrecondition, InvalidArgument
 from recsvc.lifecycle.base import BASE_INPUTS, BaseModel
 from recsvc.lifecycle.bgnbd import BGNBDParams
 from recsvc.lifecycle.calibration import calibrate_logit, check_calibration
-from recsvc.lifecycle.compiled import TreeScorer
 from recsvc.lifecycle.eventlog import EventLog
 from recsvc.lifecycle.features import FEATURE_NAMES, compute_features
 from recsvc.lifecycle.reasons import Reason, top_reasons

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import lightgbm as lgb
 import numpy as np
 
+from recsvc.compiled_trees import TreeScorer
 from recsvc.errors import FailedPrecondition, InvalidArgument
 from recsvc.recs.config import RecsConfig
 from recsvc.recs.item_stats import ItemStats
@@ -237,14 +238,30 @@ class Ranker:
 
     booster: lgb.Booster | None
     metrics: dict[str, Any]
+    model_file: Path | None = None
+    _trees: TreeScorer | None = field(default=None, repr=False)
+
+    def compile(self) -> bool:
+        """Score with native (lleaves) trees from now on: the same scores to float rounding (about
+        1e-15), several times faster per row. Batch runs call it; the object is cached per machine,
+        but the first compile costs seconds of CPU, which a serving process does not spend.
+        False, with LightGBM still scoring, when the trees cannot be compiled."""
+        if self.booster is None or self.model_file is None:
+            return False
+        if self._trees is None:
+            self._trees = TreeScorer(self.booster, self.model_file, min_rows=0)
+        return self._trees.compile()
 
     def score(self, x: np.ndarray) -> np.ndarray:
         if len(x) == 0:
             return np.zeros(0, dtype=np.float64)
         if self.booster is None:
             return heuristic_score(x)
+        if self._trees is not None and self._trees.backend == "lleaves":
+            pred = self._trees.predict(x)
+        else:
+            pred = np.asarray(self.booster.predict(x, num_threads=1), dtype=np.float64)
         # the heuristic, scaled far below the model's resolution, only breaks ties
-        pred = np.asarray(self.booster.predict(x, num_threads=1), dtype=np.float64)
         return pred + 1e-6 * np.tanh(heuristic_score(x) / 10.0)
 
     def save(self, folder: Path) -> None:
@@ -265,7 +282,7 @@ class Ranker:
         names = booster.feature_name()
         if tuple(names) != FEATURE_NAMES:
             raise FailedPrecondition(f"{path}: ranker features {names[:3]}... differ from this code's features")
-        return cls(booster, metrics)
+        return cls(booster, metrics, path)
 
 
 def heuristic_score(x: np.ndarray) -> np.ndarray:

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from recsvc.lifecycle.compiled import TreeScorer, cache_key
+from recsvc.compiled_trees import TreeScorer, cache_key
 from recsvc.lifecycle.config import LifecycleConfig
 from recsvc.lifecycle.eventlog import EventLog
 from recsvc.lifecycle.features import FEATURE_NAMES

@@ -1,4 +1,5 @@
-"""Batch inference of the lifecycle boosters as native code (lleaves), with plain LightGBM as fallback.
+"""Inference of LightGBM boosters (the lifecycle models, the products ranker) as native code (lleaves),
+with plain LightGBM as fallback.
 
 Why: LightGBM's own ``predict`` walks each tree through a generic interpreter, about 0.1 µs per tree
 and row; compiled with LLVM (lleaves) the same trees run several times faster, which is what
