@@ -213,7 +213,9 @@ class ItemIndex:
 
     def _exact(self, q: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         live = np.flatnonzero(self._alive[: self._n])
-        sims = q @ self._vecs[live].T
+        # with no deleted items a view does: gathering the live rows copies the whole matrix per query
+        vecs = self._vecs[: self._n] if len(live) == self._n else self._vecs[live]
+        sims = q @ vecs.T
         k = min(k, len(live))
         if k < len(live):
             part = np.argpartition(-sims, k - 1, axis=1)[:, :k]

@@ -68,16 +68,28 @@ def ease_maps(profile: UserProfile, stats: ItemStats) -> tuple[tuple[np.ndarray,
     return full, recent
 
 
-def _take_top(rows: np.ndarray, scores: np.ndarray, k: int, banned: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _take_top(rows: np.ndarray, scores: np.ndarray, k: int, banned: _Banned) -> tuple[np.ndarray, np.ndarray]:
     if k <= 0 or len(rows) == 0:
         return rows[:0], scores[:0]
-    if len(banned):
-        ok = ~np.isin(rows, banned)
+    if banned.any:
+        ok = ~banned.mask[rows]
         rows, scores = rows[ok], scores[ok]
     if len(rows) > k:
         sel = np.argpartition(-scores, k - 1)[:k]
         rows, scores = rows[sel], scores[sel]
     return rows, scores
+
+
+class _Banned:
+    """Rows a source must skip, as a mask over the catalog: one lookup per proposed row, where a
+    set-membership test per source would sort both arrays."""
+
+    def __init__(self, rows: np.ndarray, n_rows: int) -> None:
+        self.count = len(rows)
+        self.any = self.count > 0
+        self.mask = np.zeros(max(n_rows, int(rows.max()) + 1 if self.any else 0), dtype=bool)
+        if self.any:
+            self.mask[rows] = True
 
 
 def _no_cooc() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -121,45 +133,46 @@ def generate(
     discovery sources; cart and repurchase only skip ``hard_banned`` (explicit exclusions), and so
     do ``embedding_hits`` that a query retrieved (``hits_from_query``): a searcher asks for what
     matches, seen before or not."""
-    if hard_banned is None:
-        hard_banned = banned
+    n_rows = len(stats.pop)
+    soft = _Banned(banned, n_rows)
+    hard = soft if hard_banned is None else _Banned(hard_banned, n_rows)
     parts: list[_Part] = []
     if embedding_hits is not None:
         r, s = embedding_hits
-        skip = hard_banned if hits_from_query else banned
+        skip = hard if hits_from_query else soft
         parts.append((SOURCE_INDEX["embedding"], *_take_top(r, s, config.k_embedding, skip)))
     c_rows, c_sum, c_max = cooc_scores(profile, stats)
-    parts.append((SOURCE_INDEX["co_occurrence"], *_take_top(c_rows, c_sum, config.k_cooc, banned)))
-    head = stats.pop_order[: config.k_popular + len(banned)]
-    parts.append((SOURCE_INDEX["popular"], *_take_top(head, stats.pop[head], config.k_popular, banned)))
+    parts.append((SOURCE_INDEX["co_occurrence"], *_take_top(c_rows, c_sum, config.k_cooc, soft)))
+    head = stats.pop_order[: config.k_popular + soft.count]
+    parts.append((SOURCE_INDEX["popular"], *_take_top(head, stats.pop[head], config.k_popular, soft)))
     if city and city in stats.city_top:
         r, s = stats.city_top[city]
-        parts.append((SOURCE_INDEX["popular_city"], *_take_top(r, s, config.k_city, banned)))
+        parts.append((SOURCE_INDEX["popular_city"], *_take_top(r, s, config.k_city, soft)))
     if profile.cat_affinity:
         fav = max(profile.cat_affinity.items(), key=lambda kv: kv[1])[0]
         if fav in stats.seg_top:
             r, s = stats.seg_top[fav]
-            parts.append((SOURCE_INDEX["popular_segment"], *_take_top(r, s, config.k_segment, banned)))
+            parts.append((SOURCE_INDEX["popular_segment"], *_take_top(r, s, config.k_segment, soft)))
     if hour in stats.hour_top:
         r, s = stats.hour_top[hour]
-        parts.append((SOURCE_INDEX["popular_hour"], *_take_top(r, s, config.k_hour, banned)))
+        parts.append((SOURCE_INDEX["popular_hour"], *_take_top(r, s, config.k_hour, soft)))
     if len(profile.cart):
         cart = profile.cart
         score = np.ones(len(cart), dtype=np.float32) * (2.0 if trigger == "cart_idle" else 1.0)
-        parts.append((SOURCE_INDEX["cart"], *_take_top(cart, score, len(cart), hard_banned)))
+        parts.append((SOURCE_INDEX["cart"], *_take_top(cart, score, len(cart), hard)))
     if profile.bought_last:
-        parts.append(_repurchase(profile, stats, now, config.k_cooc, hard_banned))
+        parts.append(_repurchase(profile, stats, now, config.k_cooc, hard))
     ease, ease_recent = ease_maps(profile, stats)
-    parts.append((SOURCE_INDEX["ease"], *_take_top(*ease, config.k_ease, banned)))
-    head = stats.recent_order[: config.k_popular_recent + len(banned)]
+    parts.append((SOURCE_INDEX["ease"], *_take_top(*ease, config.k_ease, soft)))
+    head = stats.recent_order[: config.k_popular_recent + soft.count]
     recent = stats.recent_users[head].astype(np.float32)
-    parts.append((SOURCE_INDEX["popular_recent"], *_take_top(head, recent, config.k_popular_recent, banned)))
+    parts.append((SOURCE_INDEX["popular_recent"], *_take_top(head, recent, config.k_popular_recent, soft)))
     cands = _merge(parts, (c_rows, c_sum), (c_rows, c_max))
     cands.ease_map, cands.ease_recent_map = ease, ease_recent
     return cands
 
 
-def _repurchase(profile: UserProfile, stats: ItemStats, now: float, k: int, hard_banned: np.ndarray) -> _Part:
+def _repurchase(profile: UserProfile, stats: ItemStats, now: float, k: int, hard_banned: _Banned) -> _Part:
     """Consumables bought before and due again: at least 80% of their usual interval has passed."""
     b_rows = np.fromiter(profile.bought_last.keys(), dtype=np.int64)
     b_t = np.fromiter(profile.bought_last.values(), dtype=np.float64)
