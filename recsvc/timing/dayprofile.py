@@ -26,7 +26,8 @@ from recsvc.timing.config import TimingConfig
 from recsvc.timing.history import EventFrame, first_after, recency_weight
 from recsvc.timing.hours import circular_distance, pick_hours
 
-EVENT_SETS: tuple[str, ...] = ("all", "sessions", "weighted")
+EVENT_SETS: tuple[str, ...] = ("all", "sessions", "weighted", "first")
+DAY_S = 86400.0
 FOLDS = 5  # user folds of the out-of-fold check of the tuning
 
 
@@ -34,8 +35,10 @@ FOLDS = 5  # user folds of the out-of-fold check of the tuning
 class ProfileParams:
     """One setting of the habit profile.
 
-    ``events``: which activities count: "all" (one each), "sessions" (session starts only) or
-    "weighted" (the config's event-type weights, in-session events times ``in_session_weight``).
+    ``events``: which activities count: "all" (one each), "sessions" (session starts only),
+    "weighted" (the config's event-type weights, in-session events times ``in_session_weight``) or
+    "first" (only the user's first activity in each 24 h period ending at the as-of instant, see
+    :func:`first_in_day`).
     ``half_life_days``: recency half-life (0 = no fading). ``strength``: pseudo-count of the
     population profile added to the user's counts. ``width``: standard deviation (hours) of the
     circular Gaussian kernel (0 = none). ``last_weight``: mass added at the hour of the user's last
@@ -90,6 +93,22 @@ def shrink_to(counts: np.ndarray, pop: np.ndarray, strength: float) -> np.ndarra
     return np.where(total > 0, post / np.where(total > 0, total, 1.0), pop)
 
 
+def first_in_day(codes: np.ndarray, secs: np.ndarray, asof: float) -> np.ndarray:
+    """Whether each event (sorted by user then time, all before ``asof``) is its user's first in
+    its 24 h period [asof - (j + 1) days, asof - j days).
+
+    Why: what is judged (and what a send at a given time needs) is the hour of the user's *first*
+    activity after an instant, not the hour of a random activity. A user active all afternoon and
+    evening comes back first in the afternoon; counting the first activity after each past day's
+    same instant gives that profile with one example per active day, where pseudo cut-offs give
+    one per week.
+    """
+    day = np.floor((asof - secs) / DAY_S).astype(np.int64)
+    first = np.ones(len(codes), dtype=bool)
+    first[1:] = (codes[1:] != codes[:-1]) | (day[1:] != day[:-1])
+    return first
+
+
 @dataclass
 class HourCounts:
     """Per-user hour-of-day counts of activities before one instant, for one event set and half-life."""
@@ -109,6 +128,10 @@ def hour_counts(fr: EventFrame, asof: float, events: str, half_life_days: float,
     m = fr.secs < asof
     if events == "sessions":
         m &= fr.session_start
+    elif events == "first":
+        idx = np.flatnonzero(m)
+        m = np.zeros_like(m)
+        m[idx[first_in_day(fr.codes[idx], fr.secs[idx], asof)]] = True
     w = np.ones(int(m.sum()))
     if events == "weighted":
         w = fr.weight[m]  # type weight x in-session weight (history.event_frame)

@@ -68,6 +68,27 @@ def test_recency_weights_halve_every_half_life_and_sessions_count_starts() -> No
     assert before.counts.sum() == 2 and before.last_hour[0] == 9  # never reads events after asof
 
 
+def test_first_counts_each_days_first_activity_after_the_asof_clock_time() -> None:
+    """A user active at 14h and 22h every day is first seen at 14h after a midnight cut-off, but
+    at 22h after a 15h one: "first" counts the first activity in each 24 h period ending at asof."""
+    day = pd.Timedelta(days=1)
+    rows = []
+    for d in range(1, 8):
+        for h in (14, 22, 22):
+            rows.append(("a", CUT - d * day + pd.Timedelta(hours=h), "app_open"))
+    fr = _frame(rows)
+    at_midnight = hour_counts(fr, CUT.timestamp(), "first", 0.0, CFG)
+    assert at_midnight.counts[0, 14] == 7 and at_midnight.counts[0, 22] == 0
+    at_15h = hour_counts(fr, (CUT + pd.Timedelta(hours=15)).timestamp(), "first", 0.0, CFG)
+    # Periods run from 15h to 15h: each opens with a 22h visit, except the oldest, which holds
+    # only day -7's 14h visit.
+    assert at_15h.counts[0, 22] == 7 and at_15h.counts[0, 14] == 1
+    assert int(pick_hours(profile(at_midnight, ProfileParams(events="first")))[0]) == 14
+    assert int(pick_hours(profile(at_15h, ProfileParams(events="first")))[0]) == 22
+    # The plain habit reads every activity: 22h twice as often as 14h.
+    assert int(pick_hours(profile(hour_counts(fr, CUT.timestamp(), "all", 0.0, CFG), PLAIN))[0]) == 22
+
+
 def test_shrinkage_pulls_thin_rows_toward_the_population() -> None:
     pop = np.full(24, 1.0 / 24)
     counts = np.zeros((3, 24))
