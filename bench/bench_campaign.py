@@ -135,6 +135,11 @@ def _row(mode: str, r: dict[str, object]) -> str:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--root", default="var/bench-campaign", help="where the demo app, models and outputs go")
+    ap.add_argument(
+        "--config",
+        help="an app already trained and loaded (its settings file), e.g. a large demo loaded with `recsvc db "
+        "import`; else the demo app is built under --root",
+    )
     ap.add_argument("--demo-users", type=int, default=50_000, help="users in the generated demo app")
     ap.add_argument("--items", type=int, default=1000)
     ap.add_argument("--days", type=int, default=120)
@@ -148,7 +153,11 @@ def main() -> int:
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     root = Path(args.root).resolve()
-    config = prepare(root, args.demo_users, args.items, args.days)
+    if args.config:
+        config = Path(args.config).resolve()
+        root.mkdir(parents=True, exist_ok=True)
+    else:
+        config = prepare(root, args.demo_users, args.items, args.days)
     users = user_file(root, config, args.users)
     print("| mode | users | rows | wall (incl. start) | users/h | peak RSS per process | worker busy "
           "| users/h per worker computing | load (1 min) before |")  # fmt: skip
