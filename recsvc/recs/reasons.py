@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -92,6 +93,28 @@ def explaining_source(flags: np.ndarray) -> str:
     return next((s for s in REASON_PRIORITY if flags[SOURCE_INDEX[s]]), "popular")
 
 
+class HistoryNeighbours:
+    """One user's history rows' neighbour lists and vectors, gathered once for all the reasons of a
+    request instead of once per candidate."""
+
+    def __init__(self, profile: UserProfile, pipeline: CandidatePipeline) -> None:
+        self.profile = profile
+        self.pipeline = pipeline
+
+    @cached_property
+    def cooc_nbr(self) -> np.ndarray:
+        return self.pipeline.stats.cooc_nbr[self.profile.rows]
+
+    @cached_property
+    def ease(self) -> tuple[np.ndarray, np.ndarray]:
+        stats = self.pipeline.stats
+        return stats.ease_nbr[self.profile.rows], stats.ease_score[self.profile.rows]
+
+    @cached_property
+    def vectors(self) -> np.ndarray:
+        return self.pipeline.vectors(self.profile.rows)
+
+
 def reason(
     src: str,
     row: int,
@@ -101,15 +124,17 @@ def reason(
     now: float,
     city: str,
     query_text: str | None,
+    history: HistoryNeighbours | None = None,
 ) -> Reason:
-    """The reason for item ``row`` proposed by ``src`` to this user at unix time ``now``."""
+    """The reason for item ``row`` proposed by ``src`` to this user at unix time ``now`` (``history``:
+    the profile's gathered neighbours, shared by the request's candidates)."""
     if src == "cart":
         return Reason("cart")
     if src == "repurchase":
         days = int((now - profile.bought_last.get(row, now)) / DAY)
         return Reason("restock", str(days))
     if src in ("co_occurrence", "ease", "embedding") and profile.has_history:
-        return _from_history(src, row, profile, pipeline, query_text)
+        return _from_history(src, row, history or HistoryNeighbours(profile, pipeline), query_text)
     if src == "embedding" and query_text:
         return Reason("query", query_text.strip())
     if src == "embedding":
@@ -124,22 +149,21 @@ def reason(
     return Reason("popular")
 
 
-def _from_history(
-    src: str, row: int, profile: UserProfile, pipeline: CandidatePipeline, query_text: str | None
-) -> Reason:
+def _from_history(src: str, row: int, history: HistoryNeighbours, query_text: str | None) -> Reason:
     """A co-occurrence or similarity reason that names the item of the user's history behind it."""
+    profile, pipeline = history.profile, history.pipeline
     if src == "co_occurrence":
-        has = (pipeline.stats.cooc_nbr[profile.rows] == row).any(axis=1)
+        has = (history.cooc_nbr == row).any(axis=1)
         anchor = int(profile.rows[np.argmax(has)]) if has.any() else int(profile.rows[0])
         return _naming("together", anchor, pipeline)
     if src == "ease":
         # the history item whose EASE weight towards this one is the largest
-        stats = pipeline.stats
-        weights = np.where(stats.ease_nbr[profile.rows] == row, stats.ease_score[profile.rows], 0.0).max(axis=1)
+        nbr, score = history.ease
+        weights = np.where(nbr == row, score, 0.0).max(axis=1)
         return _naming("together", int(profile.rows[int(np.argmax(weights))]), pipeline)
     if query_text and profile.query_vector is not None:
         return Reason("query", query_text.strip())
-    sims = pipeline.vectors(profile.rows) @ pipeline.vectors(np.array([row]))[0]
+    sims = history.vectors @ pipeline.vectors(np.array([row]))[0]
     anchor = int(profile.rows[int(np.argmax(sims))])
     return _naming("bought" if anchor in profile.bought_last else "viewed", anchor, pipeline)
 

@@ -33,7 +33,7 @@ from recsvc.recs.items import ItemTable
 from recsvc.recs.pipeline import CandidatePipeline
 from recsvc.recs.profile import UserProfile
 from recsvc.recs.ranker import Ranker
-from recsvc.recs.reasons import Reason, explaining_source, reason
+from recsvc.recs.reasons import HistoryNeighbours, Reason, explaining_source, reason
 from recsvc.recs.rules import diversify, eligible
 from recsvc.recs.sources import SOURCE_INDEX, Candidates
 from recsvc.recs.unixtime import local_hour, to_unix, unix_seconds
@@ -187,7 +187,8 @@ class RecsModel:
         share = 1.0 if hits is not None else self.config.max_category_share
         chosen = diversify(order, items.cat_codes[cands.rows], req.k, share)
         said = query if hits is not None else None
-        return [self._candidate(cands, int(i), float(scores[i]), prof, req, said) for i in chosen]
+        history = HistoryNeighbours(prof, pipe)
+        return [self._candidate(cands, int(i), float(scores[i]), history, req, said) for i in chosen]
 
     def _query_source(self, hits: QueryHits | None, prof: UserProfile) -> tuple[np.ndarray, np.ndarray] | None:
         """The query's items as the embedding source's proposal, scored as that source learnt to
@@ -217,12 +218,13 @@ class RecsModel:
         return scores
 
     def _candidate(
-        self, cands: Candidates, i: int, score: float, prof: UserProfile, req: RecRequest, query: str | None
+        self, cands: Candidates, i: int, score: float, history: HistoryNeighbours, req: RecRequest, query: str | None
     ) -> Candidate:
         items = self._pipeline.items
         r = int(cands.rows[i])
         src = explaining_source(cands.flags[i])
-        why = reason(src, r, prof, self._pipeline, now=to_unix(req.now), city=req.city, query_text=query)
+        now = to_unix(req.now)
+        why = reason(src, r, history.profile, self._pipeline, now=now, city=req.city, query_text=query, history=history)
         price = float(items.price[r])
         return Candidate(
             item_id=items.ids[r],
