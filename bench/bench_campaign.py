@@ -144,6 +144,7 @@ def main() -> int:
     ap.add_argument("--items", type=int, default=1000)
     ap.add_argument("--days", type=int, default=120)
     ap.add_argument("--users", type=int, default=20_000, help="users per campaign run (the first known ones)")
+    ap.add_argument("--users-file", help="the users of every run (one id per line) instead of --users")
     ap.add_argument("--chunk", type=int, default=500)
     ap.add_argument("--workers", type=int, default=2, help="the Dask mode's local:N")
     ap.add_argument("--modes", default="single,dask", help="which runs, in order (single, dask)")
@@ -158,7 +159,7 @@ def main() -> int:
         root.mkdir(parents=True, exist_ok=True)
     else:
         config = prepare(root, args.demo_users, args.items, args.days)
-    users = user_file(root, config, args.users)
+    users = Path(args.users_file).resolve() if args.users_file else user_file(root, config, args.users)
     print("| mode | users | rows | wall (incl. start) | users/h | peak RSS per process | worker busy "
           "| users/h per worker computing | load (1 min) before |")  # fmt: skip
     print("|---|---|---|---|---|---|---|---|---|")
