@@ -162,6 +162,10 @@ def per_locale_requests(demo_dir: Path, per_locale: int, seed: int) -> list[Copy
                     channel=rng.choice(CHANNELS),
                     item_id=str(it["item_id"]),
                     item_title=item_text(it, loc).title,
+                    # As the service does (facts.with_facts): the sense checks read the category and
+                    # description ("好吃" is on topic for 蛋卷 only because the category says snacks).
+                    item_category=str(it.get("category", "")),
+                    item_description=item_text(it, loc).description,
                     price=float(it["price"]),
                     currency=str(it.get("currency") or "CNY"),
                     offer=rng.choice(OFFERS.get(loc, [None])),

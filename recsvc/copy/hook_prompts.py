@@ -67,12 +67,13 @@ EXAMPLES: dict[str, tuple[HookExample, ...]] = {
     ),
     # Shaped like catalog titles (brand, word, noun), each hook leads with the item's name or noun and
     # says one thing true of that product only, in a different turn of phrase each: a 270M model copies
-    # a tail that fits any product ("给双眼一点呵护" was copied onto coffee, chargers and milk tea).
+    # a tail that fits any product ("给双眼一点呵护" was copied onto coffee, chargers and milk tea; a
+    # season, "冬天出门", onto face masks and phone mounts).
     "zh-CN": (
         HookExample("awareness", "暖阳经典亚麻抱枕", "亚麻抱枕，沙发上的新伙伴", ("沙发", "伙伴")),
         HookExample("interest", "山行轻量越野跑鞋", "越野跑鞋，山路也跑得稳", ("山路", "跑得")),
         HookExample("purchase", "小满手冲咖啡壶", "手冲咖啡壶，在家冲出好味道", ("冲出",)),
-        HookExample("loyal", "暖阳羊毛帽", "暖阳羊毛帽，冬天出门戴上它", ("戴上",)),
+        HookExample("loyal", "暖阳羊毛帽", "暖阳羊毛帽，摸起来软软的", ("摸起",)),
         HookExample("churning", "小满橡木砧板", "橡木砧板，切菜又快又稳", ("切菜",)),
         HookExample("interest", "山行降噪耳机", "山行降噪耳机，地铁里也安静", ("地铁", "安静")),
         HookExample("awareness", "暖阳茉莉绿茶", "茉莉绿茶，一口清香", ("清香",)),
