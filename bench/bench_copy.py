@@ -336,6 +336,11 @@ def report(
         f"mean completion tokens/call {tok:.1f}, "
         f"llm call p50 {nocache_metrics.get('llm_call_p50_ms', 0):.0f} ms"
     )
+    if nocache_metrics.get("hook_extra_rounds"):
+        print(
+            f"second best-of-K rounds (all K of the first refused): {nocache_metrics['hook_extra_rounds']:.0f}, "
+            f"of which won: {nocache_metrics.get('hook_extra_round_wins', 0):.0f}"
+        )
     for lang in ("zh-CN", "en-US"):
         mine = [(m, r) for m, r in nocache_msgs if r.lang == lang]
         print(f"\nFirst messages of the no-cache run, {lang} (writer, failed rule, title | body):")
