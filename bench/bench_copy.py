@@ -162,6 +162,10 @@ def per_locale_requests(demo_dir: Path, per_locale: int, seed: int) -> list[Copy
                     channel=rng.choice(CHANNELS),
                     item_id=str(it["item_id"]),
                     item_title=item_text(it, loc).title,
+                    # As the service does (facts.with_facts): the sense checks read the category and
+                    # description ("好吃" is on topic for 蛋卷 only because the category says snacks).
+                    item_category=str(it.get("category", "")),
+                    item_description=item_text(it, loc).description,
                     price=float(it["price"]),
                     currency=str(it.get("currency") or "CNY"),
                     offer=rng.choice(OFFERS.get(loc, [None])),
@@ -332,6 +336,11 @@ def report(
         f"mean completion tokens/call {tok:.1f}, "
         f"llm call p50 {nocache_metrics.get('llm_call_p50_ms', 0):.0f} ms"
     )
+    if nocache_metrics.get("hook_extra_rounds"):
+        print(
+            f"second best-of-K rounds (all K of the first refused): {nocache_metrics['hook_extra_rounds']:.0f}, "
+            f"of which won: {nocache_metrics.get('hook_extra_round_wins', 0):.0f}"
+        )
     for lang in ("zh-CN", "en-US"):
         mine = [(m, r) for m, r in nocache_msgs if r.lang == lang]
         print(f"\nFirst messages of the no-cache run, {lang} (writer, failed rule, title | body):")

@@ -56,6 +56,9 @@ class CopyConfig:
     writer: str = "hook"
     # Best of K: hook candidates written per message (K calls with different seeds).
     hook_candidates: int = 4
+    # Rounds of K: a further round of K new seeds only when every candidate of the rounds before was
+    # refused (so it costs time only for messages that would otherwise fall back to the template).
+    hook_rounds: int = 2
     # A hook's length in characters, per locale (never more than the channel's title limit).
     hook_max_chars_en: int = 40
     hook_max_chars_zh: int = 18
@@ -134,6 +137,7 @@ class CopyConfig:
         c.one_of("mode", MODES)
         c.one_of("writer", WRITER_MODES)
         c.require(1 <= self.hook_candidates <= 16, "hook_candidates", "must be in [1, 16]")
+        c.require(1 <= self.hook_rounds <= 4, "hook_rounds", "must be in [1, 4]")
         c.each(at_least(4), "hook_min_chars_en", "hook_min_chars_zh")
         for lang in ("en", "zh"):
             lo, hi = getattr(self, f"hook_min_chars_{lang}"), getattr(self, f"hook_max_chars_{lang}")

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from recsvc.copy.types import CopyRequest
 
 # Bump when the prompt or grammar changes: cached hooks written by the old prompt are not reused.
-HOOK_PROMPT_VERSION = "hook-v1"
+HOOK_PROMPT_VERSION = "hook-v2"
 
 
 @dataclass(frozen=True)
@@ -65,15 +65,19 @@ EXAMPLES: dict[str, tuple[HookExample, ...]] = {
         HookExample("awareness", "Hilo Jasmine Green Tea", "Green tea for calm mornings", ("calm",)),
         HookExample("loyal", "Tomo Rose Eye Cream", "Eye cream for bright mornings", ("bright",)),
     ),
+    # Shaped like catalog titles (brand, word, noun), each hook leads with the item's name or noun and
+    # says one thing true of that product only, in a different turn of phrase each: a 270M model copies
+    # a tail that fits any product ("给双眼一点呵护" was copied onto coffee, chargers and milk tea; a
+    # season, "冬天出门", onto face masks and phone mounts).
     "zh-CN": (
-        HookExample("awareness", "暖阳亚麻抱枕", "抱上亚麻抱枕，沙发更舒服", ("沙发", "抱上")),
-        HookExample("interest", "山行越野跑鞋", "跑友都爱这双越野跑鞋", ("跑友", "这双")),
-        HookExample("purchase", "小满手冲咖啡套装", "在家也能冲一杯好咖啡", ("一杯", "冲一")),
-        HookExample("loyal", "暖阳羊毛帽", "这顶羊毛帽，专门为你挑", ("这顶",)),
-        HookExample("churning", "小满橡木砧板", "好久不见，橡木砧板等你", ()),
-        HookExample("interest", "山行降噪耳机", "戴上降噪耳机，世界安静了", ("戴上", "安静")),
-        HookExample("awareness", "暖阳茉莉绿茶", "一杯茉莉绿茶，清爽一整天", ("一杯", "清爽")),
-        HookExample("loyal", "小满玫瑰眼霜", "玫瑰眼霜，给双眼一点呵护", ("双眼", "眼一")),
+        HookExample("awareness", "暖阳经典亚麻抱枕", "亚麻抱枕，沙发上的新伙伴", ("沙发", "伙伴")),
+        HookExample("interest", "山行轻量越野跑鞋", "越野跑鞋，山路也跑得稳", ("山路", "跑得")),
+        HookExample("purchase", "小满手冲咖啡壶", "手冲咖啡壶，在家冲出好味道", ("冲出",)),
+        HookExample("loyal", "暖阳羊毛帽", "暖阳羊毛帽，摸起来软软的", ("摸起",)),
+        HookExample("churning", "小满橡木砧板", "橡木砧板，切菜又快又稳", ("切菜",)),
+        HookExample("interest", "山行降噪耳机", "山行降噪耳机，地铁里也安静", ("地铁", "安静")),
+        HookExample("awareness", "暖阳茉莉绿茶", "茉莉绿茶，一口清香", ("清香",)),
+        HookExample("loyal", "小满玫瑰眼霜", "玫瑰眼霜，熬夜后的小帮手", ("熬夜", "帮手")),
     ),
 }
 

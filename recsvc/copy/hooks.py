@@ -8,11 +8,14 @@ call to action are the template's, filled with the item's real title in the read
 price, offer and link. Facts in a message are therefore always the request's.
 
 Best of K: ``hook_candidates`` calls with different seeds (llama.cpp ignores ``n``), each candidate
-checked, the best kept. A candidate is refused, naming the rule, when it
+checked, the best kept; when all K are refused, another K with new seeds, up to ``hook_rounds``
+rounds (so the extra calls cost time only for messages that would otherwise be templates). A
+candidate is refused, naming the rule, when it
 
-- ``truncated``: is not one complete JSON object, stopped on the token limit, filled its whole
-  length bound (the grammar cut it mid-phrase), or ends on an article, preposition or conjunction
-  ("for a day at a", "让你的");
+- ``truncated``: is not one complete JSON object, stopped on the token limit, ran past its length
+  bound (the grammar allows one character more than the bound, so a hook the grammar cut mid-phrase
+  is that long, while one that closed itself at the bound ended on its own), or ends on an article,
+  preposition or conjunction ("for a day at a", "让你的");
 - ``hook_length``: is shorter than ``hook_min_chars`` of the locale, or longer than the bound;
 - ``hook_language``: is in the wrong language (any CJK in en-US; under 60% CJK letters in zh-CN);
 - ``hook_unnamed``: does not name the item: no word of its name (en-US, plurals allowed) or no
@@ -67,6 +70,12 @@ def hook_bound(req: CopyRequest, cfg: CopyConfig) -> int:
 
 def min_chars(req: CopyRequest, cfg: CopyConfig) -> int:
     return cfg.hook_min_chars_zh if req.lang == "zh-CN" else cfg.hook_min_chars_en
+
+
+def grammar_chars(bound: int) -> int:
+    """Characters the grammar allows: the bound plus one, so that a hook ending exactly at the bound
+    is told apart from one the grammar cut (which reaches bound + 1)."""
+    return bound + 1
 
 
 def max_tokens(bound: int, lang: str) -> int:
@@ -265,7 +274,7 @@ def judge(
         return Judged("", "truncated", 0.0)
     bound = hook_bound(req, cfg)
     lang = req.lang
-    if len(hook) >= bound or dangling(hook, lang):
+    if len(hook) > bound or dangling(hook, lang):
         return Judged(hook, "truncated", 0.0)
     if len(hook) < min_chars(req, cfg):
         return Judged(hook, "hook_length", 0.0)

@@ -404,18 +404,25 @@ class Copywriter:
         return Generation(None, rule, self._llm.model)
 
     def _generate_hook(self, req: CopyRequest, *, deadline: float) -> Generation:
-        """Best of ``hook_candidates``: K constrained calls with different seeds, judged by ``hooks``."""
+        """Best of ``hook_candidates``: K constrained calls with different seeds, judged by ``hooks``;
+        up to ``hook_rounds`` rounds of K new seeds, a further round only when every candidate so far
+        was refused."""
         assert self._llm is not None
         cfg = self._cfg
         bound = hooks.hook_bound(req, cfg)
         chat = cfg.mode == "chat"
         prompt: Prompt = hook_prompts.chat_messages(req, bound) if chat else hook_prompts.completion_prompt(req)
-        grammar = None if chat else hook_prompts.hook_grammar(bound, req.lang)
+        # One character of slack past the bound: a hook that closes itself at the bound ended on its own,
+        # one that reaches bound + 1 was cut by the grammar (refused as truncated).
+        grammar = None if chat else hook_prompts.hook_grammar(hooks.grammar_chars(bound), req.lang)
         check_req, _, _ = self._shared_check_request(req)
         seed = templates.seed_for(req, per_user=False)
         judged: list[hooks.Judged] = []
         last_s = 0.0
-        for k in range(cfg.hook_candidates):
+        k_per_round = cfg.hook_candidates
+        for k in range(k_per_round * cfg.hook_rounds):
+            if k and k % k_per_round == 0 and hooks.best(judged) is not None:
+                break  # a round had a passing hook: no further round
             # A call that would likely end after the deadline is not started: judge what we have.
             if judged and deadline - time.monotonic() <= 1.2 * last_s + 0.05:
                 break
@@ -424,7 +431,7 @@ class Copywriter:
                 res = self._call(
                     prompt,
                     deadline=deadline,
-                    max_tokens=hooks.max_tokens(bound, req.lang),
+                    max_tokens=hooks.max_tokens(hooks.grammar_chars(bound), req.lang),
                     stop=None if chat else ["\n"],
                     seed=seed + k,
                     grammar=grammar,
@@ -443,6 +450,9 @@ class Copywriter:
                 self._metrics.inc(f"hook_refused_{got.rule}")
                 logger.debug("hook refused (%s): %r", got.rule, res.text[:120])
         win = hooks.best(judged)
+        if len(judged) > k_per_round:
+            self._metrics.inc("hook_extra_rounds")
+            self._metrics.inc("hook_extra_round_wins" if win else "hook_extra_round_misses")
         if win is None:
             rule = judged[-1].rule if judged else "empty"
             self._metrics.inc(f"guardrail_failed_{rule}")

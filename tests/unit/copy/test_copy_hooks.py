@@ -151,12 +151,23 @@ def test_judge_refuses_by_rule(req: CopyRequest, hook: str | None, rule: str) ->
 
 def test_judge_refuses_copied_tails_and_dangling_endings() -> None:
     tea = replace(ZH, item_title="翡翠豪华绿茶 250克")
-    assert hooks.judge("绿茶，给双眼一点呵护", tea, CFG, no_guard).rule == "hook_echo"  # an example's tail
+    assert hooks.judge("绿茶，熬夜后的小帮手", tea, CFG, no_guard).rule == "hook_echo"  # an example's tail
     phones = replace(ZH, item_title="竹语环保无线耳机 白色")
-    assert hooks.judge("无线耳机，为你呵护双眼", phones, CFG, no_guard).rule == "hook_off_item"
+    assert hooks.judge("无线耳机，熬夜也好用", phones, CFG, no_guard).rule == "hook_off_item"
     snack = replace(EN, item_title="Maple Ultra Seaweed Snack, 50g")
     assert hooks.judge("Seaweed snacks for a day at a", snack, CFG, no_guard).rule == "truncated"
     assert hooks.judge("Seaweed for a healthy snack", snack, CFG, no_guard).rule == ""
+
+
+def test_a_hook_that_ends_at_the_bound_is_not_truncated() -> None:
+    # The grammar allows bound + 1 characters: a hook cut by it has bound + 1, one that closed itself
+    # at the bound ended on its own.
+    toy = replace(ZH, item_title="麻薯臻选磨牙玩具 鸡肉味")
+    bound = hooks.hook_bound(toy, CFG)
+    at_bound = "麻薯臻选磨牙玩具，给你一个美观的礼物"
+    assert len(at_bound) == bound and hooks.judge(at_bound, toy, CFG, no_guard).rule == ""
+    assert hooks.judge(at_bound + "盒", toy, CFG, no_guard).rule == "truncated"
+    assert hooks.grammar_chars(bound) == bound + 1
 
 
 def test_judge_echo_of_an_example_hook() -> None:
@@ -256,7 +267,13 @@ def test_cache_key_changes_with_every_fact() -> None:
 
 @pytest.mark.parametrize(
     ("field", "value"),
-    [("writer", "poem"), ("hook_candidates", 0), ("hook_max_chars_zh", 3), ("hook_min_chars_en", 2)],
+    [
+        ("writer", "poem"),
+        ("hook_candidates", 0),
+        ("hook_rounds", 0),
+        ("hook_max_chars_zh", 3),
+        ("hook_min_chars_en", 2),
+    ],
 )
 def test_bad_hook_settings_name_the_field(field: str, value: Any) -> None:
     with pytest.raises(InvalidArgument, match=field):
@@ -286,8 +303,29 @@ def test_writer_falls_back_to_the_template_naming_the_rule(scripted_llm: Scripte
     llm = scripted_llm([hook_json("好久不见，欢迎回来")])
     with Copywriter(replace(CFG, hook_candidates=2), llm) as w:
         msg = w.write_now(ZH, timeout_s=5.0)
+        m = w.metrics()
     assert msg.writer == "template" and msg.guardrail_failed == "hook_unnamed"
-    assert msg.fallback_reason == "guardrail" and llm.calls == 2
+    # Two rounds of K = 2: all four refused.
+    assert msg.fallback_reason == "guardrail" and llm.calls == 4 and len(set(llm.seeds)) == 4
+    assert m["hook_extra_rounds"] == 1 and m["hook_extra_round_misses"] == 1
+
+
+def test_writer_tries_a_second_round_only_when_the_first_is_all_refused(scripted_llm: Scripted) -> None:
+    refused, good = hook_json("好久不见，欢迎回来"), hook_json("好久不见，精华液等你回来")
+    llm = scripted_llm([refused, refused, good, refused])
+    with Copywriter(replace(CFG, hook_candidates=2), llm) as w:
+        msg = w.write_now(ZH, timeout_s=5.0)
+        m = w.metrics()
+    assert msg.writer == "llm" and msg.title == "子涵，好久不见，精华液等你回来"
+    assert llm.calls == 4 and m["hook_extra_round_wins"] == 1
+    llm = scripted_llm([good, refused, refused, refused])
+    with Copywriter(replace(CFG, hook_candidates=2), llm) as w:
+        assert w.write_now(ZH, timeout_s=5.0).writer == "llm"
+    assert llm.calls == 2  # the first round had a passing hook
+    llm = scripted_llm([refused])
+    with Copywriter(replace(CFG, hook_candidates=2, hook_rounds=1), llm) as w:
+        assert w.write_now(ZH, timeout_s=5.0).writer == "template"
+    assert llm.calls == 2
     assert "精华液" in msg.body
 
 
