@@ -21,6 +21,8 @@ from recsvc.engine.user_state import UserEntry, UserStates
 from recsvc.recs.embeddings import SentenceTransformerEncoder
 from recsvc.settings import Settings
 
+BATCH_CACHE_USERS = 64
+
 
 class _ChunkStates(UserStates):
     """User states filled per chunk by :meth:`BatchEngine.score_chunk`, not all at load."""
@@ -39,6 +41,12 @@ class BatchEngine(Engine):
     def __init__(self, settings: Settings) -> None:
         # A campaign encodes no text (no query; catalog changes since training are rare), so the
         # encoder loads on first use only: each batch process starts without importing torch.
+        # A batch meets each user once, so ranked candidates and digests kept for later requests
+        # would only grow with the users done (about 10 KB each); a small cache keeps memory flat.
+        # The rows do not change: each user's candidates are ranked the same way either way.
+        settings = settings.with_overrides(
+            engine={"candidate_cache_size": min(settings.engine.candidate_cache_size, BATCH_CACHE_USERS)}
+        )
         super().__init__(settings, encoder=SentenceTransformerEncoder(settings.recs.embedding_model or None, lazy=True))
         self._chunk_states = _ChunkStates(self.store, lambda: self.settings)
         self._states = self._chunk_states
