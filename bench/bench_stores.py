@@ -42,7 +42,7 @@ from load_recommend import Row, _pct, _users, measure, print_table  # noqa: E402
 from recsvc.data.demo import generate_demo  # noqa: E402
 from recsvc.server.run import wait_serving  # noqa: E402
 from recsvc.settings import load_settings  # noqa: E402
-from recsvc.training import import_files, train_all  # noqa: E402
+from recsvc.training import import_log, train_all  # noqa: E402
 from recsvc.v1 import recsvc_pb2 as pb  # noqa: E402
 from recsvc.v1 import recsvc_pb2_grpc as pb_grpc  # noqa: E402
 from tests.pg_cluster import free_port, start_cluster  # noqa: E402
@@ -146,7 +146,7 @@ def _prepare(root: Path, n_users: int, pg_url: str, closed_port: int) -> tuple[d
         "PostgreSQL": _env(pg_url, root / "models", closed_port),
     }
     train_all(load_settings(env=envs["SQLite"]), import_store=True, progress=True, **files)
-    import_files(load_settings(env=envs["PostgreSQL"]), **files)
+    import_log(load_settings(env=envs["PostgreSQL"]), **files, progress=False)
     return envs, paths.users
 
 

@@ -79,13 +79,6 @@ def train_all(
     return out
 
 
-def import_files(settings: Settings, *, events: str, items: str | None, users: str | None) -> None:
-    """Load canonical files into the service's store without training (e.g. a second store beside the first)."""
-    users_path = users if users and Path(users).exists() else None
-    ds = load_dataset(events, items=items if items and Path(items).exists() else None, users=users_path)
-    _import_into_store(settings, ds, items, users_path)
-
-
 def import_log(
     settings: Settings,
     *,

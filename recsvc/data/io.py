@@ -84,26 +84,40 @@ def _suffixes(path: Path) -> list[str]:
     return [s.lower() for s in path.suffixes]
 
 
-def read_table(path: str | Path) -> pd.DataFrame:
-    """Read any supported file as strings-first DataFrame; the extension decides the format."""
+def _table_format(path: str | Path) -> tuple[Path, str]:
+    """The existing file and its format by extension: "parquet", "jsonl", "csv" or "tsv"."""
     p = Path(path)
     if not p.exists():
         raise DataError(str(p), "no such file")
     suf = _suffixes(p)
-    try:
-        if suf and suf[-1] == ".parquet":
-            return pd.read_parquet(p)
-        if any(s in (".jsonl", ".ndjson", ".json") for s in suf):
-            return pd.read_json(p, lines=True, dtype=False, compression="infer")
-        if any(s in (".csv", ".tsv") for s in suf):
-            sep = "\t" if ".tsv" in suf else ","
-            try:  # pyarrow's reader is several times faster on million-row logs
-                return pd.read_csv(p, sep=sep, dtype=str, engine="pyarrow", compression="infer")
-            except Exception:  # its errors are terse; the C reader says which line is wrong
-                return pd.read_csv(p, sep=sep, dtype=str, keep_default_na=False, na_values=[""], compression="infer")
-    except (ValueError, OSError, UnicodeDecodeError) as exc:
-        raise DataError(str(p), f"cannot be parsed: {str(exc).splitlines()[0]}") from None
+    if suf and suf[-1] == ".parquet":
+        return p, "parquet"
+    if any(s in (".jsonl", ".ndjson", ".json") for s in suf):
+        return p, "jsonl"
+    if any(s in (".csv", ".tsv") for s in suf):
+        return p, "tsv" if ".tsv" in suf else "csv"
     raise DataError(str(p), "unknown extension; use .csv, .csv.gz, .tsv, .parquet or .jsonl")
+
+
+def _unparseable(p: Path, exc: Exception) -> DataError:
+    return DataError(str(p), f"cannot be parsed: {str(exc).splitlines()[0]}")
+
+
+def read_table(path: str | Path) -> pd.DataFrame:
+    """Read any supported file as strings-first DataFrame; the extension decides the format."""
+    p, kind = _table_format(path)
+    try:
+        if kind == "parquet":
+            return pd.read_parquet(p)
+        if kind == "jsonl":
+            return pd.read_json(p, lines=True, dtype=False, compression="infer")
+        sep = "\t" if kind == "tsv" else ","
+        try:  # pyarrow's reader is several times faster on million-row logs
+            return pd.read_csv(p, sep=sep, dtype=str, engine="pyarrow", compression="infer")
+        except Exception:  # its errors are terse; the C reader says which line is wrong
+            return pd.read_csv(p, sep=sep, dtype=str, keep_default_na=False, na_values=[""], compression="infer")
+    except (ValueError, OSError, UnicodeDecodeError) as exc:
+        raise _unparseable(p, exc) from None
 
 
 def read_events_chunks(path: str | Path, rows: int) -> Iterator[pd.DataFrame]:
@@ -111,25 +125,20 @@ def read_events_chunks(path: str | Path, rows: int) -> Iterator[pd.DataFrame]:
     are read piecewise, so a log larger than memory can be loaded; Parquet by row groups).
 
     Each frame is sorted by time, and an error names the row within the whole file."""
-    p = Path(path)
-    if not p.exists():
-        raise DataError(str(p), "no such file")
-    suf = _suffixes(p)
+    p, kind = _table_format(path)
     pieces: Iterator[pd.DataFrame]
-    if suf and suf[-1] == ".parquet":
+    if kind == "parquet":
         import pyarrow.parquet as pq
 
         pieces = (batch.to_pandas() for batch in pq.ParquetFile(p).iter_batches(batch_size=rows))
-    elif any(s in (".jsonl", ".ndjson", ".json") for s in suf):
+    elif kind == "jsonl":
         pieces = iter(pd.read_json(p, lines=True, dtype=False, compression="infer", chunksize=rows))
-    elif any(s in (".csv", ".tsv") for s in suf):
-        sep = "\t" if ".tsv" in suf else ","
+    else:
+        sep = "\t" if kind == "tsv" else ","
         reader = pd.read_csv(
             p, sep=sep, dtype=str, keep_default_na=False, na_values=[""], compression="infer", chunksize=rows
         )
         pieces = iter(reader)
-    else:
-        raise DataError(str(p), "unknown extension; use .csv, .csv.gz, .tsv, .parquet or .jsonl")
     offset = 0
     while True:
         try:
@@ -137,7 +146,7 @@ def read_events_chunks(path: str | Path, rows: int) -> Iterator[pd.DataFrame]:
         except StopIteration:
             return
         except (ValueError, OSError, UnicodeDecodeError) as exc:
-            raise DataError(str(p), f"cannot be parsed: {str(exc).splitlines()[0]}") from None
+            raise _unparseable(p, exc) from None
         try:
             yield normalize_events(raw.reset_index(drop=True), str(p))
         except DataError as exc:

@@ -40,7 +40,7 @@ from recsvc.simulate.response import (
     organic,
 )
 from recsvc.simulate.service import SimService, sim_settings, train_models
-from recsvc.training import import_files
+from recsvc.training import import_log
 from recsvc.vocabulary import RETENTION_EVENT_TYPES
 
 logger = logging.getLogger(__name__)
@@ -139,7 +139,9 @@ def run_simulation(
             svc_settings = sim_settings(
                 base, workdir / "recsvc", control_share=cfg.control_share, variants=cfg.variants, seed=cfg.seed
             )
-            import_files(svc_settings, events=str(paths.events), items=str(paths.items), users=str(paths.users))
+            import_log(
+                svc_settings, events=str(paths.events), items=str(paths.items), users=str(paths.users), progress=False
+            )
             runs.append(_run_recsvc(cfg, svc_settings, encoder, pop, ds, start, draws, bar))
             continue
         choose: Callable[[UserState, int], Pushes] = {

@@ -5,9 +5,10 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
+from recsvc.data.convert import load_dataset
 from recsvc.data.demo import generate_demo
 from recsvc.settings import load_settings
-from recsvc.training import import_files, import_log
+from recsvc.training import _import_into_store, import_log
 
 
 def _settings(tmp_path: Path, name: str):  # type: ignore[no-untyped-def]
@@ -32,7 +33,9 @@ def _contents(settings) -> dict[str, object]:  # type: ignore[no-untyped-def]
 def test_a_log_imported_in_pieces_equals_the_whole_import_and_loads_once(tmp_path: Path) -> None:
     demo = generate_demo(tmp_path / "demo", n_users=300, days=30, progress=False)
     whole, pieces = _settings(tmp_path, "whole"), _settings(tmp_path, "pieces")
-    import_files(whole, events=str(demo.events), items=str(demo.items), users=str(demo.users))
+    # the whole file at once, as `recsvc train --import-store` loads it
+    whole_ds = load_dataset(demo.events, items=demo.items, users=demo.users)
+    _import_into_store(whole, whole_ds, str(demo.items), str(demo.users))
     first = import_log(
         pieces, events=str(demo.events), items=str(demo.items), users=str(demo.users), chunk_rows=997, progress=False
     )
