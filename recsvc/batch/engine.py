@@ -38,6 +38,8 @@ class _ChunkStates(UserStates):
 class BatchEngine(Engine):
     """An :class:`Engine` whose user states are the current chunk's, scored at the run's time."""
 
+    rank_shown_only = True
+
     def __init__(self, settings: Settings) -> None:
         # A campaign encodes no text (no query; catalog changes since training are rare), so the
         # encoder loads on first use only: each batch process starts without importing torch.

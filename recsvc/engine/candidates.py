@@ -54,9 +54,12 @@ class CandidateCache:
         cart: tuple[str, ...],
         models: ModelSet,
         rows: list[HistoryRow] | None = None,
+        *,
+        shown_only: bool = False,
     ) -> list[Candidate]:
         """The top ``req.k`` candidates of ``req``. Its ``history`` is made from ``rows`` (the user's
-        history rows at ``sig``, when the caller has them) or read here, and only on a miss."""
+        history rows at ``sig``, when the caller has them) or read here, and only on a miss.
+        ``shown_only``: rank as deep as always (the same top ``req.k``), but build only those."""
         cfg = self._config()
         if cfg.candidate_cache_s <= 0 or req.query_text:
             return models.recs.recommend(dataclasses.replace(req, history=recs_history(self._store, req.user_id, rows)))
@@ -78,9 +81,10 @@ class CandidateCache:
             return list(hit.cands[: req.k])
         k = max(req.k, cfg.default_candidates * 4)
         history = recs_history(self._store, req.user_id, rows)
-        cands = models.recs.recommend(dataclasses.replace(req, k=k, history=history))
+        build = req.k if shown_only else None
+        cands = models.recs.recommend(dataclasses.replace(req, k=k, history=history), build=build)
         with self._lock:
-            self._entries[key] = _Entry(sig, models, items_version, now, k, tuple(cands))
+            self._entries[key] = _Entry(sig, models, items_version, now, build or k, tuple(cands))
             self._entries.move_to_end(key)
             while len(self._entries) > cfg.candidate_cache_size:
                 self._entries.popitem(last=False)

@@ -106,6 +106,10 @@ logger = logging.getLogger(__name__)
 class Engine:
     """Owns the store, the caps ledger, the copywriter and the current :class:`ModelSet`."""
 
+    # Build (with reasons) only the candidates a request shows. A server caches the ranked list for
+    # requests that ask for more; a batch meets each user once and leaves this on.
+    rank_shown_only = False
+
     def __init__(self, settings: Settings, *, encoder: Encoder | None = None, llm: LLMClient | None = None) -> None:
         self.settings = settings
         self.store: EventStore = open_store(settings.paths.store, settings.postgres)
@@ -354,7 +358,10 @@ class Engine:
         if effects.rejected_categories:  # rank deeper, so that candidates outside them can take the lead
             req = dataclasses.replace(req, k=req.k * 4)
         rows = self._digests.last_rows(q.user_id, digest.sig)  # read for the digest just now, if at all
-        cands = self._candidates.ranked(req, digest.sig, q.cart_item_ids, models, rows)
+        # Re-ranking by feedback looks past the shown candidates (putting the cart first does not: the
+        # ranking already leads with cart items, and those it left out come from the catalog).
+        shown_only = self.rank_shown_only and not effects.rejected_categories
+        cands = self._candidates.ranked(req, digest.sig, q.cart_item_ids, models, rows, shown_only=shown_only)
         cands = down_weighted(cands, effects, self.settings.feedback.not_relevant_penalty)
         # The cart the caller names, else the one the user's events leave (both when both are known).
         cart = (*q.cart_item_ids, *sorted(digest.cart - frozenset(q.cart_item_ids)))

@@ -130,8 +130,11 @@ class RecsModel:
         return cls(p, encoder, pipeline, ranker, meta)
 
     # -- serving --------------------------------------------------------------------------------
-    def recommend(self, req: RecRequest) -> list[Candidate]:
-        """Top ``req.k`` products for one user, each with its source and a reason."""
+    def recommend(self, req: RecRequest, *, build: int | None = None) -> list[Candidate]:
+        """Top ``req.k`` products for one user, each with its source and a reason. ``build``: return
+        only the first ``build`` of them. The ranking still runs to depth ``req.k`` (the category
+        quota depends on it, so the first ones are the same), but candidates nobody will see cost
+        no reason and no object."""
         if req.k <= 0:
             raise InvalidArgument(f"k must be positive, got {req.k}", field="k")
         if req.trigger not in RANKING_TRIGGERS:
@@ -143,9 +146,11 @@ class RecsModel:
         if query and self._retriever.vector_reads(query):
             qvec = self.encoder.encode([query])[0]
         with self._lock:
-            return self._recommend(req, query, qvec)
+            return self._recommend(req, query, qvec, build)
 
-    def _recommend(self, req: RecRequest, query: str, qvec: np.ndarray | None) -> list[Candidate]:
+    def _recommend(
+        self, req: RecRequest, query: str, qvec: np.ndarray | None, build: int | None = None
+    ) -> list[Candidate]:
         pipe = self._pipeline
         items = pipe.items
         now = to_unix(req.now)
@@ -188,7 +193,7 @@ class RecsModel:
         chosen = diversify(order, items.cat_codes[cands.rows], req.k, share)
         said = query if hits is not None else None
         history = HistoryNeighbours(prof, pipe)
-        return [self._candidate(cands, int(i), float(scores[i]), history, req, said) for i in chosen]
+        return [self._candidate(cands, int(i), float(scores[i]), history, now, req.city, said) for i in chosen[:build]]
 
     def _query_source(self, hits: QueryHits | None, prof: UserProfile) -> tuple[np.ndarray, np.ndarray] | None:
         """The query's items as the embedding source's proposal, scored as that source learnt to
@@ -218,13 +223,19 @@ class RecsModel:
         return scores
 
     def _candidate(
-        self, cands: Candidates, i: int, score: float, history: HistoryNeighbours, req: RecRequest, query: str | None
+        self,
+        cands: Candidates,
+        i: int,
+        score: float,
+        history: HistoryNeighbours,
+        now: float,
+        city: str,
+        query: str | None,
     ) -> Candidate:
         items = self._pipeline.items
         r = int(cands.rows[i])
         src = explaining_source(cands.flags[i])
-        now = to_unix(req.now)
-        why = reason(src, r, history.profile, self._pipeline, now=now, city=req.city, query_text=query, history=history)
+        why = reason(src, r, history.profile, self._pipeline, now=now, city=city, query_text=query, history=history)
         price = float(items.price[r])
         return Candidate(
             item_id=items.ids[r],

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import json
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pandas as pd
@@ -67,6 +68,37 @@ def test_campaign_rows_equal_per_user_recommend(
             assert _utc(row["send_at"]) == c.send_time.send_at.ToDatetime(tzinfo=UTC)
             assert row["stage"] == pb.LifecycleStage.Name(resp.lifecycle.current_stage).split("_", 2)[-1].lower()
             assert row["churn_risk"] == pytest.approx(resp.lifecycle.churn_risk, rel=1e-4)
+
+
+@pytest.mark.parametrize("trigger", ["scheduled", "cart_idle"])
+def test_campaign_rows_equal_recommend_after_rejection_and_with_a_cart(
+    stub: pb_grpc.PushRecommenderStub, own_user: str, config: str, tmp_path: Path, trigger: str
+) -> None:
+    """A batch builds only the shown candidates (all of them when feedback re-ranks): a user who
+    rejected their top item's category and has an item in the cart gets the rows ``Recommend`` gives."""
+    now = datetime.now(UTC).replace(microsecond=0)
+    ctx = pb.RequestContext(now=_ts(now), trigger=pb.Trigger.Value(f"TRIGGER_{trigger.upper()}"))
+    ask = pb.RecommendRequest(user_id=own_user, context=ctx, max_candidates=3)
+    first = stub.Recommend(ask)
+    rejected, carted = first.candidates[0].item, first.candidates[-1].item
+    at = _ts(now - timedelta(minutes=1))
+    events = [
+        pb.Event(event_id=f"{own_user}-nr", user_id=own_user, ts=at, event_type=pb.EVENT_TYPE_FEEDBACK,
+                 item_id=rejected.item_id, payload=json.dumps({"reasons": ["not_relevant"]})),
+        pb.Event(event_id=f"{own_user}-cart", user_id=own_user, ts=at, event_type=pb.EVENT_TYPE_ADD_TO_CART,
+                 item_id=carted.item_id),
+    ]  # fmt: skip
+    assert stub.ReportEvents(pb.ReportEventsRequest(events=events)).accepted == 2
+    served = stub.Recommend(ask)
+    assert [c.item.item_id for c in served.candidates] != [c.item.item_id for c in first.candidates]
+    (tmp_path / "one.txt").write_text(own_user + "\n", encoding="utf-8")
+    out = tmp_path / "campaign.parquet"
+    argv = ["campaign", "--config", config, "-q", "--out", str(out), "--users", str(tmp_path / "one.txt")]
+    assert main([*argv, "--as-of", now.isoformat(), "--max-candidates", "3", "--trigger", trigger]) == 0
+    rows = pd.read_parquet(out).sort_values("rank")
+    assert list(rows["item_id"]) == [c.item.item_id for c in served.candidates]
+    assert list(rows["reason"]) == [c.reason for c in served.candidates]
+    assert list(rows["score"]) == pytest.approx([c.score for c in served.candidates], rel=1e-4)
 
 
 def test_score_rows_equal_score_users(

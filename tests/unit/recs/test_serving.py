@@ -47,6 +47,17 @@ def test_recommend_follows_taste_and_rules(model: RecsModel, log: pd.DataFrame) 
     assert [c.score for c in recs[:3]] == sorted([c.score for c in recs[:3]], reverse=True)
 
 
+def test_building_only_the_first_candidates_keeps_them(model: RecsModel, log: pd.DataFrame) -> None:
+    """``build`` leaves the ranking to depth ``k`` (its category quota) alone: the first candidates,
+    their scores and reasons are those of the full list, and nothing past them is built."""
+    now = CUTOFF.to_pydatetime()
+    for user in ("u0", "u1", "u2", "u3", "new"):
+        req = RecRequest(user_id=user, history=_history(log, user), now=now, city="Beijing", k=20)
+        full = model.recommend(req)
+        first = model.recommend(req, build=3)
+        assert len(full) == 20 and first == full[:3]
+
+
 def test_cold_start_and_city(model: RecsModel) -> None:
     recs = model.recommend(RecRequest(user_id="new", history=[], now=CUTOFF.to_pydatetime(), city="Shanghai", k=5))
     assert len(recs) == 5
