@@ -65,8 +65,9 @@ def campaign_rows(engine: Engine, user_ids: Sequence[str], as_of: datetime, plan
     """One row per candidate of each user in the segment: the ``Recommend`` answer at ``as_of``."""
     out: list[dict[str, Any]] = []
     for uid in user_ids:
-        lifecycle, tier = engine.user_state(uid, as_of)
-        user = engine.store.get_user(uid) or {}
+        found, sig = engine.store.user_and_signature(uid)
+        lifecycle, tier = engine.user_state(uid, as_of, sig)
+        user = found or {}
         facts = {**_lifecycle_columns(lifecycle), "tier": tier, "city": user.get("city"), "locale": user.get("locale")}
         facts["stage"] = facts.pop("current_stage")
         if not plan.segment.holds(facts):

@@ -42,7 +42,7 @@ from recsvc.engine.catalog import CatalogSync, item_names, names_of
 from recsvc.engine.counters import Counters
 from recsvc.engine.experiment_step import ExperimentStep, Treatment, held_out_view, segment_row
 from recsvc.engine.feedback_step import user_feedback, with_survey
-from recsvc.engine.history import HISTORY_LIMIT, Digest, DigestCache
+from recsvc.engine.history import HISTORY_LIMIT, Digest, DigestCache, Signature
 from recsvc.engine.localize import ItemRows, localized
 from recsvc.engine.metrics import last_days, metric_values, record_call
 from recsvc.engine.models import ModelSet, VersionGate, check_artifacts, load_model_set, newer_versions_pending
@@ -417,10 +417,11 @@ class Engine:
         return booking_view(booked)
 
     # ---- batch helpers ----------------------------------------------------------------------
-    def user_state(self, user_id: str, now: datetime) -> tuple[LifecycleView, str]:
-        """The lifecycle score and tier that a ``Recommend`` for this user at ``now`` would use."""
+    def user_state(self, user_id: str, now: datetime, sig: Signature | None = None) -> tuple[LifecycleView, str]:
+        """The lifecycle score and tier that a ``Recommend`` for this user at ``now`` would use
+        (``sig``: the user's history signature, when the caller has just read it)."""
         models = self.models
-        digest = self._digests.get(user_id)
+        digest = self._digests.get(user_id, sig)
         return self._states.get(user_id, now, digest.sig, models)
 
     def known_user_ids(self) -> list[str]:
@@ -430,10 +431,11 @@ class Engine:
     def best_send(self, user_id: str, now: datetime, trigger: str = "scheduled") -> SendTimeView | None:
         """The send slot a ``Recommend`` with ``trigger`` at ``now`` would pick (None: all quiet hours)."""
         q = RecommendQuery(user_id=user_id, now=now, trigger=trigger, write_copy=False)
-        audience = Audience.of(q, self.store.get_user(user_id) or {}, self.settings.timing)
+        found, sig = self.store.user_and_signature(user_id)  # one round trip on PostgreSQL
+        audience = Audience.of(q, found or {}, self.settings.timing)
         window = deadline_for(audience.trigger, now, self.settings.timing)
         fb = self.settings.feedback
-        effects, _ = user_feedback(self.store, self.caps, self._digests.get(user_id), q, audience, fb)
+        effects, _ = user_feedback(self.store, self.caps, self._digests.get(user_id, sig), q, audience, fb)
         hours = effects.hour_weights(fb.bad_time_penalty)
         return send_time_view(best_slot(self.models, q, audience, window, hours), audience.tz.key)
 
@@ -600,9 +602,10 @@ class Engine:
         if row is None:
             raise NotFound(f"item_id {item_id!r} is not in the catalog", field="item_id")
         models = self.models
-        user = self.store.get_user(user_id) or {}
+        found, sig = self.store.user_and_signature(user_id)
+        user = found or {}
         now = datetime.now(UTC)
-        digest = self._digests.get(user_id)
+        digest = self._digests.get(user_id, sig)
         lifecycle, _ = self._states.get(user_id, now, digest.sig, models)
         req = copy_requests.for_catalog_item(
             user_id,
