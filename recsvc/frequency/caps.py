@@ -396,9 +396,8 @@ class CapLedger:
         self, user_id: str, channel: str, tier: EngagementTier | int, now_utc: datetime, *, key_moment: bool = False
     ) -> Refusal | None:
         """The verdict :meth:`reserve` would give, without booking anything (previews, dashboards)."""
-        t = _tier(tier)
-        ch = _channel(channel)
-        return self._judge(self.cap_state(user_id, now_utc).facts(ch), ch, t, _secs(now_utc, "now_utc"), key_moment)
+        t, ch = _tier(tier), _channel(channel)  # refused before anything is read
+        return self.verdict(self.cap_state(user_id, now_utc), ch, t, key_moment=key_moment)
 
     def cap_state(self, user_id: str, now_utc: datetime) -> CapState:
         """What every verdict for this user at ``now_utc`` reads, whatever the channel: opt-outs,
