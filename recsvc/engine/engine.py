@@ -291,7 +291,8 @@ class Engine:
         effects, survey = user_feedback(self.store, self.caps, digest, q, audience, fb)
         surveying = audience.trigger is Trigger.SURVEY
         cands = [] if surveying else self._ranked(q, audience, stage, digest, models, effects, treat.recs_policy)
-        unsub = self.caps.unsubscribed_channels(q.user_id)
+        caps_state = self.caps.cap_state(q.user_id, q.now)  # opt-outs and cap facts: one round trip on PostgreSQL
+        unsub = caps_state.unsubscribed_channels()
         choice = pick_channel(q, user, unsub, digest.channel_stats, self.settings.frequency, only=treat.channel)
         window = deadline_for(audience.trigger, q.now, self.settings.timing)
         hours = arm_hour_weights(treat.send_hour, effects.hour_weights(fb.bad_time_penalty))
@@ -303,7 +304,7 @@ class Engine:
         suppressed = (
             held_out_view(treat)
             if treat.held_out
-            else suppression(self.caps, q, choice.channel, tier_enum, audience.trigger, slot, cands, unsub, survey)
+            else suppression(self.caps, q, choice.channel, tier_enum, audience.trigger, slot, cands, caps_state, survey)
         )
         budget = copy_budget(self.settings.copy, deadline_s, t0)
         shown = localized(cands[: q.max_candidates], audience.locale, self._item_rows)

@@ -19,7 +19,7 @@ from recsvc.copy.config import CopyConfig
 from recsvc.engine.models import ModelSet
 from recsvc.engine.types import CandidateView, MessageView, RecommendQuery, SendTimeView, SuppressionView
 from recsvc.engine.views import item_view, refusal_view
-from recsvc.frequency.caps import CapLedger
+from recsvc.frequency.caps import CapLedger, CapState
 from recsvc.frequency.channels import ChannelChoice, ChannelStats, choose_channel
 from recsvc.frequency.config import FrequencyConfig
 from recsvc.recs.serving import Candidate, RecRequest
@@ -143,20 +143,22 @@ def suppression(
     trigger: Trigger,
     slot: SlotChoice | None,
     cands: Sequence[Candidate],
-    unsubscribed: set[str],
+    caps_state: CapState,
     survey: bool = False,
 ) -> SuppressionView | None:
     """Why nothing should be sent now, or None. Candidates stay in the answer for previews.
-    ``survey``: the satisfaction survey is a candidate too."""
+    ``caps_state``: the user's opt-outs and cap facts at ``q.now``, read once for the whole request
+    (:meth:`CapLedger.cap_state`). ``survey``: the satisfaction survey is a candidate too."""
     if trigger is Trigger.SURVEY and not survey:
         return SuppressionView("no_candidates", "no survey is due for this user (sample, survey cap, recent feedback)")
     if not cands and not survey:
         return SuppressionView("no_candidates", "no item passed the business rules for this user")
     if channel is None:
+        unsubscribed = caps_state.unsubscribed_channels()
         if unsubscribed:
             return SuppressionView("opted_out", f"unsubscribed from {', '.join(sorted(unsubscribed))}")
         return SuppressionView("no_channel", "no allowed channel is opted in and reachable")
-    verdict = caps.check(q.user_id, channel, tier, q.now, key_moment=trigger.key_moment)
+    verdict = caps.verdict(caps_state, channel, tier, key_moment=trigger.key_moment)
     if verdict is not None:
         return refusal_view(verdict)
     if slot is None:

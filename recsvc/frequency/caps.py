@@ -122,6 +122,13 @@ def _channel(ch: str, *, allow_all: bool = False) -> str:
     raise InvalidArgument(f"channel: unknown channel {ch!r} (known: {', '.join(CHANNELS)})", field="channel")
 
 
+def _tier(tier: EngagementTier | int) -> EngagementTier:
+    try:
+        return EngagementTier(int(tier))
+    except ValueError:
+        raise InvalidArgument(f"tier: unknown engagement tier {tier!r}", field="tier") from None
+
+
 def _window_note(sends: list[float], now: float, window: float) -> str:
     """Say so when sends booked after ``now`` fill the window: the caller may expect only past ones."""
     later = sum(1 for s in sends if now < s < now + window)
@@ -189,6 +196,30 @@ class CapFacts:
     sends: list[float]  # booked send times after ``now - 7 days``, ascending
 
 
+@dataclass(frozen=True)
+class CapState:
+    """Everything a user's verdicts at ``now`` read, for every channel at once: the opt-outs and the
+    channel-free facts. ``Recommend`` reads it once (one round trip on PostgreSQL), takes the opt-outs
+    to choose a channel, then judges that channel from it with :meth:`CapLedger.verdict`."""
+
+    user_id: str
+    now: float  # seconds since the epoch
+    opted_out: frozenset[str]  # channels as stored: ``"*"`` stands for every channel
+    dismissals: int
+    negatives: int
+    too_many: bool
+    sends: tuple[float, ...]  # as :attr:`CapFacts.sends`
+
+    def unsubscribed_channels(self) -> set[str]:
+        """As :meth:`CapLedger.unsubscribed_channels`: every channel if the user left ``"*"``."""
+        return set(CHANNELS) if ALL_CHANNELS in self.opted_out else set(self.opted_out)
+
+    def facts(self, ch: str) -> CapFacts:
+        """The facts of a verdict for channel ``ch`` (a known channel, as :func:`_channel` gives)."""
+        unsubscribed = ch in self.opted_out or ALL_CHANNELS in self.opted_out
+        return CapFacts(unsubscribed, self.dismissals, self.negatives, self.too_many, list(self.sends))
+
+
 class CapLedger:
     """Planned sends, feedback and unsubscribes in one SQLite file; safe across threads and processes."""
 
@@ -247,15 +278,12 @@ class CapLedger:
             yield self._conn.cursor()
 
     # --------------------------------------------------------------------------- caps
-    def _facts(self, cur: Cursor, uid: str, ch: str, now: float) -> CapFacts:
+    def _state(self, cur: Cursor, uid: str, now: float) -> CapState:
         """What a verdict reads of one user: a few small indexed queries on the local file (a shared
         database answers them in one round trip: :class:`~recsvc.frequency.caps_pg.PgCapLedger`)."""
         cfg = self.config
-        unsubscribed = (
-            cur.execute(
-                "SELECT 1 FROM unsubscribes WHERE user_id=? AND channel IN (?, ?)", (uid, ch, ALL_CHANNELS)
-            ).fetchone()
-            is not None
+        opted_out = frozenset(
+            str(r[0]) for r in cur.execute("SELECT channel FROM unsubscribes WHERE user_id=?", (uid,)).fetchall()
         )
         rows = cur.execute(
             "SELECT kind, COUNT(*) FROM feedback WHERE user_id=? AND ts>=? AND ts<=? GROUP BY kind",
@@ -271,11 +299,11 @@ class CapLedger:
         )
         # Every booked send that can share a 7-day window with ``now``, on both sides of it, plus later
         # ones so that ``retry_after`` can step past sends booked ahead.
-        sends = [
+        sends = tuple(
             float(r[0])
             for r in cur.execute("SELECT ts FROM sends WHERE user_id=? AND ts>? ORDER BY ts", (uid, now - WEEK))
-        ]
-        return CapFacts(unsubscribed, int(n.get("dismissal", 0)), int(n.get("negative", 0)), too_many, sends)
+        )
+        return CapState(uid, now, opted_out, int(n.get("dismissal", 0)), int(n.get("negative", 0)), too_many, sends)
 
     def effective_caps(self, facts: CapFacts, tier: EngagementTier, key_moment: bool) -> tuple[int, int]:
         """(daily, weekly) cap after recent dismissals / negative feedback, and "too many messages"
@@ -306,10 +334,7 @@ class CapLedger:
         if not dedupe_key:
             raise InvalidArgument("dedupe_key must be non-empty", field="dedupe_key")
         ch = _channel(channel)
-        try:
-            t = EngagementTier(int(tier))
-        except ValueError:
-            raise InvalidArgument(f"tier: unknown engagement tier {tier!r}", field="tier") from None
+        t = _tier(tier)
         now = _secs(now_utc, "now_utc")
         uid = str(user_id)
         with self._tx() as cur:
@@ -344,7 +369,10 @@ class CapLedger:
         self, cur: Cursor, uid: str, ch: str, t: EngagementTier, now: float, key_moment: bool
     ) -> Refusal | None:
         """Why a send would be refused now (None = allowed); runs inside the caller's transaction."""
-        facts = self._facts(cur, uid, ch, now)
+        return self._judge(self._state(cur, uid, now).facts(ch), ch, t, now, key_moment)
+
+    def _judge(self, facts: CapFacts, ch: str, t: EngagementTier, now: float, key_moment: bool) -> Refusal | None:
+        """The verdict on ``facts`` (read at ``now``); reads nothing."""
         if facts.unsubscribed:
             return Refusal("UNSUBSCRIBED", f"user unsubscribed from {ch}")
         if t is EngagementTier.DORMANT and self.config.dormant_key_moments_only and not key_moment:
@@ -368,13 +396,25 @@ class CapLedger:
         self, user_id: str, channel: str, tier: EngagementTier | int, now_utc: datetime, *, key_moment: bool = False
     ) -> Refusal | None:
         """The verdict :meth:`reserve` would give, without booking anything (previews, dashboards)."""
-        try:
-            t = EngagementTier(int(tier))
-        except ValueError:
-            raise InvalidArgument(f"tier: unknown engagement tier {tier!r}", field="tier") from None
-        with self._lock:
-            cur = self._conn.cursor()
-            return self._verdict(cur, str(user_id), _channel(channel), t, _secs(now_utc, "now_utc"), key_moment)
+        t, ch = _tier(tier), _channel(channel)  # refused before anything is read
+        return self.verdict(self.cap_state(user_id, now_utc), ch, t, key_moment=key_moment)
+
+    def cap_state(self, user_id: str, now_utc: datetime) -> CapState:
+        """What every verdict for this user at ``now_utc`` reads, whatever the channel: opt-outs,
+        feedback and booked sends, read together (one statement on PostgreSQL). Judge a channel
+        with :meth:`verdict`; :meth:`check` is the two in one call."""
+        now = _secs(now_utc, "now_utc")
+        with self._read() as cur:
+            return self._state(cur, str(user_id), now)
+
+    def verdict(
+        self, state: CapState, channel: str, tier: EngagementTier | int, *, key_moment: bool = False
+    ) -> Refusal | None:
+        """The verdict :meth:`check` gives at ``state.now`` for ``channel``, from a state read by
+        :meth:`cap_state` (nothing is read again: what was committed since does not count)."""
+        t = _tier(tier)
+        ch = _channel(channel)
+        return self._judge(state.facts(ch), ch, t, state.now, key_moment)
 
     def release(self, reservation: Reservation) -> bool:
         """Give a planned send's cap unit back (the send was cancelled); False if already released."""

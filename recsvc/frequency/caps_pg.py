@@ -23,13 +23,14 @@ from recsvc.errors import InvalidArgument
 from recsvc.frequency.caps import (
     ALL_CHANNELS,
     BookingHook,
-    CapFacts,
     CapLedger,
+    CapState,
     Refusal,
     Reservation,
     _channel,
     _event_channel,
     _secs,
+    _tier,
     feedback_rows,
 )
 from recsvc.frequency.config import FrequencyConfig
@@ -80,11 +81,11 @@ ON CONFLICT (dedupe_key) DO NOTHING
 RETURNING id
 """
 
-# The reads of CapLedger._facts: opt-out, feedback penalties and "too many" in their windows, and the
-# booked send times that can share a week with now.
-_FACTS = """
+# The reads of CapLedger._state: the user's opt-outs, feedback penalties and "too many" in their
+# windows, and the booked send times that can share a week with now.
+_STATE = """
 SELECT
-  EXISTS (SELECT 1 FROM unsubscribes WHERE user_id = ? AND channel IN (?, ?)),
+  ARRAY(SELECT channel FROM unsubscribes WHERE user_id = ?),
   f.dismissals, f.negatives,
   EXISTS (SELECT 1 FROM feedback WHERE user_id = ? AND kind = 'too_many' AND ts >= ? AND ts <= ?),
   ARRAY(SELECT ts FROM sends WHERE user_id = ? AND ts > ? ORDER BY ts)
@@ -138,7 +139,7 @@ class PgCapLedger(CapLedger):
         if not dedupe_key:
             raise InvalidArgument("dedupe_key must be non-empty", field="dedupe_key")
         ch = _channel(channel)
-        t = self._tier(tier)
+        t = _tier(tier)
         now = _secs(now_utc, "now_utc")
         uid = str(user_id)
         with self._store.tx() as cur:
@@ -192,15 +193,14 @@ class PgCapLedger(CapLedger):
             "suppressed": t is EngagementTier.DORMANT and cfg.dormant_key_moments_only and not key_moment,
         }
 
-    def _facts(self, cur: Any, uid: str, ch: str, now: float) -> CapFacts:
-        """The base class's reads as one statement: each would otherwise be a round trip to the server."""
+    def _state(self, cur: Any, uid: str, now: float) -> CapState:
+        """The base class's reads as one statement: each would otherwise be a round trip to the server.
+        ``Recommend`` reads its opt-outs and its cap verdict's facts with it, so both cost one trip."""
         cfg = self.config
         cur.execute(
-            _FACTS,
+            _STATE,
             (
                 uid,
-                ch,
-                ALL_CHANNELS,
                 uid,
                 now - cfg.too_many_days * 86400.0,
                 now,
@@ -211,22 +211,16 @@ class PgCapLedger(CapLedger):
                 now,
             ),
         )
-        unsubscribed, dismissals, negatives, too_many, sends = cur.fetchone()
-        return CapFacts(bool(unsubscribed), int(dismissals), int(negatives), bool(too_many), [float(t) for t in sends])
-
-    @staticmethod
-    def _tier(tier: EngagementTier | int) -> EngagementTier:
-        try:
-            return EngagementTier(int(tier))
-        except ValueError:
-            raise InvalidArgument(f"tier: unknown engagement tier {tier!r}", field="tier") from None
-
-    def check(
-        self, user_id: str, channel: str, tier: EngagementTier | int, now_utc: datetime, *, key_moment: bool = False
-    ) -> Refusal | None:
-        t = self._tier(tier)
-        with self._read() as cur:
-            return self._verdict(cur, str(user_id), _channel(channel), t, _secs(now_utc, "now_utc"), key_moment)
+        opted_out, dismissals, negatives, too_many, sends = cur.fetchone()
+        return CapState(
+            uid,
+            now,
+            frozenset(str(c) for c in opted_out),
+            int(dismissals),
+            int(negatives),
+            bool(too_many),
+            tuple(float(t) for t in sends),
+        )
 
     def unsubscribe(self, user_id: str, channel: str = ALL_CHANNELS, at_utc: datetime | None = None) -> None:
         ch = _channel(channel, allow_all=True)

@@ -1,0 +1,220 @@
+"""``CapLedger.cap_state`` + ``verdict``: the one read ``Recommend`` makes of a user's opt-outs and cap
+facts (one statement on PostgreSQL) answers exactly as the separate reads do, on both store backends."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+
+from recsvc.frequency import open_ledger
+from recsvc.frequency.caps import CapLedger, Refusal, Reservation
+from recsvc.store import EventStore, open_store
+from recsvc.vocabulary import CHANNELS, EngagementTier
+
+NOW = datetime(2024, 6, 3, 12, 0, tzinfo=UTC)
+H = timedelta(hours=1)
+D = timedelta(days=1)
+HIGH, MEDIUM, LOW, DORMANT = EngagementTier.HIGH, EngagementTier.MEDIUM, EngagementTier.LOW, EngagementTier.DORMANT
+
+Setup = Callable[[CapLedger, EventStore, str], None]
+
+
+def _no_sends(ledger: CapLedger, store: EventStore, uid: str) -> None:
+    """Nothing stored for the user."""
+
+
+def _one_channel(ledger: CapLedger, store: EventStore, uid: str) -> None:
+    ledger.unsubscribe(uid, "email", NOW - H)
+
+
+def _all_channels(ledger: CapLedger, store: EventStore, uid: str) -> None:
+    ledger.unsubscribe(uid, "sms", NOW - 2 * H)
+    ledger.unsubscribe(uid, "*", NOW - H)
+
+
+def _resubscribed(ledger: CapLedger, store: EventStore, uid: str) -> None:
+    ledger.unsubscribe(uid, "email", NOW - 3 * H)
+    ledger.unsubscribe(uid, "sms", NOW - 3 * H)
+    ledger.resubscribe(uid, "email", NOW - 2 * H)
+
+
+def _resubscribed_all(ledger: CapLedger, store: EventStore, uid: str) -> None:
+    ledger.unsubscribe(uid, "*", NOW - 3 * H)
+    ledger.resubscribe(uid, "*", NOW - 2 * H)
+
+
+def _book(ledger: CapLedger, uid: str, tier: EngagementTier, *offsets: timedelta) -> None:
+    for i, off in enumerate(offsets):
+        assert isinstance(ledger.reserve(uid, "app_push", tier, NOW + off, dedupe_key=f"{uid}-{i}"), Reservation)
+
+
+def _cap_reached(ledger: CapLedger, store: EventStore, uid: str) -> None:
+    # Two sends in the last 3 hours and one booked 23 h ahead: MEDIUM's daily cap (2) is reached, HIGH's (3) not.
+    _book(ledger, uid, HIGH, -3 * H, -2 * H, 23 * H)
+
+
+def _key_moment(ledger: CapLedger, store: EventStore, uid: str) -> None:
+    # Penalties 3 x 1 + 2 silence LOW's weekly cap (3); a key moment keeps the floor (1).
+    for _ in range(3):
+        ledger.record_dismissal(uid, NOW - D)
+    ledger.record_negative_feedback(uid, NOW - D)
+
+
+def _too_many(ledger: CapLedger, store: EventStore, uid: str) -> None:
+    # HIGH weekly 10, halved by "too many" -> 5, less a low rating's 2 -> 3; three sends fill it.
+    event = {
+        "event_id": f"{uid}-f1",
+        "user_id": uid,
+        "ts": (NOW - 4 * D).timestamp(),
+        "event_type": "feedback",
+        "payload": json.dumps({"rating": 1, "reasons": ["too_many"]}),
+    }
+    store.add_events([event], derive=ledger.derive_from_events)
+    _book(ledger, uid, HIGH, -3 * D, -2 * D, -D)
+
+
+# scenario -> (setup, opted-out channels, spot checks {(channel, tier, key_moment): refusal code or None})
+SCENARIOS: dict[str, tuple[Setup, set[str], dict[tuple[str, EngagementTier, bool], str | None]]] = {
+    "no_sends": (
+        _no_sends,
+        set(),
+        {
+            ("app_push", HIGH, False): None,
+            ("email", LOW, False): None,
+            ("sms", DORMANT, False): "DORMANT_KEY_MOMENTS_ONLY",
+        },
+    ),
+    "opted_out_of_one": (
+        _one_channel,
+        {"email"},
+        {
+            ("email", HIGH, False): "UNSUBSCRIBED",
+            ("email", HIGH, True): "UNSUBSCRIBED",
+            ("app_push", HIGH, False): None,
+        },
+    ),
+    "opted_out_of_all": (
+        _all_channels,
+        set(CHANNELS),
+        {(ch, HIGH, km): "UNSUBSCRIBED" for ch in CHANNELS for km in (False, True)},
+    ),
+    "resubscribed_one": (
+        _resubscribed,
+        {"sms"},
+        {("email", HIGH, False): None, ("sms", HIGH, False): "UNSUBSCRIBED"},
+    ),
+    "resubscribed_all": (_resubscribed_all, set(), {(ch, HIGH, False): None for ch in CHANNELS}),
+    "cap_reached": (
+        _cap_reached,
+        set(),
+        {
+            ("app_push", MEDIUM, False): "DAILY_CAP",
+            ("in_app", MEDIUM, True): "DAILY_CAP",
+            ("app_push", HIGH, False): None,
+        },
+    ),
+    "key_moment": (
+        _key_moment,
+        set(),
+        {
+            ("app_push", LOW, False): "WEEKLY_CAP",
+            ("app_push", LOW, True): None,
+            ("app_push", DORMANT, True): None,
+            ("app_push", DORMANT, False): "DORMANT_KEY_MOMENTS_ONLY",
+        },
+    ),
+    "too_many": (_too_many, set(), {("app_push", HIGH, False): "WEEKLY_CAP", ("app_push", HIGH, True): "WEEKLY_CAP"}),
+}
+
+
+@pytest.fixture
+def opened() -> Iterator[Callable[[str], tuple[CapLedger, EventStore]]]:
+    handles: list[tuple[CapLedger, EventStore]] = []
+
+    def make(location: str) -> tuple[CapLedger, EventStore]:
+        store = open_store(location)
+        handles.append((open_ledger(store), store))
+        return handles[-1]
+
+    yield make
+    for ledger, store in handles:
+        ledger.close()
+        store.close()
+
+
+def _code(out: Refusal | None) -> str | None:
+    return None if out is None else out.code
+
+
+@pytest.mark.parametrize("scenario", list(SCENARIOS))
+def test_one_read_answers_as_the_separate_reads(
+    scenario: str, store_location: str, opened: Callable[[str], tuple[CapLedger, EventStore]]
+) -> None:
+    setup, opted_out, spots = SCENARIOS[scenario]
+    ledger, store = opened(store_location)
+    setup(ledger, store, "u")
+    state = ledger.cap_state("u", NOW)
+    assert state.unsubscribed_channels() == ledger.unsubscribed_channels("u") == opted_out
+    for ch in CHANNELS:
+        assert state.facts(ch).unsubscribed == ledger.is_unsubscribed("u", ch) == (ch in opted_out)
+    for (ch, tier, km), code in spots.items():
+        assert _code(ledger.verdict(state, ch, tier, key_moment=km)) == code, (ch, tier, km)
+    probe = 0
+    for ch in CHANNELS:
+        for tier in EngagementTier:
+            for km in (False, True):
+                verdict = ledger.verdict(state, ch, tier, key_moment=km)
+                assert verdict == ledger.check("u", ch, tier, NOW, key_moment=km), (ch, tier, km)
+                # The booking's own decision (on PostgreSQL a statement of its own) agrees too.
+                probe += 1
+                out = ledger.reserve("u", ch, tier, NOW, dedupe_key=f"probe-{probe}", key_moment=km)
+                if verdict is None:
+                    assert isinstance(out, Reservation), (ch, tier, km, out)
+                    assert ledger.release(out)
+                else:
+                    assert out == verdict, (ch, tier, km)
+
+
+def test_both_stores_read_the_same_state(
+    tmp_path: Path, pg_url: str, opened: Callable[[str], tuple[CapLedger, EventStore]]
+) -> None:
+    lite, pg = opened(str(tmp_path / "db.sqlite")), opened(pg_url)
+    for name, (setup, _, _) in SCENARIOS.items():
+        for ledger, store in (lite, pg):
+            setup(ledger, store, name)
+        for now in (NOW, NOW - 2 * D, NOW + 8 * D):
+            assert lite[0].cap_state(name, now) == pg[0].cap_state(name, now), (name, now)
+
+
+@pytest.fixture
+def statements(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every statement sent through a psycopg cursor (each one a round trip to the server)."""
+    sent: list[str] = []
+    execute = psycopg.Cursor.execute
+
+    def counting(self: psycopg.Cursor[Any], query: Any, *args: Any, **kw: Any) -> Any:
+        sent.append(str(query))
+        return execute(self, query, *args, **kw)
+
+    monkeypatch.setattr(psycopg.Cursor, "execute", counting)
+    return sent
+
+
+def test_opt_outs_and_every_channels_verdict_cost_one_round_trip_on_postgres(
+    pg_url: str, opened: Callable[[str], tuple[CapLedger, EventStore]], statements: list[str]
+) -> None:
+    ledger, store = opened(pg_url)
+    _cap_reached(ledger, store, "u")
+    _one_channel(ledger, store, "u")
+    statements.clear()
+    state = ledger.cap_state("u", NOW)
+    assert state.unsubscribed_channels() == {"email"}
+    verdicts = {ch: _code(ledger.verdict(state, ch, MEDIUM)) for ch in CHANNELS}
+    assert verdicts == {"app_push": "DAILY_CAP", "sms": "DAILY_CAP", "email": "UNSUBSCRIBED", "in_app": "DAILY_CAP"}
+    assert len(statements) == 1, statements
