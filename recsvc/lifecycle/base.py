@@ -25,7 +25,7 @@ from scipy import optimize, special
 
 from recsvc.errors import FailedPrecondition, InvalidArgument
 
-BASE_FORMAT = 2  # 2: + the population gap survival's P(no return within H)
+BASE_FORMAT = 2  # 2: + the population gap survival's P(no return within H) and the spend per purchase
 # (feature column, transform): the column is the one the reasons will name.
 BASE_INPUTS: tuple[str, ...] = (
     "bgnbd_p_zero_h",
@@ -33,6 +33,7 @@ BASE_INPUTS: tuple[str, ...] = (
     "recency_days",
     "active_days_all",
     "gap_p_no_return_h",
+    "avg_order_value",
 )
 _EPS = 1e-6
 _NO_ACTIVITY_RECENCY_DAYS = 3650.0  # no activity yet: as if the last one were ten years ago
@@ -55,8 +56,16 @@ def base_inputs(features: pd.DataFrame) -> np.ndarray:
     recency = np.maximum(col("recency_days", _NO_ACTIVITY_RECENCY_DAYS), 0.0)
     days = np.maximum(col("active_days_all", 0.0), 0.0)
     no_return = np.clip(col("gap_p_no_return_h", 1.0), _EPS, 1.0 - _EPS)
+    spend = np.maximum(col("avg_order_value", 0.0), 0.0)
     return np.column_stack(
-        [special.logit(p0), np.log1p(expected), np.log1p(recency), np.log1p(days), special.logit(no_return)]
+        [
+            special.logit(p0),
+            np.log1p(expected),
+            np.log1p(recency),
+            np.log1p(days),
+            special.logit(no_return),
+            np.log1p(spend),
+        ]
     )
 
 

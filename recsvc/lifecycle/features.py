@@ -82,6 +82,7 @@ FEATURE_NAMES: tuple[str, ...] = (
     "bgnbd_expected_h",
     "bgnbd_p_zero_h",
     "gap_p_no_return_h",
+    "gap_p_no_return_own_h",
 )
 
 DEFAULT_BLOCK_EVENTS = 4_000_000  # events per block of users: bounds the temporaries on big logs
@@ -218,9 +219,13 @@ def _compute(
         x[lo:hi], tx[lo:hi], T[lo:hi], has_act[lo:hi] = bx
     params = _bgnbd_scores(cols, bgnbd, (x, tx, T, has_act), horizon_days, with_bgnbd)
     survival = gap_survival if gaps is None else GapSurvival.fit(gaps)
-    cols["gap_p_no_return_h"][:] = np.float32(np.nan)
+    for name in ("gap_p_no_return_h", "gap_p_no_return_own_h"):
+        cols[name][:] = np.float32(np.nan)
     if with_bgnbd and survival is not None and has_act.any():
-        cols["gap_p_no_return_h"][has_act] = survival.p_no_return(T[has_act] - tx[has_act], x[has_act], horizon_days)
+        xa, txa, wait = x[has_act], tx[has_act], T[has_act] - tx[has_act]
+        cols["gap_p_no_return_h"][has_act] = survival.p_no_return(wait, xa, horizon_days)
+        mean_gap = np.divide(txa, xa, out=np.zeros(len(xa)), where=xa >= 1)
+        cols["gap_p_no_return_own_h"][has_act] = survival.p_no_return_own(wait, xa, mean_gap, horizon_days)
     out = pd.DataFrame(cols, index=index, copy=False)
     out.index.name = "user_id"
     return out, params, survival if with_bgnbd else None
@@ -334,12 +339,18 @@ def _block(
     T = np.where(has_act, end_day - first_day, 0.0)
     f["bgnbd_repeat_days"] = np.where(has_act, x, np.nan)
     if gaps is not None:
-        _count_gaps(ac, aday, has_act, x, T - tx, gaps)
+        _count_gaps(ac, aday, has_act, x, tx, T - tx, gaps)
     return f, (x, tx, T, has_act)
 
 
 def _count_gaps(
-    ac: np.ndarray, aday: np.ndarray, has_act: np.ndarray, x: np.ndarray, wait: np.ndarray, gaps: GapCounts
+    ac: np.ndarray,
+    aday: np.ndarray,
+    has_act: np.ndarray,
+    x: np.ndarray,
+    tx: np.ndarray,
+    wait: np.ndarray,
+    gaps: GapCounts,
 ) -> None:
     """Closed gaps between a user's distinct active days, each in the stratum of the repeats before it,
     and every active user's open wait (days since the last active day) in the stratum of all repeats."""
@@ -347,8 +358,23 @@ def _count_gaps(
     dc, dd = ac[new], aday[new]
     same = dc[1:] == dc[:-1] if len(dc) else np.zeros(0, bool)
     start = np.searchsorted(dc, dc, side="left")
-    repeats_before = (np.arange(len(dc)) - start)[:-1][same] if len(dc) else np.zeros(0, np.int64)
-    gaps.add((dd[1:] - dd[:-1])[same], stratum(repeats_before), wait[has_act], stratum(x[has_act]))
+    pos = np.arange(len(dc)) - start
+    repeats_before = pos[:-1][same] if len(dc) else np.zeros(0, np.int64)
+    g = (dd[1:] - dd[:-1])[same]
+    gaps.add(g, stratum(repeats_before), wait[has_act], stratum(x[has_act]))
+    # Time-scaled: each gap after the first over the mean of the user's earlier gaps.
+    if len(dc):
+        mean_before = (dd[:-1] - dd[start[:-1]])[same] / np.maximum(repeats_before, 1)
+        second = repeats_before >= 1
+        xa, wa = x[has_act], wait[has_act]
+        mean_now = np.divide(tx[has_act], xa, out=np.zeros(len(xa)), where=xa >= 1)
+        rep = xa >= 1
+        gaps.add_scaled(
+            g[second] / mean_before[second],
+            stratum(repeats_before[second]),
+            wa[rep] / mean_now[rep],
+            stratum(xa[rep]),
+        )
 
 
 def _activity_features(r: _Rows, f: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:

@@ -256,8 +256,16 @@ def _training_log(
     return full.before(end.value / 1e9), first, end
 
 
-def _validation_rows(group: np.ndarray, y_churn: np.ndarray, seed: int) -> np.ndarray:
-    """Rows of the latest cut-off (a time split); with a single cut-off, a seeded user split instead."""
+def _split_rows(
+    group: np.ndarray, y_churn: np.ndarray, seed: int, cutoffs: list[tuple[pd.Timestamp, float]] | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """(train, valid) rows: valid is the latest cut-off (a time split; with a single cut-off, a seeded
+    user split instead). Train is every earlier cut-off whose label window ends by the validation
+    cut-off, when those hold both labels; else every earlier one.
+
+    Why purge: cut-offs are H/4 apart, so an earlier cut-off's label window ("silent in the next H
+    days") covers most of the validation's; those rows are nearly the validation labels of the same
+    users, and early stopping on them picks the rounds that fit this overlap, not the next period."""
     last_g = int(group.max())
     valid = group == last_g if last_g > 0 else np.random.default_rng(seed).random(len(group)) < 0.2
     train = ~valid
@@ -266,7 +274,13 @@ def _validation_rows(group: np.ndarray, y_churn: np.ndarray, seed: int) -> np.nd
             "all training users have the same churn label; use another horizon or cut-off",
             field="horizon_days",
         )
-    return np.asarray(valid)
+    if cutoffs is not None and last_g > 0:
+        c_v = cutoffs[last_g][0]
+        ends_by = np.array([c + pd.Timedelta(days=h) <= c_v for c, h in cutoffs])
+        purged = ends_by[group] & train
+        if purged.any() and 0 < y_churn[purged].sum() < purged.sum():
+            train = purged
+    return np.asarray(train), np.asarray(valid)
 
 
 @dataclass(frozen=True)
@@ -415,8 +429,7 @@ def train_lifecycle(
     clock = _PhaseClock()
     X, y_churn, y_stage, now_stage, group = _samples(ev, cutoffs, config, progress)
     clock.lap("features")
-    valid = _validation_rows(group, y_churn, config.seed)
-    train = ~valid
+    train, valid = _split_rows(group, y_churn, config.seed, cutoffs)
     boosting = _boosting(config, len(group))
     logger.info("lifecycle boosting for %d rows: %s", len(group), boosting)
     fit = _Fitter(np.ascontiguousarray(X.to_numpy(np.float32)), config, boosting, client)

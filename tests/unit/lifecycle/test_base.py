@@ -25,6 +25,7 @@ def _frame(n: int, seed: int) -> tuple[pd.DataFrame, np.ndarray]:
             "recency_days": rng.exponential(40.0, n),
             "active_days_all": rng.integers(1, 30, n).astype(float),
             "gap_p_no_return_h": rng.uniform(0.05, 0.95, n),
+            "avg_order_value": rng.gamma(2.0, 20.0, n),
         }
     ).astype(np.float32)
     z = base_inputs(f)
@@ -38,7 +39,7 @@ def test_fit_recovers_the_law_and_ranks_like_it() -> None:
     z = base_inputs(f)
     coef = np.asarray(m.coef) / np.asarray(m.scale)  # back to the unstandardised inputs
     np.testing.assert_allclose(coef[:3], [1.2, -0.5, 0.4], atol=0.12)
-    assert abs(coef[3]) < 0.12 and abs(coef[4]) < 0.12
+    assert abs(coef[3]) < 0.12 and abs(coef[4]) < 0.12 and abs(coef[5]) < 0.12
     truth = 1.2 * z[:, 0] - 0.5 * z[:, 1] + 0.4 * z[:, 2]
     assert roc_auc_score(y, m.logit(f)) >= roc_auc_score(y, truth) - 0.005
     # The terms add up to the log-odds, each on its own feature.
@@ -57,6 +58,7 @@ def test_missing_activity_is_read_as_gone() -> None:
             "recency_days": [2.0],
             "active_days_all": [9.0],
             "gap_p_no_return_h": [0.2],
+            "avg_order_value": [25.0],
         }
     )
     assert np.isfinite(m.logit(cold)).all() and m.logit(cold)[0] > m.logit(buyer)[0]
