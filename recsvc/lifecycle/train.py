@@ -257,15 +257,21 @@ def _training_log(
 
 
 def _split_rows(
-    group: np.ndarray, y_churn: np.ndarray, seed: int, cutoffs: list[tuple[pd.Timestamp, float]] | None = None
+    group: np.ndarray,
+    y_churn: np.ndarray,
+    seed: int,
+    cutoffs: list[tuple[pd.Timestamp, float]] | None = None,
+    users: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """(train, valid) rows: valid is the latest cut-off (a time split; with a single cut-off, a seeded
     user split instead). Train is every earlier cut-off whose label window ends by the validation
-    cut-off, when those hold both labels; else every earlier one.
+    cut-off, when those hold both labels. When none does (short logs: every label window ends at the
+    training cut-off), train is every earlier cut-off, and ``users`` given, the users are split in
+    two seeded halves: one trains, the other validates.
 
-    Why purge: cut-offs are H/4 apart, so an earlier cut-off's label window ("silent in the next H
-    days") covers most of the validation's; those rows are nearly the validation labels of the same
-    users, and early stopping on them picks the rounds that fit this overlap, not the next period."""
+    Why: cut-offs are H/4 apart, so an earlier cut-off's label window ("silent in the next H days")
+    covers most of the validation's; those rows are nearly the validation labels of the same users,
+    and early stopping on them picks the rounds that fit this overlap, not the next period."""
     last_g = int(group.max())
     valid = group == last_g if last_g > 0 else np.random.default_rng(seed).random(len(group)) < 0.2
     train = ~valid
@@ -274,12 +280,19 @@ def _split_rows(
             "all training users have the same churn label; use another horizon or cut-off",
             field="horizon_days",
         )
-    if cutoffs is not None and last_g > 0:
-        c_v = cutoffs[last_g][0]
-        ends_by = np.array([c + pd.Timedelta(days=h) <= c_v for c, h in cutoffs])
-        purged = ends_by[group] & train
-        if purged.any() and 0 < y_churn[purged].sum() < purged.sum():
-            train = purged
+    if cutoffs is None or last_g == 0:
+        return np.asarray(train), np.asarray(valid)
+    c_v = cutoffs[last_g][0]
+    ends_by = np.array([c + pd.Timedelta(days=h) <= c_v for c, h in cutoffs])
+    purged = ends_by[group] & train
+    if purged.any() and 0 < y_churn[purged].sum() < purged.sum():
+        return np.asarray(purged), np.asarray(valid)
+    if users is not None:
+        codes, uniq = pd.factorize(pd.Index(users))
+        half = np.random.default_rng(seed).random(len(uniq)) < 0.5
+        t2, v2 = train & half[codes], valid & ~half[codes]
+        if 0 < y_churn[t2].sum() < t2.sum() and 0 < y_churn[v2].sum() < v2.sum():
+            return np.asarray(t2), np.asarray(v2)
     return np.asarray(train), np.asarray(valid)
 
 
@@ -429,7 +442,7 @@ def train_lifecycle(
     clock = _PhaseClock()
     X, y_churn, y_stage, now_stage, group = _samples(ev, cutoffs, config, progress)
     clock.lap("features")
-    train, valid = _split_rows(group, y_churn, config.seed, cutoffs)
+    train, valid = _split_rows(group, y_churn, config.seed, cutoffs, X.index.to_numpy())
     boosting = _boosting(config, len(group))
     logger.info("lifecycle boosting for %d rows: %s", len(group), boosting)
     fit = _Fitter(np.ascontiguousarray(X.to_numpy(np.float32)), config, boosting, client)

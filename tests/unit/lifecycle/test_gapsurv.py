@@ -80,3 +80,21 @@ def test_feature_served_with_the_stored_curve_equals_training(synth_events: pd.D
     # A longer horizon can only make "no return within it" less likely.
     longer = compute_features(synth_events, cut, users=few, bgnbd=bg, gap_survival=surv, horizon_days=60)
     assert (longer["gap_p_no_return_h"].to_numpy() <= served["gap_p_no_return_h"].to_numpy() + 1e-6).all()
+
+
+def test_own_rhythm_scales_the_wait() -> None:
+    """Every gap lasts exactly its user's mean earlier gap, whatever the user's pace: the curve reads
+    the wait in units of the user's own rhythm."""
+    c = GapCounts.empty()
+    c.add_scaled(np.ones(1000), np.full(1000, 2), np.zeros(0), np.zeros(0, int))
+    s = GapSurvival.fit(c)
+    weekly, bimonthly = s.p_no_return_own(np.array([8.0, 8.0]), np.array([2, 2]), np.array([7.0, 60.0]), 10.0)
+    assert weekly > 0.9  # past its rhythm: the curve has nothing left to say about a return
+    assert bimonthly > 0.9  # 18 days of a 60-day rhythm: not due yet
+    due = s.p_no_return_own(np.array([55.0]), np.array([2]), np.array([60.0]), 10.0)
+    assert due[0] < 0.1  # the 60th day falls within the next ten
+    # No repeat yet: the day curve answers.
+    np.testing.assert_allclose(
+        s.p_no_return_own(np.array([3.0]), np.array([0]), np.array([0.0]), 10.0),
+        s.p_no_return(np.array([3.0]), np.array([0]), 10.0),
+    )

@@ -83,3 +83,16 @@ def test_split_purges_training_labels_that_overlap_the_validation_window() -> No
     y2[group == 0] = 1
     train, valid = _split_rows(group, y2, 0, cutoffs)
     assert set(group[train]) == {0, 1, 2, 3, 4}
+
+
+def test_split_by_users_when_no_label_window_ends_before_validation() -> None:
+    """Short logs (every label window ends at the training cut-off): disjoint users train and validate."""
+    start = pd.Timestamp("2024-01-01", tz="UTC")
+    cutoffs = [(start + pd.Timedelta(days=7 * i), 30.0 - 7 * i) for i in range(4)]  # all end on day 30
+    group = np.repeat(np.arange(4), 40)
+    users = np.tile(np.array([f"u{i}" for i in range(40)], dtype=object), 4)
+    y = np.tile(np.r_[np.zeros(20), np.ones(20)], 4).astype(np.int8)
+    train, valid = _split_rows(group, y, 0, cutoffs, users)
+    assert set(group[valid]) == {3} and set(group[train]) <= {0, 1, 2}
+    assert not set(users[train]) & set(users[valid])
+    assert train.sum() > 0 and valid.sum() > 0
