@@ -442,14 +442,17 @@ def train_lifecycle(
     clock = _PhaseClock()
     X, y_churn, y_stage, now_stage, group = _samples(ev, cutoffs, config, progress)
     clock.lap("features")
+    # The churn trees early-stop on the purged split; the stage model keeps every earlier cut-off
+    # (its labels are the stage H days on, where the purge cost macro-F1 on the demo app).
     train, valid = _split_rows(group, y_churn, config.seed, cutoffs, X.index.to_numpy())
+    stage_train, stage_valid = _split_rows(group, y_churn, config.seed)
     boosting = _boosting(config, len(group))
     logger.info("lifecycle boosting for %d rows: %s", len(group), boosting)
     fit = _Fitter(np.ascontiguousarray(X.to_numpy(np.float32)), config, boosting, client)
     churn = _fit_churn(fit, X, y_churn, train, valid, clock)
     churn_model, churn_iter, base = churn.trees, churn.best_iteration, churn.base
     stage_y = y_stage - 1
-    stage_model, stage_iter, stage_metrics = _fit_stage(fit, stage_y, now_stage, train, valid, clock)
+    stage_model, stage_iter, stage_metrics = _fit_stage(fit, stage_y, now_stage, stage_train, stage_valid, clock)
     if config.refit_full and int(group.max()) > 0:
         everything = np.ones(len(group), dtype=bool)
         base = BaseModel.fit(X, y_churn)
