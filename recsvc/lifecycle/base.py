@@ -25,17 +25,25 @@ from scipy import optimize, special
 
 from recsvc.errors import FailedPrecondition, InvalidArgument
 
-BASE_FORMAT = 1
+BASE_FORMAT = 2  # 2: + the population gap survival's P(no return within H) and the spend per purchase
 # (feature column, transform): the column is the one the reasons will name.
-BASE_INPUTS: tuple[str, ...] = ("bgnbd_p_zero_h", "bgnbd_expected_h", "recency_days", "active_days_all")
+BASE_INPUTS: tuple[str, ...] = (
+    "bgnbd_p_zero_h",
+    "bgnbd_expected_h",
+    "recency_days",
+    "active_days_all",
+    "gap_p_no_return_h",
+    "avg_order_value",
+)
 _EPS = 1e-6
 _NO_ACTIVITY_RECENCY_DAYS = 3650.0  # no activity yet: as if the last one were ten years ago
 _L2 = 1e-3  # a whisper of ridge, so separable or constant inputs still give finite coefficients
 
 
 def base_inputs(features: pd.DataFrame) -> np.ndarray:
-    """The (n, 4) transformed inputs: logit P(no purchase), log1p E[purchases], log1p recency and
-    log1p active days. Users without activity count as sure to buy nothing, ten years silent."""
+    """The (n, 5) transformed inputs: logit P(no purchase), log1p E[purchases], log1p recency,
+    log1p active days and logit of the gap survival's P(no return within H). Users without activity
+    count as sure to buy nothing, ten years silent."""
     missing = [c for c in BASE_INPUTS if c not in features.columns]
     if missing:
         raise InvalidArgument(f"features frame lacks base inputs: {', '.join(missing)}", field=missing[0])
@@ -47,7 +55,18 @@ def base_inputs(features: pd.DataFrame) -> np.ndarray:
     expected = np.maximum(col("bgnbd_expected_h", 0.0), 0.0)
     recency = np.maximum(col("recency_days", _NO_ACTIVITY_RECENCY_DAYS), 0.0)
     days = np.maximum(col("active_days_all", 0.0), 0.0)
-    return np.column_stack([special.logit(p0), np.log1p(expected), np.log1p(recency), np.log1p(days)])
+    no_return = np.clip(col("gap_p_no_return_h", 1.0), _EPS, 1.0 - _EPS)
+    spend = np.maximum(col("avg_order_value", 0.0), 0.0)
+    return np.column_stack(
+        [
+            special.logit(p0),
+            np.log1p(expected),
+            np.log1p(recency),
+            np.log1p(days),
+            special.logit(no_return),
+            np.log1p(spend),
+        ]
+    )
 
 
 @dataclass(frozen=True)
@@ -93,7 +112,7 @@ class BaseModel:
         )
 
     def contributions(self, features: pd.DataFrame) -> np.ndarray:
-        """(n, 4) log-odds contribution of each input, in BASE_INPUTS order (the intercept apart)."""
+        """(n, inputs) log-odds contribution of each input, in BASE_INPUTS order (the intercept apart)."""
         S = (base_inputs(features) - np.asarray(self.mean)) / np.asarray(self.scale)
         return np.asarray(S * np.asarray(self.coef))
 

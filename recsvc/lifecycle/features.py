@@ -26,12 +26,13 @@ from recsvc.errors import InvalidArgument
 from recsvc.lifecycle.bgnbd import BGNBDParams, expected_purchases, fit_bgnbd, p_alive, p_zero
 from recsvc.lifecycle.eventlog import EventLog, as_event_log
 from recsvc.lifecycle.eventlog import seconds as _seconds  # noqa: F401 - used by recsvc.evaluation.churn
+from recsvc.lifecycle.gapsurv import GapCounts, GapSurvival, stratum
 from recsvc.vocabulary import EVENT_TYPES
 
 logger = logging.getLogger(__name__)
 
 WINDOWS: tuple[int, ...] = (7, 30, 90, 365)
-TREND_WINDOWS: tuple[int, ...] = (7, 30, 90)
+TREND_WINDOWS: tuple[int, ...] = (7, 30, 90, 180)
 SYSTEM_EVENTS: tuple[str, ...] = ("push_delivered",)
 SESSION_GAP_S = 30 * 60
 BGNBD_FIT_SAMPLE = 20_000  # customers sampled (seeded) to fit the population parameters
@@ -80,6 +81,8 @@ FEATURE_NAMES: tuple[str, ...] = (
     "bgnbd_p_alive",
     "bgnbd_expected_h",
     "bgnbd_p_zero_h",
+    "gap_p_no_return_h",
+    "gap_p_no_return_own_h",
 )
 
 DEFAULT_BLOCK_EVENTS = 4_000_000  # events per block of users: bounds the temporaries on big logs
@@ -140,6 +143,7 @@ def compute_features(
     with_bgnbd: bool = True,
     block_events: int = DEFAULT_BLOCK_EVENTS,
     progress: bool = False,
+    gap_survival: GapSurvival | None = None,
 ) -> pd.DataFrame:
     """Features as of ``cutoff`` (events with ``ts < cutoff`` only), index user_id, columns FEATURE_NAMES.
 
@@ -149,11 +153,12 @@ def compute_features(
     :class:`EventLog` when computing several cut-offs over one log: a frame is encoded on every call.
     Users are processed in blocks of about ``block_events`` events, so memory stays flat on big logs.
     """
-    out, _ = _compute(
+    out, _, _ = _compute(
         as_event_log(events),
         cutoff,
         users=users,
         bgnbd=bgnbd,
+        gap_survival=gap_survival,
         horizon_days=horizon_days,
         with_bgnbd=with_bgnbd,
         block_events=block_events,
@@ -186,8 +191,10 @@ def _compute(
     block_events: int = DEFAULT_BLOCK_EVENTS,
     progress: bool = False,
     codes: np.ndarray | None = None,
-) -> tuple[pd.DataFrame, BGNBDParams | None]:
-    """Features and the BG/NBD parameters used; ``codes`` (users by code in ``log``) overrides ``users``."""
+    gap_survival: GapSurvival | None = None,
+) -> tuple[pd.DataFrame, BGNBDParams | None, GapSurvival | None]:
+    """Features and the population statistics used (BG/NBD parameters, gap survival), each fitted on
+    the same window when not given; ``codes`` (users by code in ``log``) overrides ``users``."""
     if horizon_days <= 0:
         raise InvalidArgument(f"horizon_days must be > 0, got {horizon_days}", field="horizon_days")
     cut_s = _cutoff_seconds(cutoff)
@@ -201,18 +208,27 @@ def _compute(
     x, tx, T = np.zeros(n), np.zeros(n), np.zeros(n)
     has_act = np.zeros(n, dtype=bool)
     blocks = list(itertools.pairwise(_block_bounds(per_user, block_events)))
+    gaps = GapCounts.empty() if with_bgnbd and gap_survival is None else None
     for lo, hi in tqdm(blocks, desc="lifecycle features", unit="block", disable=not progress or len(blocks) < 2):
         idx, pos = log.rows(codes[lo:hi])
         keep = log.ts[idx] < cut_s
         idx, pos = idx[keep], pos[keep]
-        f, bx = _block(log, idx, pos, hi - lo, cut_s, end_day, horizon_days)
+        f, bx = _block(log, idx, pos, hi - lo, cut_s, end_day, horizon_days, gaps)
         for name, v in f.items():
             cols[name][lo:hi] = v
         x[lo:hi], tx[lo:hi], T[lo:hi], has_act[lo:hi] = bx
     params = _bgnbd_scores(cols, bgnbd, (x, tx, T, has_act), horizon_days, with_bgnbd)
+    survival = gap_survival if gaps is None else GapSurvival.fit(gaps)
+    for name in ("gap_p_no_return_h", "gap_p_no_return_own_h"):
+        cols[name][:] = np.float32(np.nan)
+    if with_bgnbd and survival is not None and has_act.any():
+        xa, txa, wait = x[has_act], tx[has_act], T[has_act] - tx[has_act]
+        cols["gap_p_no_return_h"][has_act] = survival.p_no_return(wait, xa, horizon_days)
+        mean_gap = np.divide(txa, xa, out=np.zeros(len(xa)), where=xa >= 1)
+        cols["gap_p_no_return_own_h"][has_act] = survival.p_no_return_own(wait, xa, mean_gap, horizon_days)
     out = pd.DataFrame(cols, index=index, copy=False)
     out.index.name = "user_id"
-    return out, params
+    return out, params, survival if with_bgnbd else None
 
 
 def _block_bounds(per_user: np.ndarray, block_events: int) -> list[int]:
@@ -289,10 +305,18 @@ class _Rows:
 
 
 def _block(
-    log: EventLog, idx: np.ndarray, c: np.ndarray, n: int, cut_s: float, end_day: float, horizon_days: float
+    log: EventLog,
+    idx: np.ndarray,
+    c: np.ndarray,
+    n: int,
+    cut_s: float,
+    end_day: float,
+    horizon_days: float,
+    gaps: GapCounts | None = None,
 ) -> tuple[dict[str, np.ndarray], tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
-    """Every feature but the BG/NBD scores for ``n`` users from their rows ``idx`` (sorted by user
-    position ``c``, then time), plus the BG/NBD inputs (x, t_x, T, has activity)."""
+    """Every feature but the population ones (BG/NBD, gap survival) for ``n`` users from their rows
+    ``idx`` (sorted by user position ``c``, then time), plus the BG/NBD inputs (x, t_x, T, has
+    activity); counts the block's gaps between active days into ``gaps`` when given."""
     r = _Rows.of(log, idx, c, n, cut_s, end_day)
     f: dict[str, np.ndarray] = {}
     act, ndays = _activity_features(r, f)
@@ -314,7 +338,43 @@ def _block(
     tx = np.where(has_act, last_day - first_day, 0.0)
     T = np.where(has_act, end_day - first_day, 0.0)
     f["bgnbd_repeat_days"] = np.where(has_act, x, np.nan)
+    if gaps is not None:
+        _count_gaps(ac, aday, has_act, x, tx, T - tx, gaps)
     return f, (x, tx, T, has_act)
+
+
+def _count_gaps(
+    ac: np.ndarray,
+    aday: np.ndarray,
+    has_act: np.ndarray,
+    x: np.ndarray,
+    tx: np.ndarray,
+    wait: np.ndarray,
+    gaps: GapCounts,
+) -> None:
+    """Closed gaps between a user's distinct active days, each in the stratum of the repeats before it,
+    and every active user's open wait (days since the last active day) in the stratum of all repeats."""
+    new = np.r_[True, (ac[1:] != ac[:-1]) | (aday[1:] != aday[:-1])] if len(ac) else np.zeros(0, bool)
+    dc, dd = ac[new], aday[new]
+    same = dc[1:] == dc[:-1] if len(dc) else np.zeros(0, bool)
+    start = np.searchsorted(dc, dc, side="left")
+    pos = np.arange(len(dc)) - start
+    repeats_before = pos[:-1][same] if len(dc) else np.zeros(0, np.int64)
+    g = (dd[1:] - dd[:-1])[same]
+    gaps.add(g, stratum(repeats_before), wait[has_act], stratum(x[has_act]))
+    # Time-scaled: each gap after the first over the mean of the user's earlier gaps.
+    if len(dc):
+        mean_before = (dd[:-1] - dd[start[:-1]])[same] / np.maximum(repeats_before, 1)
+        second = repeats_before >= 1
+        xa, wa = x[has_act], wait[has_act]
+        mean_now = np.divide(tx[has_act], xa, out=np.zeros(len(xa)), where=xa >= 1)
+        rep = xa >= 1
+        gaps.add_scaled(
+            g[second] / mean_before[second],
+            stratum(repeats_before[second]),
+            wa[rep] / mean_now[rep],
+            stratum(xa[rep]),
+        )
 
 
 def _activity_features(r: _Rows, f: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
@@ -333,6 +393,9 @@ def _activity_features(r: _Rows, f: dict[str, np.ndarray]) -> tuple[np.ndarray, 
         n_win[w] = r.count(act & (r.age_d < w))
         f[f"n_events_{w}d"] = n_win[w]
     f["n_events_all"] = n_all
+    for w in TREND_WINDOWS:
+        if w not in n_win:
+            n_win[w] = r.count(act & (r.age_d < w))
     ndays, gmean, gstd = _gap_stats(ac, aday, n)
     new_day = np.r_[True, (ac[1:] != ac[:-1]) | (aday[1:] != aday[:-1])] if len(ac) else np.zeros(0, bool)
     for w in WINDOWS:
@@ -443,11 +506,17 @@ def _push_features(r: _Rows, f: dict[str, np.ndarray]) -> None:
 
 
 def fit_window_bgnbd(events: pd.DataFrame | EventLog, cutoff: pd.Timestamp) -> BGNBDParams:
-    """BG/NBD on activity days before ``cutoff``, in days: the same (x, t_x, T) compute_features uses.
+    """BG/NBD on activity days before ``cutoff``, in days: the same (x, t_x, T) compute_features uses."""
+    return fit_window_population(events, cutoff)[0]
 
-    The fit reads at most BGNBD_FIT_SAMPLE active customers, so on logs with more than
+
+def fit_window_population(events: pd.DataFrame | EventLog, cutoff: pd.Timestamp) -> tuple[BGNBDParams, GapSurvival]:
+    """The population statistics a served model keeps, from the log before ``cutoff``: BG/NBD on
+    activity days (the same (x, t_x, T) compute_features uses) and the gap survival.
+
+    The BG/NBD fit reads at most BGNBD_FIT_SAMPLE active customers, so on logs with more than
     BGNBD_PRESAMPLE_USERS users only a seeded sample of users is summarised (a million users' full
-    feature pass would cost minutes for four numbers); smaller logs are summarised whole.
+    feature pass would cost minutes for a few numbers); smaller logs are summarised whole.
     """
     log = as_event_log(events)
     codes = None
@@ -455,7 +524,7 @@ def fit_window_bgnbd(events: pd.DataFrame | EventLog, cutoff: pd.Timestamp) -> B
     if len(present) > BGNBD_PRESAMPLE_USERS:
         pick = np.random.default_rng(0).choice(len(present), BGNBD_PRESAMPLE_USERS // 2, replace=False)
         codes = present[np.sort(pick)]
-    _, params = _compute(log, cutoff, users=None, codes=codes, bgnbd=None, horizon_days=30.0, with_bgnbd=True)
-    if params is None:
+    _, params, survival = _compute(log, cutoff, users=None, codes=codes, bgnbd=None, horizon_days=30.0, with_bgnbd=True)
+    if params is None or survival is None:
         raise InvalidArgument(f"no activity before {cutoff} to fit BG/NBD on", field="cutoff")
-    return params
+    return params, survival

@@ -26,11 +26,13 @@ from recsvc.lifecycle.bgnbd import BGNBDParams
 from recsvc.lifecycle.calibration import calibrate_logit, check_calibration
 from recsvc.lifecycle.eventlog import EventLog
 from recsvc.lifecycle.features import FEATURE_NAMES, compute_features
+from recsvc.lifecycle.gapsurv import GapSurvival
 from recsvc.lifecycle.reasons import Reason, top_reasons
 from recsvc.lifecycle.stages import StageRules, rule_stages
 from recsvc.vocabulary import Stage
 
-MODEL_FORMAT = 2  # 2: churn = logistic base (base.json) + trees on its residual, Platt calibration
+MODEL_FORMAT = 3  # 2: churn = logistic base (base.json) + trees on its residual, Platt calibration;
+# 3: + the population gap survival (gapsurv.json) as a feature and base input, trend_180d
 MODEL_NAME = "lifecycle"
 STAGE_ENUMS: tuple[Stage, ...] = tuple(Stage)
 _BASE_COLUMNS = [FEATURE_NAMES.index(name) for name in BASE_INPUTS]
@@ -88,6 +90,7 @@ class LifecycleModel:
         stage: lgb.Booster,
         calibration: dict[str, Any],
         bgnbd: BGNBDParams,
+        gap_survival: GapSurvival,
         metadata: dict[str, object],
         rules: StageRules,
         top_k: int = 3,
@@ -102,6 +105,7 @@ class LifecycleModel:
         self.stage_booster = stage
         self.calibration = calibration
         self.bgnbd = bgnbd
+        self.gap_survival = gap_survival
         self.metadata = metadata
         self.rules = rules
         self.top_k = top_k
@@ -158,6 +162,7 @@ class LifecycleModel:
         cal = _read_calibration(path / "calibration.json")
         base = BaseModel.load(path / "base.json")
         bg = BGNBDParams.load(path / "bgnbd.json")
+        survival = GapSurvival.load(path / "gapsurv.json")
         cfg = meta.get("config", {})
         rules_d = cfg.get("rules", {}) if isinstance(cfg, dict) else {}
         try:
@@ -171,6 +176,7 @@ class LifecycleModel:
             boosters[1],
             cal,
             bg,
+            survival,
             meta,
             rules,
             int(cfg.get("reasons_top_k", 3)),
@@ -182,8 +188,15 @@ class LifecycleModel:
     def features(
         self, events: pd.DataFrame | EventLog, now: pd.Timestamp, users: list[str] | None = None
     ) -> pd.DataFrame:
-        """Features as of ``now`` with this model's BG/NBD parameters and horizon."""
-        return compute_features(events, now, users=users, bgnbd=self.bgnbd, horizon_days=self.horizon_days)
+        """Features as of ``now`` with this model's population statistics (BG/NBD, gap survival) and horizon."""
+        return compute_features(
+            events,
+            now,
+            users=users,
+            bgnbd=self.bgnbd,
+            horizon_days=self.horizon_days,
+            gap_survival=self.gap_survival,
+        )
 
     def _matrix(self, features: pd.DataFrame) -> np.ndarray:
         """C-contiguous float64 in FEATURE_NAMES order: what lleaves reads without a copy, and LightGBM

@@ -38,7 +38,8 @@ from recsvc.lifecycle.bgnbd import BGNBDParams
 from recsvc.lifecycle.calibration import apply_calibration, expected_calibration_error, fit_platt, reliability
 from recsvc.lifecycle.config import LifecycleConfig
 from recsvc.lifecycle.eventlog import EventLog, as_event_log
-from recsvc.lifecycle.features import FEATURE_NAMES, _compute, fit_window_bgnbd
+from recsvc.lifecycle.features import FEATURE_NAMES, _compute, fit_window_population
+from recsvc.lifecycle.gapsurv import GapCounts, GapSurvival
 from recsvc.lifecycle.model import MODEL_FORMAT, MODEL_NAME, STAGE_ENUMS
 from recsvc.lifecycle.stages import rule_stages
 
@@ -142,9 +143,9 @@ def _samples(
         present = np.flatnonzero(first_seen < c.value / 1e9)
         if len(present) > per_cut:
             present = present[np.sort(rng.choice(len(present), per_cut, replace=False))]
-        feats, _ = _compute(log, c, users=None, codes=present, bgnbd=None, horizon_days=h, with_bgnbd=True)
+        feats, _, _ = _compute(log, c, users=None, codes=present, bgnbd=None, horizon_days=h, with_bgnbd=True)
         later = c + pd.Timedelta(days=h)
-        end, _ = _compute(log, later, users=None, codes=present, bgnbd=None, horizon_days=h, with_bgnbd=False)
+        end, _, _ = _compute(log, later, users=None, codes=present, bgnbd=None, horizon_days=h, with_bgnbd=False)
         churn.append((end["n_events_all"].to_numpy() == feats["n_events_all"].to_numpy()).astype(np.int8))
         stage.append(rule_stages(end, config.rules))
         now_stage.append(rule_stages(feats, config.rules))
@@ -255,8 +256,22 @@ def _training_log(
     return full.before(end.value / 1e9), first, end
 
 
-def _validation_rows(group: np.ndarray, y_churn: np.ndarray, seed: int) -> np.ndarray:
-    """Rows of the latest cut-off (a time split); with a single cut-off, a seeded user split instead."""
+def _split_rows(
+    group: np.ndarray,
+    y_churn: np.ndarray,
+    seed: int,
+    cutoffs: list[tuple[pd.Timestamp, float]] | None = None,
+    users: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """(train, valid) rows: valid is the latest cut-off (a time split; with a single cut-off, a seeded
+    user split instead). Train is every earlier cut-off whose label window ends by the validation
+    cut-off, when those hold both labels. When none does (short logs: every label window ends at the
+    training cut-off), train is every earlier cut-off, and ``users`` given, the users are split in
+    two seeded halves: one trains, the other validates.
+
+    Why: cut-offs are H/4 apart, so an earlier cut-off's label window ("silent in the next H days")
+    covers most of the validation's; those rows are nearly the validation labels of the same users,
+    and early stopping on them picks the rounds that fit this overlap, not the next period."""
     last_g = int(group.max())
     valid = group == last_g if last_g > 0 else np.random.default_rng(seed).random(len(group)) < 0.2
     train = ~valid
@@ -265,7 +280,20 @@ def _validation_rows(group: np.ndarray, y_churn: np.ndarray, seed: int) -> np.nd
             "all training users have the same churn label; use another horizon or cut-off",
             field="horizon_days",
         )
-    return np.asarray(valid)
+    if cutoffs is None or last_g == 0:
+        return np.asarray(train), np.asarray(valid)
+    c_v = cutoffs[last_g][0]
+    ends_by = np.array([c + pd.Timedelta(days=h) <= c_v for c, h in cutoffs])
+    purged = ends_by[group] & train
+    if purged.any() and 0 < y_churn[purged].sum() < purged.sum():
+        return np.asarray(purged), np.asarray(valid)
+    if users is not None:
+        codes, uniq = pd.factorize(pd.Index(users))
+        half = np.random.default_rng(seed).random(len(uniq)) < 0.5
+        t2, v2 = train & half[codes], valid & ~half[codes]
+        if 0 < y_churn[t2].sum() < t2.sum() and 0 < y_churn[v2].sum() < v2.sum():
+            return np.asarray(t2), np.asarray(v2)
+    return np.asarray(train), np.asarray(valid)
 
 
 @dataclass(frozen=True)
@@ -353,12 +381,13 @@ def _fit_stage(
     return model, best, metrics
 
 
-def _final_bgnbd(ev: EventLog, end: pd.Timestamp) -> BGNBDParams:
-    """BG/NBD parameters for serving, fitted on the whole training window (neutral ones if the fit fails)."""
+def _final_population(ev: EventLog, end: pd.Timestamp) -> tuple[BGNBDParams, GapSurvival]:
+    """BG/NBD parameters and gap survival for serving, fitted on the whole training window (neutral
+    ones if the fit fails: BG/NBD of ones, a gap survival that never sees a return)."""
     try:
-        return fit_window_bgnbd(ev, end)
+        return fit_window_population(ev, end)
     except InvalidArgument:
-        return BGNBDParams(r=1.0, alpha=1.0, a=1.0, b=1.0)
+        return BGNBDParams(r=1.0, alpha=1.0, a=1.0, b=1.0), GapSurvival.fit(GapCounts.empty())
 
 
 def _training_window(
@@ -413,15 +442,17 @@ def train_lifecycle(
     clock = _PhaseClock()
     X, y_churn, y_stage, now_stage, group = _samples(ev, cutoffs, config, progress)
     clock.lap("features")
-    valid = _validation_rows(group, y_churn, config.seed)
-    train = ~valid
+    # The churn trees early-stop on the purged split; the stage model keeps every earlier cut-off
+    # (its labels are the stage H days on, where the purge cost macro-F1 on the demo app).
+    train, valid = _split_rows(group, y_churn, config.seed, cutoffs, X.index.to_numpy())
+    stage_train, stage_valid = _split_rows(group, y_churn, config.seed)
     boosting = _boosting(config, len(group))
     logger.info("lifecycle boosting for %d rows: %s", len(group), boosting)
     fit = _Fitter(np.ascontiguousarray(X.to_numpy(np.float32)), config, boosting, client)
     churn = _fit_churn(fit, X, y_churn, train, valid, clock)
     churn_model, churn_iter, base = churn.trees, churn.best_iteration, churn.base
     stage_y = y_stage - 1
-    stage_model, stage_iter, stage_metrics = _fit_stage(fit, stage_y, now_stage, train, valid, clock)
+    stage_model, stage_iter, stage_metrics = _fit_stage(fit, stage_y, now_stage, stage_train, stage_valid, clock)
     if config.refit_full and int(group.max()) > 0:
         everything = np.ones(len(group), dtype=bool)
         base = BaseModel.fit(X, y_churn)
@@ -429,14 +460,15 @@ def train_lifecycle(
         stage_model = fit("multiclass", stage_y, everything, None, stage_iter)
         churn_iter, stage_iter = churn_model.current_iteration(), stage_model.current_iteration()
     clock.lap("refit_full")
-    bg = _final_bgnbd(ev, end)
-    clock.lap("final_bgnbd")
+    bg, survival = _final_population(ev, end)
+    clock.lap("final_population")
     vdir = new_version_dir(out_dir)
     churn_model.save_model(str(vdir / "churn.txt"), num_iteration=churn_iter)
     stage_model.save_model(str(vdir / "stage.txt"), num_iteration=stage_iter)
     (vdir / "calibration.json").write_text(json.dumps(churn.calibration))
     base.save(vdir / "base.json")
     bg.save(vdir / "bgnbd.json")
+    survival.save(vdir / "gapsurv.json")
     meta = {
         "name": MODEL_NAME,
         "format": MODEL_FORMAT,

@@ -24,6 +24,8 @@ def _frame(n: int, seed: int) -> tuple[pd.DataFrame, np.ndarray]:
             "bgnbd_expected_h": rng.gamma(1.0, 1.0, n),
             "recency_days": rng.exponential(40.0, n),
             "active_days_all": rng.integers(1, 30, n).astype(float),
+            "gap_p_no_return_h": rng.uniform(0.05, 0.95, n),
+            "avg_order_value": rng.gamma(2.0, 20.0, n),
         }
     ).astype(np.float32)
     z = base_inputs(f)
@@ -37,7 +39,7 @@ def test_fit_recovers_the_law_and_ranks_like_it() -> None:
     z = base_inputs(f)
     coef = np.asarray(m.coef) / np.asarray(m.scale)  # back to the unstandardised inputs
     np.testing.assert_allclose(coef[:3], [1.2, -0.5, 0.4], atol=0.12)
-    assert abs(coef[3]) < 0.12
+    assert abs(coef[3]) < 0.12 and abs(coef[4]) < 0.12 and abs(coef[5]) < 0.12
     truth = 1.2 * z[:, 0] - 0.5 * z[:, 1] + 0.4 * z[:, 2]
     assert roc_auc_score(y, m.logit(f)) >= roc_auc_score(y, truth) - 0.005
     # The terms add up to the log-odds, each on its own feature.
@@ -50,7 +52,14 @@ def test_missing_activity_is_read_as_gone() -> None:
     m = BaseModel.fit(f, y)
     cold = pd.DataFrame({c: [np.nan] for c in BASE_INPUTS})
     buyer = pd.DataFrame(
-        {"bgnbd_p_zero_h": [0.1], "bgnbd_expected_h": [3.0], "recency_days": [2.0], "active_days_all": [9.0]}
+        {
+            "bgnbd_p_zero_h": [0.1],
+            "bgnbd_expected_h": [3.0],
+            "recency_days": [2.0],
+            "active_days_all": [9.0],
+            "gap_p_no_return_h": [0.2],
+            "avg_order_value": [25.0],
+        }
     )
     assert np.isfinite(m.logit(cold)).all() and m.logit(cold)[0] > m.logit(buyer)[0]
 
@@ -65,6 +74,12 @@ def test_round_trip_and_refusals(tmp_path: Path) -> None:
     (tmp_path / "old.json").write_text(json.dumps(d))
     with pytest.raises(FailedPrecondition, match="retrain"):
         BaseModel.load(tmp_path / "old.json")
+    # A format-1 base (four inputs, no gap survival) is refused with a request to retrain.
+    d = json.loads((tmp_path / "base.json").read_text())
+    d.update(format=1, inputs=list(BASE_INPUTS[:4]), coef=d["coef"][:4], mean=d["mean"][:4], scale=d["scale"][:4])
+    (tmp_path / "v1.json").write_text(json.dumps(d))
+    with pytest.raises(FailedPrecondition, match="retrain"):
+        BaseModel.load(tmp_path / "v1.json")
     with pytest.raises(FailedPrecondition, match="retrain"):
         BaseModel.load(tmp_path / "absent.json")
     with pytest.raises(InvalidArgument, match="both churned and retained"):

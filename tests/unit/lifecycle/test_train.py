@@ -3,6 +3,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from lifecycle_synth import CFG, CUT
@@ -11,11 +12,19 @@ from recsvc.errors import InvalidArgument
 from recsvc.lifecycle.config import LifecycleConfig
 from recsvc.lifecycle.features import FEATURE_NAMES
 from recsvc.lifecycle.model import MODEL_FORMAT, latest
-from recsvc.lifecycle.train import train_lifecycle, training_cutoffs
+from recsvc.lifecycle.train import _split_rows, train_lifecycle, training_cutoffs
 
 
 def test_artifact_and_metadata(trained: Path) -> None:
-    for name in ("churn.txt", "stage.txt", "calibration.json", "bgnbd.json", "base.json", "metadata.json"):
+    for name in (
+        "churn.txt",
+        "stage.txt",
+        "calibration.json",
+        "bgnbd.json",
+        "gapsurv.json",
+        "base.json",
+        "metadata.json",
+    ):
         assert (trained / name).is_file()
     meta = json.loads((trained / "metadata.json").read_text())
     assert meta["feature_names"] == list(FEATURE_NAMES) and meta["format"] == MODEL_FORMAT
@@ -59,3 +68,31 @@ def test_train_errors(synth_events: pd.DataFrame, tmp_path: Path) -> None:
         )
     with pytest.raises(InvalidArgument, match="too short"):
         train_lifecycle(synth_events, out_dir=tmp_path, horizon_days=2000, cutoff=CUT, config=CFG, progress=False)
+
+
+def test_split_purges_training_labels_that_overlap_the_validation_window() -> None:
+    """Early stopping trains only on cut-offs whose label window ends by the validation cut-off."""
+    start = pd.Timestamp("2024-01-01", tz="UTC")
+    cutoffs = [(start + pd.Timedelta(days=7 * i), 30.0) for i in range(6)]  # validation: day 35
+    group = np.repeat(np.arange(6), 10)
+    y = np.tile(np.r_[np.zeros(5), np.ones(5)], 6).astype(np.int8)
+    train, valid = _split_rows(group, y, 0, cutoffs)
+    assert set(group[valid]) == {5} and set(group[train]) == {0}  # day 0 + 30 <= 35 only
+    # Without a purged cut-off holding both labels, every earlier cut-off trains.
+    y2 = y.copy()
+    y2[group == 0] = 1
+    train, valid = _split_rows(group, y2, 0, cutoffs)
+    assert set(group[train]) == {0, 1, 2, 3, 4}
+
+
+def test_split_by_users_when_no_label_window_ends_before_validation() -> None:
+    """Short logs (every label window ends at the training cut-off): disjoint users train and validate."""
+    start = pd.Timestamp("2024-01-01", tz="UTC")
+    cutoffs = [(start + pd.Timedelta(days=7 * i), 30.0 - 7 * i) for i in range(4)]  # all end on day 30
+    group = np.repeat(np.arange(4), 40)
+    users = np.tile(np.array([f"u{i}" for i in range(40)], dtype=object), 4)
+    y = np.tile(np.r_[np.zeros(20), np.ones(20)], 4).astype(np.int8)
+    train, valid = _split_rows(group, y, 0, cutoffs, users)
+    assert set(group[valid]) == {3} and set(group[train]) <= {0, 1, 2}
+    assert not set(users[train]) & set(users[valid])
+    assert train.sum() > 0 and valid.sum() > 0
