@@ -7,9 +7,7 @@ import re
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
-import psycopg
 import pytest
 from artifact_helpers import HashEncoder, encoder_dim
 
@@ -36,20 +34,6 @@ def engine(trained_models: Path, pg_url: str) -> Iterator[Engine]:
         yield eng
     finally:
         eng.close()
-
-
-@pytest.fixture
-def statements(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """Every statement sent through a psycopg cursor (each one a round trip to the server)."""
-    sent: list[str] = []
-    execute = psycopg.Cursor.execute
-
-    def counting(self: psycopg.Cursor[Any], query: Any, *args: Any, **kw: Any) -> Any:
-        sent.append(str(query))
-        return execute(self, query, *args, **kw)
-
-    monkeypatch.setattr(psycopg.Cursor, "execute", counting)
-    return sent
 
 
 def _caps_reads(engine: Engine, statements: list[str], q: RecommendQuery) -> tuple[str | None, list[str]]:

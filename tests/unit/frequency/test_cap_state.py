@@ -7,9 +7,7 @@ import json
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
-import psycopg
 import pytest
 
 from recsvc.frequency import open_ledger
@@ -190,20 +188,6 @@ def test_both_stores_read_the_same_state(
             setup(ledger, store, name)
         for now in (NOW, NOW - 2 * D, NOW + 8 * D):
             assert lite[0].cap_state(name, now) == pg[0].cap_state(name, now), (name, now)
-
-
-@pytest.fixture
-def statements(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """Every statement sent through a psycopg cursor (each one a round trip to the server)."""
-    sent: list[str] = []
-    execute = psycopg.Cursor.execute
-
-    def counting(self: psycopg.Cursor[Any], query: Any, *args: Any, **kw: Any) -> Any:
-        sent.append(str(query))
-        return execute(self, query, *args, **kw)
-
-    monkeypatch.setattr(psycopg.Cursor, "execute", counting)
-    return sent
 
 
 def test_opt_outs_and_every_channels_verdict_cost_one_round_trip_on_postgres(
