@@ -41,9 +41,9 @@ _L2 = 1e-3  # a whisper of ridge, so separable or constant inputs still give fin
 
 
 def base_inputs(features: pd.DataFrame) -> np.ndarray:
-    """The (n, 5) transformed inputs: logit P(no purchase), log1p E[purchases], log1p recency,
-    log1p active days and logit of the gap survival's P(no return within H). Users without activity
-    count as sure to buy nothing, ten years silent."""
+    """The (n, 6) transformed inputs: logit P(no purchase), log1p E[purchases], log1p recency,
+    log1p active days, logit of the gap survival's P(no return within H) and log1p spend per
+    purchase. Users without activity count as sure to buy nothing, ten years silent."""
     missing = [c for c in BASE_INPUTS if c not in features.columns]
     if missing:
         raise InvalidArgument(f"features frame lacks base inputs: {', '.join(missing)}", field=missing[0])

@@ -117,9 +117,19 @@ def _safe_div(a: np.ndarray, b: np.ndarray) -> np.ndarray:
         return np.where(b > 0, a / np.where(b > 0, b, 1.0), np.nan)
 
 
+def _new_days(codes: np.ndarray, days: np.ndarray) -> np.ndarray:
+    """Mask of each user's first row of each day, from rows sorted by (code, day)."""
+    return np.r_[True, (codes[1:] != codes[:-1]) | (days[1:] != days[:-1])] if len(codes) else np.zeros(0, bool)
+
+
+def _mean_gap(tx: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """Mean days between active days (span over repeats); 0 for users without a repeat."""
+    return np.divide(tx, x, out=np.zeros(len(x)), where=x >= 1)
+
+
 def _gap_stats(codes: np.ndarray, days: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Count of distinct days, mean and std of gaps between them, from rows sorted by (code, day)."""
-    new = np.r_[True, (codes[1:] != codes[:-1]) | (days[1:] != days[:-1])] if len(codes) else np.zeros(0, bool)
+    new = _new_days(codes, days)
     dc, dd = codes[new], days[new]
     ndays = np.bincount(dc, minlength=n).astype(np.float64)
     same = dc[1:] == dc[:-1] if len(dc) else np.zeros(0, bool)
@@ -224,8 +234,7 @@ def _compute(
     if with_bgnbd and survival is not None and has_act.any():
         xa, txa, wait = x[has_act], tx[has_act], T[has_act] - tx[has_act]
         cols["gap_p_no_return_h"][has_act] = survival.p_no_return(wait, xa, horizon_days)
-        mean_gap = np.divide(txa, xa, out=np.zeros(len(xa)), where=xa >= 1)
-        cols["gap_p_no_return_own_h"][has_act] = survival.p_no_return_own(wait, xa, mean_gap, horizon_days)
+        cols["gap_p_no_return_own_h"][has_act] = survival.p_no_return_own(wait, xa, _mean_gap(txa, xa), horizon_days)
     out = pd.DataFrame(cols, index=index, copy=False)
     out.index.name = "user_id"
     return out, params, survival if with_bgnbd else None
@@ -354,7 +363,7 @@ def _count_gaps(
 ) -> None:
     """Closed gaps between a user's distinct active days, each in the stratum of the repeats before it,
     and every active user's open wait (days since the last active day) in the stratum of all repeats."""
-    new = np.r_[True, (ac[1:] != ac[:-1]) | (aday[1:] != aday[:-1])] if len(ac) else np.zeros(0, bool)
+    new = _new_days(ac, aday)
     dc, dd = ac[new], aday[new]
     same = dc[1:] == dc[:-1] if len(dc) else np.zeros(0, bool)
     start = np.searchsorted(dc, dc, side="left")
@@ -367,7 +376,7 @@ def _count_gaps(
         mean_before = (dd[:-1] - dd[start[:-1]])[same] / np.maximum(repeats_before, 1)
         second = repeats_before >= 1
         xa, wa = x[has_act], wait[has_act]
-        mean_now = np.divide(tx[has_act], xa, out=np.zeros(len(xa)), where=xa >= 1)
+        mean_now = _mean_gap(tx[has_act], xa)
         rep = xa >= 1
         gaps.add_scaled(
             g[second] / mean_before[second],
@@ -397,7 +406,7 @@ def _activity_features(r: _Rows, f: dict[str, np.ndarray]) -> tuple[np.ndarray, 
         if w not in n_win:
             n_win[w] = r.count(act & (r.age_d < w))
     ndays, gmean, gstd = _gap_stats(ac, aday, n)
-    new_day = np.r_[True, (ac[1:] != ac[:-1]) | (aday[1:] != aday[:-1])] if len(ac) else np.zeros(0, bool)
+    new_day = _new_days(ac, aday)
     for w in WINDOWS:
         f[f"active_days_{w}d"] = np.bincount(ac[new_day & (aday > r.end_day - w)], minlength=n).astype(np.float64)
     f["active_days_all"] = ndays
