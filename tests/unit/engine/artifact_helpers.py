@@ -7,10 +7,13 @@ import shutil
 import zlib
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
+from recsvc.engine.engine import Engine
 from recsvc.engine.models import MODEL_NAMES
+from recsvc.settings import load_settings
 
 
 class HashEncoder:
@@ -71,3 +74,21 @@ def garble(path: Path) -> None:
     for i in range(mid, min(mid + 64, len(data))):
         data[i] ^= 0xFF
     path.write_bytes(bytes(data))
+
+
+def serving_engine(trained_models: Path, store: str, **overrides: Any) -> Engine:
+    """An engine serving the trained models from ``store`` (SQLite path or PostgreSQL URL), copy
+    pointed at a closed port (templates only), one catalog item ``tea-1`` upserted. The caller closes it."""
+    settings = load_settings(env={}).with_overrides(
+        paths={"store": store, "models_dir": str(trained_models)},
+        copy={"base_url": "http://127.0.0.1:9/v1", "timeout_s": 0.5, "max_retries": 0},
+        **overrides,
+    )
+    eng = Engine(settings, encoder=HashEncoder(encoder_dim(trained_models)))
+    try:
+        eng.load_models()
+        eng.upsert_items([{"item_id": "tea-1", "title": "Green tea", "price": 4.5, "currency": "USD"}])
+    except BaseException:
+        eng.close()
+        raise
+    return eng

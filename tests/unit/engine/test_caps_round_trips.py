@@ -9,12 +9,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from artifact_helpers import HashEncoder, encoder_dim
+from artifact_helpers import serving_engine
 
 from recsvc.engine.engine import Engine
 from recsvc.engine.types import RecommendQuery
 from recsvc.frequency.caps import Reservation
-from recsvc.settings import load_settings
 from recsvc.vocabulary import EngagementTier
 
 # Statements that read the caps ledger's tables (the events table's feedback rows are another matter).
@@ -23,17 +22,9 @@ _CAPS_READ = re.compile(r"\bFROM\s+(unsubscribes|sends|feedback)\b", re.IGNORECA
 
 @pytest.fixture
 def engine(trained_models: Path, pg_url: str) -> Iterator[Engine]:
-    settings = load_settings(env={}).with_overrides(
-        paths={"store": pg_url, "models_dir": str(trained_models)},
-        copy={"base_url": "http://127.0.0.1:9/v1", "timeout_s": 0.5, "max_retries": 0},
-    )
-    eng = Engine(settings, encoder=HashEncoder(encoder_dim(trained_models)))
-    try:
-        eng.load_models()
-        eng.upsert_items([{"item_id": "tea-1", "title": "Green tea", "price": 4.5, "currency": "USD"}])
-        yield eng
-    finally:
-        eng.close()
+    eng = serving_engine(trained_models, pg_url)
+    yield eng
+    eng.close()
 
 
 def _caps_reads(engine: Engine, statements: list[str], q: RecommendQuery) -> tuple[str | None, list[str]]:

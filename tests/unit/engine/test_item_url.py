@@ -7,12 +7,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from artifact_helpers import HashEncoder, encoder_dim
+from artifact_helpers import serving_engine
 
 from recsvc.copy.types import CopyRequest, Message
 from recsvc.engine.engine import Engine
 from recsvc.engine.types import RecommendQuery
-from recsvc.settings import load_settings
 
 TEMPLATE = "https://example.test/p/{item_id}?ref=push"
 
@@ -20,18 +19,9 @@ TEMPLATE = "https://example.test/p/{item_id}?ref=push"
 @pytest.fixture(scope="module")
 def engine(trained_models: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
     root = tmp_path_factory.mktemp("item-url")
-    settings = load_settings(env={}).with_overrides(
-        paths={"store": str(root / "recsvc.db"), "models_dir": str(trained_models)},
-        copy={"base_url": "http://127.0.0.1:9/v1", "timeout_s": 0.5, "max_retries": 0},
-        engine={"item_url_template": TEMPLATE},
-    )
-    eng = Engine(settings, encoder=HashEncoder(encoder_dim(trained_models)))
-    try:
-        eng.load_models()
-        eng.upsert_items([{"item_id": "tea-1", "title": "Green tea", "price": 4.5, "currency": "USD"}])
-        yield eng
-    finally:
-        eng.close()
+    eng = serving_engine(trained_models, str(root / "recsvc.db"), engine={"item_url_template": TEMPLATE})
+    yield eng
+    eng.close()
 
 
 @pytest.fixture
