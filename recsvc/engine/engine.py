@@ -280,7 +280,8 @@ class Engine:
         t0 = time.perf_counter()
         self.sync_items()
         models = self.models  # one model set for the whole request, even if a swap happens meanwhile
-        found, sig = self.store.user_and_signature(q.user_id)  # one round trip on PostgreSQL
+        # The user, history signature, opt-outs and cap facts: one round trip on PostgreSQL.
+        found, sig, caps_state = self.caps.user_and_state(self.store, q.user_id, q.now)
         user = found or {}
         digest = self._digests.get(q.user_id, sig)
         lifecycle, tier = self._states.get(q.user_id, q.now, digest.sig, models)
@@ -291,7 +292,6 @@ class Engine:
         effects, survey = user_feedback(self.store, self.caps, digest, q, audience, fb)
         surveying = audience.trigger is Trigger.SURVEY
         cands = [] if surveying else self._ranked(q, audience, stage, digest, models, effects, treat.recs_policy)
-        caps_state = self.caps.cap_state(q.user_id, q.now)  # opt-outs and cap facts: one round trip on PostgreSQL
         unsub = caps_state.unsubscribed_channels()
         choice = pick_channel(q, user, unsub, digest.channel_stats, self.settings.frequency, only=treat.channel)
         window = deadline_for(audience.trigger, q.now, self.settings.timing)

@@ -27,7 +27,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from recsvc.errors import InvalidArgument
 from recsvc.feedback.payload import read_payload
@@ -35,6 +35,9 @@ from recsvc.frequency.config import FrequencyConfig
 from recsvc.frequency.windows import DAY, WEEK, earliest_fit, fits
 from recsvc.store.sqlite_connect import connect_sqlite
 from recsvc.vocabulary import CHANNELS, EngagementTier
+
+if TYPE_CHECKING:
+    from recsvc.store.protocol import EventStore
 
 logger = logging.getLogger(__name__)
 
@@ -406,6 +409,15 @@ class CapLedger:
         now = _secs(now_utc, "now_utc")
         with self._read() as cur:
             return self._state(cur, str(user_id), now)
+
+    def user_and_state(
+        self, store: EventStore, user_id: str, now_utc: datetime
+    ) -> tuple[dict[str, Any] | None, tuple[int, float], CapState]:
+        """The user's row, history signature (:meth:`EventStore.user_and_signature`) and
+        :meth:`cap_state`: everything a ``Recommend`` reads of the user before deciding (one statement
+        on PostgreSQL when ``store`` holds the ledger's tables)."""
+        found, sig = store.user_and_signature(user_id)
+        return found, sig, self.cap_state(user_id, now_utc)
 
     def verdict(
         self, state: CapState, channel: str, tier: EngagementTier | int, *, key_moment: bool = False

@@ -19,6 +19,8 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
+from psycopg.rows import dict_row
+
 from recsvc.errors import InvalidArgument
 from recsvc.frequency.caps import (
     ALL_CHANNELS,
@@ -36,7 +38,8 @@ from recsvc.frequency.caps import (
 from recsvc.frequency.config import FrequencyConfig
 from recsvc.frequency.windows import DAY, WEEK
 from recsvc.store.cursor import QmarkCursor as _Qmark
-from recsvc.store.postgres import PostgresStore
+from recsvc.store.postgres import PostgresStore, split_user_and_signature, user_and_signature_sql
+from recsvc.store.protocol import EventStore
 from recsvc.vocabulary import EngagementTier
 
 _USER_LOCK = 7_310_016  # first key of per-user advisory locks (second: hashtext(user_id))
@@ -85,16 +88,18 @@ RETURNING id
 # windows, and the booked send times that can share a week with now.
 _STATE = """
 SELECT
-  ARRAY(SELECT channel FROM unsubscribes WHERE user_id = ?),
-  f.dismissals, f.negatives,
-  EXISTS (SELECT 1 FROM feedback WHERE user_id = ? AND kind = 'too_many' AND ts >= ? AND ts <= ?),
-  ARRAY(SELECT ts FROM sends WHERE user_id = ? AND ts > ? ORDER BY ts)
+  ARRAY(SELECT channel FROM unsubscribes WHERE user_id = %s) AS _opted_out,
+  f.dismissals AS _dismissals, f.negatives AS _negatives,
+  EXISTS (SELECT 1 FROM feedback WHERE user_id = %s AND kind = 'too_many' AND ts >= %s AND ts <= %s) AS _too_many,
+  ARRAY(SELECT ts FROM sends WHERE user_id = %s AND ts > %s ORDER BY ts) AS _sends
 FROM (
   SELECT COUNT(*) FILTER (WHERE kind = 'dismissal') AS dismissals,
          COUNT(*) FILTER (WHERE kind = 'negative') AS negatives
-  FROM feedback WHERE user_id = ? AND ts >= ? AND ts <= ?
+  FROM feedback WHERE user_id = %s AND ts >= %s AND ts <= %s
 ) f
 """
+_STATE_COLUMNS = ("_opted_out", "_dismissals", "_negatives", "_too_many", "_sends")
+_USER_AND_STATE = user_and_signature_sql(also=_STATE)
 
 _UPSERT_LATEST = (
     "INSERT INTO {table}(user_id, channel, ts) VALUES (%s,%s,%s) "
@@ -194,33 +199,30 @@ class PgCapLedger(CapLedger):
         }
 
     def _state(self, cur: Any, uid: str, now: float) -> CapState:
-        """The base class's reads as one statement: each would otherwise be a round trip to the server.
-        ``Recommend`` reads its opt-outs and its cap verdict's facts with it, so both cost one trip."""
+        """The base class's reads as one statement: each would otherwise be a round trip to the server."""
+        cur.execute(_STATE, self._state_params(uid, now))
+        return _cap_state(uid, now, cur.fetchone())
+
+    def user_and_state(
+        self, store: EventStore, user_id: str, now_utc: datetime
+    ) -> tuple[dict[str, Any] | None, tuple[int, float], CapState]:
+        """The user's row, signature and cap state in one statement, so a ``Recommend`` makes one round
+        trip to read everything it decides on."""
+        now = _secs(now_utc, "now_utc")
+        uid = str(user_id)
+        if store is not self._store or "\x00" in uid:  # another database, or a key no row can match
+            return super().user_and_state(store, user_id, now_utc)
+        with self._store.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+            cur.execute(_USER_AND_STATE, (*self._state_params(uid, now), uid, uid))
+            row = cur.fetchone()
+        assert row is not None  # a row of aggregates: always exactly one
+        found, sig = split_user_and_signature(row)
+        return found, sig, _cap_state(uid, now, tuple(row[c] for c in _STATE_COLUMNS))
+
+    def _state_params(self, uid: str, now: float) -> tuple[Any, ...]:
         cfg = self.config
-        cur.execute(
-            _STATE,
-            (
-                uid,
-                uid,
-                now - cfg.too_many_days * 86400.0,
-                now,
-                uid,
-                now - WEEK,
-                uid,
-                now - cfg.penalty_days * 86400.0,
-                now,
-            ),
-        )
-        opted_out, dismissals, negatives, too_many, sends = cur.fetchone()
-        return CapState(
-            uid,
-            now,
-            frozenset(str(c) for c in opted_out),
-            int(dismissals),
-            int(negatives),
-            bool(too_many),
-            tuple(float(t) for t in sends),
-        )
+        too_many_since = now - cfg.too_many_days * 86400.0
+        return (uid, uid, too_many_since, now, uid, now - WEEK, uid, now - cfg.penalty_days * 86400.0, now)
 
     def unsubscribe(self, user_id: str, channel: str = ALL_CHANNELS, at_utc: datetime | None = None) -> None:
         ch = _channel(channel, allow_all=True)
@@ -270,3 +272,16 @@ class PgCapLedger(CapLedger):
                 "SET value = GREATEST(ledger_meta.value::bigint, EXCLUDED.value::bigint)::text",
                 (_DERIVED_THROUGH, str(int(seq))),
             )
+
+
+def _cap_state(uid: str, now: float, values: Sequence[Any]) -> CapState:
+    opted_out, dismissals, negatives, too_many, sends = values
+    return CapState(
+        uid,
+        now,
+        frozenset(str(c) for c in opted_out),
+        int(dismissals),
+        int(negatives),
+        bool(too_many),
+        tuple(float(t) for t in sends),
+    )

@@ -73,6 +73,25 @@ def _holds_nul(params: Sequence[Any]) -> bool:
     return any(isinstance(p, str) and "\x00" in p for p in params)
 
 
+def user_and_signature_sql(also: str = "") -> str:
+    """The user's row and history signature (``_n``, ``_t``) as one row, with the columns of the
+    ``also`` subquery (it may read further ``%s`` parameters after the two user ids)."""
+    cols = ",".join(f"u.{c} AS {c}" for c in USER_DB_COLS)
+    extra = f", a.* FROM ({also}) a CROSS JOIN" if also else " FROM"
+    return (
+        f"SELECT {cols}, s.n AS _n, s.t AS _t{extra} (SELECT COUNT(*) AS n, MAX(ts) AS t FROM events"
+        " WHERE user_id=%s) s LEFT JOIN users u ON u.user_id=%s"
+    )
+
+
+def split_user_and_signature(row: dict[str, Any]) -> tuple[dict[str, Any] | None, tuple[int, float]]:
+    """The user (None when unknown) and the signature from a row of :func:`user_and_signature_sql`
+    (its ``also`` columns removed first)."""
+    user = {c: row[c] for c in USER_DB_COLS}
+    n, t = row["_n"], row["_t"]
+    return (user if user["user_id"] is not None else None), ((int(n), float(t)) if n else (0, 0.0))
+
+
 def _upsert_sql(table: str, cols: Sequence[str], key: str) -> str:
     sets = ",".join(f"{c}=EXCLUDED.{c}" for c in cols if c != key)
     marks = ",".join(["%s"] * len(cols))
@@ -285,17 +304,10 @@ class PostgresStore:
     def user_and_signature(self, user_id: str) -> tuple[dict[str, Any] | None, tuple[int, float]]:
         """:meth:`get_user` and :meth:`history_signature` in one statement: one round trip per request
         instead of two."""
-        cols = ",".join(f"u.{c} AS {c}" for c in USER_DB_COLS)
-        rows = self._dicts(
-            f"SELECT {cols}, s.n AS _n, s.t AS _t FROM (SELECT COUNT(*) AS n, MAX(ts) AS t FROM events"
-            " WHERE user_id=%s) s LEFT JOIN users u ON u.user_id=%s",
-            (user_id, user_id),
-        )
+        rows = self._dicts(user_and_signature_sql(), (user_id, user_id))
         if not rows:  # a NUL byte in the id: no such user
             return None, (0, 0.0)
-        row = rows[0]
-        n, t = row.pop("_n"), row.pop("_t")
-        return (row if row["user_id"] is not None else None), ((int(n), float(t)) if n else (0, 0.0))
+        return split_user_and_signature(rows[0])
 
     def history_signatures(self) -> dict[str, tuple[int, float]]:
         rows = self._all("SELECT user_id, COUNT(*), MAX(ts) FROM events GROUP BY user_id")

@@ -1,5 +1,5 @@
-"""On PostgreSQL a ``Recommend`` reads the user's opt-outs and its cap verdict's facts in one round trip
-(issue #15: each round trip costs about 0.15-0.3 ms of the request's latency)."""
+"""On PostgreSQL a ``Recommend`` reads the user's row, history signature, opt-outs and cap verdict's
+facts in one round trip (each round trip costs about 0.15-0.3 ms of the request's latency)."""
 
 from __future__ import annotations
 
@@ -51,3 +51,18 @@ def test_a_recommend_reads_opt_outs_and_cap_facts_in_one_round_trip(engine: Engi
     engine.caps.unsubscribe("rt-user", "*", now - timedelta(minutes=1))
     reason, reads = _caps_reads(engine, statements, q)
     assert reason == "opted_out" and len(reads) == 1, reads
+
+
+def test_a_recommend_for_a_known_user_is_one_round_trip(engine: Engine, statements: list[str]) -> None:
+    now = datetime.now(UTC).replace(microsecond=0)
+    engine.upsert_users([{"user_id": "rt-known", "timezone": "Asia/Shanghai", "locale": "zh-CN", "push_opt_in": 1}])
+    item = engine.sample_item()
+    view = {"user_id": "rt-known", "item_id": item, "event_type": "view", "ts": (now - timedelta(hours=2)).timestamp()}
+    assert not engine.report_events([(view, "", "")], ["rt-v1"]).rejections
+    q = RecommendQuery(user_id="rt-known", now=now, max_candidates=3, write_copy=False)
+    first = engine.recommend(q)  # reads the new history once
+    statements.clear()
+    again = engine.recommend(q)
+    assert len(statements) == 1, statements
+    assert [c.item.item_id for c in again.candidates] == [c.item.item_id for c in first.candidates]
+    assert again.lifecycle == first.lifecycle and not again.new_user

@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from recsvc.frequency import open_ledger
@@ -201,4 +202,34 @@ def test_opt_outs_and_every_channels_verdict_cost_one_round_trip_on_postgres(
     assert state.unsubscribed_channels() == {"email"}
     verdicts = {ch: _code(ledger.verdict(state, ch, MEDIUM)) for ch in CHANNELS}
     assert verdicts == {"app_push": "DAILY_CAP", "sms": "DAILY_CAP", "email": "UNSUBSCRIBED", "in_app": "DAILY_CAP"}
+    assert len(statements) == 1, statements
+
+
+@pytest.mark.parametrize("scenario", list(SCENARIOS))
+def test_the_user_and_its_cap_state_are_the_separate_reads(
+    scenario: str, store_location: str, opened: Callable[[str], tuple[CapLedger, EventStore]]
+) -> None:
+    setup, _, _ = SCENARIOS[scenario]
+    ledger, store = opened(store_location)
+    store.upsert_users(pd.DataFrame([{"user_id": "u", "timezone": "Asia/Shanghai", "locale": "zh-CN"}]))
+    store.add_events([{"event_id": "u-v1", "user_id": "u", "ts": (NOW - D).timestamp(), "event_type": "view"}])
+    setup(ledger, store, "u")
+    for uid in ("u", "nobody"):
+        for now in (NOW, NOW - 2 * D, NOW + 8 * D):
+            found, sig, state = ledger.user_and_state(store, uid, now)
+            assert (found, sig) == store.user_and_signature(uid), (uid, now)
+            assert state == ledger.cap_state(uid, now), (uid, now)
+    assert ledger.user_and_state(store, "u", NOW)[0]["locale"] == "zh-CN"  # type: ignore[index]
+    assert ledger.user_and_state(store, "u", NOW)[1][0] >= 1  # the view, and the feedback event of one scenario
+
+
+def test_the_user_and_its_cap_state_cost_one_round_trip_on_postgres(
+    pg_url: str, opened: Callable[[str], tuple[CapLedger, EventStore]], statements: list[str]
+) -> None:
+    ledger, store = opened(pg_url)
+    _cap_reached(ledger, store, "u")
+    _one_channel(ledger, store, "u")
+    statements.clear()
+    found, sig, state = ledger.user_and_state(store, "u", NOW)
+    assert found is None and sig == (0, 0.0) and state.unsubscribed_channels() == {"email"} and len(state.sends) == 3
     assert len(statements) == 1, statements
