@@ -4,6 +4,7 @@ import hashlib
 import json
 import re
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -47,6 +48,14 @@ def test_scoring_and_reasons(trained: Path, synth_events: pd.DataFrame) -> None:
     np.testing.assert_allclose(churn, churn2)
     with pytest.raises(InvalidArgument):
         model.score_arrays(feats.drop(columns=["recency_days"]))
+
+
+def test_scores_without_reasons_are_the_same_scores(trained: Path, synth_events: pd.DataFrame) -> None:
+    model = LifecycleModel.load(trained)
+    feats = model.features(synth_events, CUT, users=["u1", "u2", "u3", "nobody"])
+    full, bare = model.score(feats), model.score(feats, reasons=False)
+    assert all(s.reasons for s in full) and not any(s.reasons for s in bare)
+    assert [replace(s, reasons=[]) for s in full] == bare
 
 
 def test_loader_refuses_mismatch(trained: Path, tmp_path: Path) -> None:
