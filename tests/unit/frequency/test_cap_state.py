@@ -191,7 +191,7 @@ def test_both_stores_read_the_same_state(
             assert lite[0].cap_state(name, now) == pg[0].cap_state(name, now), (name, now)
 
 
-def test_opt_outs_and_every_channels_verdict_cost_one_round_trip_on_postgres(
+def test_opt_outs_every_channels_verdict_and_the_user_cost_one_round_trip_on_postgres(
     pg_url: str, opened: Callable[[str], tuple[CapLedger, EventStore]], statements: list[str]
 ) -> None:
     ledger, store = opened(pg_url)
@@ -202,6 +202,11 @@ def test_opt_outs_and_every_channels_verdict_cost_one_round_trip_on_postgres(
     assert state.unsubscribed_channels() == {"email"}
     verdicts = {ch: _code(ledger.verdict(state, ch, MEDIUM)) for ch in CHANNELS}
     assert verdicts == {"app_push": "DAILY_CAP", "sms": "DAILY_CAP", "email": "UNSUBSCRIBED", "in_app": "DAILY_CAP"}
+    assert len(statements) == 1, statements
+    # The user's row and history signature come with the same statement.
+    statements.clear()
+    found, sig, again = ledger.user_and_state(store, "u", NOW)
+    assert found is None and sig == (0, 0.0) and again == state
     assert len(statements) == 1, statements
 
 
@@ -221,15 +226,3 @@ def test_the_user_and_its_cap_state_are_the_separate_reads(
             assert state == ledger.cap_state(uid, now), (uid, now)
     assert ledger.user_and_state(store, "u", NOW)[0]["locale"] == "zh-CN"  # type: ignore[index]
     assert ledger.user_and_state(store, "u", NOW)[1][0] >= 1  # the view, and the feedback event of one scenario
-
-
-def test_the_user_and_its_cap_state_cost_one_round_trip_on_postgres(
-    pg_url: str, opened: Callable[[str], tuple[CapLedger, EventStore]], statements: list[str]
-) -> None:
-    ledger, store = opened(pg_url)
-    _cap_reached(ledger, store, "u")
-    _one_channel(ledger, store, "u")
-    statements.clear()
-    found, sig, state = ledger.user_and_state(store, "u", NOW)
-    assert found is None and sig == (0, 0.0) and state.unsubscribed_channels() == {"email"} and len(state.sends) == 3
-    assert len(statements) == 1, statements
