@@ -42,10 +42,10 @@ def build_features_block(pipe: CandidatePipeline, users: Sequence[FeatureInput])
     def per_user(values: Sequence[float], dtype: type = np.float64) -> np.ndarray:
         return np.repeat(np.array(values, dtype=dtype), counts)
 
+    keys_of_rows = rows + who * span
+
     def keyed(maps: Sequence[tuple[np.ndarray, np.ndarray]], default: float = 0.0) -> np.ndarray:
-        keys = np.concatenate([k.astype(np.int64) + u * span for u, (k, _) in enumerate(maps)])
-        vals = np.concatenate([v for _, v in maps])
-        return lookup(keys, vals, rows + who * span, default=default)
+        return lookup(*_user_keys(maps, span), keys_of_rows, default=default)
 
     nows = [now for _, _, now, _, _ in users]
     now_r = per_user(nows)
@@ -77,10 +77,10 @@ def build_features_block(pipe: CandidatePipeline, users: Sequence[FeatureInput])
         (age / per_user([max(now - stats.t_start, DAY) for now in nows])).astype(np.float32),
         ((now_r - stats.last_seen[rows]) / DAY).astype(np.float32),
         *_user_columns(users, counts),
-        _touched(users, rows_each, n),
         np.isin(
-            rows + who * span, np.concatenate([p.cart + u * span for u, (_, p, _, _, _) in enumerate(users)])
+            keys_of_rows, _user_keys([(p.touched_rows, p.touched_rows) for _, p, _, _, _ in users], span)[0]
         ).astype(np.float32),
+        np.isin(keys_of_rows, _user_keys([(p.cart, p.cart) for _, p, _, _, _ in users], span)[0]).astype(np.float32),
         _days_since_bought(users, rows, who, now_r, span),
         stats.consumable[rows].astype(np.float32),
         per_user([s for _, _, _, _, s in users], np.float32),
@@ -92,9 +92,13 @@ def build_features_block(pipe: CandidatePipeline, users: Sequence[FeatureInput])
         stats.repeat_rate[rows].astype(np.float32),
         _days_since_touched(users, rows, who, now_r, span),
     ]
-    x = np.column_stack(cols).astype(np.float32) if n else np.zeros((0, len(FEATURE_NAMES)), dtype=np.float32)
-    assert x.shape[1] == len(FEATURE_NAMES)
-    return x
+    assert len(cols) == len(FEATURE_NAMES)
+    # filled column by column into a column-major matrix: the same float32 values as column_stack's,
+    # written in order (the ranker reads the rows from it in one conversion)
+    xt = np.empty((len(cols), n), dtype=np.float32)
+    for j, col in enumerate(cols):
+        xt[j] = col
+    return xt.T
 
 
 def _emb_sim(pipe: CandidatePipeline, users: Sequence[FeatureInput], n: int) -> np.ndarray:
@@ -177,17 +181,6 @@ def _user_columns(users: Sequence[FeatureInput], counts: np.ndarray) -> list[np.
     return [np.repeat(np.array(c, dtype=np.float32), counts) for c in cols]
 
 
-def _touched(users: Sequence[FeatureInput], rows_each: Sequence[np.ndarray], n: int) -> np.ndarray:
-    out = np.zeros(n, dtype=np.float32)
-    pos = 0
-    for (_, p, _, _, _), r in zip(users, rows_each, strict=True):
-        if p.touched:
-            t = p.touched
-            out[pos : pos + len(r)] = [x in t for x in r.tolist()]
-        pos += len(r)
-    return out
-
-
 def _days_since_bought(
     users: Sequence[FeatureInput], rows: np.ndarray, who: np.ndarray, now_r: np.ndarray, span: int
 ) -> np.ndarray:
@@ -223,6 +216,13 @@ def _days_since_touched(
     hit, pos = _find(all_keys[order], rows + who * span)
     out[hit] = ((now_r[hit] - last[order][pos[hit]]) / DAY).astype(np.float32)
     return out
+
+
+def _user_keys(maps: Sequence[tuple[np.ndarray, np.ndarray]], span: int) -> tuple[np.ndarray, np.ndarray]:
+    """Each user's sorted keys as ``user * span + key`` (sorted over all users) and their values."""
+    lens = np.array([len(k) for k, _ in maps], dtype=np.int64)
+    keys = np.concatenate([k for k, _ in maps]).astype(np.int64) + np.repeat(np.arange(len(maps)) * span, lens)
+    return keys, np.concatenate([v for _, v in maps])
 
 
 def _find(sorted_keys: np.ndarray, query: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
