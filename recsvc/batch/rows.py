@@ -63,29 +63,28 @@ class CampaignPlan:
 
 def campaign_rows(engine: Engine, user_ids: Sequence[str], as_of: datetime, plan: CampaignPlan) -> list[dict[str, Any]]:
     """One row per candidate of each user in the segment: the ``Recommend`` answer at ``as_of``."""
-    queries: list[RecommendQuery] = []
-    for uid in user_ids:
-        found, sig = engine.store.user_and_signature(uid)
-        lifecycle, tier = engine.user_state(uid, as_of, sig)
-        user = found or {}
+    queries = [
+        RecommendQuery(
+            user_id=uid,
+            now=as_of,
+            trigger=plan.trigger,
+            campaign_id=plan.campaign_id,
+            allowed_channels=plan.channels,
+            max_candidates=plan.max_candidates,
+            write_copy=plan.write_copy,
+            reserve=plan.reserve,
+        )
+        for uid in user_ids
+    ]
+
+    def in_segment(user: dict[str, Any], lifecycle: LifecycleView, tier: str) -> bool:
         facts = {**_lifecycle_columns(lifecycle), "tier": tier, "city": user.get("city"), "locale": user.get("locale")}
         facts["stage"] = facts.pop("current_stage")
-        if not plan.segment.holds(facts):
-            continue
-        queries.append(
-            RecommendQuery(
-                user_id=uid,
-                now=as_of,
-                trigger=plan.trigger,
-                campaign_id=plan.campaign_id,
-                allowed_channels=plan.channels,
-                max_candidates=plan.max_candidates,
-                write_copy=plan.write_copy,
-                reserve=plan.reserve,
-            )
-        )
+        return plan.segment.holds(facts)
+
     # ranked together: the same answers as one recommend() per user, for less work per user
-    return [row for result in engine.recommend_many(queries) for row in candidate_rows(result, plan, as_of)]
+    results = engine.recommend_many(queries, in_segment)
+    return [row for result in results if result is not None for row in candidate_rows(result, plan, as_of)]
 
 
 def candidate_rows(result: RecommendResult, plan: CampaignPlan, as_of: datetime) -> list[dict[str, Any]]:

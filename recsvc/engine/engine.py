@@ -283,23 +283,29 @@ class Engine:
         cands = [] if p.surveying else self._rerank(p, self._ranked(p))
         return self._answer(p, cands, deadline_s, t0)
 
-    def recommend_many(self, queries: Sequence[RecommendQuery]) -> list[RecommendResult]:
+    def recommend_many(
+        self,
+        queries: Sequence[RecommendQuery],
+        keep: Callable[[dict[str, Any], LifecycleView, str], bool] | None = None,
+    ) -> list[RecommendResult | None]:
         """``recommend`` of each query, in order, with every user's candidates ranked together (the
-        rows are the same; a batch saves the per-call cost of ranking users one by one)."""
+        answers are the same; a batch saves the per-call cost of ranking users one by one).
+        ``keep(user record, lifecycle, tier)``: answer only the users it keeps (None for the others),
+        decided from the reads the answer makes anyway."""
         t0 = time.perf_counter()
         preps = [self._prepare(q) for q in queries]
-        ranking = [p for p in preps if not p.surveying]
+        kept = [p for p in preps if keep is None or keep(p.user, p.lifecycle, p.tier)]
+        ranking = [p for p in kept if not p.surveying]
         if len({id(p.models) for p in ranking}) > 1:  # a model swap within the call: one by one
             ranked = [self._ranked(p) for p in ranking]
         else:
             asks = [
-                (req, p.digest.sig, p.q.cart_item_ids, p.rows, shown)
-                for p in ranking
-                for req, shown in [self._rank_request(p)]
+                (r, p.digest.sig, p.q.cart_item_ids, p.rows, s) for p in ranking for r, s in [self._rank_request(p)]
             ]
             ranked = self._candidates.ranked_many(asks, ranking[0].models) if ranking else []
-        by_prep = {id(p): c for p, c in zip(ranking, ranked, strict=True)}
-        return [self._answer(p, self._rerank(p, by_prep[id(p)]) if id(p) in by_prep else [], None, t0) for p in preps]
+        by_prep = {id(p): self._rerank(p, c) for p, c in zip(ranking, ranked, strict=True)}
+        answers = {id(p): self._answer(p, by_prep.get(id(p), []), None, t0) for p in kept}
+        return [answers.get(id(p)) for p in preps]
 
     def _ranked(self, p: _Prepared) -> list[Candidate]:
         req, shown_only = self._rank_request(p)
