@@ -61,12 +61,14 @@ class BatchEngine(Engine):
         if self.settings.recs.compiled_ranker:
             self.models.recs.ranker.compile()
 
-    def score_chunk(self, user_ids: Sequence[str], as_of: datetime) -> None:
+    def score_chunk(self, user_ids: Sequence[str], as_of: datetime, *, reasons: bool = True) -> None:
         """Score ``user_ids`` from all their events before ``as_of`` (one read, one model call), for
-        the ``user_state`` and ``recommend`` calls on them that follow."""
+        the ``user_state`` and ``recommend`` calls on them that follow. ``reasons=False`` leaves out
+        the churn reasons (a campaign's rows show none; its scores, stages and rows are the same)."""
         models = self.models
         sigs = {u: self.store.history_signature(u) for u in user_ids}
         known = [u for u, sig in sigs.items() if sig[0] > 0]
-        states = scoring.score_users(self.store, models, known, as_of, self.settings.frequency) if known else {}
+        freq = self.settings.frequency
+        states = scoring.score_users(self.store, models, known, as_of, freq, reasons=reasons) if known else {}
         entries = {u: UserEntry(s.lifecycle, s.tier, sigs[u], models) for u, s in states.items()}
         self._chunk_states.put(models, entries)

@@ -57,9 +57,16 @@ def utc(t: datetime | pd.Timestamp) -> pd.Timestamp:
 
 
 def score_users(
-    store: EventStore, models: ModelSet, user_ids: Sequence[str], as_of: datetime, frequency: FrequencyConfig
+    store: EventStore,
+    models: ModelSet,
+    user_ids: Sequence[str],
+    as_of: datetime,
+    frequency: FrequencyConfig,
+    *,
+    reasons: bool = True,
 ) -> dict[str, UserState]:
     """Score ``user_ids`` from all their events before ``as_of`` (unknown users get the cold-start row).
+    ``reasons=False``: no churn reasons (the same scores; their contributions cost about as much).
 
     Costs one indexed read of the users' events, so callers with many users pass them in chunks.
     """
@@ -76,14 +83,14 @@ def score_users(
     known = [u for u, c in zip(ids, codes, strict=True) if c >= 0]
     if known:
         tiers = engagement_tiers(log, cut_s, frequency)
-        scores = lc.score(lc.features(log, cut, users=known))
+        scores = lc.score(lc.features(log, cut, users=known), reasons=reasons)
         for s, code in zip(scores, codes[codes >= 0], strict=True):
             tier = tier_name(int(tiers[code]))
             out[s.user_id] = UserState(lifecycle_view(s, horizon), tier, known=True)
     if len(known) < len(ids):
         # No events before the cut-off: the same cold-start features for everyone, so scored once.
         unknown = [u for u, c in zip(ids, codes, strict=True) if c < 0]
-        (cold,) = lc.score(lc.features(log, cut, users=unknown[:1]))
+        (cold,) = lc.score(lc.features(log, cut, users=unknown[:1]), reasons=reasons)
         state = UserState(lifecycle_view(cold, horizon), tier_name(EngagementTier.DORMANT), known=False)
         out.update(dict.fromkeys(unknown, state))
     return out

@@ -236,16 +236,21 @@ class LifecycleModel:
         contrib[:, -1] += self.base.intercept
         return contrib
 
-    def score(self, features: pd.DataFrame) -> list[UserScore]:
-        """Per-user scores with the top reasons (slower than score_arrays: computes contributions)."""
+    def score(self, features: pd.DataFrame, *, reasons: bool = True) -> list[UserScore]:
+        """Per-user scores with the top reasons (slower than score_arrays: computes contributions).
+        ``reasons=False``: the same scores without reasons, for callers that show none."""
         churn, probs, rules = self.score_arrays(features)
         if len(churn) == 0:
             return []
-        contrib = self.churn_contributions(features)[:, :-1]
-        values = features.loc[:, list(FEATURE_NAMES)].to_numpy(np.float64)
+        contrib = self.churn_contributions(features)[:, :-1] if reasons else None
+        values = features.loc[:, list(FEATURE_NAMES)].to_numpy(np.float64) if reasons else None
         out = []
         for i, uid in enumerate(features.index):
-            vals = dict(zip(FEATURE_NAMES, values[i].tolist(), strict=True))
+            why: list[Reason] = []
+            if contrib is not None and values is not None:
+                why = top_reasons(
+                    contrib[i], FEATURE_NAMES, dict(zip(FEATURE_NAMES, values[i].tolist(), strict=True)), self.top_k
+                )
             out.append(
                 UserScore(
                     user_id=str(uid),
@@ -253,7 +258,7 @@ class LifecycleModel:
                     predicted_stage=STAGE_ENUMS[int(np.argmax(probs[i]))],
                     stage_probs={s: float(probs[i, j]) for j, s in enumerate(STAGE_ENUMS)},
                     churn_risk=float(churn[i]),
-                    reasons=top_reasons(contrib[i], FEATURE_NAMES, vals, self.top_k),
+                    reasons=why,
                 )
             )
         return out
