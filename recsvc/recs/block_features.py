@@ -16,7 +16,7 @@ import numpy as np
 
 from recsvc.recs.pipeline import CandidatePipeline
 from recsvc.recs.profile import UserProfile
-from recsvc.recs.ranker import FEATURE_NAMES, lookup
+from recsvc.recs.ranker import FEATURE_NAMES, ease_rank_share, lookup
 from recsvc.recs.sources import SOURCES, Candidates
 from recsvc.recs.unixtime import DAY
 
@@ -55,7 +55,6 @@ def build_features_block(pipe: CandidatePipeline, users: Sequence[FeatureInput])
     trend = stats.trend[rows] / stats.trend_mean
     price = pipe.items.price[rows]
     age = now_r - stats.first_seen[rows]
-    ease_rank = [_ease_rank(c) for c, _, _, _, _ in users]
     cols: list[np.ndarray] = [
         *(flags[:, i].astype(np.float32) for i in range(len(SOURCES))),
         flags.sum(axis=1).astype(np.float32),
@@ -86,7 +85,7 @@ def build_features_block(pipe: CandidatePipeline, users: Sequence[FeatureInput])
         per_user([s for _, _, _, _, s in users], np.float32),
         np.full(n, 0.0, dtype=np.float32),  # has_query
         keyed([c.ease_map for c, _, _, _, _ in users]),
-        keyed([(c.ease_map[0], r) for (c, _, _, _, _), r in zip(users, ease_rank, strict=True)], default=1.0),
+        np.concatenate([ease_rank_share(*c.ease_map, c.rows) for c, _, _, _, _ in users]),
         keyed([c.ease_recent_map for c, _, _, _, _ in users]),
         np.log1p(stats.recent_users[rows]).astype(np.float32),
         stats.repeat_rate[rows].astype(np.float32),
@@ -111,14 +110,6 @@ def _emb_sim(pipe: CandidatePipeline, users: Sequence[FeatureInput], n: int) -> 
         else:
             out.append(np.full(len(c.rows), np.nan, dtype=np.float32))
     return np.concatenate(out) if out else np.zeros(n, dtype=np.float32)
-
-
-def _ease_rank(c: Candidates) -> np.ndarray:
-    """Each EASE-scored row's rank among them as a share (0 = best), as ``_item_item_columns``."""
-    e_rows, e_scores = c.ease_map
-    rank = np.empty(len(e_rows), dtype=np.float32)
-    rank[np.argsort(-e_scores, kind="stable")] = np.arange(len(e_rows), dtype=np.float32)
-    return rank / max(len(e_rows), 1)
 
 
 def _city_pop(
