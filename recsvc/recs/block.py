@@ -76,13 +76,24 @@ def rank_block(
     for w, part in zip(full, np.split(x, bounds), strict=True):
         w.x = part
     scored = [w.req.policy != "popular" for w in full]
-    # one ranker call for every scored row: a row's score depends on that row alone
+    # the ranker over every scored row at once: a row's score depends on that row alone
     if all(scored):
-        parts = np.split(ranker.score(x), bounds)
+        parts = np.split(_scores(ranker, x), bounds)
     else:
         keep = np.repeat(np.array(scored), [len(w.cands.rows) for w in full])
         lens = [len(w.cands.rows) for w, s in zip(full, scored, strict=True) if s]
-        it = iter(np.split(ranker.score(x[keep]), np.cumsum(lens)[:-1]))
+        it = iter(np.split(_scores(ranker, x[keep]), np.cumsum(lens)[:-1]))
         parts = [next(it) if s else None for s in scored]  # type: ignore[misc]
     by_work = iter(parts)
     return [(w, next(by_work) if w is not None else None) for w in works]
+
+
+# rows the ranker is given at a time: the compiled trees read row-major float64, so each call
+# converts its rows of the column-major feature matrix; a few thousand at a time keep that copy small
+SCORE_ROWS = 2048
+
+
+def _scores(ranker: Ranker, x: np.ndarray) -> np.ndarray:
+    if len(x) <= SCORE_ROWS:
+        return ranker.score(x)
+    return np.concatenate([ranker.score(x[i : i + SCORE_ROWS]) for i in range(0, len(x), SCORE_ROWS)])

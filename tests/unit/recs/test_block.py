@@ -10,6 +10,7 @@ import pytest
 
 from recsvc.recs.block import rank_block
 from recsvc.recs.embeddings import SentenceTransformerEncoder
+from recsvc.recs.ranker import ease_rank_share, lookup
 from recsvc.recs.serving import RecRequest, RecsModel
 from tests.unit.recs.conftest import CUTOFF
 
@@ -76,3 +77,20 @@ def test_block_features_equal_one_users_features(model: RecsModel, log: pd.DataF
         np.testing.assert_array_equal(work.x, one.x)  # every column, NaN where one user's is NaN
         if req.policy == "model":
             np.testing.assert_array_equal(scores, model.ranker.score(one.x))
+
+
+def test_ease_rank_share_equals_ranking_every_scored_row() -> None:
+    """Ranking only the asked rows gives the ranks a stable sort of all scored rows gives, ties
+    (many, or a few) included."""
+    rng = np.random.default_rng(0)
+    for trial in range(300):
+        n = int(rng.integers(0, 300))
+        e_rows = np.sort(rng.choice(1000, n, replace=False)).astype(np.int64)
+        e_scores = (rng.integers(0, [2, 50, 10**6][trial % 3], n) / 7).astype(np.float32)
+        if trial % 5 == 0:
+            e_scores[: n // 3] = 0.0
+        rows = np.unique(np.concatenate([rng.choice(1000, 150), e_rows[: n // 2]])).astype(np.int64)
+        rank = np.empty(n, dtype=np.float32)
+        rank[np.argsort(-e_scores, kind="stable")] = np.arange(n, dtype=np.float32)
+        expected = lookup(e_rows, rank / max(n, 1), rows, default=1.0)
+        np.testing.assert_array_equal(ease_rank_share(e_rows, e_scores, rows), expected)
