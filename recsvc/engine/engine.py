@@ -292,7 +292,6 @@ class Engine:
         answers are the same; a batch saves the per-call cost of ranking users one by one).
         ``keep(user record, lifecycle, tier)``: answer only the users it keeps (None for the others),
         decided from the reads the answer makes anyway."""
-        t0 = time.perf_counter()
         preps = [self._prepare(q) for q in queries]
         kept = [p for p in preps if keep is None or keep(p.user, p.lifecycle, p.tier)]
         ranking = [p for p in kept if not p.surveying]
@@ -304,7 +303,8 @@ class Engine:
             ]
             ranked = self._candidates.ranked_many(asks, ranking[0].models) if ranking else []
         by_prep = {id(p): self._rerank(p, c) for p, c in zip(ranking, ranked, strict=True)}
-        answers = {id(p): self._answer(p, by_prep.get(id(p), []), None, t0) for p in kept}
+        # each answer's time counted from its own start: the ranking's is shared by the whole call
+        answers = {id(p): self._answer(p, by_prep.get(id(p), []), None, time.perf_counter()) for p in kept}
         return [answers.get(id(p)) for p in preps]
 
     def _ranked(self, p: _Prepared) -> list[Candidate]:

@@ -28,6 +28,7 @@ from recsvc.recs.artifact import check_metadata, config_from_metadata, resolve_m
 from recsvc.recs.block import Work, rank_block
 from recsvc.recs.config import RecsConfig
 from recsvc.recs.embeddings import Encoder, item_text
+from recsvc.recs.history_arrays import history_arrays
 from recsvc.recs.hybrid import QueryHits, QueryRetriever, query_led_scores
 from recsvc.recs.index import ItemIndex, set_search_threads
 from recsvc.recs.item_stats import ItemStats
@@ -38,7 +39,7 @@ from recsvc.recs.ranker import Ranker
 from recsvc.recs.reasons import HistoryNeighbours, Reason, explaining_source, reason
 from recsvc.recs.rules import diversify, eligible
 from recsvc.recs.sources import SOURCE_INDEX, Candidates
-from recsvc.recs.unixtime import local_hour, to_unix, unix_seconds
+from recsvc.recs.unixtime import local_hour, to_unix
 from recsvc.vocabulary import RANKING_TRIGGERS
 
 logger = logging.getLogger(__name__)
@@ -164,28 +165,25 @@ class RecsModel:
         for i in sorted(set(range(len(reqs))) - set(block)):
             out[i] = self.recommend(reqs[i], build=builds[i])
         with self._lock:
-            ranked = rank_block(self._pipeline, self.ranker, [reqs[i] for i in block], self._work_inputs)
+            ranked = rank_block(self._pipeline, self.ranker, [reqs[i] for i in block], self._inputs)
             for i, (work, scores) in zip(block, ranked, strict=True):
                 out[i] = [] if work is None else self._chosen(work, scores, builds[i])
         return out
 
-    def _work_inputs(self, req: RecRequest) -> tuple[float, UserProfile, np.ndarray, np.ndarray]:
-        """A query-free request's time, profile, excluded and recently pushed rows."""
+    def _inputs(
+        self, req: RecRequest, qvec: np.ndarray | None = None
+    ) -> tuple[float, UserProfile, np.ndarray, np.ndarray]:
+        """The request's time, profile, excluded and recently pushed rows."""
         items = self._pipeline.items
-        rows, types, ts = _history_arrays(req.history, items.row_of)
+        rows, types, ts = history_arrays(req.history, items.row_of)
         now = to_unix(req.now)
-        prof = self._pipeline.profile(rows, types, ts, now, None)
+        prof = self._pipeline.profile(rows, types, ts, now, qvec)
         return now, prof, items.rows_of(req.exclude_item_ids), items.rows_of(req.recently_pushed)
 
     def _work(self, req: RecRequest, query: str, qvec: np.ndarray | None) -> Work | None:
         """The request's candidates and their features, before the ranker (None: no candidate)."""
         pipe = self._pipeline
-        items = pipe.items
-        now = to_unix(req.now)
-        rows, types, ts = _history_arrays(req.history, items.row_of)
-        prof = pipe.profile(rows, types, ts, now, qvec)
-        excluded = items.rows_of(req.exclude_item_ids)
-        pushed = items.rows_of(req.recently_pushed)
+        now, prof, excluded, pushed = self._inputs(req, qvec)
         hits = self._retriever.search(query, qvec, pipe.index, pipe.label_row, pipe.vectors) if query else None
         if hits is not None and len(hits.rows) == 0:
             hits = None  # nothing matched: the user's history decides, and no reason claims the query
@@ -331,41 +329,3 @@ def _check(req: RecRequest) -> None:
         raise InvalidArgument(
             f"unknown trigger {req.trigger!r} (known: {', '.join(RANKING_TRIGGERS)})", field="trigger"
         )
-
-
-def _history_arrays(history: Any, row_of: dict[str, int]) -> tuple[np.ndarray, list[str], np.ndarray]:
-    """(rows, event types, unix seconds) of the history events on known items."""
-    if history is None or (isinstance(history, pd.DataFrame) and history.empty):
-        return np.zeros(0, dtype=np.int64), [], np.zeros(0)
-    if isinstance(history, pd.DataFrame):
-        return _frame_history(history, row_of)
-    rows: list[int] = []
-    types: list[str] = []
-    tss: list[float] = []
-    for entry in history:
-        if len(entry) != 3:
-            raise InvalidArgument("history entries must be (item_id, event_type, ts)", field="history")
-        iid, et, t = entry
-        r = row_of.get(str(iid)) if iid is not None else None
-        if r is None:
-            continue
-        rows.append(r)
-        types.append(str(et))
-        tss.append(float(t) if isinstance(t, int | float) else to_unix(t))
-    return np.array(rows, dtype=np.int64), types, np.array(tss, dtype=np.float64)
-
-
-def _frame_history(history: pd.DataFrame, row_of: dict[str, int]) -> tuple[np.ndarray, list[str], np.ndarray]:
-    """:func:`_history_arrays` of a frame with ``item_id``, ``event_type`` and ``ts`` columns."""
-    for col in ("item_id", "event_type", "ts"):
-        if col not in history.columns:
-            raise InvalidArgument(f"history is missing column {col!r}", field="history")
-    h = history[history["item_id"].notna()]
-    rows_s = h["item_id"].astype(str).map(row_of)
-    keep = rows_s.notna().to_numpy()
-    ts = unix_seconds(h["ts"])[keep]
-    return (
-        rows_s.to_numpy()[keep].astype(np.int64),
-        h["event_type"].astype(str).to_numpy()[keep].tolist(),
-        np.asarray(ts, dtype=np.float64),
-    )

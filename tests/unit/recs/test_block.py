@@ -69,7 +69,7 @@ def test_a_block_equals_each_request_alone(model: RecsModel, log: pd.DataFrame) 
 def test_block_features_equal_one_users_features(model: RecsModel, log: pd.DataFrame) -> None:
     reqs = [r for r in _requests(log) if not r.query_text]
     pipe = model._pipeline
-    works = rank_block(pipe, model.ranker, reqs, model._work_inputs)
+    works = rank_block(pipe, model.ranker, reqs, model._inputs)
     for req, (work, scores) in zip(reqs, works, strict=True):
         assert work is not None
         one = model._work(req, "", None)
