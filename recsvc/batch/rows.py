@@ -63,16 +63,8 @@ class CampaignPlan:
 
 def campaign_rows(engine: Engine, user_ids: Sequence[str], as_of: datetime, plan: CampaignPlan) -> list[dict[str, Any]]:
     """One row per candidate of each user in the segment: the ``Recommend`` answer at ``as_of``."""
-    out: list[dict[str, Any]] = []
-    for uid in user_ids:
-        found, sig = engine.store.user_and_signature(uid)
-        lifecycle, tier = engine.user_state(uid, as_of, sig)
-        user = found or {}
-        facts = {**_lifecycle_columns(lifecycle), "tier": tier, "city": user.get("city"), "locale": user.get("locale")}
-        facts["stage"] = facts.pop("current_stage")
-        if not plan.segment.holds(facts):
-            continue
-        query = RecommendQuery(
+    queries = [
+        RecommendQuery(
             user_id=uid,
             now=as_of,
             trigger=plan.trigger,
@@ -82,8 +74,17 @@ def campaign_rows(engine: Engine, user_ids: Sequence[str], as_of: datetime, plan
             write_copy=plan.write_copy,
             reserve=plan.reserve,
         )
-        out.extend(candidate_rows(engine.recommend(query), plan, as_of))
-    return out
+        for uid in user_ids
+    ]
+
+    def in_segment(user: dict[str, Any], lifecycle: LifecycleView, tier: str) -> bool:
+        facts = {**_lifecycle_columns(lifecycle), "tier": tier, "city": user.get("city"), "locale": user.get("locale")}
+        facts["stage"] = facts.pop("current_stage")
+        return plan.segment.holds(facts)
+
+    # ranked together: the same answers as one recommend() per user, for less work per user
+    results = engine.recommend_many(queries, in_segment)
+    return [row for result in results if result is not None for row in candidate_rows(result, plan, as_of)]
 
 
 def candidate_rows(result: RecommendResult, plan: CampaignPlan, as_of: datetime) -> list[dict[str, Any]]:

@@ -39,7 +39,7 @@ class BatchJob:
     def rows(self, engine: BatchEngine, chunk: Sequence[str]) -> list[dict[str, Any]]:
         if self.plan is None:
             return score_rows(engine, chunk, self.as_of)
-        engine.score_chunk(chunk, self.as_of)
+        engine.score_chunk(chunk, self.as_of, reasons=False)  # campaign rows show no churn reasons
         return campaign_rows(engine, chunk, self.as_of, self.plan)
 
 

@@ -23,6 +23,9 @@ from recsvc.recs.serving import Candidate, RecRequest
 from recsvc.settings import EngineConfig
 from recsvc.store import EventStore
 
+# (request, history signature, cart, history rows when read, build only the shown): what ranked() takes
+RankAsk = tuple[RecRequest, Signature, tuple[str, ...], list[HistoryRow] | None, bool]
+
 
 @dataclass(frozen=True)
 class _Entry:
@@ -60,36 +63,56 @@ class CandidateCache:
         """The top ``req.k`` candidates of ``req``. Its ``history`` is made from ``rows`` (the user's
         history rows at ``sig``, when the caller has them) or read here, and only on a miss.
         ``shown_only``: rank as deep as always (the same top ``req.k``), but build only those."""
+        return self.ranked_many([(req, sig, cart, rows, shown_only)], models)[0]
+
+    def ranked_many(self, asks: Sequence[RankAsk], models: ModelSet) -> list[list[Candidate]]:
+        """:meth:`ranked` of each ask ``(req, sig, cart, rows, shown_only)``; the ones to rank are
+        ranked together (:meth:`~recsvc.recs.serving.RecsModel.recommend_many`)."""
         cfg = self._config()
-        if cfg.candidate_cache_s <= 0 or req.query_text:
-            return models.recs.recommend(dataclasses.replace(req, history=recs_history(self._store, req.user_id, rows)))
-        key = (req.user_id, req.city, req.trigger, req.stage, cart, req.policy)
         now = time.monotonic()
         # Read before ranking: an upsert during the ranking leaves this entry stale, not the new items unseen.
         items_version = self._items_version.value
-        with self._lock:
-            hit = self._entries.get(key)
-        if (
-            hit is not None
-            and hit.sig == sig
-            and hit.models is models
-            and hit.items_version == items_version
-            and now - hit.at < cfg.candidate_cache_s
-            and hit.k >= req.k
-        ):
-            self._counters.inc("candidate_cache_hits")
-            return list(hit.cands[: req.k])
-        k = max(req.k, cfg.default_candidates * 4)
-        history = recs_history(self._store, req.user_id, rows)
-        build = req.k if shown_only else None
-        cands = models.recs.recommend(dataclasses.replace(req, k=k, history=history), build=build)
-        with self._lock:
-            self._entries[key] = _Entry(sig, models, items_version, now, build or k, tuple(cands))
-            self._entries.move_to_end(key)
-            while len(self._entries) > cfg.candidate_cache_size:
-                self._entries.popitem(last=False)
-        self._counters.inc("candidate_cache_misses")
-        return cands[: req.k]
+        out: list[list[Candidate]] = [[] for _ in asks]
+        todo: list[tuple[int, RecRequest, int | None, tuple[Any, ...] | None]] = []
+        for i, (req, sig, cart, rows, shown_only) in enumerate(asks):
+            if cfg.candidate_cache_s <= 0 or req.query_text:
+                history = recs_history(self._store, req.user_id, rows)
+                todo.append((i, dataclasses.replace(req, history=history), None, None))
+                continue
+            key = (req.user_id, req.city, req.trigger, req.stage, cart, req.policy)
+            with self._lock:
+                hit = self._entries.get(key)
+            if (
+                hit is not None
+                and hit.sig == sig
+                and hit.models is models
+                and hit.items_version == items_version
+                and now - hit.at < cfg.candidate_cache_s
+                and hit.k >= req.k
+            ):
+                self._counters.inc("candidate_cache_hits")
+                out[i] = list(hit.cands[: req.k])
+                continue
+            k = max(req.k, cfg.default_candidates * 4)
+            history = recs_history(self._store, req.user_id, rows)
+            todo.append((i, dataclasses.replace(req, k=k, history=history), req.k if shown_only else None, key))
+        recs = models.recs
+        if len(todo) == 1:  # one request (a server's): the one-user path, without the block's setup
+            ranked = [recs.recommend(todo[0][1], build=todo[0][2])]
+        else:
+            ranked = recs.recommend_many([t[1] for t in todo], [t[2] for t in todo])
+        for (i, req, build, cache_key), cands in zip(todo, ranked, strict=True):
+            if cache_key is None:
+                out[i] = cands
+                continue
+            with self._lock:
+                self._entries[cache_key] = _Entry(asks[i][1], models, items_version, now, build or req.k, tuple(cands))
+                self._entries.move_to_end(cache_key)
+                while len(self._entries) > cfg.candidate_cache_size:
+                    self._entries.popitem(last=False)
+            self._counters.inc("candidate_cache_misses")
+            out[i] = cands[: asks[i][0].k]
+        return out
 
     def clear(self) -> None:
         with self._lock:

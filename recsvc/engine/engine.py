@@ -20,6 +20,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -42,7 +43,7 @@ from recsvc.engine.catalog import CatalogSync, item_names, names_of
 from recsvc.engine.counters import Counters
 from recsvc.engine.experiment_step import ExperimentStep, Treatment, held_out_view, segment_row
 from recsvc.engine.feedback_step import user_feedback, with_survey
-from recsvc.engine.history import HISTORY_LIMIT, Digest, DigestCache, Signature
+from recsvc.engine.history import HISTORY_LIMIT, Digest, DigestCache, HistoryRow, Signature
 from recsvc.engine.localize import ItemRows, localized
 from recsvc.engine.metrics import last_days, metric_values, record_call
 from recsvc.engine.models import ModelSet, VersionGate, check_artifacts, load_model_set, newer_versions_pending
@@ -83,7 +84,7 @@ from recsvc.experiments.definitions import experiment_by_id
 from recsvc.experiments.registry import ExperimentRegistry
 from recsvc.feedback.effects import FeedbackEffects, down_weighted
 from recsvc.frequency import open_ledger
-from recsvc.frequency.caps import DERIVING_EVENT_TYPES
+from recsvc.frequency.caps import DERIVING_EVENT_TYPES, CapState
 from recsvc.outcomes import (
     GLOBAL_EXPERIMENT,
     Attribution,
@@ -94,7 +95,7 @@ from recsvc.outcomes import (
     SendRecord,
 )
 from recsvc.recs.embeddings import Encoder, SentenceTransformerEncoder
-from recsvc.recs.serving import Candidate
+from recsvc.recs.serving import Candidate, RecRequest
 from recsvc.settings import Settings
 from recsvc.store import EventStore, event_id_for, open_store
 from recsvc.timing.clock import QuietHours, Trigger, deadline_for, resolve_timezone
@@ -278,20 +279,59 @@ class Engine:
         """Rank candidates for ``q.user_id``, pick the channel and send time, say whether caps or quiet
         hours suppress a send, write copy within the budget, and book the send when ``q.reserve``."""
         t0 = time.perf_counter()
+        p = self._prepare(q)
+        cands = [] if p.surveying else self._rerank(p, self._ranked(p))
+        return self._answer(p, cands, deadline_s, t0)
+
+    def recommend_many(
+        self,
+        queries: Sequence[RecommendQuery],
+        keep: Callable[[dict[str, Any], LifecycleView, str], bool] | None = None,
+    ) -> list[RecommendResult | None]:
+        """``recommend`` of each query, in order, with every user's candidates ranked together (the
+        answers are the same; a batch saves the per-call cost of ranking users one by one).
+        ``keep(user record, lifecycle, tier)``: answer only the users it keeps (None for the others),
+        decided from the reads the answer makes anyway."""
+        preps = [self._prepare(q) for q in queries]
+        kept = [p for p in preps if keep is None or keep(p.user, p.lifecycle, p.tier)]
+        ranking = [p for p in kept if not p.surveying]
+        if len({id(p.models) for p in ranking}) > 1:  # a model swap within the call: one by one
+            ranked = [self._ranked(p) for p in ranking]
+        else:
+            asks = [
+                (r, p.digest.sig, p.q.cart_item_ids, p.rows, s) for p in ranking for r, s in [self._rank_request(p)]
+            ]
+            ranked = self._candidates.ranked_many(asks, ranking[0].models) if ranking else []
+        by_prep = {id(p): self._rerank(p, c) for p, c in zip(ranking, ranked, strict=True)}
+        # each answer's time counted from its own start: the ranking's is shared by the whole call
+        answers = {id(p): self._answer(p, by_prep.get(id(p), []), None, time.perf_counter()) for p in kept}
+        return [answers.get(id(p)) for p in preps]
+
+    def _ranked(self, p: _Prepared) -> list[Candidate]:
+        req, shown_only = self._rank_request(p)
+        return self._candidates.ranked(req, p.digest.sig, p.q.cart_item_ids, p.models, p.rows, shown_only=shown_only)
+
+    def _prepare(self, q: RecommendQuery) -> _Prepared:
+        """What ``Recommend`` knows of the user before ranking: reads, lifecycle, audience, arm, feedback."""
         self.sync_items()
         models = self.models  # one model set for the whole request, even if a swap happens meanwhile
         # The user, history signature, opt-outs and cap facts: one round trip on PostgreSQL.
         found, sig, caps_state = self.caps.user_and_state(self.store, q.user_id, q.now)
         user = found or {}
         digest = self._digests.get(q.user_id, sig)
+        rows = self._digests.last_rows(q.user_id, digest.sig)  # read for the digest just now, if at all
         lifecycle, tier = self._states.get(q.user_id, q.now, digest.sig, models)
         audience = Audience.of(q, user, self.settings.timing)
-        stage = lifecycle.current_stage
         treat = self.experiments.treatment(q.user_id, segment_row(lifecycle, tier, audience), q.now)
+        effects, survey = user_feedback(self.store, self.caps, digest, q, audience, self.settings.feedback)
+        return _Prepared(q, models, user, digest, rows, lifecycle, tier, audience, treat, effects, survey, caps_state)
+
+    def _answer(self, p: _Prepared, cands: list[Candidate], deadline_s: float | None, t0: float) -> RecommendResult:
+        """The rest of ``Recommend`` once the candidates are ranked: channel, slot, caps, copy, booking."""
+        q, models, user, digest, audience, effects = p.q, p.models, p.user, p.digest, p.audience, p.effects
+        lifecycle, tier, treat, survey, stage = p.lifecycle, p.tier, p.treat, p.survey, p.lifecycle.current_stage
+        caps_state = p.caps_state
         fb = self.settings.feedback
-        effects, survey = user_feedback(self.store, self.caps, digest, q, audience, fb)
-        surveying = audience.trigger is Trigger.SURVEY
-        cands = [] if surveying else self._ranked(q, audience, stage, digest, models, effects, treat.recs_policy)
         unsub = caps_state.unsubscribed_channels()
         choice = pick_channel(q, user, unsub, digest.channel_stats, self.settings.frequency, only=treat.channel)
         window = deadline_for(audience.trigger, q.now, self.settings.timing)
@@ -341,32 +381,28 @@ class Engine:
             arm=treat.arm,
         )
 
-    def _ranked(
-        self,
-        q: RecommendQuery,
-        audience: Audience,
-        stage: str,
-        digest: Digest,
-        models: ModelSet,
-        effects: FeedbackEffects | None = None,
-        policy: str = "model",
-    ) -> list[Candidate]:
-        """Ranked candidates without items pushed lately, categories the user rejected down-weighted;
-        for an idle cart, the cart's items first. ``policy`` "popular" ranks by popularity instead."""
+    def _rank_request(self, p: _Prepared) -> tuple[RecRequest, bool]:
+        """The arguments of the candidate ranking: the recs request without items pushed lately, ranked
+        deeper when the user rejected categories (so that candidates outside them can take the lead),
+        and whether only the shown candidates are built. ``policy`` "popular" ranks by popularity."""
+        q, effects = p.q, p.effects
         since = (q.now - timedelta(days=self.settings.engine.recently_pushed_days)).timestamp()
-        req = rec_request(q, audience, stage, digest.pushed_since(since), policy)
-        effects = effects or FeedbackEffects()
-        if effects.rejected_categories:  # rank deeper, so that candidates outside them can take the lead
+        req = rec_request(q, p.audience, p.lifecycle.current_stage, p.digest.pushed_since(since), p.treat.recs_policy)
+        if effects.rejected_categories:
             req = dataclasses.replace(req, k=req.k * 4)
-        rows = self._digests.last_rows(q.user_id, digest.sig)  # read for the digest just now, if at all
         # Re-ranking by feedback looks past the shown candidates (putting the cart first does not: the
         # ranking already leads with cart items, and those it left out come from the catalog).
         shown_only = self.rank_shown_only and not effects.rejected_categories
-        cands = self._candidates.ranked(req, digest.sig, q.cart_item_ids, models, rows, shown_only=shown_only)
-        cands = down_weighted(cands, effects, self.settings.feedback.not_relevant_penalty)
+        return req, shown_only
+
+    def _rerank(self, p: _Prepared, cands: list[Candidate]) -> list[Candidate]:
+        """Ranked candidates with categories the user rejected down-weighted; for an idle cart, the
+        cart's items first."""
+        q, digest = p.q, p.digest
+        cands = down_weighted(cands, p.effects, self.settings.feedback.not_relevant_penalty)
         # The cart the caller names, else the one the user's events leave (both when both are known).
         cart = (*q.cart_item_ids, *sorted(digest.cart - frozenset(q.cart_item_ids)))
-        if cart and audience.trigger == Trigger.CART_IDLE:
+        if cart and p.audience.trigger == Trigger.CART_IDLE:
             cands = cart_first(self.store, cands, cart)
         return cands
 
@@ -738,6 +774,28 @@ class Engine:
         self._bandit_state.close()
         self.store.close()
         self.caps.close()
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    """One ``Recommend`` up to its ranking (see :meth:`Engine._prepare`)."""
+
+    q: RecommendQuery
+    models: ModelSet
+    user: dict[str, Any]
+    digest: Digest
+    rows: list[HistoryRow] | None  # the history rows read for the digest, when this request read them
+    lifecycle: LifecycleView
+    tier: str
+    audience: Audience
+    treat: Treatment
+    effects: FeedbackEffects
+    survey: bool
+    caps_state: CapState  # the user's opt-outs and cap facts, read with the user row
+
+    @property
+    def surveying(self) -> bool:
+        return self.audience.trigger is Trigger.SURVEY
 
 
 __all__ = ["Engine", "InvalidArgument"]

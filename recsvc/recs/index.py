@@ -254,6 +254,52 @@ class ItemIndex:
             return out_l, out_s
         return labels[:, :k_eff], scores[:, :k_eff]
 
+    def search_labels_many(
+        self, vectors: Sequence[np.ndarray], ks: Sequence[int]
+    ) -> list[tuple[np.ndarray, np.ndarray]]:
+        """``search_labels(v, k)`` (first row) of each pair: the same labels and scores, with the work
+        shared where that keeps every query's answer the same (exact search: one live-row lookup and
+        a matrix-vector product per query, as one query alone computes it; HNSW: one faiss call per
+        ``k``). Other indexes search one query at a time: faiss's flat index sums differently for
+        many queries."""
+        n_live = len(self._label_of)
+        if n_live == 0 or any(k <= 0 for k in ks):
+            return [self._first(self.search_labels(v, k)) for v, k in zip(vectors, ks, strict=True)]
+        if self.kind == "flat" and self._n_dead_in_index == 0 and n_live <= 4096:
+            live = np.flatnonzero(self._alive[: self._n])
+            vecs = self._vecs[: self._n] if len(live) == self._n else self._vecs[live]
+            return [
+                self._exact_one(_as_matrix(v, self.dim, "query")[0], min(k, n_live), vecs, live)
+                for v, k in zip(vectors, ks, strict=True)
+            ]
+        if self.kind != "hnsw":
+            return [self._first(self.search_labels(v, k)) for v, k in zip(vectors, ks, strict=True)]
+        out: list[tuple[np.ndarray, np.ndarray]] = [(np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32))] * len(
+            ks
+        )
+        by_k: dict[int, list[int]] = {}
+        for i, k in enumerate(ks):
+            by_k.setdefault(k, []).append(i)
+        for k, idx in by_k.items():
+            labels, scores = self.search_labels(np.stack([np.asarray(vectors[i], dtype=np.float32) for i in idx]), k)
+            for j, i in enumerate(idx):
+                out[i] = labels[j], scores[j]
+        return out
+
+    @staticmethod
+    def _first(found: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        return found[0][0], found[1][0]
+
+    @staticmethod
+    def _exact_one(q: np.ndarray, k: int, vecs: np.ndarray, live: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`_exact` of one query (``vecs`` and ``live`` as it takes them): a matrix-vector
+        product sums each score as a one-row matrix product does, bit for bit."""
+        sims = vecs @ q
+        part = np.argpartition(-sims, k - 1)[:k] if k < len(live) else np.arange(len(live))
+        top = sims[part]
+        order = np.argsort(-top, kind="stable")
+        return live[part[order]], top[order]
+
     def search(self, vectors: np.ndarray, k: int) -> tuple[list[list[str]], np.ndarray]:
         """Top-``k`` item ids per query row and their inner-product scores (best first)."""
         labels, scores = self.search_labels(vectors, k)

@@ -16,6 +16,8 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
+from recsvc.recs.rowsets import unique_rows
+
 
 def binary_matrix(user_codes: np.ndarray, cols: np.ndarray, n_users: int, n_cols: int) -> sp.csr_matrix:
     """Binary users x items matrix from (user code, column) pairs (duplicates count once)."""
@@ -90,8 +92,8 @@ def neighbour_scores(nbr: np.ndarray, score: np.ndarray, sources: np.ndarray) ->
     flat, sc = flat[ok], sc[ok]
     if not len(flat):
         return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
-    uniq, inv = np.unique(flat, return_inverse=True)
-    return uniq.astype(np.int64), np.bincount(inv, weights=sc, minlength=len(uniq)).astype(np.float32)
+    uniq, inv = unique_rows(flat)
+    return uniq, np.bincount(inv, weights=sc, minlength=len(uniq)).astype(np.float32)
 
 
 def fit_ease_neighbours(

@@ -6,6 +6,8 @@ the ranker always sees features made the way they were made when it learnt.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
 from recsvc.recs.config import RecsConfig
@@ -68,6 +70,30 @@ class CandidatePipeline:
         good = rows >= 0
         return rows[good], scores[ok][good]
 
+    def embedding_hits_many(
+        self, vecs: Sequence[np.ndarray | None], n_banned: Sequence[int]
+    ) -> list[tuple[np.ndarray, np.ndarray] | None]:
+        """:meth:`embedding_hits` of each (vector, banned count) pair, searched together."""
+        out: list[tuple[np.ndarray, np.ndarray] | None] = [None] * len(vecs)
+        if self.config.k_embedding == 0 or len(self.index) == 0:
+            return out
+        todo = [i for i, v in enumerate(vecs) if v is not None]
+        found = self.index.search_labels_many(
+            [vecs[i] for i in todo],  # type: ignore[misc]
+            [self.config.k_embedding + n_banned[i] for i in todo],
+        )
+        for i, (labels, scores) in zip(todo, found, strict=True):
+            ok = labels >= 0
+            rows = self.label_row[labels[ok]]
+            good = rows >= 0
+            out[i] = rows[good], scores[ok][good]
+        return out
+
+    def banned(self, profile: UserProfile, hard_banned: np.ndarray) -> np.ndarray:
+        """The rows the discovery sources skip: ``hard_banned`` plus the touched items
+        (see :func:`_touched_ban`)."""
+        return np.union1d(hard_banned, _touched_ban(profile, self.config))
+
     def candidates_and_features(
         self,
         profile: UserProfile,
@@ -81,26 +107,47 @@ class CandidatePipeline:
         query_hits: tuple[np.ndarray, np.ndarray] | None = None,
     ) -> tuple[Candidates, np.ndarray, np.ndarray]:
         """Candidates, their feature matrix, and the rows the discovery sources skipped
-        (``hard_banned`` plus the touched items, see :func:`_touched_ban`). ``query_hits`` (rows,
-        scores), when a query retrieved items, take the embedding source's place, touched items included."""
-        banned = np.union1d(hard_banned, _touched_ban(profile, self.config))
+        (:meth:`banned`). ``query_hits`` (rows, scores), when a query retrieved items, take the
+        embedding source's place, touched items included."""
+        banned = self.banned(profile, hard_banned)
         from_query = query_hits is not None
         if query_hits is None:
             query_hits = self.embedding_hits(self.retrieval_vector(profile), len(banned))
-        cands = generate(
+        cands = self.candidates(
+            profile, now=now, hour=hour, city=city, trigger=trigger, banned=banned, hard_banned=hard_banned,
+            hits=query_hits, hits_from_query=from_query,
+        )  # fmt: skip
+        return cands, self.features(cands, profile, now=now, city=city, stage=stage), banned
+
+    def candidates(
+        self,
+        profile: UserProfile,
+        *,
+        now: float,
+        hour: int,
+        city: str,
+        trigger: str,
+        banned: np.ndarray,
+        hard_banned: np.ndarray,
+        hits: tuple[np.ndarray, np.ndarray] | None,
+        hits_from_query: bool = False,
+    ) -> Candidates:
+        return generate(
             profile,
             self.stats,
             config=self.config,
-            embedding_hits=query_hits,
+            embedding_hits=hits,
             city=city,
             hour=hour,
             now=now,
             banned=banned,
             hard_banned=hard_banned,
             trigger=trigger,
-            hits_from_query=from_query,
+            hits_from_query=hits_from_query,
         )
-        x = build_features(
+
+    def features(self, cands: Candidates, profile: UserProfile, *, now: float, city: str, stage: int) -> np.ndarray:
+        return build_features(
             cands,
             profile,
             self.stats,
@@ -111,7 +158,6 @@ class CandidatePipeline:
             now=now,
             stage=stage,
         )
-        return cands, x, banned
 
 
 def _touched_ban(profile: UserProfile, config: RecsConfig) -> np.ndarray:

@@ -8,11 +8,12 @@ a unit taste vector, category affinity, median price, the cart and the last purc
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from recsvc.recs.config import RecsConfig
+from recsvc.recs.rowsets import unique_rows
 from recsvc.recs.unixtime import decay
 
 
@@ -33,6 +34,7 @@ class UserProfile:
     cart: np.ndarray  # rows in the cart (added, not bought or removed since)
     bought_last: dict[int, float]  # row -> last purchase time
     touched: frozenset[int]
+    touched_rows: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))  # ``touched``, sorted
 
     @property
     def has_history(self) -> bool:
@@ -86,7 +88,7 @@ def build_profile(
     tw = np.array([weights_map.get(t, 0.0) for t in types], dtype=np.float64)
     w = tw * decay(now - ts, config.half_life_days)
     cart, bought = _cart_and_purchases(rows, types, ts)
-    uniq, inv = np.unique(rows, return_inverse=True)
+    uniq, inv = unique_rows(rows)
     wsum = np.bincount(inv, weights=w, minlength=len(uniq))
     tlast = np.full(len(uniq), -np.inf)
     np.maximum.at(tlast, inv, ts)
@@ -104,14 +106,23 @@ def build_profile(
         vector=_taste_vector(w, item_vectors, dim),
         query_vector=query_vector,
         cat_affinity=affinity,
-        median_price=float(np.median(p)) if len(p) else float("nan"),
+        median_price=_median(p) if len(p) else float("nan"),
         n_events=n,
         first_t=float(ts.min()),
         last_event_t=float(ts.max()),
         cart=cart,
         bought_last=bought,
         touched=frozenset(int(r) for r in uniq.tolist()),
+        touched_rows=uniq.astype(np.int64),
     )
+
+
+def _median(values: np.ndarray) -> float:
+    """``float(np.median(values))`` of finite floats (a sort, without ``np.median``'s overhead):
+    the middle value, or the two middle ones summed and halved as ``np.mean`` does."""
+    s = np.sort(values)
+    m = len(s) // 2
+    return float(s[m]) if len(s) % 2 else float((s[m - 1] + s[m]) / 2)
 
 
 def _cart_and_purchases(rows: np.ndarray, types: Sequence[str], ts: np.ndarray) -> tuple[np.ndarray, dict[int, float]]:

@@ -199,13 +199,43 @@ def _item_item_columns(cands: Candidates) -> list[np.ndarray]:
     0 = best, 1 = not scored), ease_recent (EASE from the latest history items alone)."""
     rows = cands.rows
     e_rows, e_scores = cands.ease_map
-    rank = np.empty(len(e_rows), dtype=np.float32)
-    rank[np.argsort(-e_scores, kind="stable")] = np.arange(len(e_rows), dtype=np.float32)
     return [
         lookup(e_rows, e_scores, rows),
-        lookup(e_rows, rank / max(len(e_rows), 1), rows, default=1.0),
+        ease_rank_share(e_rows, e_scores, rows),
         lookup(cands.ease_recent_map[0], cands.ease_recent_map[1], rows),
     ]
+
+
+# tied candidates counted one by one up to this many; more ties rank every scored row
+_MAX_TIES = 8
+
+
+def ease_rank_share(e_rows: np.ndarray, e_scores: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """The rank of each of ``rows`` among the EASE-scored ``e_rows`` (sorted) by score, best first,
+    equal scores in row order, as a share of their number (1 where not scored). Only the asked rows
+    are ranked: the rows better than a row are counted in the sorted scores, and equal scores before
+    it one by one (a stable sort of every scored row gives the same ranks)."""
+    out = np.ones(len(rows), dtype=np.float32)
+    n = len(e_rows)
+    if n == 0 or len(rows) == 0:
+        return out
+    pos = np.minimum(np.searchsorted(e_rows, rows), n - 1)
+    hit = e_rows[pos] == rows
+    p = pos[hit]
+    neg = -e_scores
+    v = neg[p]
+    ordered = np.sort(neg)
+    rank = np.searchsorted(ordered, v, "left")
+    tied = np.flatnonzero(np.searchsorted(ordered, v, "right") - rank > 1)
+    if len(tied) > _MAX_TIES:
+        every = np.empty(n, dtype=np.int64)
+        every[np.argsort(neg, kind="stable")] = np.arange(n)
+        rank = every[p]
+    else:
+        for t in tied.tolist():
+            rank[t] += int(np.count_nonzero(neg[: p[t]] == v[t]))
+    out[hit] = rank.astype(np.float32) / max(n, 1)
+    return out
 
 
 def _days_since_touched(rows: np.ndarray, profile: UserProfile, now: float) -> np.ndarray:

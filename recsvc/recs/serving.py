@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import math
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,8 +25,10 @@ from recsvc.artifacts import read_metadata, verify
 from recsvc.data.io import normalize_items, with_translations
 from recsvc.errors import FailedPrecondition, InvalidArgument
 from recsvc.recs.artifact import check_metadata, config_from_metadata, resolve_model_dir
+from recsvc.recs.block import Work, rank_block
 from recsvc.recs.config import RecsConfig
 from recsvc.recs.embeddings import Encoder, item_text
+from recsvc.recs.history_arrays import history_arrays
 from recsvc.recs.hybrid import QueryHits, QueryRetriever, query_led_scores
 from recsvc.recs.index import ItemIndex, set_search_threads
 from recsvc.recs.item_stats import ItemStats
@@ -36,7 +39,7 @@ from recsvc.recs.ranker import Ranker
 from recsvc.recs.reasons import HistoryNeighbours, Reason, explaining_source, reason
 from recsvc.recs.rules import diversify, eligible
 from recsvc.recs.sources import SOURCE_INDEX, Candidates
-from recsvc.recs.unixtime import local_hour, to_unix, unix_seconds
+from recsvc.recs.unixtime import local_hour, to_unix
 from recsvc.vocabulary import RANKING_TRIGGERS
 
 logger = logging.getLogger(__name__)
@@ -135,12 +138,7 @@ class RecsModel:
         only the first ``build`` of them. The ranking still runs to depth ``req.k`` (the category
         quota depends on it, so the first ones are the same), but candidates nobody will see cost
         no reason and no object."""
-        if req.k <= 0:
-            raise InvalidArgument(f"k must be positive, got {req.k}", field="k")
-        if req.trigger not in RANKING_TRIGGERS:
-            raise InvalidArgument(
-                f"unknown trigger {req.trigger!r} (known: {', '.join(RANKING_TRIGGERS)})", field="trigger"
-            )
+        _check(req)
         query = (req.query_text or "").strip()
         qvec = None
         if query and self._retriever.vector_reads(query):
@@ -151,13 +149,41 @@ class RecsModel:
     def _recommend(
         self, req: RecRequest, query: str, qvec: np.ndarray | None, build: int | None = None
     ) -> list[Candidate]:
-        pipe = self._pipeline
-        items = pipe.items
+        work = self._work(req, query, qvec)
+        if work is None:
+            return []
+        return self._chosen(work, self._model_scores(work), build)
+
+    def recommend_many(self, reqs: Sequence[RecRequest], builds: Sequence[int | None]) -> list[list[Candidate]]:
+        """``recommend(req, build=b)`` of every pair, the same lists, with the steps that cost per
+        call done once for all of them (one nearest-item search pass, one feature pass, one ranker
+        call): what batch runs use. Requests with a query take the one-by-one path."""
+        for req in reqs:
+            _check(req)
+        out: list[list[Candidate]] = [[] for _ in reqs]
+        block = [i for i, r in enumerate(reqs) if not (r.query_text or "").strip()]
+        for i in sorted(set(range(len(reqs))) - set(block)):
+            out[i] = self.recommend(reqs[i], build=builds[i])
+        with self._lock:
+            ranked = rank_block(self._pipeline, self.ranker, [reqs[i] for i in block], self._inputs)
+            for i, (work, scores) in zip(block, ranked, strict=True):
+                out[i] = [] if work is None else self._chosen(work, scores, builds[i])
+        return out
+
+    def _inputs(
+        self, req: RecRequest, qvec: np.ndarray | None = None
+    ) -> tuple[float, UserProfile, np.ndarray, np.ndarray]:
+        """The request's time, profile, excluded and recently pushed rows."""
+        items = self._pipeline.items
+        rows, types, ts = history_arrays(req.history, items.row_of)
         now = to_unix(req.now)
-        rows, types, ts = _history_arrays(req.history, items.row_of)
-        prof = pipe.profile(rows, types, ts, now, qvec)
-        excluded = items.rows_of(req.exclude_item_ids)
-        pushed = items.rows_of(req.recently_pushed)
+        prof = self._pipeline.profile(rows, types, ts, now, qvec)
+        return now, prof, items.rows_of(req.exclude_item_ids), items.rows_of(req.recently_pushed)
+
+    def _work(self, req: RecRequest, query: str, qvec: np.ndarray | None) -> Work | None:
+        """The request's candidates and their features, before the ranker (None: no candidate)."""
+        pipe = self._pipeline
+        now, prof, excluded, pushed = self._inputs(req, qvec)
         hits = self._retriever.search(query, qvec, pipe.index, pipe.label_row, pipe.vectors) if query else None
         if hits is not None and len(hits.rows) == 0:
             hits = None  # nothing matched: the user's history decides, and no reason claims the query
@@ -172,26 +198,39 @@ class RecsModel:
             query_hits=self._query_source(hits, prof),
         )
         if len(cands.rows) == 0:
-            return []
+            return None
+        return Work(req, now, prof, excluded, pushed, cands, x, hits, query)
+
+    def _model_scores(self, work: Work) -> np.ndarray | None:
+        """The ranker's scores of the candidates (None for the "popular" policy, which needs none)."""
+        return None if work.req.policy == "popular" else self.ranker.score(work.x)
+
+    def _chosen(self, work: Work, model_scores: np.ndarray | None, build: int | None) -> list[Candidate]:
+        """The first ``build`` of the top ``req.k`` candidates: the business rules, the order by score
+        and the category quota, each with its reason."""
+        req, cands, prof, now = work.req, work.cands, work.prof, work.now
+        pipe = self._pipeline
+        items = pipe.items
         ok = eligible(
             cands.rows,
             in_stock=items.in_stock,
             cities=items.cities,
             city=req.city,
-            excluded=excluded,
-            recently_pushed=pushed,
+            excluded=work.excluded,
+            recently_pushed=work.pushed,
             bought_last=prof.bought_last,
             repurchase_ok=cands.flags[:, SOURCE_INDEX["repurchase"]] | cands.flags[:, SOURCE_INDEX["cart"]],
             now=now,
             no_rebuy_days=self.config.no_rebuy_days,
         )
-        scores = self._scores(cands, x, hits, ok, req.trigger, req.policy)
+        hits = work.hits
+        scores = self._scores(cands, model_scores, hits, ok, req.trigger, req.policy)
         idx = np.flatnonzero(ok)
         order = idx[np.argsort(-scores[idx], kind="stable")]
         # a query names what it wants: its items are not spread over other categories
         share = 1.0 if hits is not None else self.config.max_category_share
         chosen = diversify(order, items.cat_codes[cands.rows], req.k, share)
-        said = query if hits is not None else None
+        said = work.query if hits is not None else None
         history = HistoryNeighbours(prof, pipe)
         return [self._candidate(cands, int(i), float(scores[i]), history, now, req.city, said) for i in chosen[:build]]
 
@@ -205,14 +244,20 @@ class RecsModel:
         return hits.rows, sims.astype(np.float32)
 
     def _scores(
-        self, cands: Candidates, x: np.ndarray, hits: QueryHits | None, ok: np.ndarray, trigger: str, policy: str
+        self,
+        cands: Candidates,
+        model_scores: np.ndarray | None,
+        hits: QueryHits | None,
+        ok: np.ndarray,
+        trigger: str,
+        policy: str,
     ) -> np.ndarray:
         """Ranker scores (or popularity, for the "popular" policy), or the query's order when a query
         retrieved items; an idle cart's items go first."""
-        if policy == "popular":
+        if policy == "popular" or model_scores is None:
             scores = self._pipeline.stats.pop[cands.rows].astype(np.float64)
         else:
-            scores = self.ranker.score(x)
+            scores = model_scores
         if hits is not None:
             cfg = self.config
             scores = query_led_scores(
@@ -277,39 +322,10 @@ class RecsModel:
         return len(rows)
 
 
-def _history_arrays(history: Any, row_of: dict[str, int]) -> tuple[np.ndarray, list[str], np.ndarray]:
-    """(rows, event types, unix seconds) of the history events on known items."""
-    if history is None or (isinstance(history, pd.DataFrame) and history.empty):
-        return np.zeros(0, dtype=np.int64), [], np.zeros(0)
-    if isinstance(history, pd.DataFrame):
-        return _frame_history(history, row_of)
-    rows: list[int] = []
-    types: list[str] = []
-    tss: list[float] = []
-    for entry in history:
-        if len(entry) != 3:
-            raise InvalidArgument("history entries must be (item_id, event_type, ts)", field="history")
-        iid, et, t = entry
-        r = row_of.get(str(iid)) if iid is not None else None
-        if r is None:
-            continue
-        rows.append(r)
-        types.append(str(et))
-        tss.append(float(t) if isinstance(t, int | float) else to_unix(t))
-    return np.array(rows, dtype=np.int64), types, np.array(tss, dtype=np.float64)
-
-
-def _frame_history(history: pd.DataFrame, row_of: dict[str, int]) -> tuple[np.ndarray, list[str], np.ndarray]:
-    """:func:`_history_arrays` of a frame with ``item_id``, ``event_type`` and ``ts`` columns."""
-    for col in ("item_id", "event_type", "ts"):
-        if col not in history.columns:
-            raise InvalidArgument(f"history is missing column {col!r}", field="history")
-    h = history[history["item_id"].notna()]
-    rows_s = h["item_id"].astype(str).map(row_of)
-    keep = rows_s.notna().to_numpy()
-    ts = unix_seconds(h["ts"])[keep]
-    return (
-        rows_s.to_numpy()[keep].astype(np.int64),
-        h["event_type"].astype(str).to_numpy()[keep].tolist(),
-        np.asarray(ts, dtype=np.float64),
-    )
+def _check(req: RecRequest) -> None:
+    if req.k <= 0:
+        raise InvalidArgument(f"k must be positive, got {req.k}", field="k")
+    if req.trigger not in RANKING_TRIGGERS:
+        raise InvalidArgument(
+            f"unknown trigger {req.trigger!r} (known: {', '.join(RANKING_TRIGGERS)})", field="trigger"
+        )

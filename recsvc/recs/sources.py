@@ -16,6 +16,7 @@ from recsvc.recs.config import RecsConfig
 from recsvc.recs.item_item import neighbour_scores
 from recsvc.recs.item_stats import ItemStats
 from recsvc.recs.profile import UserProfile
+from recsvc.recs.rowsets import unique_rows
 from recsvc.recs.unixtime import DAY
 
 SOURCES: tuple[str, ...] = (
@@ -108,7 +109,7 @@ def cooc_scores(profile: UserProfile, stats: ItemStats) -> tuple[np.ndarray, np.
     nbr, sc = nbr[ok], sc[ok]
     if not len(nbr):
         return _no_cooc()
-    uniq, inv = np.unique(nbr, return_inverse=True)
+    uniq, inv = unique_rows(nbr)
     total = np.bincount(inv, weights=sc, minlength=len(uniq)).astype(np.float32)
     mx = np.zeros(len(uniq), dtype=np.float32)
     np.maximum.at(mx, inv, sc)
@@ -187,7 +188,7 @@ def _merge(
 ) -> Candidates:
     """One row per distinct proposed item, flagged and scored by every source that proposed it."""
     all_rows = np.concatenate([p[1] for p in parts]) if parts else np.zeros(0, dtype=np.int64)
-    uniq, inv = np.unique(all_rows.astype(np.int64), return_inverse=True)
+    uniq, inv = unique_rows(all_rows.astype(np.int64))
     flags = np.zeros((len(uniq), len(SOURCES)), dtype=bool)
     scores = np.zeros((len(uniq), len(SOURCES)), dtype=np.float32)
     pos = 0

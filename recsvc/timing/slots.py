@@ -13,6 +13,7 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -51,14 +52,30 @@ class HourlySlots:
 
     def curve(self) -> Curve:
         """``(slot_start_utc, p)`` of each slot."""
-        return [(self.t0 + timedelta(hours=h), v) for h, v in enumerate(self.p.tolist())]
+        return list(zip(_slot_starts(self.t0, len(self.p)), self.p.tolist(), strict=True))
+
+
+@lru_cache(maxsize=1024)
+def _slot_starts(t0: datetime, hours: int) -> tuple[datetime, ...]:
+    return tuple(t0 + timedelta(hours=h) for h in range(hours))
+
+
+@lru_cache(maxsize=1024)
+def _slot_clock(start_utc: datetime, hours: int, zone: ZoneInfo) -> tuple[datetime, np.ndarray, np.ndarray]:
+    """The first slot start (UTC), and the local hour of week and of day of each slot. Kept for
+    the last instants and zones asked: a batch asks the same ones for every user, a server for
+    every request of the same minute."""
+    local0 = start_utc.astimezone(zone).replace(minute=0, second=0, microsecond=0)
+    t0 = local0.astimezone(UTC)
+    how, hod = local_clock(t0.timestamp() + 3600.0 * np.arange(hours), zone)
+    how.flags.writeable = False
+    hod.flags.writeable = False
+    return t0, how, hod
 
 
 def hourly_slots(week: np.ndarray, adj: np.ndarray, start_utc: datetime, hours: int, zone: ZoneInfo) -> HourlySlots:
     """Propensity of ``hours`` hourly slots in ``zone`` from ``start_utc`` on; uniform if all are 0."""
-    local0 = start_utc.astimezone(zone).replace(minute=0, second=0, microsecond=0)
-    t0 = local0.astimezone(UTC)
-    how, hod = local_clock(t0.timestamp() + 3600.0 * np.arange(hours), zone)
+    t0, how, hod = _slot_clock(start_utc, hours, zone)
     raw = week[how] * adj[hod]
     tot = raw.sum()
     p = raw / tot if tot > 0 else np.full(hours, 1.0 / hours)

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import re
@@ -43,6 +44,9 @@ def test_scoring_and_reasons(trained: Path, synth_events: pd.DataFrame) -> None:
         assert mags[0] == pytest.approx(np.abs(contrib[i, :-1])[has_data].max(), rel=1e-6)
         assert all(r.text and r.feature in FEATURE_NAMES for r in s.reasons)
         assert sum(s.stage_probs.values()) == pytest.approx(1.0)
+    # Without reasons (batch campaigns show none): the same scores and stages.
+    bare = model.score(feats, reasons=False)
+    assert [dataclasses.replace(s, reasons=[]) for s in scores] == bare
     # Column order must not matter; missing columns are refused.
     churn2, _, _ = model.score_arrays(feats[list(reversed(feats.columns))])
     np.testing.assert_allclose(churn, churn2)

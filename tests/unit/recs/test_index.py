@@ -80,3 +80,20 @@ def test_errors_and_edge_cases(tmp_path: Path) -> None:
     (tmp_path / "index_ids.json").unlink()
     with pytest.raises(FailedPrecondition, match=r"index_ids\.json"):
         ItemIndex.load(tmp_path)
+
+
+@pytest.mark.parametrize(("n", "kind"), [(300, "flat"), (5000, "flat"), (3000, "hnsw")])
+def test_many_queries_get_each_querys_own_answer(n: int, kind: str) -> None:
+    """``search_labels_many`` equals ``search_labels`` of each query alone, bit for bit, for each
+    query's own ``k`` (exact search, faiss's flat index, HNSW with a replaced item)."""
+    v = _vecs(n, seed=4)
+    idx = ItemIndex.build([str(i) for i in range(n)], v, config=RecsConfig(hnsw_ef_construction=40), kind=kind)
+    if kind == "hnsw":
+        idx.add(["7"], _vecs(1, seed=5))  # a tombstone: searches over-fetch past it
+    queries = list(_vecs(40, seed=6).astype(np.float32))
+    ks = [5 + (i % 4) * 20 for i in range(40)]
+    many = idx.search_labels_many(queries, ks)
+    for q, k, (labels, scores) in zip(queries, ks, many, strict=True):
+        one_labels, one_scores = idx.search_labels(q, k)
+        np.testing.assert_array_equal(labels, one_labels[0])
+        np.testing.assert_array_equal(scores, one_scores[0])
