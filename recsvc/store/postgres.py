@@ -309,6 +309,20 @@ class PostgresStore:
             return None, (0, 0.0)
         return split_user_and_signature(rows[0])
 
+    def users_and_signatures(
+        self, user_ids: Sequence[str]
+    ) -> dict[str, tuple[dict[str, Any] | None, tuple[int, float]]]:
+        """:meth:`user_and_signature` of each of ``user_ids``: two statements for them all."""
+        ids = list(dict.fromkeys(user_ids))
+        keys = [u for u in ids if "\x00" not in u]  # a NUL byte: no row can match
+        users = {
+            str(r["user_id"]): r
+            for r in self._dicts(f"SELECT {','.join(USER_DB_COLS)} FROM users WHERE user_id = ANY(%s)", (keys,))
+        }
+        sql = "SELECT user_id, COUNT(*) AS n, MAX(ts) AS t FROM events WHERE user_id = ANY(%s) GROUP BY user_id"
+        sigs = {str(r["user_id"]): (int(r["n"]), float(r["t"])) for r in self._dicts(sql, (keys,)) if r["n"]}
+        return {u: (users.get(u), sigs.get(u, (0, 0.0))) for u in ids}
+
     def history_signatures(self) -> dict[str, tuple[int, float]]:
         rows = self._all("SELECT user_id, COUNT(*), MAX(ts) FROM events GROUP BY user_id")
         return {r[0]: (int(r[1]), float(r[2])) for r in rows}

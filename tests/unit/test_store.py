@@ -246,3 +246,17 @@ def test_a_key_no_row_can_have_matches_nothing(store_location: str) -> None:
     s.add_events(_events(("a", "view", "i1")))
     assert s.events_for_user("\x00nobody").empty and s.get_user("\x00x") is None and s.get_item("\x00") is None
     s.close()
+
+
+def test_users_and_signatures_are_each_users_own_reads(store_location: str) -> None:
+    s = open_store(store_location)
+    s.add_events(_events(("a", "view", "i1"), ("a", "purchase", "i2")))
+    s.add_events([_row("x1", user="b")])
+    s.upsert_users(pd.DataFrame([{"user_id": "a", "timezone": "Asia/Shanghai"}, {"user_id": "c", "locale": "zh-CN"}]))
+    # a row and events, events only, a row only, neither, a repeated id and a key no row can match
+    ids = ["a", "b", "c", "nobody", "a", "bad\x00id"]
+    found = s.users_and_signatures(ids)
+    assert list(found) == ["a", "b", "c", "nobody", "bad\x00id"]
+    assert found == {u: s.user_and_signature(u) for u in ids}
+    assert s.users_and_signatures([]) == {}
+    s.close()
