@@ -18,9 +18,9 @@ from typing import Any
 
 from recsvc.engine import scoring
 from recsvc.engine.engine import Engine
-from recsvc.engine.history import Signature
+from recsvc.engine.history import DigestCache, Signature
 from recsvc.engine.models import ModelSet
-from recsvc.engine.prefetch import ChunkReads
+from recsvc.engine.prefetch import ChunkReads, PrefetchedHistory
 from recsvc.engine.types import LifecycleView, RecommendQuery, RecommendResult
 from recsvc.engine.user_state import UserEntry, UserStates
 from recsvc.frequency.caps import CapState
@@ -60,6 +60,7 @@ class BatchEngine(Engine):
         self._chunk_states = _ChunkStates(self.store, lambda: self.settings)
         self._states = self._chunk_states
         self._reads = ChunkReads()
+        self._digests = DigestCache(PrefetchedHistory(self.store, self._reads), lambda: self.settings.engine)
 
     def recommend_many(
         self,

@@ -11,6 +11,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 from recsvc.copy.facts import cart_items
 from recsvc.frequency.channels import ChannelStats, channel_stats_from
@@ -52,11 +53,21 @@ class Digest:
         return frozenset(i for i, at in self.pushes if at >= ts)
 
 
+class HistoryReads(Protocol):
+    """The store reads a digest is made of (an :class:`~recsvc.store.EventStore` has them)."""
+
+    def history_signature(self, user_id: str) -> Signature: ...
+
+    def history_rows(self, user_id: str, *, limit: int = 500) -> list[HistoryRow]: ...
+
+    def feedback_rows(self, user_id: str, *, limit: int = 100) -> list[tuple[float, str | None, str | None]]: ...
+
+
 class DigestCache:
     """The :class:`Digest` of recently seen users, least recently used dropped first; it holds as
     many users as the candidate cache (``engine.candidate_cache_size``)."""
 
-    def __init__(self, store: EventStore, config: Callable[[], EngineConfig]) -> None:
+    def __init__(self, store: HistoryReads, config: Callable[[], EngineConfig]) -> None:
         self._store = store
         self._config = config  # read per call: the engine's settings in force
         self._digests: OrderedDict[str, Digest] = OrderedDict()

@@ -31,6 +31,8 @@ from recsvc.store.rows import (
     ITEM_DB_COLS,
     USER_DB_COLS,
     Derive,
+    FeedbackRow,
+    HistoryRow,
     IngestResult,
     event_import_rows,
     event_row_values,
@@ -296,6 +298,36 @@ class PostgresStore:
             (user_id, limit),
         )
         return [(float(r[0]), r[1], r[2]) for r in reversed(rows)]
+
+    def latest_rows_of(
+        self, user_ids: Sequence[str], *, history_limit: int = 500, feedback_limit: int = 100
+    ) -> tuple[dict[str, list[HistoryRow]], dict[str, list[FeedbackRow]]]:
+        """:meth:`history_rows` and :meth:`feedback_rows` of each of ``user_ids``: two statements for
+        them all, each running the per-user read for every id (so the rows come in its order)."""
+        ids = list(dict.fromkeys(user_ids))
+        keys = [u for u in ids if "\x00" not in u]  # a NUL byte: no row can match
+        history: dict[str, list[HistoryRow]] = {u: [] for u in ids}
+        feedback: dict[str, list[FeedbackRow]] = {u: [] for u in ids}
+        # No outer ORDER BY: each user's rows come as the per-user read returns them (newest first).
+        sql = (
+            "SELECT u.uid, h.item_id, h.event_type, h.ts, h.channel FROM unnest(%s::text[]) AS u(uid) "
+            "CROSS JOIN LATERAL (SELECT item_id, event_type, ts, channel FROM events WHERE user_id=u.uid "
+            "ORDER BY ts DESC LIMIT %s) h"
+        )
+        for r in self._all(sql, (keys, history_limit)):
+            history[r[0]].append((r[1], r[2], float(r[3]), r[4]))
+        sql = (
+            "SELECT u.uid, h.ts, h.item_id, h.payload FROM unnest(%s::text[]) AS u(uid) "
+            "CROSS JOIN LATERAL (SELECT ts, item_id, payload FROM events WHERE user_id=u.uid "
+            "AND event_type='feedback' ORDER BY ts DESC LIMIT %s) h"
+        )
+        for r in self._all(sql, (keys, feedback_limit)):
+            feedback[r[0]].append((float(r[1]), r[2], r[3]))
+        for h in history.values():
+            h.reverse()  # oldest first
+        for f in feedback.values():
+            f.reverse()
+        return history, feedback
 
     def history_signature(self, user_id: str) -> tuple[int, float]:
         row = self._one("SELECT COUNT(*), MAX(ts) FROM events WHERE user_id=%s", (user_id,))

@@ -7,7 +7,7 @@ from typing import Any, Protocol
 
 import pandas as pd
 
-from recsvc.store.rows import Derive, IngestResult
+from recsvc.store.rows import Derive, FeedbackRow, HistoryRow, IngestResult
 
 
 class EventStore(Protocol):
@@ -40,6 +40,10 @@ class EventStore(Protocol):
     def history_rows(self, user_id: str, *, limit: int = 500) -> list[tuple[str | None, str, float, str | None]]: ...
 
     def feedback_rows(self, user_id: str, *, limit: int = 100) -> list[tuple[float, str | None, str | None]]: ...
+
+    def latest_rows_of(
+        self, user_ids: Sequence[str], *, history_limit: int = 500, feedback_limit: int = 100
+    ) -> tuple[dict[str, list[HistoryRow]], dict[str, list[FeedbackRow]]]: ...
 
     def history_signature(self, user_id: str) -> tuple[int, float]: ...
 
