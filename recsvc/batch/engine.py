@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from recsvc.engine import scoring
+from recsvc.engine.candidates import CandidateCache
 from recsvc.engine.engine import Engine
 from recsvc.engine.history import DigestCache, Signature
 from recsvc.engine.models import ModelSet
@@ -60,7 +61,9 @@ class BatchEngine(Engine):
         self._chunk_states = _ChunkStates(self.store, lambda: self.settings)
         self._states = self._chunk_states
         self._reads = ChunkReads()
-        self._digests = DigestCache(PrefetchedHistory(self.store, self._reads), lambda: self.settings.engine)
+        history = PrefetchedHistory(self.store, self._reads)
+        self._digests = DigestCache(history, lambda: self.settings.engine)
+        self._candidates = CandidateCache(history, lambda: self.settings.engine, self._catalog.version, self._counters)
 
     def recommend_many(
         self,

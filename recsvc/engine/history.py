@@ -16,7 +16,6 @@ from typing import Protocol
 from recsvc.copy.facts import cart_items
 from recsvc.frequency.channels import ChannelStats, channel_stats_from
 from recsvc.settings import EngineConfig
-from recsvc.store import EventStore
 
 # How many of a user's most recent events a request reads: the recs model's history, the items
 # pushed lately, channel statistics and the profile's recent items. Lifecycle scores and engagement
@@ -27,8 +26,18 @@ Signature = tuple[int, float]  # (number of the user's events, time of the last 
 HistoryRow = tuple[str | None, str, float, str | None]  # (item_id, event_type, unix ts, channel): Store.history_rows
 
 
+class HistoryReads(Protocol):
+    """The store reads a digest is made of (an :class:`~recsvc.store.EventStore` has them)."""
+
+    def history_signature(self, user_id: str) -> Signature: ...
+
+    def history_rows(self, user_id: str, *, limit: int = 500) -> list[HistoryRow]: ...
+
+    def feedback_rows(self, user_id: str, *, limit: int = 100) -> list[tuple[float, str | None, str | None]]: ...
+
+
 def recs_history(
-    store: EventStore, user_id: str, rows: Sequence[HistoryRow] | None = None
+    store: HistoryReads, user_id: str, rows: Sequence[HistoryRow] | None = None
 ) -> list[tuple[str, str, float]]:
     """The user's recent ``(item_id, event_type, ts)`` with an item, oldest first (recs input), from
     ``rows`` when the caller already read them (the user's latest :data:`HISTORY_LIMIT`), else read here."""
@@ -51,16 +60,6 @@ class Digest:
     def pushed_since(self, ts: float) -> frozenset[str]:
         """Items pushed to the user at or after unix time ``ts``."""
         return frozenset(i for i, at in self.pushes if at >= ts)
-
-
-class HistoryReads(Protocol):
-    """The store reads a digest is made of (an :class:`~recsvc.store.EventStore` has them)."""
-
-    def history_signature(self, user_id: str) -> Signature: ...
-
-    def history_rows(self, user_id: str, *, limit: int = 500) -> list[HistoryRow]: ...
-
-    def feedback_rows(self, user_id: str, *, limit: int = 100) -> list[tuple[float, str | None, str | None]]: ...
 
 
 class DigestCache:

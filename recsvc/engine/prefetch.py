@@ -37,9 +37,9 @@ class ChunkReads:
         self._local.now = now
         found = caps.users_and_states(store, user_ids, now)
         self._local.found = found
-        known = [u for u, (_, sig, _) in found.items() if sig[0] > 0]  # no events: no rows to read
+        # Users without events too: their (empty) history is read for ranking, though not for a digest.
         self._local.history, self._local.feedback = store.latest_rows_of(
-            known, history_limit=HISTORY_LIMIT, feedback_limit=FEEDBACK_LIMIT
+            list(found), history_limit=HISTORY_LIMIT, feedback_limit=FEEDBACK_LIMIT
         )
 
     def take(self, user_id: str, now: datetime) -> UserAndState | None:
