@@ -11,14 +11,20 @@ computed by the single-process run.
 from __future__ import annotations
 
 import gc
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from recsvc.engine import scoring
+from recsvc.engine.candidates import CandidateCache
 from recsvc.engine.engine import Engine
+from recsvc.engine.history import DigestCache, Signature
 from recsvc.engine.models import ModelSet
+from recsvc.engine.prefetch import ChunkReads, PrefetchedHistory
+from recsvc.engine.types import LifecycleView, RecommendQuery, RecommendResult
 from recsvc.engine.user_state import UserEntry, UserStates
+from recsvc.frequency.caps import CapState
 from recsvc.recs.embeddings import SentenceTransformerEncoder
 from recsvc.settings import Settings
 
@@ -54,6 +60,28 @@ class BatchEngine(Engine):
         super().__init__(settings, encoder=SentenceTransformerEncoder(settings.recs.embedding_model or None, lazy=True))
         self._chunk_states = _ChunkStates(self.store, lambda: self.settings)
         self._states = self._chunk_states
+        self._reads = ChunkReads()
+        history = PrefetchedHistory(self.store, self._reads)
+        self._digests = DigestCache(history, lambda: self.settings.engine)
+        self._candidates = CandidateCache(history, lambda: self.settings.engine, self._catalog.version, self._counters)
+
+    def recommend_many(
+        self,
+        queries: Sequence[RecommendQuery],
+        keep: Callable[[dict[str, Any], LifecycleView, str], bool] | None = None,
+    ) -> list[RecommendResult | None]:
+        """:meth:`Engine.recommend_many`, with the users' rows, signatures and cap states read for all
+        of them at once (when they share one time, as a chunk's queries do)."""
+        times = {q.now for q in queries}
+        if len(times) == 1:
+            self._reads.fill(self.caps, self.store, [q.user_id for q in queries], times.pop())
+        try:
+            return super().recommend_many(queries, keep)
+        finally:
+            self._reads.clear()
+
+    def _user_and_state(self, q: RecommendQuery) -> tuple[dict[str, Any] | None, Signature, CapState]:
+        return self._reads.take(q.user_id, q.now) or super()._user_and_state(q)
 
     def load_models(self, paths: dict[str, Path] | None = None) -> None:
         """Load the models, and compile the products ranker to native trees: a batch scores every
@@ -74,7 +102,7 @@ class BatchEngine(Engine):
         the ``user_state`` and ``recommend`` calls on them that follow. ``reasons=False`` leaves out
         the churn reasons (a campaign's rows show none; its scores, stages and rows are the same)."""
         models = self.models
-        sigs = {u: self.store.history_signature(u) for u in user_ids}
+        sigs = {u: sig for u, (_, sig) in self.store.users_and_signatures(user_ids).items()}
         known = [u for u, sig in sigs.items() if sig[0] > 0]
         freq = self.settings.frequency
         states = scoring.score_users(self.store, models, known, as_of, freq, reasons=reasons) if known else {}

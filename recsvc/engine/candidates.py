@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from recsvc.engine.counters import Counters, Version
-from recsvc.engine.history import HistoryRow, Signature, recs_history
+from recsvc.engine.history import HistoryReads, HistoryRow, Signature, recs_history
 from recsvc.engine.models import ModelSet
 from recsvc.recs.reasons import Reason
 from recsvc.recs.serving import Candidate, RecRequest
@@ -41,7 +41,7 @@ class CandidateCache:
     """Ranked candidates per ``(user, city, trigger, stage, cart)``, least recently used dropped first."""
 
     def __init__(
-        self, store: EventStore, config: Callable[[], EngineConfig], items_version: Version, counters: Counters
+        self, store: HistoryReads, config: Callable[[], EngineConfig], items_version: Version, counters: Counters
     ) -> None:
         self._store = store
         self._config = config  # read per call: the engine's settings in force

@@ -316,7 +316,7 @@ class Engine:
         self.sync_items()
         models = self.models  # one model set for the whole request, even if a swap happens meanwhile
         # The user, history signature, opt-outs and cap facts: one round trip on PostgreSQL.
-        found, sig, caps_state = self.caps.user_and_state(self.store, q.user_id, q.now)
+        found, sig, caps_state = self._user_and_state(q)
         user = found or {}
         digest = self._digests.get(q.user_id, sig)
         rows = self._digests.last_rows(q.user_id, digest.sig)  # read for the digest just now, if at all
@@ -325,6 +325,11 @@ class Engine:
         treat = self.experiments.treatment(q.user_id, segment_row(lifecycle, tier, audience), q.now)
         effects, survey = user_feedback(self.store, self.caps, digest, q, audience, self.settings.feedback)
         return _Prepared(q, models, user, digest, rows, lifecycle, tier, audience, treat, effects, survey, caps_state)
+
+    def _user_and_state(self, q: RecommendQuery) -> tuple[dict[str, Any] | None, Signature, CapState]:
+        """The user's row, history signature and cap state at ``q.now`` (a batch engine may serve them
+        from reads made for its whole chunk)."""
+        return self.caps.user_and_state(self.store, q.user_id, q.now)
 
     def _answer(self, p: _Prepared, cands: list[Candidate], deadline_s: float | None, t0: float) -> RecommendResult:
         """The rest of ``Recommend`` once the candidates are ranked: channel, slot, caps, copy, booking."""

@@ -11,11 +11,11 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 from recsvc.copy.facts import cart_items
 from recsvc.frequency.channels import ChannelStats, channel_stats_from
 from recsvc.settings import EngineConfig
-from recsvc.store import EventStore
 
 # How many of a user's most recent events a request reads: the recs model's history, the items
 # pushed lately, channel statistics and the profile's recent items. Lifecycle scores and engagement
@@ -26,8 +26,18 @@ Signature = tuple[int, float]  # (number of the user's events, time of the last 
 HistoryRow = tuple[str | None, str, float, str | None]  # (item_id, event_type, unix ts, channel): Store.history_rows
 
 
+class HistoryReads(Protocol):
+    """The store reads a digest is made of (an :class:`~recsvc.store.EventStore` has them)."""
+
+    def history_signature(self, user_id: str) -> Signature: ...
+
+    def history_rows(self, user_id: str, *, limit: int = 500) -> list[HistoryRow]: ...
+
+    def feedback_rows(self, user_id: str, *, limit: int = 100) -> list[tuple[float, str | None, str | None]]: ...
+
+
 def recs_history(
-    store: EventStore, user_id: str, rows: Sequence[HistoryRow] | None = None
+    store: HistoryReads, user_id: str, rows: Sequence[HistoryRow] | None = None
 ) -> list[tuple[str, str, float]]:
     """The user's recent ``(item_id, event_type, ts)`` with an item, oldest first (recs input), from
     ``rows`` when the caller already read them (the user's latest :data:`HISTORY_LIMIT`), else read here."""
@@ -56,7 +66,7 @@ class DigestCache:
     """The :class:`Digest` of recently seen users, least recently used dropped first; it holds as
     many users as the candidate cache (``engine.candidate_cache_size``)."""
 
-    def __init__(self, store: EventStore, config: Callable[[], EngineConfig]) -> None:
+    def __init__(self, store: HistoryReads, config: Callable[[], EngineConfig]) -> None:
         self._store = store
         self._config = config  # read per call: the engine's settings in force
         self._digests: OrderedDict[str, Digest] = OrderedDict()

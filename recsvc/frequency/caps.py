@@ -223,6 +223,40 @@ class CapState:
         return CapFacts(unsubscribed, self.dismissals, self.negatives, self.too_many, list(self.sends))
 
 
+def _states_of(cur: Cursor, ids: list[str], now: float, cfg: FrequencyConfig) -> dict[str, CapState]:
+    """:meth:`CapLedger._state` of at most 500 users, with the same statements over ``user_id IN``."""
+    marks = ",".join("?" * len(ids))
+    opted: dict[str, set[str]] = {}
+    for uid, ch in cur.execute(f"SELECT user_id, channel FROM unsubscribes WHERE user_id IN ({marks})", ids):
+        opted.setdefault(str(uid), set()).add(str(ch))
+    counts: dict[str, dict[str, int]] = {}
+    sql = (
+        f"SELECT user_id, kind, COUNT(*) FROM feedback WHERE user_id IN ({marks}) AND ts>=? AND ts<=? "
+        "GROUP BY user_id, kind"
+    )
+    for uid, kind, n in cur.execute(sql, (*ids, now - cfg.penalty_days * 86400.0, now)):
+        counts.setdefault(str(uid), {})[kind] = n
+    sql = f"SELECT DISTINCT user_id FROM feedback WHERE user_id IN ({marks}) AND kind='too_many' AND ts>=? AND ts<=?"
+    too_many = {str(r[0]) for r in cur.execute(sql, (*ids, now - cfg.too_many_days * 86400.0, now))}
+    sends: dict[str, list[float]] = {}
+    sql = f"SELECT user_id, ts FROM sends WHERE user_id IN ({marks}) AND ts>? ORDER BY user_id, ts"
+    for uid, ts in cur.execute(sql, (*ids, now - WEEK)):
+        sends.setdefault(str(uid), []).append(float(ts))
+    out = {}
+    for uid in ids:
+        n = counts.get(uid, {})
+        out[uid] = CapState(
+            uid,
+            now,
+            frozenset(opted.get(uid, ())),
+            int(n.get("dismissal", 0)),
+            int(n.get("negative", 0)),
+            uid in too_many,
+            tuple(sends.get(uid, ())),
+        )
+    return out
+
+
 class CapLedger:
     """Planned sends, feedback and unsubscribes in one SQLite file; safe across threads and processes."""
 
@@ -418,6 +452,23 @@ class CapLedger:
         on PostgreSQL when ``store`` holds the ledger's tables)."""
         found, sig = store.user_and_signature(user_id)
         return found, sig, self.cap_state(user_id, now_utc)
+
+    def cap_states(self, user_ids: Sequence[str], now_utc: datetime) -> dict[str, CapState]:
+        """:meth:`cap_state` of each of ``user_ids`` at ``now_utc``, four statements per 500 users (a
+        batch chunk reads its users' states together instead of four statements per user)."""
+        now = _secs(now_utc, "now_utc")
+        ids = [str(u) for u in dict.fromkeys(user_ids)]
+        with self._read() as cur:
+            parts = [_states_of(cur, ids[i : i + 500], now, self.config) for i in range(0, len(ids), 500)]
+        return {u: s for part in parts for u, s in part.items()}
+
+    def users_and_states(
+        self, store: EventStore, user_ids: Sequence[str], now_utc: datetime
+    ) -> dict[str, tuple[dict[str, Any] | None, tuple[int, float], CapState]]:
+        """:meth:`user_and_state` of each of ``user_ids``, read together."""
+        found = store.users_and_signatures(user_ids)
+        states = self.cap_states(user_ids, now_utc)
+        return {u: (user, sig, states[str(u)]) for u, (user, sig) in found.items()}
 
     def verdict(
         self, state: CapState, channel: str, tier: EngagementTier | int, *, key_moment: bool = False

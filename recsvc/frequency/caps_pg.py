@@ -13,6 +13,7 @@ reservation's reason is then worked out by the shared verdict code, under the sa
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -97,6 +98,19 @@ FROM (
          COUNT(*) FILTER (WHERE kind = 'negative') AS negatives
   FROM feedback WHERE user_id = %s AND ts >= %s AND ts <= %s
 ) f
+"""
+# The same reads for many users at once: one row per user id of the array.
+_STATES = """
+SELECT u.uid AS _uid,
+  ARRAY(SELECT channel FROM unsubscribes WHERE user_id = u.uid) AS _opted_out,
+  (SELECT COUNT(*) FROM feedback WHERE user_id = u.uid AND kind = 'dismissal' AND ts >= %(since)s AND ts <= %(now)s)
+    AS _dismissals,
+  (SELECT COUNT(*) FROM feedback WHERE user_id = u.uid AND kind = 'negative' AND ts >= %(since)s AND ts <= %(now)s)
+    AS _negatives,
+  EXISTS (SELECT 1 FROM feedback WHERE user_id = u.uid AND kind = 'too_many' AND ts >= %(too_many_since)s
+          AND ts <= %(now)s) AS _too_many,
+  ARRAY(SELECT ts FROM sends WHERE user_id = u.uid AND ts > %(week_ago)s ORDER BY ts) AS _sends
+FROM unnest(%(uids)s::text[]) AS u(uid)
 """
 _STATE_COLUMNS = ("_opted_out", "_dismissals", "_negatives", "_too_many", "_sends")
 _USER_AND_STATE = user_and_signature_sql(also=_STATE)
@@ -218,6 +232,26 @@ class PgCapLedger(CapLedger):
         assert row is not None  # a row of aggregates: always exactly one
         found, sig = split_user_and_signature(row)
         return found, sig, _cap_state(uid, now, tuple(row[c] for c in _STATE_COLUMNS))
+
+    def cap_states(self, user_ids: Sequence[str], now_utc: datetime) -> dict[str, CapState]:
+        """:meth:`cap_state` of each of ``user_ids``: one statement for them all."""
+        now = _secs(now_utc, "now_utc")
+        ids = [str(u) for u in dict.fromkeys(user_ids)]
+        keys = [u for u in ids if "\x00" not in u]  # a NUL byte: no row can match, nothing is stored
+        cfg = self.config
+        params = {
+            "uids": keys,
+            "now": now,
+            "since": now - cfg.penalty_days * 86400.0,
+            "too_many_since": now - cfg.too_many_days * 86400.0,
+            "week_ago": now - WEEK,
+        }
+        with self._store.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+            cur.execute(_STATES, params)
+            rows = cur.fetchall()
+        found = {str(r["_uid"]): _cap_state(str(r["_uid"]), now, [r[c] for c in _STATE_COLUMNS]) for r in rows}
+        empty = _cap_state("", now, [(), 0, 0, False, ()])
+        return {u: found.get(u) or dataclasses.replace(empty, user_id=u) for u in ids}
 
     def _state_params(self, uid: str, now: float) -> tuple[Any, ...]:
         cfg = self.config

@@ -31,6 +31,8 @@ from recsvc.store.rows import (
     ITEM_DB_COLS,
     USER_DB_COLS,
     Derive,
+    FeedbackRow,
+    HistoryRow,
     IngestResult,
     event_import_rows,
     event_row_values,
@@ -297,6 +299,36 @@ class PostgresStore:
         )
         return [(float(r[0]), r[1], r[2]) for r in reversed(rows)]
 
+    def latest_rows_of(
+        self, user_ids: Sequence[str], *, history_limit: int = 500, feedback_limit: int = 100
+    ) -> tuple[dict[str, list[HistoryRow]], dict[str, list[FeedbackRow]]]:
+        """:meth:`history_rows` and :meth:`feedback_rows` of each of ``user_ids``: two statements for
+        them all, each running the per-user read for every id (so the rows come in its order)."""
+        ids = list(dict.fromkeys(user_ids))
+        keys = [u for u in ids if "\x00" not in u]  # a NUL byte: no row can match
+        history: dict[str, list[HistoryRow]] = {u: [] for u in ids}
+        feedback: dict[str, list[FeedbackRow]] = {u: [] for u in ids}
+        # No outer ORDER BY: each user's rows come as the per-user read returns them (newest first).
+        sql = (
+            "SELECT u.uid, h.item_id, h.event_type, h.ts, h.channel FROM unnest(%s::text[]) AS u(uid) "
+            "CROSS JOIN LATERAL (SELECT item_id, event_type, ts, channel FROM events WHERE user_id=u.uid "
+            "ORDER BY ts DESC LIMIT %s) h"
+        )
+        for r in self._all(sql, (keys, history_limit)):
+            history[r[0]].append((r[1], r[2], float(r[3]), r[4]))
+        sql = (
+            "SELECT u.uid, h.ts, h.item_id, h.payload FROM unnest(%s::text[]) AS u(uid) "
+            "CROSS JOIN LATERAL (SELECT ts, item_id, payload FROM events WHERE user_id=u.uid "
+            "AND event_type='feedback' ORDER BY ts DESC LIMIT %s) h"
+        )
+        for r in self._all(sql, (keys, feedback_limit)):
+            feedback[r[0]].append((float(r[1]), r[2], r[3]))
+        for h in history.values():
+            h.reverse()  # oldest first
+        for f in feedback.values():
+            f.reverse()
+        return history, feedback
+
     def history_signature(self, user_id: str) -> tuple[int, float]:
         row = self._one("SELECT COUNT(*), MAX(ts) FROM events WHERE user_id=%s", (user_id,))
         return (int(row[0]), float(row[1])) if row[0] else (0, 0.0)
@@ -308,6 +340,20 @@ class PostgresStore:
         if not rows:  # a NUL byte in the id: no such user
             return None, (0, 0.0)
         return split_user_and_signature(rows[0])
+
+    def users_and_signatures(
+        self, user_ids: Sequence[str]
+    ) -> dict[str, tuple[dict[str, Any] | None, tuple[int, float]]]:
+        """:meth:`user_and_signature` of each of ``user_ids``: two statements for them all."""
+        ids = list(dict.fromkeys(user_ids))
+        keys = [u for u in ids if "\x00" not in u]  # a NUL byte: no row can match
+        users = {
+            str(r["user_id"]): r
+            for r in self._dicts(f"SELECT {','.join(USER_DB_COLS)} FROM users WHERE user_id = ANY(%s)", (keys,))
+        }
+        sql = "SELECT user_id, COUNT(*) AS n, MAX(ts) AS t FROM events WHERE user_id = ANY(%s) GROUP BY user_id"
+        sigs = {str(r["user_id"]): (int(r["n"]), float(r["t"])) for r in self._dicts(sql, (keys,)) if r["n"]}
+        return {u: (users.get(u), sigs.get(u, (0, 0.0))) for u in ids}
 
     def history_signatures(self) -> dict[str, tuple[int, float]]:
         rows = self._all("SELECT user_id, COUNT(*), MAX(ts) FROM events GROUP BY user_id")

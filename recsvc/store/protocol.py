@@ -7,7 +7,7 @@ from typing import Any, Protocol
 
 import pandas as pd
 
-from recsvc.store.rows import Derive, IngestResult
+from recsvc.store.rows import Derive, FeedbackRow, HistoryRow, IngestResult
 
 
 class EventStore(Protocol):
@@ -41,9 +41,17 @@ class EventStore(Protocol):
 
     def feedback_rows(self, user_id: str, *, limit: int = 100) -> list[tuple[float, str | None, str | None]]: ...
 
+    def latest_rows_of(
+        self, user_ids: Sequence[str], *, history_limit: int = 500, feedback_limit: int = 100
+    ) -> tuple[dict[str, list[HistoryRow]], dict[str, list[FeedbackRow]]]: ...
+
     def history_signature(self, user_id: str) -> tuple[int, float]: ...
 
     def user_and_signature(self, user_id: str) -> tuple[dict[str, Any] | None, tuple[int, float]]: ...
+
+    def users_and_signatures(
+        self, user_ids: Sequence[str]
+    ) -> dict[str, tuple[dict[str, Any] | None, tuple[int, float]]]: ...
 
     def history_signatures(self) -> dict[str, tuple[int, float]]: ...
 

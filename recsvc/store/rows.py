@@ -18,6 +18,9 @@ EVENT_DB_COLS = ("event_id", *(c for c in EVENT_COLUMNS if c != "event_id"))
 ITEM_DB_COLS = (*ITEM_COLUMNS, "attributes", "updated_at")
 USER_DB_COLS = (*USER_COLUMNS, "attributes")
 
+HistoryRow = tuple[str | None, str, float, str | None]  # (item_id, event_type, unix ts, channel): history_rows
+FeedbackRow = tuple[float, str | None, str | None]  # (unix ts, item_id, payload): feedback_rows
+
 # Writes state derived from newly stored events with the store's own cursor, inside the transaction
 # that stores them; the cursor is the backend's (sqlite3 or psycopg), paired with a matching ledger.
 Derive = Callable[[Any, Sequence[dict[str, Any]]], None]

@@ -27,6 +27,8 @@ from recsvc.store.rows import (
     ITEM_DB_COLS,
     USER_DB_COLS,
     Derive,
+    FeedbackRow,
+    HistoryRow,
     IngestResult,
     event_import_rows,
     event_row_values,
@@ -296,6 +298,34 @@ class SQLiteStore:
         )
         return [(float(r[0]), r[1], r[2]) for r in reversed(rows)]
 
+    def latest_rows_of(
+        self, user_ids: Sequence[str], *, history_limit: int = 500, feedback_limit: int = 100
+    ) -> tuple[dict[str, list[HistoryRow]], dict[str, list[FeedbackRow]]]:
+        """:meth:`history_rows` and :meth:`feedback_rows` of each of ``user_ids``, in two statements per
+        500 users. A forward scan of the ``(user_id, ts)`` index gives each user's events oldest first,
+        those of one time in ``seq`` order: the per-user reads' backward scan, reversed. (No window
+        function: SQLite sorts for one, which costs more than the few extra rows of the longest
+        histories.)"""
+        ids = list(dict.fromkeys(user_ids))
+        history: dict[str, list[HistoryRow]] = {u: [] for u in ids}
+        feedback: dict[str, list[FeedbackRow]] = {u: [] for u in ids}
+        for start in range(0, len(ids), 500):  # SQLite allows at most 999 parameters per statement
+            chunk = ids[start : start + 500]
+            where = f"WHERE user_id IN ({','.join('?' * len(chunk))})"
+            conn = self._conn()
+            sql = f"SELECT user_id, item_id, event_type, ts, channel FROM events {where} ORDER BY user_id, ts, seq"
+            for r in conn.execute(sql, chunk):
+                history[r[0]].append((r[1], r[2], float(r[3]), r[4]))
+            sql = f"SELECT user_id, ts, item_id, payload FROM events {where} AND event_type='feedback' "
+            sql += "ORDER BY user_id, ts, seq"
+            for r in conn.execute(sql, chunk):
+                feedback[r[0]].append((float(r[1]), r[2], r[3]))
+        for h in history.values():
+            del h[: max(0, len(h) - history_limit)]  # the latest ``history_limit``
+        for f in feedback.values():
+            del f[: max(0, len(f) - feedback_limit)]
+        return history, feedback
+
     def history_signature(self, user_id: str) -> tuple[int, float]:
         """(number of events, last event time) of one user: changes whenever an event is added, and
         costs one read of the (user_id, ts) index instead of the rows."""
@@ -305,6 +335,27 @@ class SQLiteStore:
     def user_and_signature(self, user_id: str) -> tuple[dict[str, Any] | None, tuple[int, float]]:
         """:meth:`get_user` and :meth:`history_signature` (both local reads of one file here)."""
         return self.get_user(user_id), self.history_signature(user_id)
+
+    def users_and_signatures(
+        self, user_ids: Sequence[str]
+    ) -> dict[str, tuple[dict[str, Any] | None, tuple[int, float]]]:
+        """:meth:`user_and_signature` of each of ``user_ids``, in two statements per 500 users (a batch
+        chunk reads its users once instead of twice per user)."""
+        ids = list(dict.fromkeys(user_ids))
+        users: dict[str, dict[str, Any]] = {}
+        sigs: dict[str, tuple[int, float]] = {}
+        cols = ",".join(USER_DB_COLS)
+        for start in range(0, len(ids), 500):  # SQLite allows at most 999 parameters per statement
+            chunk = ids[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            conn = self._conn()
+            users.update(
+                (str(r["user_id"]), dict(r))
+                for r in conn.execute(f"SELECT {cols} FROM users WHERE user_id IN ({marks})", chunk)
+            )
+            sql = f"SELECT user_id, COUNT(*), MAX(ts) FROM events WHERE user_id IN ({marks}) GROUP BY user_id"
+            sigs.update((str(r[0]), (int(r[1]), float(r[2]))) for r in conn.execute(sql, chunk) if r[1])
+        return {u: (users.get(u), sigs.get(u, (0, 0.0))) for u in ids}
 
     def history_signatures(self) -> dict[str, tuple[int, float]]:
         """:meth:`history_signature` of every user with events, in one query."""

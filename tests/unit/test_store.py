@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import sqlite3
 import subprocess
@@ -245,4 +246,37 @@ def test_a_key_no_row_can_have_matches_nothing(store_location: str) -> None:
     s = open_store(store_location)
     s.add_events(_events(("a", "view", "i1")))
     assert s.events_for_user("\x00nobody").empty and s.get_user("\x00x") is None and s.get_item("\x00") is None
+    s.close()
+
+
+def test_users_and_signatures_are_each_users_own_reads(store_location: str) -> None:
+    s = open_store(store_location)
+    s.add_events(_events(("a", "view", "i1"), ("a", "purchase", "i2")))
+    s.add_events([_row("x1", user="b")])
+    s.upsert_users(pd.DataFrame([{"user_id": "a", "timezone": "Asia/Shanghai"}, {"user_id": "c", "locale": "zh-CN"}]))
+    # a row and events, events only, a row only, neither, a repeated id and a key no row can match
+    ids = ["a", "b", "c", "nobody", "a", "bad\x00id"]
+    found = s.users_and_signatures(ids)
+    assert list(found) == ["a", "b", "c", "nobody", "bad\x00id"]
+    assert found == {u: s.user_and_signature(u) for u in ids}
+    assert s.users_and_signatures([]) == {}
+    s.close()
+
+
+def test_latest_rows_of_many_users_are_each_users_own_reads(store_location: str) -> None:
+    s = open_store(store_location)
+    fb = json.dumps({"rating": 1, "reasons": ["too_many"]})
+    rows = [_row(f"a{n}", user="a") | {"ts": 1_700_000_000.0 + n // 3, "item_id": f"i{n}"} for n in range(9)]
+    rows += [_row("a-f1", user="a") | {"event_type": "feedback", "payload": fb, "ts": 1_700_000_001.0}]
+    rows += [_row("a-f2", user="a") | {"event_type": "feedback", "payload": fb, "ts": 1_700_000_001.0}]
+    rows += [_row("b1", user="b"), _row("c-f", user="c") | {"event_type": "feedback", "payload": fb}]
+    s.add_events(rows)  # events of one time (ties), more than the limits, feedback only, none
+    ids = ["a", "b", "c", "nobody", "a", "bad\x00id"]
+    for h_limit, f_limit in ((500, 100), (4, 1)):
+        history, feedback = s.latest_rows_of(ids, history_limit=h_limit, feedback_limit=f_limit)
+        assert list(history) == list(feedback) == list(dict.fromkeys(ids))
+        assert history == {u: s.history_rows(u, limit=h_limit) for u in ids}
+        assert feedback == {u: s.feedback_rows(u, limit=f_limit) for u in ids}
+    assert len(s.latest_rows_of(["a"], history_limit=4)[0]["a"]) == 4
+    assert s.latest_rows_of([]) == ({}, {})
     s.close()

@@ -226,3 +226,35 @@ def test_the_user_and_its_cap_state_are_the_separate_reads(
             assert state == ledger.cap_state(uid, now), (uid, now)
     assert ledger.user_and_state(store, "u", NOW)[0]["locale"] == "zh-CN"  # type: ignore[index]
     assert ledger.user_and_state(store, "u", NOW)[1][0] >= 1  # the view, and the feedback event of one scenario
+
+
+@pytest.mark.parametrize("now", [NOW, NOW - 2 * D, NOW + 8 * D])
+def test_states_read_together_are_each_users_own(
+    now: datetime, store_location: str, opened: Callable[[str], tuple[CapLedger, EventStore]]
+) -> None:
+    ledger, store = opened(store_location)
+    store.upsert_users(pd.DataFrame([{"user_id": "no_sends", "timezone": "Asia/Shanghai", "locale": "zh-CN"}]))
+    for name, (setup, _, _) in SCENARIOS.items():
+        setup(ledger, store, name)
+    # every scenario's user (opt-outs, feedback, sends), a user with nothing stored, and a repeat
+    ids = [*SCENARIOS, "nobody", "cap_reached"]
+    together = ledger.users_and_states(store, ids, now)
+    assert list(together) == list(dict.fromkeys(ids))
+    for uid in ids:
+        assert together[uid] == ledger.user_and_state(store, uid, now), uid
+    assert ledger.cap_states(ids, now) == {u: s for u, (_, _, s) in together.items()}
+    assert ledger.users_and_states(store, [], now) == {}
+
+
+def test_states_of_many_users_cost_three_round_trips_on_postgres(
+    pg_url: str, opened: Callable[[str], tuple[CapLedger, EventStore]], statements: list[str]
+) -> None:
+    ledger, store = opened(pg_url)
+    for name, (setup, _, _) in SCENARIOS.items():
+        setup(ledger, store, name)
+    statements.clear()
+    ledger.cap_states([f"u{i}" for i in range(600)], NOW)
+    assert len(statements) == 1, statements
+    statements.clear()
+    ledger.users_and_states(store, [*SCENARIOS, *(f"u{i}" for i in range(600))], NOW)
+    assert len(statements) == 3, statements  # the users, their signatures, their cap states
