@@ -1,4 +1,5 @@
-"""The ranker's compiled trees (batch runs) score as LightGBM does, and fall back to it when they cannot compile."""
+"""The ranker's compiled trees (batch runs) score as LightGBM does, and fall back to it when they cannot
+compile; the blend with EASE's order is chosen on held-out groups and applied when scoring."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from recsvc.recs.ranker import FEATURE_NAMES, Ranker
+from recsvc.recs.ranker import _EASE_COL, FEATURE_NAMES, Ranker, binary_ndcg, choose_ease_weight
 
 
 def _features(n: int) -> np.ndarray:
@@ -51,3 +52,42 @@ def test_a_ranker_that_cannot_compile_keeps_scoring_with_lightgbm(
     assert ranker.compile() is False
     x = _features(50)
     np.testing.assert_array_equal(ranker.score(x), plain.score(x))
+
+
+def _groups_with_ease(ease_good: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Four groups of five candidates, one positive each; the ranker's scores put it first, and the
+    EASE score puts it first too (``ease_good``) or last."""
+    rng = np.random.default_rng(3)
+    x = rng.random((20, len(FEATURE_NAMES)))
+    y = np.zeros(20)
+    pred = rng.random(20)
+    for g in range(4):
+        pos = g * 5 + g  # a different place in each group
+        y[pos] = 1.0
+        pred[pos] = 2.0
+        x[g * 5 : g * 5 + 5, _EASE_COL] = 0.5
+        x[pos, _EASE_COL] = 1.0 if ease_good else 0.0
+    return pred, x, y, np.full(4, 5)
+
+
+def test_binary_ndcg_counts_any_positive_label_as_one_hit() -> None:
+    y = np.array([3.0, 0.0, 1.0, 0.0, 0.0, 0.0])
+    scores = np.array([0.9, 0.8, 0.7, 0.1, 0.2, 0.3])
+    want = (1.0 + 1.0 / np.log2(4)) / (1.0 + 1.0 / np.log2(3))
+    assert binary_ndcg(scores, y, np.array([3, 3])) == pytest.approx(want / 2)  # group 2: no positive
+
+
+def test_ease_weight_is_chosen_on_held_out_groups_and_used_when_scoring(model_dir: Path) -> None:
+    pred, x, y, groups = _groups_with_ease(ease_good=False)
+    assert choose_ease_weight(pred, x, y, groups)[0] == 0.0  # the ranker is right, EASE is wrong
+    noise = np.random.default_rng(4).random(20)
+    weight, tried = choose_ease_weight(noise, *_groups_with_ease(ease_good=True)[1:])
+    assert weight > 0.0 and tried[str(weight)] == pytest.approx(1.0)
+    # a ranker told to follow EASE alone serves EASE's order
+    ranker = Ranker.load(model_dir, expect_booster=True)
+    xs = _features(30)
+    xs[:, _EASE_COL] = np.arange(30.0)
+    ranker.metrics["ease_weight"] = 1.0
+    assert np.argsort(-ranker.score(xs)).tolist() == list(range(29, -1, -1))
+    ranker.metrics["ease_weight"] = 0.0
+    assert np.argsort(-ranker.score(xs)).tolist() != list(range(29, -1, -1))
