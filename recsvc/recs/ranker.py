@@ -237,6 +237,7 @@ def lookup(sorted_keys: np.ndarray, values: np.ndarray, query: np.ndarray, defau
 # 1 = EASE alone): a ranker that cannot beat the strongest single source there does not replace it.
 EASE_WEIGHTS: tuple[float, ...] = (0.0, 0.25, 0.5, 0.75, 1.0)
 _EASE_COL = FEATURE_NAMES.index("ease_score")
+_TOUCHED_COL = FEATURE_NAMES.index("touched")
 
 
 def rank_share(score: np.ndarray) -> np.ndarray:
@@ -248,11 +249,14 @@ def rank_share(score: np.ndarray) -> np.ndarray:
 
 def ease_blend(pred: np.ndarray, x: np.ndarray, weight: float) -> np.ndarray:
     """One user's candidates ordered by the weighted mean of their places by ``pred`` and by the
-    EASE score (unscored candidates last), higher = better; ``pred`` itself at weight 0."""
+    EASE score (unscored candidates last), higher = better; ``pred`` itself at weight 0. EASE
+    scores discovery: the user's own items (cart, repurchase) keep the place ``pred`` gives them."""
     if weight <= 0.0 or len(pred) == 0:
         return pred
     ease = np.nan_to_num(x[:, _EASE_COL].astype(np.float64), nan=-np.inf)
-    return -((1.0 - weight) * rank_share(pred) + weight * rank_share(ease))
+    by_pred = rank_share(pred)
+    by_ease = np.where(x[:, _TOUCHED_COL] > 0, by_pred, rank_share(ease))
+    return -((1.0 - weight) * by_pred + weight * by_ease)
 
 
 @dataclass

@@ -10,7 +10,15 @@ from typing import Any
 import numpy as np
 import pytest
 
-from recsvc.recs.ranker import _EASE_COL, FEATURE_NAMES, Ranker, binary_ndcg, choose_ease_weight
+from recsvc.recs.ranker import (
+    _EASE_COL,
+    _TOUCHED_COL,
+    FEATURE_NAMES,
+    Ranker,
+    binary_ndcg,
+    choose_ease_weight,
+    ease_blend,
+)
 
 
 def _features(n: int) -> np.ndarray:
@@ -59,6 +67,7 @@ def _groups_with_ease(ease_good: bool) -> tuple[np.ndarray, np.ndarray, np.ndarr
     EASE score puts it first too (``ease_good``) or last."""
     rng = np.random.default_rng(3)
     x = rng.random((20, len(FEATURE_NAMES)))
+    x[:, _TOUCHED_COL] = 0.0  # discovery candidates, the ones EASE may order
     y = np.zeros(20)
     pred = rng.random(20)
     for g in range(4):
@@ -87,7 +96,14 @@ def test_ease_weight_is_chosen_on_held_out_groups_and_used_when_scoring(model_di
     ranker = Ranker.load(model_dir, expect_booster=True)
     xs = _features(30)
     xs[:, _EASE_COL] = np.arange(30.0)
+    xs[:, _TOUCHED_COL] = 0.0
     ranker.metrics["ease_weight"] = 1.0
     assert np.argsort(-ranker.score(xs)).tolist() == list(range(29, -1, -1))
+    # the user's own items (cart, repurchase) keep the booster's place: EASE only orders discovery
+    few = np.zeros((4, len(FEATURE_NAMES)))
+    few[:, _EASE_COL] = [0.0, 3.0, 2.0, 1.0]  # EASE: 1, 2, 3, 0
+    few[0, _TOUCHED_COL] = 1.0  # an item in the cart: the booster puts it first
+    blended = ease_blend(np.array([4.0, 1.0, 2.0, 3.0]), few, 1.0)
+    assert np.argsort(-blended, kind="stable").tolist() == [0, 1, 2, 3]
     ranker.metrics["ease_weight"] = 0.0
     assert np.argsort(-ranker.score(xs)).tolist() != list(range(29, -1, -1))
