@@ -423,14 +423,17 @@ def choose_ease_weight(
     pred: np.ndarray, x: np.ndarray, y: np.ndarray, groups: np.ndarray
 ) -> tuple[float, dict[str, float]]:
     """The ``EASE_WEIGHTS`` entry whose blend of ``pred`` (a ranker that never saw these groups)
-    and EASE orders the held-out groups best by binary NDCG@10 (the smaller weight wins ties), and
-    every weight's score."""
-    starts = np.concatenate([[0], np.cumsum(groups)])
+    and EASE orders the held-out groups' discovery candidates (items the user never touched: the
+    blend orders only those) best by binary NDCG@10 (the smaller weight wins ties), and every
+    weight's score."""
+    starts = np.concatenate([[0], np.cumsum(groups)]).astype(np.int64)
+    new = x[:, _TOUCHED_COL] <= 0
+    new_groups = np.add.reduceat(new.astype(np.int64), starts[:-1]) if len(groups) else groups
     tried: dict[str, float] = {}
     best = (-1.0, 0.0)
     for w in EASE_WEIGHTS:
         blended = np.concatenate([ease_blend(pred[a:b], x[a:b], w) for a, b in itertools.pairwise(starts)])
-        score = binary_ndcg(blended, y, groups)
+        score = binary_ndcg(blended[new], y[new], new_groups)
         tried[str(w)] = round(score, 4)
         if score > best[0] + 1e-9:
             best = (score, w)

@@ -156,3 +156,18 @@ def test_dense_ease_scores_the_whole_history_with_every_weight() -> None:
     assert not sparse.has_dense_ease
     rows, scores = ease_maps(prof, sparse)[0]
     assert rows.tolist() == [4] and scores == pytest.approx([b[3, 4]], abs=1e-5)
+
+
+def test_a_pushed_item_is_not_touched_by_the_user() -> None:
+    # the service's sends are not the user's actions: the pushed item stays a discovery candidate
+    prof = build_profile(
+        np.array([2, 3]),
+        ["view", "push_delivered"],
+        np.array([T_REF - 3 * DAY, T_REF - DAY]),
+        T_REF,
+        item_vectors=np.eye(N_ROWS, 4, dtype=np.float32)[[2, 3]],
+        cat_codes=np.zeros(N_ROWS, dtype=np.int64),
+        prices=np.ones(N_ROWS),
+        config=CFG,
+    )
+    assert prof.touched == frozenset({2}) and prof.rows.tolist() == [2] and prof.n_events == 1

@@ -107,3 +107,14 @@ def test_ease_weight_is_chosen_on_held_out_groups_and_used_when_scoring(model_di
     assert np.argsort(-blended, kind="stable").tolist() == [0, 1, 2, 3]
     ranker.metrics["ease_weight"] = 0.0
     assert np.argsort(-ranker.score(xs)).tolist() != list(range(29, -1, -1))
+
+
+def test_the_ease_weight_is_judged_on_discovery_candidates_only() -> None:
+    # the ranker finds the cart item (touched) but orders the new items worse than EASE does
+    x = np.zeros((4, len(FEATURE_NAMES)))
+    x[0, _TOUCHED_COL] = 1.0
+    x[:, _EASE_COL] = [0.0, 1.0, 3.0, 2.0]
+    y = np.array([1.0, 0.0, 1.0, 0.0])
+    pred = np.array([9.0, 3.0, 1.0, 2.0])
+    weight, tried = choose_ease_weight(pred, x, y, np.array([4]))
+    assert weight > 0.0 and tried["0.0"] < tried[str(weight)] == pytest.approx(1.0)
