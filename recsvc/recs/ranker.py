@@ -402,21 +402,31 @@ def train_lambdarank(
     return Ranker(booster, metrics)
 
 
-def binary_ndcg(scores: np.ndarray, y: np.ndarray, groups: np.ndarray, k: int = 10) -> float:
-    """Mean NDCG@k over groups with binary gains (any positive label counts 1), as the offline
-    evaluation counts a hit; groups without a positive count 0."""
+def group_ndcg(scores: np.ndarray, y: np.ndarray, groups: np.ndarray, k: int = 10) -> np.ndarray:
+    """NDCG@k of each group with binary gains (any positive label counts 1), as the offline
+    evaluation counts a hit; 0 for a group without a positive."""
     discounts = 1.0 / np.log2(np.arange(2, k + 2))
-    total = 0.0
+    out = np.zeros(len(groups), dtype=np.float64)
     start = 0
-    for n in groups.tolist():
+    for g, n in enumerate(groups.tolist()):
         s, rel = scores[start : start + n], y[start : start + n] > 0
         start += n
         n_rel = min(int(rel.sum()), k)
         if n_rel == 0:
             continue
         top = np.argsort(-s, kind="stable")[:k]
-        total += float((rel[top] * discounts[: len(top)]).sum() / discounts[:n_rel].sum())
-    return total / max(len(groups), 1)
+        out[g] = float((rel[top] * discounts[: len(top)]).sum() / discounts[:n_rel].sum())
+    return out
+
+
+def binary_ndcg(scores: np.ndarray, y: np.ndarray, groups: np.ndarray, k: int = 10) -> float:
+    """Mean of :func:`group_ndcg` over the groups."""
+    per = group_ndcg(scores, y, groups, k)
+    return float(per.mean()) if len(per) else 0.0
+
+
+# standard errors by which a blend must beat the ranker alone on the held-out groups to be chosen
+_BLEND_MIN_SE = 2.0
 
 
 def choose_ease_weight(
@@ -425,19 +435,28 @@ def choose_ease_weight(
     """The ``EASE_WEIGHTS`` entry whose blend of ``pred`` (a ranker that never saw these groups)
     and EASE orders the held-out groups' discovery candidates (items the user never touched: the
     blend orders only those) best by binary NDCG@10 (the smaller weight wins ties), and every
-    weight's score."""
+    weight's score. The ranker alone (0) stays unless the best blend beats it by more than
+    ``_BLEND_MIN_SE`` standard errors of the per-group gain: a few dozen held-out users are noise."""
     starts = np.concatenate([[0], np.cumsum(groups)]).astype(np.int64)
     new = x[:, _TOUCHED_COL] <= 0
     new_groups = np.add.reduceat(new.astype(np.int64), starts[:-1]) if len(groups) else groups
     tried: dict[str, float] = {}
+    per: dict[float, np.ndarray] = {}
     best = (-1.0, 0.0)
     for w in EASE_WEIGHTS:
         blended = np.concatenate([ease_blend(pred[a:b], x[a:b], w) for a, b in itertools.pairwise(starts)])
-        score = binary_ndcg(blended[new], y[new], new_groups)
+        per[w] = group_ndcg(blended[new], y[new], new_groups)
+        score = float(per[w].mean()) if len(per[w]) else 0.0
         tried[str(w)] = round(score, 4)
         if score > best[0] + 1e-9:
             best = (score, w)
-    return best[1], tried
+    weight = best[1]
+    if weight > 0.0:
+        gain = per[weight] - per[0.0]
+        se = float(gain.std(ddof=1) / np.sqrt(len(gain))) if len(gain) > 1 else np.inf
+        if not gain.mean() > _BLEND_MIN_SE * se:
+            weight = 0.0
+    return weight, tried
 
 
 def _search_grid(

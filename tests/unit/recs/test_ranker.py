@@ -116,5 +116,21 @@ def test_the_ease_weight_is_judged_on_discovery_candidates_only() -> None:
     x[:, _EASE_COL] = [0.0, 1.0, 3.0, 2.0]
     y = np.array([1.0, 0.0, 1.0, 0.0])
     pred = np.array([9.0, 3.0, 1.0, 2.0])
-    weight, tried = choose_ease_weight(pred, x, y, np.array([4]))
+    three = (np.tile(pred, 3), np.tile(x, (3, 1)), np.tile(y, 3), np.array([4, 4, 4]))
+    weight, tried = choose_ease_weight(*three)
     assert weight > 0.0 and tried["0.0"] < tried[str(weight)] == pytest.approx(1.0)
+    # one held-out user is no evidence: the ranker alone stays
+    assert choose_ease_weight(pred, x, y, np.array([4]))[0] == 0.0
+
+
+def test_a_noisy_gain_on_few_groups_keeps_the_ranker_alone() -> None:
+    # EASE wins group 0 by a lot and loses group 1 by nearly as much; groups 2 and 3 are a tie
+    pred, x, y, groups = _groups_with_ease(ease_good=True)
+    pred[:5] = -x[:5, _EASE_COL]  # group 0: the ranker puts the positive last, EASE first
+    y[5:10] = 0.0
+    y[9] = 1.0  # group 1: the positive is the ranker's best and EASE's fourth
+    pred[5:10] = [1.0, 1.0, 1.0, 1.0, 5.0]
+    x[5:10, _EASE_COL] = [4.0, 3.0, 2.0, 0.0, 1.0]
+    weight, tried = choose_ease_weight(pred, x, y, groups)
+    assert max(v for w, v in tried.items() if w != "0.0") > tried["0.0"]  # a blend is ahead on average
+    assert weight == 0.0  # but not by two standard errors
