@@ -57,6 +57,9 @@ EVENT_TYPES: tuple[str, ...] = (
     "feedback",
     "geo_enter",
 )
+# The events the service made, not the user: a delivered push says nothing of the user's taste and
+# touches no item (DATA.md's activity rule; the product recommender's history skips them too).
+SERVICE_EVENT_TYPES: frozenset[str] = frozenset({"push_delivered"})
 # The events that are a click on a send (what bandits learn from).
 CLICK_EVENT_TYPES: tuple[str, ...] = ("push_clicked", "sms_clicked", "email_clicked")
 # What counts as a user being active, for retention: what users do of their own accord (answers to a

@@ -13,7 +13,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-NOT_ACTIVITY: frozenset[str] = frozenset({"push_delivered"})
+from recsvc.vocabulary import SERVICE_EVENT_TYPES
+
+NOT_ACTIVITY: frozenset[str] = SERVICE_EVENT_TYPES
 RULE = "every event type except push_delivered (a send by the service, not an action of the user)"
 
 

@@ -17,7 +17,7 @@ from recsvc.errors import FailedPrecondition
 from recsvc.recs.config import RecsConfig
 from recsvc.recs.ranker import FEATURE_NAMES
 
-MODEL_FORMAT = 1
+MODEL_FORMAT = 2
 MODEL_NAME = "recs"
 
 

@@ -64,6 +64,7 @@ _NON_NEGATIVE_INTS = frozenset(
         "k_ease",
         "k_popular_recent",
         "ease_max_items",
+        "ease_dense_max",
         "no_rebuy_days",
     )
 )
@@ -127,6 +128,10 @@ class RecsConfig:
     # time split before the training end (``recsvc/recs/tuning.py``).
     ease_max_items: int = 5_000
     ease_neighbors: int = 200
+    # up to this many head items the whole EASE matrix is kept (float32, ease_dense_max^2 x 4 bytes)
+    # and a request sums every weight, negative ones and all of the history included, as EASE does;
+    # beyond it the neighbour lists above stand in (0 = always the lists)
+    ease_dense_max: int = 2_000
     ease_lambdas: tuple[float, ...] = (10.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 3000.0)
     # recent popularity: distinct users over the last ``recent_days``
     recent_days: int = 30

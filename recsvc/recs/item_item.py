@@ -13,6 +13,8 @@ history item, like the co-occurrence source.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import scipy.sparse as sp
 
@@ -107,10 +109,45 @@ def fit_ease_neighbours(
 ) -> tuple[np.ndarray, np.ndarray]:
     """EASE on the ``max_items`` rows with the most users, as (n_rows, n_neighbours) neighbour rows
     and weights per source row (rows outside the head get none)."""
+    fit = fit_ease(user_codes, rows, n_rows, lam=lam, max_items=max_items, n_neighbours=n_neighbours, dense_max=0)
+    return fit.nbr, fit.score
+
+
+def empty_dense() -> tuple[np.ndarray, np.ndarray]:
+    """No dense EASE: (head rows, head x head weights) both empty."""
+    return np.zeros(0, dtype=np.int64), np.zeros((0, 0), dtype=np.float32)
+
+
+@dataclass(frozen=True)
+class EaseFit:
+    """EASE as neighbour lists (``nbr``, ``score``: see :func:`top_neighbours`) and, for a head of at
+    most ``dense_max`` items, the whole weight matrix: ``dense[i, j]`` is the weight from row
+    ``head[i]`` to row ``head[j]`` (negative weights included), else both are empty."""
+
+    nbr: np.ndarray
+    score: np.ndarray
+    head: np.ndarray
+    dense: np.ndarray
+
+
+def fit_ease(
+    user_codes: np.ndarray,
+    rows: np.ndarray,
+    n_rows: int,
+    *,
+    lam: float,
+    max_items: int,
+    n_neighbours: int,
+    dense_max: int,
+) -> EaseFit:
+    """:func:`fit_ease_neighbours`, plus the dense weights when the head has at most ``dense_max``
+    items: scoring with every weight, the negative ones too, is what EASE is; the neighbour lists
+    keep only the largest positive ones so that big catalogs stay cheap per request."""
     nbr = np.full((n_rows, n_neighbours), -1, dtype=np.int32)
     score = np.zeros((n_rows, n_neighbours), dtype=np.float32)
+    head0, dense0 = empty_dense()
     if len(rows) == 0:
-        return nbr, score
+        return EaseFit(nbr, score, head0, dense0)
     n_users = int(user_codes.max()) + 1
     x_all = binary_matrix(user_codes, rows, n_users, n_rows)
     users_per_row = np.asarray(x_all.sum(axis=0)).ravel()
@@ -118,7 +155,21 @@ def fit_ease_neighbours(
     if len(head) > max_items:
         head = np.sort(head[np.argsort(-users_per_row[head], kind="stable")[:max_items]])
     if len(head) < 2:
-        return nbr, score
+        return EaseFit(nbr, score, head0, dense0)
     b = ease_weights(x_all[:, head].tocsr(), lam)
     nbr[head], score[head] = top_neighbours(b, n_neighbours, labels=head.astype(np.int32))
-    return nbr, score
+    if len(head) > dense_max:
+        return EaseFit(nbr, score, head0, dense0)
+    return EaseFit(nbr, score, head.astype(np.int64), b.astype(np.float32))
+
+
+def dense_scores(
+    col_of: np.ndarray, dense: np.ndarray, head: np.ndarray, sources: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """(head rows, summed dense EASE weight from the ``sources`` rows) like :func:`neighbour_scores`;
+    ``col_of`` maps a row to its head column (-1 outside the head). Empty when no source is in the head."""
+    cols = col_of[sources[sources < len(col_of)]]
+    cols = cols[cols >= 0]
+    if not len(cols):
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
+    return head, dense[cols].sum(axis=0, dtype=np.float32)

@@ -18,7 +18,7 @@ import scipy.sparse as sp
 
 from recsvc.errors import FailedPrecondition
 from recsvc.recs.config import RecsConfig
-from recsvc.recs.item_item import fit_ease_neighbours
+from recsvc.recs.item_item import empty_dense, fit_ease
 from recsvc.recs.unixtime import DAY, decay, unix_seconds
 
 
@@ -49,6 +49,10 @@ class ItemStats:
     trend_mean: float = 1.0
     pop_rank_pct: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.float32))
     recent_order: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    # the whole EASE matrix over the head rows when the head is small (see ``fit_ease``), else empty
+    ease_head: np.ndarray = field(default_factory=lambda: empty_dense()[0])
+    ease_dense: np.ndarray = field(default_factory=lambda: empty_dense()[1])
+    ease_col: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))  # row -> head column or -1
 
     def __post_init__(self) -> None:
         seen = self.first_seen[np.isfinite(self.first_seen)]
@@ -56,6 +60,16 @@ class ItemStats:
         self.pop_mean = float(self.pop[self.pop > 0].mean()) if (self.pop > 0).any() else 1.0
         self.trend_mean = float(self.trend[self.trend > 0].mean()) if (self.trend > 0).any() else 1.0
         self.rank_items()
+        self.index_ease()
+
+    def index_ease(self) -> None:
+        """Map each row to its column of the dense EASE matrix (-1: outside the head)."""
+        self.ease_col = np.full(self.n_rows, -1, dtype=np.int64)
+        self.ease_col[self.ease_head] = np.arange(len(self.ease_head), dtype=np.int64)
+
+    @property
+    def has_dense_ease(self) -> bool:
+        return len(self.ease_head) > 0
 
     def rank_items(self) -> None:
         """Each row's popularity rank as a share of the catalog (0 = most popular), and the rows
@@ -93,6 +107,7 @@ class ItemStats:
         self.recent_users = np.concatenate([self.recent_users, z])
         self.repeat_rate = np.concatenate([self.repeat_rate, z])
         self.rank_items()
+        self.index_ease()
 
     # -- persistence: .npy arrays and parquet tables, no pickle ----------------------------------
     _ARRAYS = (
@@ -108,6 +123,8 @@ class ItemStats:
         "cooc_score",
         "ease_nbr",
         "ease_score",
+        "ease_head",
+        "ease_dense",
         "recent_users",
         "repeat_rate",
     )
@@ -217,14 +234,17 @@ def build_item_stats(
     _cooccurrence(ev, stats, config, progress=progress)
     _repeat_and_recent(ev, stats, t_ref, config)
     if ease_lambda is not None and config.ease_max_items > 0:
-        stats.ease_nbr, stats.ease_score = fit_ease_neighbours(
+        fit = fit_ease(
             pd.factorize(ev["user_id"])[0],
             ev["row"].to_numpy(),
             n_rows,
             lam=ease_lambda,
             max_items=config.ease_max_items,
             n_neighbours=config.ease_neighbors,
+            dense_max=config.ease_dense_max,
         )
+        stats.ease_nbr, stats.ease_score, stats.ease_head, stats.ease_dense = fit.nbr, fit.score, fit.head, fit.dense
+        stats.index_ease()
     stats.rank_items()
     return stats
 

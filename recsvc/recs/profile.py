@@ -15,6 +15,7 @@ import numpy as np
 from recsvc.recs.config import RecsConfig
 from recsvc.recs.rowsets import unique_rows
 from recsvc.recs.unixtime import decay
+from recsvc.vocabulary import SERVICE_EVENT_TYPES
 
 
 @dataclass
@@ -79,7 +80,9 @@ def build_profile(
     """
     weights_map = config.weights()
     dim = item_vectors.shape[1] if item_vectors.ndim == 2 else 0
-    past = ts <= now + 1.0
+    # the user's own past actions only: an item the service pushed is not one the user touched,
+    # and training (which learns from weighted actions) never counts it either
+    past = (ts <= now + 1.0) & np.array([t not in SERVICE_EVENT_TYPES for t in types], dtype=bool)
     rows, ts, item_vectors = rows[past], ts[past], item_vectors[past]
     types = [t for t, p in zip(types, past.tolist(), strict=True) if p]
     n = len(rows)

@@ -6,6 +6,7 @@ scores, in numpy, so serving and training share one function and cannot drift ap
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 from dataclasses import dataclass, field
@@ -262,14 +263,45 @@ def lookup(sorted_keys: np.ndarray, values: np.ndarray, query: np.ndarray, defau
     return out
 
 
+# Weights of EASE's order in the served order, tried on the held-out groups (0 = the ranker alone,
+# 1 = EASE alone): a ranker that cannot beat the strongest single source there does not replace it.
+EASE_WEIGHTS: tuple[float, ...] = (0.0, 0.25, 0.5, 0.75, 1.0)
+_EASE_COL = FEATURE_NAMES.index("ease_score")
+_TOUCHED_COL = FEATURE_NAMES.index("touched")
+
+
+def rank_share(score: np.ndarray) -> np.ndarray:
+    """Each entry's place in ``score``'s descending order as a share of its length (0 = best)."""
+    out = np.empty(len(score), dtype=np.float64)
+    out[np.argsort(-score, kind="stable")] = np.arange(len(score), dtype=np.float64)
+    return out / max(len(score), 1)
+
+
+def ease_blend(pred: np.ndarray, x: np.ndarray, weight: float) -> np.ndarray:
+    """One user's candidates ordered by the weighted mean of their places by ``pred`` and by the
+    EASE score (unscored candidates last), higher = better; ``pred`` itself at weight 0. EASE
+    scores discovery: the user's own items (cart, repurchase) keep the place ``pred`` gives them."""
+    if weight <= 0.0 or len(pred) == 0:
+        return pred
+    ease = np.nan_to_num(x[:, _EASE_COL].astype(np.float64), nan=-np.inf)
+    by_pred = rank_share(pred)
+    by_ease = np.where(x[:, _TOUCHED_COL] > 0, by_pred, rank_share(ease))
+    return -((1.0 - weight) * by_pred + weight * by_ease)
+
+
 @dataclass
 class Ranker:
-    """A trained LambdaRank booster and its metrics; ``None`` booster falls back to source scores."""
+    """A trained LambdaRank booster and its metrics; ``None`` booster falls back to source scores.
+    ``ease_weight`` (chosen on held-out groups) blends the booster's order with EASE's."""
 
     booster: lgb.Booster | None
     metrics: dict[str, Any]
     model_file: Path | None = None
     _trees: TreeScorer | None = field(default=None, repr=False)
+
+    @property
+    def ease_weight(self) -> float:
+        return float(self.metrics.get("ease_weight", 0.0))
 
     def compile(self) -> bool:
         """Score with native (lleaves) trees from now on: the same scores to float rounding (about
@@ -292,7 +324,8 @@ class Ranker:
         else:
             pred = np.asarray(self.booster.predict(x, num_threads=1), dtype=np.float64)
         # the heuristic, scaled far below the model's resolution, only breaks ties
-        return pred + 1e-6 * np.tanh(heuristic_score(x) / 10.0)
+        pred = pred + 1e-6 * np.tanh(heuristic_score(x) / 10.0)
+        return ease_blend(pred, x, self.ease_weight)
 
     def save(self, folder: Path) -> None:
         if self.booster is not None:
@@ -383,9 +416,13 @@ def train_lambdarank(
     }
     choice = (config.num_leaves, config.min_data_in_leaf, min(config.n_estimators, 100))
     if is_valid.any():
-        choice, best_score, tried = _search_grid(x, y, groups, is_valid, config, choice)
+        choice, best_score, tried, pred = _search_grid(x, y, groups, is_valid, config, choice)
         metrics["valid_ndcg@10"] = round(best_score, 4)
         metrics["grid"] = tried
+        row_valid = np.repeat(is_valid, groups)
+        weight, by_weight = choose_ease_weight(pred, x[row_valid], y[row_valid], groups[is_valid])
+        metrics["ease_weight"] = weight
+        metrics["valid_binary_ndcg@10_by_ease_weight"] = by_weight
     metrics["params"] = {"num_leaves": choice[0], "min_data_in_leaf": choice[1], "rounds": choice[2]}
     full = lgb.Dataset(x, y, group=groups, feature_name=list(FEATURE_NAMES))
     booster = lgb.train(_params(config, choice[0], choice[1]), full, num_boost_round=choice[2])
@@ -395,6 +432,63 @@ def train_lambdarank(
     return Ranker(booster, metrics)
 
 
+def group_ndcg(scores: np.ndarray, y: np.ndarray, groups: np.ndarray, k: int = 10) -> np.ndarray:
+    """NDCG@k of each group with binary gains (any positive label counts 1), as the offline
+    evaluation counts a hit; 0 for a group without a positive."""
+    discounts = 1.0 / np.log2(np.arange(2, k + 2))
+    out = np.zeros(len(groups), dtype=np.float64)
+    start = 0
+    for g, n in enumerate(groups.tolist()):
+        s, rel = scores[start : start + n], y[start : start + n] > 0
+        start += n
+        n_rel = min(int(rel.sum()), k)
+        if n_rel == 0:
+            continue
+        top = np.argsort(-s, kind="stable")[:k]
+        out[g] = float((rel[top] * discounts[: len(top)]).sum() / discounts[:n_rel].sum())
+    return out
+
+
+def binary_ndcg(scores: np.ndarray, y: np.ndarray, groups: np.ndarray, k: int = 10) -> float:
+    """Mean of :func:`group_ndcg` over the groups."""
+    per = group_ndcg(scores, y, groups, k)
+    return float(per.mean()) if len(per) else 0.0
+
+
+# standard errors by which a blend must beat the ranker alone on the held-out groups to be chosen
+_BLEND_MIN_SE = 2.0
+
+
+def choose_ease_weight(
+    pred: np.ndarray, x: np.ndarray, y: np.ndarray, groups: np.ndarray
+) -> tuple[float, dict[str, float]]:
+    """The ``EASE_WEIGHTS`` entry whose blend of ``pred`` (a ranker that never saw these groups)
+    and EASE orders the held-out groups' discovery candidates (items the user never touched: the
+    blend orders only those) best by binary NDCG@10 (the smaller weight wins ties), and every
+    weight's score. The ranker alone (0) stays unless the best blend beats it by more than
+    ``_BLEND_MIN_SE`` standard errors of the per-group gain: a few dozen held-out users are noise."""
+    starts = np.concatenate([[0], np.cumsum(groups)]).astype(np.int64)
+    new = x[:, _TOUCHED_COL] <= 0
+    new_groups = np.add.reduceat(new.astype(np.int64), starts[:-1]) if len(groups) else groups
+    tried: dict[str, float] = {}
+    per: dict[float, np.ndarray] = {}
+    best = (-1.0, 0.0)
+    for w in EASE_WEIGHTS:
+        blended = np.concatenate([ease_blend(pred[a:b], x[a:b], w) for a, b in itertools.pairwise(starts)])
+        per[w] = group_ndcg(blended[new], y[new], new_groups)
+        score = float(per[w].mean()) if len(per[w]) else 0.0
+        tried[str(w)] = round(score, 4)
+        if score > best[0] + 1e-9:
+            best = (score, w)
+    weight = best[1]
+    if weight > 0.0:
+        gain = per[weight] - per[0.0]
+        se = float(gain.std(ddof=1) / np.sqrt(len(gain))) if len(gain) > 1 else np.inf
+        if not gain.mean() > _BLEND_MIN_SE * se:
+            weight = 0.0
+    return weight, tried
+
+
 def _search_grid(
     x: np.ndarray,
     y: np.ndarray,
@@ -402,9 +496,9 @@ def _search_grid(
     is_valid: np.ndarray,
     config: RecsConfig,
     choice: tuple[int, int, int],
-) -> tuple[tuple[int, int, int], float, list[dict[str, Any]]]:
+) -> tuple[tuple[int, int, int], float, list[dict[str, Any]], np.ndarray]:
     """Best (num_leaves, min_data_in_leaf, rounds) on the held-out groups (``choice`` when none
-    scores), its NDCG@10, and every setting tried."""
+    scores), its NDCG@10, every setting tried, and the best setting's scores of the held-out rows."""
     row_valid = np.repeat(is_valid, groups)
     min_rounds = min(50, config.n_estimators)
     train = lgb.Dataset(
@@ -419,9 +513,10 @@ def _search_grid(
     grid = config.ranker_grid or ((config.num_leaves, config.min_data_in_leaf),)
     best_score = -1.0
     tried = []
+    best_pred = np.zeros(int(row_valid.sum()), dtype=np.float64)
     for leaves, min_leaf in grid:
         evals: dict[str, Any] = {}
-        lgb.train(
+        booster = lgb.train(
             _params(config, leaves, min_leaf),
             train,
             num_boost_round=config.n_estimators,
@@ -438,4 +533,5 @@ def _search_grid(
         )
         if score > best_score:
             best_score, choice = score, (leaves, min_leaf, rounds)
-    return choice, best_score, tried
+            best_pred = np.asarray(booster.predict(x[row_valid], num_iteration=rounds), dtype=np.float64)
+    return choice, best_score, tried, best_pred

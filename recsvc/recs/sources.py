@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from recsvc.recs.config import RecsConfig
-from recsvc.recs.item_item import neighbour_scores
+from recsvc.recs.item_item import dense_scores, neighbour_scores
 from recsvc.recs.item_stats import ItemStats
 from recsvc.recs.profile import UserProfile
 from recsvc.recs.rowsets import unique_rows
@@ -63,9 +63,16 @@ def ease_maps(profile: UserProfile, stats: ItemStats) -> tuple[tuple[np.ndarray,
     """EASE scores of every reachable row from the whole history, and from its latest items."""
     if not profile.has_history:
         return _empty_map(), _empty_map()
-    # EASE's score is X_u B on binary X: every touched item counts once (history_max most recent)
+    recent_rows = profile.rows[:EASE_RECENT_ITEMS]
+    if stats.has_dense_ease:
+        # EASE's score is X_u B on binary X: every touched item counts once, with every weight
+        touched = np.fromiter(profile.touched, dtype=np.int64, count=len(profile.touched))
+        full = dense_scores(stats.ease_col, stats.ease_dense, stats.ease_head, touched)
+        recent = dense_scores(stats.ease_col, stats.ease_dense, stats.ease_head, recent_rows)
+        return full, recent
+    # the neighbour lists: the history_max most recent items and their largest weights
     full = neighbour_scores(stats.ease_nbr, stats.ease_score, profile.rows)
-    recent = neighbour_scores(stats.ease_nbr, stats.ease_score, profile.rows[:EASE_RECENT_ITEMS])
+    recent = neighbour_scores(stats.ease_nbr, stats.ease_score, recent_rows)
     return full, recent
 
 

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 import pytest
 
 from recsvc.recs.config import RecsConfig
+from recsvc.recs.item_item import binary_matrix, ease_weights
 from recsvc.recs.item_stats import build_item_stats
 from recsvc.recs.profile import build_profile
 from recsvc.recs.ranker import FEATURE_NAMES, _days_since_touched, build_features
 from recsvc.recs.reasons import explaining_source
-from recsvc.recs.sources import SOURCE_INDEX, SOURCES, generate
+from recsvc.recs.sources import SOURCE_INDEX, SOURCES, ease_maps, generate
 from recsvc.recs.unixtime import DAY
 
 T_REF = 200 * DAY
@@ -120,3 +123,51 @@ def test_a_candidate_no_reason_source_proposed_is_explained_as_popular() -> None
     assert explaining_source(flags) == "popular"
     flags[SOURCE_INDEX["ease"]] = True
     assert explaining_source(flags) == "ease"
+
+
+def test_dense_ease_scores_the_whole_history_with_every_weight() -> None:
+    # history_max=1 keeps one row in the profile's recent list, but EASE sums over every touched item
+    cfg = RecsConfig(recent_days=30, ease_neighbors=6, history_max=1)
+    log = _log()
+    stats = build_item_stats(log, N_ROWS, np.zeros(N_ROWS, dtype=np.int64), T_REF, cfg, ease_lambda=1.0)
+    assert stats.has_dense_ease
+    hist = np.array([3, 0], dtype=np.int64)
+    prof = build_profile(
+        hist,
+        ["view", "view"],
+        np.array([T_REF - DAY, T_REF - 2 * DAY]),
+        T_REF,
+        item_vectors=np.eye(N_ROWS, 4, dtype=np.float32)[hist],
+        cat_codes=np.zeros(N_ROWS, dtype=np.int64),
+        prices=np.ones(N_ROWS),
+        config=cfg,
+    )
+    assert prof.rows.tolist() == [3]
+    full, recent = ease_maps(prof, stats)
+    x = binary_matrix(pd.factorize(log["user_id"])[0], log["row"].to_numpy(), log["user_id"].nunique(), N_ROWS)
+    b = ease_weights(x, 1.0)
+    assert full[0].tolist() == list(range(N_ROWS))
+    assert full[1] == pytest.approx(b[[0, 3]].sum(axis=0), abs=1e-5)
+    assert recent[1] == pytest.approx(b[3], abs=1e-5)
+    # with the dense matrix off, the neighbour lists of the recent rows stand in
+    sparse = build_item_stats(
+        log, N_ROWS, np.zeros(N_ROWS, dtype=np.int64), T_REF, replace(cfg, ease_dense_max=0), ease_lambda=1.0
+    )
+    assert not sparse.has_dense_ease
+    rows, scores = ease_maps(prof, sparse)[0]
+    assert rows.tolist() == [4] and scores == pytest.approx([b[3, 4]], abs=1e-5)
+
+
+def test_a_pushed_item_is_not_touched_by_the_user() -> None:
+    # the service's sends are not the user's actions: the pushed item stays a discovery candidate
+    prof = build_profile(
+        np.array([2, 3]),
+        ["view", "push_delivered"],
+        np.array([T_REF - 3 * DAY, T_REF - DAY]),
+        T_REF,
+        item_vectors=np.eye(N_ROWS, 4, dtype=np.float32)[[2, 3]],
+        cat_codes=np.zeros(N_ROWS, dtype=np.int64),
+        prices=np.ones(N_ROWS),
+        config=CFG,
+    )
+    assert prof.touched == frozenset({2}) and prof.rows.tolist() == [2] and prof.n_events == 1

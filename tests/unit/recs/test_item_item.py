@@ -6,7 +6,9 @@ import scipy.sparse as sp
 
 from recsvc.recs.item_item import (
     binary_matrix,
+    dense_scores,
     ease_weights,
+    fit_ease,
     fit_ease_neighbours,
     neighbour_scores,
     top_neighbours,
@@ -61,3 +63,29 @@ def test_ease_is_fitted_on_the_items_with_the_most_users_only() -> None:
 def test_binary_matrix_counts_repeats_once() -> None:
     x = binary_matrix(np.array([0, 0, 1]), np.array([2, 2, 0]), 2, 3)
     assert x.toarray().tolist() == [[0, 0, 1], [1, 0, 0]]
+
+
+def test_small_heads_keep_the_whole_ease_matrix_and_score_exactly() -> None:
+    rng = np.random.default_rng(2)
+    dense = (rng.random((80, 7)) < 0.35).astype(np.float32)
+    dense[:, 1] = 1.0 - dense[:, 0]  # items 0 and 1 exclude each other: a negative weight
+    dense[:, 6] = 0.0  # row 6: nobody touched it, so it is outside the head
+    users, rows = np.nonzero(dense)
+    fit = fit_ease(users, rows, 7, lam=3.0, max_items=7, n_neighbours=2, dense_max=6)
+    assert fit.head.tolist() == [0, 1, 2, 3, 4, 5]
+    b = ease_weights(sp.csr_matrix(dense[:, :6]), 3.0)
+    assert fit.dense == pytest.approx(b.astype(np.float32), abs=1e-6)
+    assert fit.dense[0, 1] < 0  # negative weights are kept: they push items down
+    col_of = np.full(7, -1, dtype=np.int64)
+    col_of[fit.head] = np.arange(6)
+    history = np.array([0, 3, 5, 6])
+    got_rows, got = dense_scores(col_of, fit.dense, fit.head, history)
+    assert got_rows.tolist() == [0, 1, 2, 3, 4, 5]
+    assert got == pytest.approx(b[[0, 3, 5]].sum(axis=0), abs=1e-5)
+    # nothing of the history in the head: no scores at all
+    none_rows, none = dense_scores(col_of, fit.dense, fit.head, np.array([6]))
+    assert len(none_rows) == 0 and len(none) == 0
+    # a head larger than dense_max: neighbour lists only
+    big = fit_ease(users, rows, 7, lam=3.0, max_items=7, n_neighbours=2, dense_max=5)
+    assert len(big.head) == 0 and big.dense.shape == (0, 0)
+    assert big.nbr.tolist() == fit.nbr.tolist()
