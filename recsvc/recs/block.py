@@ -84,6 +84,8 @@ def rank_block(
         lens = [len(w.cands.rows) for w, s in zip(full, scored, strict=True) if s]
         it = iter(np.split(_scores(ranker, x[keep]), np.cumsum(lens)[:-1]))
         parts = [next(it) if s else None for s in scored]  # type: ignore[misc]
+    # the EASE blend ranks within one user's candidates, so it follows the split
+    parts = [ranker.order(p, w.x) if p is not None else None for p, w in zip(parts, full, strict=True)]
     by_work = iter(parts)
     return [(w, next(by_work) if w is not None else None) for w in works]
 
@@ -95,5 +97,5 @@ SCORE_ROWS = 2048
 
 def _scores(ranker: Ranker, x: np.ndarray) -> np.ndarray:
     if len(x) <= SCORE_ROWS:
-        return ranker.score(x)
-    return np.concatenate([ranker.score(x[i : i + SCORE_ROWS]) for i in range(0, len(x), SCORE_ROWS)])
+        return ranker.score_rows(x)
+    return np.concatenate([ranker.score_rows(x[i : i + SCORE_ROWS]) for i in range(0, len(x), SCORE_ROWS)])

@@ -315,6 +315,12 @@ class Ranker:
         return self._trees.compile()
 
     def score(self, x: np.ndarray) -> np.ndarray:
+        """One user's candidates: :meth:`score_rows`, then blended with EASE's order (:meth:`order`)."""
+        return self.order(self.score_rows(x), x)
+
+    def score_rows(self, x: np.ndarray) -> np.ndarray:
+        """Each row's own score (a row's score depends on that row alone, so rows of many users can
+        be scored in one call); the EASE blend of :meth:`order` still applies per user."""
         if len(x) == 0:
             return np.zeros(0, dtype=np.float64)
         if self.booster is None:
@@ -324,7 +330,12 @@ class Ranker:
         else:
             pred = np.asarray(self.booster.predict(x, num_threads=1), dtype=np.float64)
         # the heuristic, scaled far below the model's resolution, only breaks ties
-        pred = pred + 1e-6 * np.tanh(heuristic_score(x) / 10.0)
+        return pred + 1e-6 * np.tanh(heuristic_score(x) / 10.0)
+
+    def order(self, pred: np.ndarray, x: np.ndarray) -> np.ndarray:
+        """One user's final scores from :meth:`score_rows` of their candidates ``x``."""
+        if self.booster is None:
+            return pred
         return ease_blend(pred, x, self.ease_weight)
 
     def save(self, folder: Path) -> None:

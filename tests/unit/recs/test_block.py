@@ -57,7 +57,9 @@ def _requests(log: pd.DataFrame) -> list[RecRequest]:
     return out
 
 
-def test_a_block_equals_each_request_alone(model: RecsModel, log: pd.DataFrame) -> None:
+@pytest.mark.parametrize("ease_weight", [0.0, 0.5])
+def test_a_block_equals_each_request_alone(model: RecsModel, log: pd.DataFrame, ease_weight: float) -> None:
+    model.ranker.metrics["ease_weight"] = ease_weight  # the blend orders within each user's candidates
     reqs = _requests(log)
     builds = [3 if i % 2 else None for i in range(len(reqs))]
     alone = [model.recommend(r, build=b) for r, b in zip(reqs, builds, strict=True)]
