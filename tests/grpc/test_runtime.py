@@ -142,8 +142,9 @@ class _SkewedLifecycle:
     def features(self, *args: Any, **kwargs: Any) -> pd.DataFrame:
         return self._inner.features(*args, **kwargs)
 
-    def score(self, features: pd.DataFrame) -> list[Any]:
-        return [dataclasses.replace(s, churn_risk=0.123456) for s in self._inner.score(features)]
+    def score(self, features: pd.DataFrame, *, reasons: bool = True) -> list[Any]:
+        scores = self._inner.score(features, reasons=reasons)
+        return [dataclasses.replace(s, churn_risk=0.123456) for s in scores]
 
 
 def test_a_score_from_the_previous_model_set_is_never_served_by_the_new_one(server: RecsvcServer) -> None:
