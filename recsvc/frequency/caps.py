@@ -224,7 +224,8 @@ class CapState:
 
 
 def _states_of(cur: Cursor, ids: list[str], now: float, cfg: FrequencyConfig) -> dict[str, CapState]:
-    """:meth:`CapLedger._state` of at most 500 users, with the same statements over ``user_id IN``."""
+    """What verdicts read of each of at most 500 users: opt-outs, feedback penalties, "too many" and
+    booked sends, each one statement over ``user_id IN``."""
     marks = ",".join("?" * len(ids))
     opted: dict[str, set[str]] = {}
     for uid, ch in cur.execute(f"SELECT user_id, channel FROM unsubscribes WHERE user_id IN ({marks})", ids):
@@ -238,6 +239,8 @@ def _states_of(cur: Cursor, ids: list[str], now: float, cfg: FrequencyConfig) ->
         counts.setdefault(str(uid), {})[kind] = n
     sql = f"SELECT DISTINCT user_id FROM feedback WHERE user_id IN ({marks}) AND kind='too_many' AND ts>=? AND ts<=?"
     too_many = {str(r[0]) for r in cur.execute(sql, (*ids, now - cfg.too_many_days * 86400.0, now))}
+    # Every booked send that can share a 7-day window with ``now``, on both sides of it, plus later
+    # ones so that ``retry_after`` can step past sends booked ahead.
     sends: dict[str, list[float]] = {}
     sql = f"SELECT user_id, ts FROM sends WHERE user_id IN ({marks}) AND ts>? ORDER BY user_id, ts"
     for uid, ts in cur.execute(sql, (*ids, now - WEEK)):
@@ -318,29 +321,7 @@ class CapLedger:
     def _state(self, cur: Cursor, uid: str, now: float) -> CapState:
         """What a verdict reads of one user: a few small indexed queries on the local file (a shared
         database answers them in one round trip: :class:`~recsvc.frequency.caps_pg.PgCapLedger`)."""
-        cfg = self.config
-        opted_out = frozenset(
-            str(r[0]) for r in cur.execute("SELECT channel FROM unsubscribes WHERE user_id=?", (uid,)).fetchall()
-        )
-        rows = cur.execute(
-            "SELECT kind, COUNT(*) FROM feedback WHERE user_id=? AND ts>=? AND ts<=? GROUP BY kind",
-            (uid, now - cfg.penalty_days * 86400.0, now),
-        ).fetchall()
-        n = dict(rows)
-        too_many = (
-            cur.execute(
-                "SELECT 1 FROM feedback WHERE user_id=? AND kind='too_many' AND ts>=? AND ts<=? LIMIT 1",
-                (uid, now - cfg.too_many_days * 86400.0, now),
-            ).fetchone()
-            is not None
-        )
-        # Every booked send that can share a 7-day window with ``now``, on both sides of it, plus later
-        # ones so that ``retry_after`` can step past sends booked ahead.
-        sends = tuple(
-            float(r[0])
-            for r in cur.execute("SELECT ts FROM sends WHERE user_id=? AND ts>? ORDER BY ts", (uid, now - WEEK))
-        )
-        return CapState(uid, now, opted_out, int(n.get("dismissal", 0)), int(n.get("negative", 0)), too_many, sends)
+        return _states_of(cur, [uid], now, self.config)[uid]
 
     def effective_caps(self, facts: CapFacts, tier: EngagementTier, key_moment: bool) -> tuple[int, int]:
         """(daily, weekly) cap after recent dismissals / negative feedback, and "too many messages"
