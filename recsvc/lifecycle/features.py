@@ -27,6 +27,10 @@ from recsvc.lifecycle.bgnbd import BGNBDParams, expected_purchases, fit_bgnbd, p
 from recsvc.lifecycle.eventlog import EventLog, as_event_log
 from recsvc.lifecycle.eventlog import seconds as _seconds  # noqa: F401 - used by recsvc.evaluation.churn
 from recsvc.lifecycle.gapsurv import GapCounts, GapSurvival, stratum
+from recsvc.lifecycle.paretonbd import ParetoNBDParams, fit_paretonbd
+from recsvc.lifecycle.paretonbd import expected_purchases as pnbd_expected
+from recsvc.lifecycle.paretonbd import p_alive as pnbd_p_alive
+from recsvc.lifecycle.paretonbd import p_zero as pnbd_p_zero
 from recsvc.vocabulary import EVENT_TYPES
 
 logger = logging.getLogger(__name__)
@@ -35,7 +39,7 @@ WINDOWS: tuple[int, ...] = (7, 30, 90, 365)
 TREND_WINDOWS: tuple[int, ...] = (7, 30, 90, 180)
 SYSTEM_EVENTS: tuple[str, ...] = ("push_delivered",)
 SESSION_GAP_S = 30 * 60
-BGNBD_FIT_SAMPLE = 20_000  # customers sampled (seeded) to fit the population parameters
+BGNBD_FIT_SAMPLE = 20_000  # customers sampled (seeded) to fit the population parameters (BG/NBD, Pareto/NBD)
 BGNBD_PRESAMPLE_USERS = 100_000  # fit_window_bgnbd summarises a seeded half of this many users above it
 DAY_S = 86400.0
 
@@ -81,6 +85,9 @@ FEATURE_NAMES: tuple[str, ...] = (
     "bgnbd_p_alive",
     "bgnbd_expected_h",
     "bgnbd_p_zero_h",
+    "pnbd_p_alive",
+    "pnbd_expected_h",
+    "pnbd_p_zero_h",
     "gap_p_no_return_h",
     "gap_p_no_return_own_h",
 )
@@ -154,20 +161,23 @@ def compute_features(
     block_events: int = DEFAULT_BLOCK_EVENTS,
     progress: bool = False,
     gap_survival: GapSurvival | None = None,
+    paretonbd: ParetoNBDParams | None = None,
 ) -> pd.DataFrame:
     """Features as of ``cutoff`` (events with ``ts < cutoff`` only), index user_id, columns FEATURE_NAMES.
 
     ``users`` fixes the rows (users without events get a cold-start row); otherwise every user with an
-    event before the cut-off. BG/NBD columns use ``bgnbd`` or, when None, a fit on the same window
-    (``with_bgnbd=False`` leaves them NaN, for callers that only need the rule inputs). Pass an
+    event before the cut-off. BG/NBD columns use ``bgnbd`` or, when None, a fit on the same window, and
+    likewise the Pareto/NBD columns ``paretonbd`` (``with_bgnbd=False`` leaves every population
+    column NaN, for callers that only need the rule inputs). Pass an
     :class:`EventLog` when computing several cut-offs over one log: a frame is encoded on every call.
     Users are processed in blocks of about ``block_events`` events, so memory stays flat on big logs.
     """
-    out, _, _ = _compute(
+    out, _ = _compute(
         as_event_log(events),
         cutoff,
         users=users,
         bgnbd=bgnbd,
+        paretonbd=paretonbd,
         gap_survival=gap_survival,
         horizon_days=horizon_days,
         with_bgnbd=with_bgnbd,
@@ -202,9 +212,11 @@ def _compute(
     progress: bool = False,
     codes: np.ndarray | None = None,
     gap_survival: GapSurvival | None = None,
-) -> tuple[pd.DataFrame, BGNBDParams | None, GapSurvival | None]:
-    """Features and the population statistics used (BG/NBD parameters, gap survival), each fitted on
-    the same window when not given; ``codes`` (users by code in ``log``) overrides ``users``."""
+    paretonbd: ParetoNBDParams | None = None,
+) -> tuple[pd.DataFrame, Population | None]:
+    """Features and the population statistics used (BG/NBD and Pareto/NBD parameters, gap survival),
+    each fitted on the same window when not given (None without ``with_bgnbd`` or any activity);
+    ``codes`` (users by code in ``log``) overrides ``users``."""
     if horizon_days <= 0:
         raise InvalidArgument(f"horizon_days must be > 0, got {horizon_days}", field="horizon_days")
     cut_s = _cutoff_seconds(cutoff)
@@ -228,6 +240,7 @@ def _compute(
             cols[name][lo:hi] = v
         x[lo:hi], tx[lo:hi], T[lo:hi], has_act[lo:hi] = bx
     params = _bgnbd_scores(cols, bgnbd, (x, tx, T, has_act), horizon_days, with_bgnbd)
+    pnbd = _paretonbd_scores(cols, paretonbd, (x, tx, T, has_act), horizon_days, with_bgnbd)
     survival = gap_survival if gaps is None else GapSurvival.fit(gaps)
     for name in ("gap_p_no_return_h", "gap_p_no_return_own_h"):
         cols[name][:] = np.float32(np.nan)
@@ -237,7 +250,9 @@ def _compute(
         cols["gap_p_no_return_own_h"][has_act] = survival.p_no_return_own(wait, xa, _mean_gap(txa, xa), horizon_days)
     out = pd.DataFrame(cols, index=index, copy=False)
     out.index.name = "user_id"
-    return out, params, survival if with_bgnbd else None
+    if not with_bgnbd or params is None or pnbd is None or survival is None:
+        return out, None
+    return out, Population(params, pnbd, survival)
 
 
 def _block_bounds(per_user: np.ndarray, block_events: int) -> list[int]:
@@ -269,9 +284,7 @@ def _bgnbd_scores(
         cols[name][:] = nan32
     if with_bgnbd and has_act.any():
         if params is None:
-            fit_rows = np.flatnonzero(has_act)
-            if len(fit_rows) > BGNBD_FIT_SAMPLE:  # four population parameters: a seeded sample is plenty
-                fit_rows = np.sort(np.random.default_rng(0).choice(fit_rows, BGNBD_FIT_SAMPLE, replace=False))
+            fit_rows = _fit_rows(has_act)
             params = fit_bgnbd(x[fit_rows], tx[fit_rows], T[fit_rows], unit_days=1.0)
         u = params.unit_days
         xa, txa, Ta = x[has_act], tx[has_act] / u, T[has_act] / u
@@ -281,6 +294,48 @@ def _bgnbd_scores(
             cols["bgnbd_expected_h"][has_act] = expected_purchases(params, h, xa, txa, Ta)
         cols["bgnbd_p_zero_h"][has_act] = p_zero(params, xa, txa, Ta, h)
     return params
+
+
+def _fit_rows(has_act: np.ndarray) -> np.ndarray:
+    """The active users a population fit reads: all, or a seeded sample of BGNBD_FIT_SAMPLE."""
+    fit_rows = np.flatnonzero(has_act)
+    if len(fit_rows) > BGNBD_FIT_SAMPLE:  # four population parameters: a seeded sample is plenty
+        fit_rows = np.sort(np.random.default_rng(0).choice(fit_rows, BGNBD_FIT_SAMPLE, replace=False))
+    return fit_rows
+
+
+def _paretonbd_scores(
+    cols: dict[str, np.ndarray],
+    paretonbd: ParetoNBDParams | None,
+    inputs: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+    horizon_days: float,
+    with_bgnbd: bool,
+) -> ParetoNBDParams | None:
+    """Fill the Pareto/NBD columns like :func:`_bgnbd_scores` (same inputs, same sample when fitted)."""
+    x, tx, T, has_act = inputs
+    params = paretonbd
+    for name in ("pnbd_p_alive", "pnbd_expected_h", "pnbd_p_zero_h"):
+        cols[name][:] = np.float32(np.nan)
+    if with_bgnbd and has_act.any():
+        if params is None:
+            rows = _fit_rows(has_act)
+            params = fit_paretonbd(x[rows], tx[rows], T[rows], unit_days=1.0)
+        u = params.unit_days
+        xa, txa, Ta = x[has_act], tx[has_act] / u, T[has_act] / u
+        h = horizon_days / u
+        cols["pnbd_p_alive"][has_act] = pnbd_p_alive(params, xa, txa, Ta)
+        cols["pnbd_expected_h"][has_act] = pnbd_expected(params, h, xa, txa, Ta)
+        cols["pnbd_p_zero_h"][has_act] = pnbd_p_zero(params, xa, txa, Ta, h)
+    return params
+
+
+@dataclass(frozen=True)
+class Population:
+    """The population statistics a served model keeps: BG/NBD, Pareto/NBD and the gap survival."""
+
+    bgnbd: BGNBDParams
+    paretonbd: ParetoNBDParams
+    gap_survival: GapSurvival
 
 
 @dataclass(frozen=True)
@@ -516,14 +571,14 @@ def _push_features(r: _Rows, f: dict[str, np.ndarray]) -> None:
 
 def fit_window_bgnbd(events: pd.DataFrame | EventLog, cutoff: pd.Timestamp) -> BGNBDParams:
     """BG/NBD on activity days before ``cutoff``, in days: the same (x, t_x, T) compute_features uses."""
-    return fit_window_population(events, cutoff)[0]
+    return fit_window_population(events, cutoff).bgnbd
 
 
-def fit_window_population(events: pd.DataFrame | EventLog, cutoff: pd.Timestamp) -> tuple[BGNBDParams, GapSurvival]:
-    """The population statistics a served model keeps, from the log before ``cutoff``: BG/NBD on
-    activity days (the same (x, t_x, T) compute_features uses) and the gap survival.
+def fit_window_population(events: pd.DataFrame | EventLog, cutoff: pd.Timestamp) -> Population:
+    """The population statistics a served model keeps, from the log before ``cutoff``: BG/NBD and
+    Pareto/NBD on activity days (the same (x, t_x, T) compute_features uses) and the gap survival.
 
-    The BG/NBD fit reads at most BGNBD_FIT_SAMPLE active customers, so on logs with more than
+    Each buy-till-you-die fit reads at most BGNBD_FIT_SAMPLE active customers, so on logs with more than
     BGNBD_PRESAMPLE_USERS users only a seeded sample of users is summarised (a million users' full
     feature pass would cost minutes for a few numbers); smaller logs are summarised whole.
     """
@@ -533,7 +588,7 @@ def fit_window_population(events: pd.DataFrame | EventLog, cutoff: pd.Timestamp)
     if len(present) > BGNBD_PRESAMPLE_USERS:
         pick = np.random.default_rng(0).choice(len(present), BGNBD_PRESAMPLE_USERS // 2, replace=False)
         codes = present[np.sort(pick)]
-    _, params, survival = _compute(log, cutoff, users=None, codes=codes, bgnbd=None, horizon_days=30.0, with_bgnbd=True)
-    if params is None or survival is None:
+    _, population = _compute(log, cutoff, users=None, codes=codes, bgnbd=None, horizon_days=30.0, with_bgnbd=True)
+    if population is None:
         raise InvalidArgument(f"no activity before {cutoff} to fit BG/NBD on", field="cutoff")
-    return params, survival
+    return population

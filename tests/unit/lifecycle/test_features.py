@@ -26,6 +26,12 @@ def test_shape_dtype_and_order(synth_events: pd.DataFrame) -> None:
     assert all(dt == np.float32 for dt in f.dtypes)
     assert f.index.name == "user_id" and f.index.is_unique
     assert f["bgnbd_p_alive"].dropna().between(0, 1).all() and f["bgnbd_p_alive"].notna().sum() > 300
+    for name in ("pnbd_p_alive", "pnbd_p_zero_h"):
+        assert f[name].dropna().between(0, 1).all() and f[name].notna().sum() > 300
+    assert (f["pnbd_expected_h"].dropna() >= 0).all()
+    # Silence in the horizon needs more than being alive: P(no purchase) >= 1 - P(alive).
+    act = f["pnbd_p_alive"].notna()
+    assert (f.loc[act, "pnbd_p_zero_h"] >= 1 - f.loc[act, "pnbd_p_alive"] - 1e-6).all()
 
 
 def test_no_look_ahead(synth_events: pd.DataFrame) -> None:
@@ -107,7 +113,7 @@ def test_purchase_only_and_view_only_logs() -> None:
     for ev in (buys, views):
         f = compute_features(ev, CUT, horizon_days=60)
         assert len(f) == 2 and tuple(f.columns) == FEATURE_NAMES
-        assert f["bgnbd_p_zero_h"].between(0, 1).all()
+        assert f["bgnbd_p_zero_h"].between(0, 1).all() and f["pnbd_p_zero_h"].between(0, 1).all()
     assert compute_features(views, CUT)["n_distinct_items"].tolist() == [2.0, 1.0]
 
 

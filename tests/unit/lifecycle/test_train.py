@@ -21,6 +21,7 @@ def test_artifact_and_metadata(trained: Path) -> None:
         "stage.txt",
         "calibration.json",
         "bgnbd.json",
+        "paretonbd.json",
         "gapsurv.json",
         "base.json",
         "metadata.json",
@@ -28,6 +29,7 @@ def test_artifact_and_metadata(trained: Path) -> None:
         assert (trained / name).is_file()
     meta = json.loads((trained / "metadata.json").read_text())
     assert meta["feature_names"] == list(FEATURE_NAMES) and meta["format"] == MODEL_FORMAT
+    assert {"bgnbd.json", "paretonbd.json", "gapsurv.json"} <= set(meta["files"])  # checksummed
     assert all(
         pd.Timestamp(c["cutoff"]) + pd.Timedelta(days=c["label_horizon_days"]) <= CUT
         for c in meta["training_window"]["cutoffs"]
