@@ -13,6 +13,7 @@ from recsvc.lifecycle.bgnbd import rfm_summary
 from recsvc.lifecycle.paretonbd import (
     ParetoNBDParams,
     _log_terms,
+    _pairs,
     expected_purchases,
     fit_paretonbd,
     log_likelihood,
@@ -63,6 +64,9 @@ def test_death_term_is_the_integral(p: ParetoNBDParams) -> None:
         want = p.s * integrate.quad(f, tx[i], T[i], epsrel=1e-12, epsabs=0.0)[0]
         got = float(np.exp(died[i]))
         assert got == pytest.approx(want, rel=1e-7, abs=1e-300)
+    # The fit's shared (x, y) evaluation gives the same terms.
+    shared = _log_terms(np.array([p.r, p.alpha, p.s, p.beta]), x, tx, T, _pairs(x, tx, T))
+    np.testing.assert_allclose(shared[2], died, rtol=1e-12)
     # Heavy buyers: every term stays finite (the plain form's powers would underflow to 0/0).
     big = _log_terms(np.array([p.r, p.alpha, p.s, p.beta]), np.array([3000.0]), np.array([300.0]), np.array([400.0]))
     assert all(np.isfinite(v).all() for v in big)
