@@ -80,7 +80,7 @@ def baseline_scores(
     events: pd.DataFrame, cutoff: pd.Timestamp, users: list[str], horizon_days: int
 ) -> dict[str, np.ndarray]:
     """Churn-risk scores of the baselines (higher = more likely to churn), row per user in ``users``."""
-    base = compute_features(events, cutoff, users=users, horizon_days=horizon_days)
+    base = compute_features(events, cutoff, users=users, horizon_days=horizon_days, with_paretonbd=True)
     # Every judged user has an activity, so the BG/NBD columns are set; NaN would mean "no history".
     p_zero = np.nan_to_num(base["bgnbd_p_zero_h"].to_numpy(np.float64), nan=1.0)
     p_alive = np.nan_to_num(base["bgnbd_p_alive"].to_numpy(np.float64), nan=0.0)

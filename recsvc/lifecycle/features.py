@@ -27,8 +27,8 @@ from recsvc.lifecycle.bgnbd import BGNBDParams, expected_purchases, fit_bgnbd, p
 from recsvc.lifecycle.eventlog import EventLog, as_event_log
 from recsvc.lifecycle.eventlog import seconds as _seconds  # noqa: F401 - used by recsvc.evaluation.churn
 from recsvc.lifecycle.gapsurv import GapCounts, GapSurvival, stratum
-from recsvc.lifecycle.paretonbd import ParetoNBDParams, fit_paretonbd
 from recsvc.lifecycle.paretonbd import expected_purchases as pnbd_expected
+from recsvc.lifecycle.paretonbd import fit_paretonbd
 from recsvc.lifecycle.paretonbd import p_alive as pnbd_p_alive
 from recsvc.lifecycle.paretonbd import p_zero as pnbd_p_zero
 from recsvc.vocabulary import EVENT_TYPES
@@ -85,12 +85,12 @@ FEATURE_NAMES: tuple[str, ...] = (
     "bgnbd_p_alive",
     "bgnbd_expected_h",
     "bgnbd_p_zero_h",
-    "pnbd_p_alive",
-    "pnbd_expected_h",
-    "pnbd_p_zero_h",
     "gap_p_no_return_h",
     "gap_p_no_return_own_h",
 )
+# Pareto/NBD P(alive), expected purchases and P(no purchase) in the horizon: compute_features adds them
+# only on request (with_paretonbd), for the churn evaluation's baselines; the model does not read them.
+PARETONBD_COLUMNS: tuple[str, ...] = ("pnbd_p_alive", "pnbd_expected_h", "pnbd_p_zero_h")
 
 DEFAULT_BLOCK_EVENTS = 4_000_000  # events per block of users: bounds the temporaries on big logs
 
@@ -161,28 +161,29 @@ def compute_features(
     block_events: int = DEFAULT_BLOCK_EVENTS,
     progress: bool = False,
     gap_survival: GapSurvival | None = None,
-    paretonbd: ParetoNBDParams | None = None,
+    with_paretonbd: bool = False,
 ) -> pd.DataFrame:
     """Features as of ``cutoff`` (events with ``ts < cutoff`` only), index user_id, columns FEATURE_NAMES.
 
     ``users`` fixes the rows (users without events get a cold-start row); otherwise every user with an
-    event before the cut-off. BG/NBD columns use ``bgnbd`` or, when None, a fit on the same window, and
-    likewise the Pareto/NBD columns ``paretonbd`` (``with_bgnbd=False`` leaves every population
-    column NaN, for callers that only need the rule inputs). Pass an
+    event before the cut-off. BG/NBD columns use ``bgnbd`` or, when None, a fit on the same window
+    (``with_bgnbd=False`` leaves them NaN, for callers that only need the rule inputs). Pass an
     :class:`EventLog` when computing several cut-offs over one log: a frame is encoded on every call.
     Users are processed in blocks of about ``block_events`` events, so memory stays flat on big logs.
+    ``with_paretonbd`` appends PARETONBD_COLUMNS, from a Pareto/NBD fit on the same (x, t_x, T) sample as
+    BG/NBD's: churn-evaluation baselines only, never model features (they did not move its AUC).
     """
-    out, _ = _compute(
+    out, _, _ = _compute(
         as_event_log(events),
         cutoff,
         users=users,
         bgnbd=bgnbd,
-        paretonbd=paretonbd,
         gap_survival=gap_survival,
         horizon_days=horizon_days,
         with_bgnbd=with_bgnbd,
         block_events=block_events,
         progress=progress,
+        with_paretonbd=with_paretonbd,
     )
     return out
 
@@ -212,11 +213,10 @@ def _compute(
     progress: bool = False,
     codes: np.ndarray | None = None,
     gap_survival: GapSurvival | None = None,
-    paretonbd: ParetoNBDParams | None = None,
-) -> tuple[pd.DataFrame, Population | None]:
-    """Features and the population statistics used (BG/NBD and Pareto/NBD parameters, gap survival),
-    each fitted on the same window when not given (None without ``with_bgnbd`` or any activity);
-    ``codes`` (users by code in ``log``) overrides ``users``."""
+    with_paretonbd: bool = False,
+) -> tuple[pd.DataFrame, BGNBDParams | None, GapSurvival | None]:
+    """Features and the population statistics used (BG/NBD parameters, gap survival), each fitted on
+    the same window when not given; ``codes`` (users by code in ``log``) overrides ``users``."""
     if horizon_days <= 0:
         raise InvalidArgument(f"horizon_days must be > 0, got {horizon_days}", field="horizon_days")
     cut_s = _cutoff_seconds(cutoff)
@@ -226,7 +226,8 @@ def _compute(
     ok = codes >= 0
     per_user = np.zeros(n, dtype=np.int64)
     per_user[ok] = log.start[codes[ok] + 1] - log.start[codes[ok]]
-    cols = {name: np.empty(n, dtype=np.float32) for name in FEATURE_NAMES}
+    names = FEATURE_NAMES + PARETONBD_COLUMNS if with_paretonbd else FEATURE_NAMES
+    cols = {name: np.empty(n, dtype=np.float32) for name in names}
     x, tx, T = np.zeros(n), np.zeros(n), np.zeros(n)
     has_act = np.zeros(n, dtype=bool)
     blocks = list(itertools.pairwise(_block_bounds(per_user, block_events)))
@@ -240,7 +241,8 @@ def _compute(
             cols[name][lo:hi] = v
         x[lo:hi], tx[lo:hi], T[lo:hi], has_act[lo:hi] = bx
     params = _bgnbd_scores(cols, bgnbd, (x, tx, T, has_act), horizon_days, with_bgnbd)
-    pnbd = _paretonbd_scores(cols, paretonbd, (x, tx, T, has_act), horizon_days, with_bgnbd)
+    if with_paretonbd:
+        _paretonbd_scores(cols, (x, tx, T, has_act), horizon_days, with_bgnbd)
     survival = gap_survival if gaps is None else GapSurvival.fit(gaps)
     for name in ("gap_p_no_return_h", "gap_p_no_return_own_h"):
         cols[name][:] = np.float32(np.nan)
@@ -250,9 +252,7 @@ def _compute(
         cols["gap_p_no_return_own_h"][has_act] = survival.p_no_return_own(wait, xa, _mean_gap(txa, xa), horizon_days)
     out = pd.DataFrame(cols, index=index, copy=False)
     out.index.name = "user_id"
-    if not with_bgnbd or params is None or pnbd is None or survival is None:
-        return out, None
-    return out, Population(params, pnbd, survival)
+    return out, params, survival if with_bgnbd else None
 
 
 def _block_bounds(per_user: np.ndarray, block_events: int) -> list[int]:
@@ -306,36 +306,23 @@ def _fit_rows(has_act: np.ndarray) -> np.ndarray:
 
 def _paretonbd_scores(
     cols: dict[str, np.ndarray],
-    paretonbd: ParetoNBDParams | None,
     inputs: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
     horizon_days: float,
     with_bgnbd: bool,
-) -> ParetoNBDParams | None:
-    """Fill the Pareto/NBD columns like :func:`_bgnbd_scores` (same inputs, same sample when fitted)."""
+) -> None:
+    """Fill PARETONBD_COLUMNS like :func:`_bgnbd_scores`, from a fit on the same sample."""
     x, tx, T, has_act = inputs
-    params = paretonbd
-    for name in ("pnbd_p_alive", "pnbd_expected_h", "pnbd_p_zero_h"):
+    for name in PARETONBD_COLUMNS:
         cols[name][:] = np.float32(np.nan)
     if with_bgnbd and has_act.any():
-        if params is None:
-            rows = _fit_rows(has_act)
-            params = fit_paretonbd(x[rows], tx[rows], T[rows], unit_days=1.0)
+        rows = _fit_rows(has_act)
+        params = fit_paretonbd(x[rows], tx[rows], T[rows], unit_days=1.0)
         u = params.unit_days
         xa, txa, Ta = x[has_act], tx[has_act] / u, T[has_act] / u
         h = horizon_days / u
         cols["pnbd_p_alive"][has_act] = pnbd_p_alive(params, xa, txa, Ta)
         cols["pnbd_expected_h"][has_act] = pnbd_expected(params, h, xa, txa, Ta)
         cols["pnbd_p_zero_h"][has_act] = pnbd_p_zero(params, xa, txa, Ta, h)
-    return params
-
-
-@dataclass(frozen=True)
-class Population:
-    """The population statistics a served model keeps: BG/NBD, Pareto/NBD and the gap survival."""
-
-    bgnbd: BGNBDParams
-    paretonbd: ParetoNBDParams
-    gap_survival: GapSurvival
 
 
 @dataclass(frozen=True)
@@ -571,14 +558,14 @@ def _push_features(r: _Rows, f: dict[str, np.ndarray]) -> None:
 
 def fit_window_bgnbd(events: pd.DataFrame | EventLog, cutoff: pd.Timestamp) -> BGNBDParams:
     """BG/NBD on activity days before ``cutoff``, in days: the same (x, t_x, T) compute_features uses."""
-    return fit_window_population(events, cutoff).bgnbd
+    return fit_window_population(events, cutoff)[0]
 
 
-def fit_window_population(events: pd.DataFrame | EventLog, cutoff: pd.Timestamp) -> Population:
-    """The population statistics a served model keeps, from the log before ``cutoff``: BG/NBD and
-    Pareto/NBD on activity days (the same (x, t_x, T) compute_features uses) and the gap survival.
+def fit_window_population(events: pd.DataFrame | EventLog, cutoff: pd.Timestamp) -> tuple[BGNBDParams, GapSurvival]:
+    """The population statistics a served model keeps, from the log before ``cutoff``: BG/NBD on
+    activity days (the same (x, t_x, T) compute_features uses) and the gap survival.
 
-    Each buy-till-you-die fit reads at most BGNBD_FIT_SAMPLE active customers, so on logs with more than
+    The BG/NBD fit reads at most BGNBD_FIT_SAMPLE active customers, so on logs with more than
     BGNBD_PRESAMPLE_USERS users only a seeded sample of users is summarised (a million users' full
     feature pass would cost minutes for a few numbers); smaller logs are summarised whole.
     """
@@ -588,7 +575,7 @@ def fit_window_population(events: pd.DataFrame | EventLog, cutoff: pd.Timestamp)
     if len(present) > BGNBD_PRESAMPLE_USERS:
         pick = np.random.default_rng(0).choice(len(present), BGNBD_PRESAMPLE_USERS // 2, replace=False)
         codes = present[np.sort(pick)]
-    _, population = _compute(log, cutoff, users=None, codes=codes, bgnbd=None, horizon_days=30.0, with_bgnbd=True)
-    if population is None:
+    _, params, survival = _compute(log, cutoff, users=None, codes=codes, bgnbd=None, horizon_days=30.0, with_bgnbd=True)
+    if params is None or survival is None:
         raise InvalidArgument(f"no activity before {cutoff} to fit BG/NBD on", field="cutoff")
-    return population
+    return params, survival

@@ -1,8 +1,7 @@
 """A trained lifecycle artifact, loaded for scoring: churn risk, next-stage probabilities, reasons.
 
 :func:`recsvc.lifecycle.train.train_lifecycle` writes the artifact (``churn.txt``, ``stage.txt``,
-``calibration.json``, ``bgnbd.json``, ``paretonbd.json``, ``gapsurv.json``, ``base.json``,
-``metadata.json``); :class:`LifecycleModel` reads it
+``calibration.json``, ``bgnbd.json``, ``base.json``, ``metadata.json``); :class:`LifecycleModel` reads it
 back and scores feature frames, in batches through :mod:`.compiled` trees when that pays off. The churn
 log-odds are the base model's (:mod:`.base`) plus the trees'; artifacts of an older format or feature
 set are refused with FAILED_PRECONDITION and a request to retrain.
@@ -28,14 +27,12 @@ from recsvc.lifecycle.calibration import calibrate_logit, check_calibration
 from recsvc.lifecycle.eventlog import EventLog
 from recsvc.lifecycle.features import FEATURE_NAMES, compute_features
 from recsvc.lifecycle.gapsurv import GapSurvival
-from recsvc.lifecycle.paretonbd import ParetoNBDParams
 from recsvc.lifecycle.reasons import Reason, top_reasons
 from recsvc.lifecycle.stages import StageRules, rule_stages
 from recsvc.vocabulary import Stage
 
-MODEL_FORMAT = 4  # 2: churn = logistic base (base.json) + trees on its residual, Platt calibration;
-# 3: + the population gap survival (gapsurv.json) as a feature and base input, trend_180d;
-# 4: + Pareto/NBD (paretonbd.json): P(alive), expected purchases and P(no purchase) in the horizon
+MODEL_FORMAT = 3  # 2: churn = logistic base (base.json) + trees on its residual, Platt calibration;
+# 3: + the population gap survival (gapsurv.json) as a feature and base input, trend_180d
 MODEL_NAME = "lifecycle"
 STAGE_ENUMS: tuple[Stage, ...] = tuple(Stage)
 _BASE_COLUMNS = [FEATURE_NAMES.index(name) for name in BASE_INPUTS]
@@ -93,7 +90,6 @@ class LifecycleModel:
         stage: lgb.Booster,
         calibration: dict[str, Any],
         bgnbd: BGNBDParams,
-        paretonbd: ParetoNBDParams,
         gap_survival: GapSurvival,
         metadata: dict[str, object],
         rules: StageRules,
@@ -109,7 +105,6 @@ class LifecycleModel:
         self.stage_booster = stage
         self.calibration = calibration
         self.bgnbd = bgnbd
-        self.paretonbd = paretonbd
         self.gap_survival = gap_survival
         self.metadata = metadata
         self.rules = rules
@@ -167,7 +162,6 @@ class LifecycleModel:
         cal = _read_calibration(path / "calibration.json")
         base = BaseModel.load(path / "base.json")
         bg = BGNBDParams.load(path / "bgnbd.json")
-        pnbd = ParetoNBDParams.load(path / "paretonbd.json")
         survival = GapSurvival.load(path / "gapsurv.json")
         cfg = meta.get("config", {})
         rules_d = cfg.get("rules", {}) if isinstance(cfg, dict) else {}
@@ -182,7 +176,6 @@ class LifecycleModel:
             boosters[1],
             cal,
             bg,
-            pnbd,
             survival,
             meta,
             rules,
@@ -195,14 +188,12 @@ class LifecycleModel:
     def features(
         self, events: pd.DataFrame | EventLog, now: pd.Timestamp, users: list[str] | None = None
     ) -> pd.DataFrame:
-        """Features as of ``now`` with this model's population statistics (BG/NBD, Pareto/NBD, gap
-        survival) and horizon."""
+        """Features as of ``now`` with this model's population statistics (BG/NBD, gap survival) and horizon."""
         return compute_features(
             events,
             now,
             users=users,
             bgnbd=self.bgnbd,
-            paretonbd=self.paretonbd,
             horizon_days=self.horizon_days,
             gap_survival=self.gap_survival,
         )

@@ -85,15 +85,6 @@ def _bgnbd_zero(f: Mapping[str, float]) -> str:
     return f"buying-pattern model: {p:.0f}% chance of no visit in the horizon"
 
 
-def _pnbd_alive(f: Mapping[str, float]) -> str:
-    return f"lifetime model: {f.get('pnbd_p_alive', math.nan) * 100:.0f}% chance still active"
-
-
-def _pnbd_zero(f: Mapping[str, float]) -> str:
-    p = f.get("pnbd_p_zero_h", math.nan) * 100
-    return f"lifetime model: {p:.0f}% chance of no visit in the horizon"
-
-
 def _window_share(f: Mapping[str, float]) -> str:
     share, h = f.get("active_window_share_h", math.nan), f.get("horizon_days", math.nan)
     if math.isnan(share):
@@ -138,7 +129,6 @@ TEMPLATES: dict[str, str] = {
     "unsubscribed": "has unsubscribed",
     "bgnbd_repeat_days": "came back on {value:.0f} later days",
     "bgnbd_expected_h": "buying-pattern model expects {value:.1f} active days in the horizon",
-    "pnbd_expected_h": "lifetime model expects {value:.1f} active days in the horizon",
     "horizon_days": "judged over the next {value:.0f} days",
 }
 FUNCTIONS: dict[str, Callable[[Mapping[str, float]], str]] = {
@@ -147,8 +137,6 @@ FUNCTIONS: dict[str, Callable[[Mapping[str, float]], str]] = {
     "days_since_purchase": _purchase_recency,
     "bgnbd_p_alive": _bgnbd_alive,
     "bgnbd_p_zero_h": _bgnbd_zero,
-    "pnbd_p_alive": _pnbd_alive,
-    "pnbd_p_zero_h": _pnbd_zero,
     "active_window_share_h": _window_share,
     "recency_over_h": _recency_over_h,
     "opens_last5": _opens,

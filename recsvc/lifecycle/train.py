@@ -7,8 +7,7 @@ When the log is too short for full-horizon labels (CDNOW: every customer joins i
 cut-offs with a shorter label horizon h (never below ``min_label_fraction`` x H) and compute the
 BG/NBD horizon features with that same h, which keeps the label meaningful.
 
-Pareto/NBD's horizon scores are tree features beside BG/NBD's. The churn model is a logistic base
-over BG/NBD's horizon scores, recency and frequency
+The churn model is a logistic base over BG/NBD's horizon scores, recency and frequency
 (:mod:`.base`) plus LightGBM trees fitted to its residual. The latest cut-off is the time-split
 validation set: it early-stops both models, fits the churn calibration (Platt, :mod:`.calibration`)
 and yields the metrics written to metadata.json.
@@ -39,10 +38,9 @@ from recsvc.lifecycle.bgnbd import BGNBDParams
 from recsvc.lifecycle.calibration import apply_calibration, expected_calibration_error, fit_platt, reliability
 from recsvc.lifecycle.config import LifecycleConfig
 from recsvc.lifecycle.eventlog import EventLog, as_event_log
-from recsvc.lifecycle.features import FEATURE_NAMES, Population, _compute, fit_window_population
+from recsvc.lifecycle.features import FEATURE_NAMES, _compute, fit_window_population
 from recsvc.lifecycle.gapsurv import GapCounts, GapSurvival
 from recsvc.lifecycle.model import MODEL_FORMAT, MODEL_NAME, STAGE_ENUMS
-from recsvc.lifecycle.paretonbd import ParetoNBDParams
 from recsvc.lifecycle.stages import rule_stages
 
 logger = logging.getLogger(__name__)
@@ -145,9 +143,9 @@ def _samples(
         present = np.flatnonzero(first_seen < c.value / 1e9)
         if len(present) > per_cut:
             present = present[np.sort(rng.choice(len(present), per_cut, replace=False))]
-        feats, _ = _compute(log, c, users=None, codes=present, bgnbd=None, horizon_days=h, with_bgnbd=True)
+        feats, _, _ = _compute(log, c, users=None, codes=present, bgnbd=None, horizon_days=h, with_bgnbd=True)
         later = c + pd.Timedelta(days=h)
-        end, _ = _compute(log, later, users=None, codes=present, bgnbd=None, horizon_days=h, with_bgnbd=False)
+        end, _, _ = _compute(log, later, users=None, codes=present, bgnbd=None, horizon_days=h, with_bgnbd=False)
         churn.append((end["n_events_all"].to_numpy() == feats["n_events_all"].to_numpy()).astype(np.int8))
         stage.append(rule_stages(end, config.rules))
         now_stage.append(rule_stages(feats, config.rules))
@@ -383,17 +381,13 @@ def _fit_stage(
     return model, best, metrics
 
 
-def _final_population(ev: EventLog, end: pd.Timestamp) -> Population:
-    """BG/NBD and Pareto/NBD parameters and gap survival for serving, fitted on the whole training
-    window (neutral ones if a fit fails: parameters of ones, a gap survival that never sees a return)."""
+def _final_population(ev: EventLog, end: pd.Timestamp) -> tuple[BGNBDParams, GapSurvival]:
+    """BG/NBD parameters and gap survival for serving, fitted on the whole training window (neutral
+    ones if the fit fails: BG/NBD of ones, a gap survival that never sees a return)."""
     try:
         return fit_window_population(ev, end)
     except InvalidArgument:
-        return Population(
-            BGNBDParams(r=1.0, alpha=1.0, a=1.0, b=1.0),
-            ParetoNBDParams(r=1.0, alpha=1.0, s=1.0, beta=1.0),
-            GapSurvival.fit(GapCounts.empty()),
-        )
+        return BGNBDParams(r=1.0, alpha=1.0, a=1.0, b=1.0), GapSurvival.fit(GapCounts.empty())
 
 
 def _training_window(
@@ -466,16 +460,15 @@ def train_lifecycle(
         stage_model = fit("multiclass", stage_y, everything, None, stage_iter)
         churn_iter, stage_iter = churn_model.current_iteration(), stage_model.current_iteration()
     clock.lap("refit_full")
-    population = _final_population(ev, end)
+    bg, survival = _final_population(ev, end)
     clock.lap("final_population")
     vdir = new_version_dir(out_dir)
     churn_model.save_model(str(vdir / "churn.txt"), num_iteration=churn_iter)
     stage_model.save_model(str(vdir / "stage.txt"), num_iteration=stage_iter)
     (vdir / "calibration.json").write_text(json.dumps(churn.calibration))
     base.save(vdir / "base.json")
-    population.bgnbd.save(vdir / "bgnbd.json")
-    population.paretonbd.save(vdir / "paretonbd.json")
-    population.gap_survival.save(vdir / "gapsurv.json")
+    bg.save(vdir / "bgnbd.json")
+    survival.save(vdir / "gapsurv.json")
     meta = {
         "name": MODEL_NAME,
         "format": MODEL_FORMAT,

@@ -27,7 +27,7 @@ NEWER = "99991231T000000Z"
 
 # One file of each kind per model: LightGBM texts, JSON, FAISS index, .npy arrays, Parquet.
 FILES = {
-    "lifecycle": ("churn.txt", "stage.txt", "bgnbd.json", "paretonbd.json", "calibration.json"),
+    "lifecycle": ("churn.txt", "stage.txt", "bgnbd.json", "calibration.json"),
     "recs": ("index.faiss", "embeddings.npy", "index_vectors.npy", "stats_pop.npy", "ranker.txt", "items.parquet"),
     "sendtime": ("counts.npy", "habit_hour.npy", "seg_week.npy", "users.json"),
 }

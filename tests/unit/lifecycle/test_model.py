@@ -124,35 +124,6 @@ def test_old_artifacts_are_refused_with_retrain(trained: Path, tmp_path: Path) -
         LifecycleModel.load(missing)
 
 
-def test_format_3_artifact_without_paretonbd_is_refused(trained: Path, tmp_path: Path) -> None:
-    """A model saved before Pareto/NBD (format 3: no paretonbd.json, no pnbd_* features) asks for a
-    retrain; so does a current one whose paretonbd.json is gone or of another format."""
-    old = tmp_path / "format3"
-    shutil.copytree(trained, old)
-    (old / "paretonbd.json").unlink()
-    meta = json.loads((old / "metadata.json").read_text())
-    meta["format"] = 3
-    meta["feature_names"] = [n for n in FEATURE_NAMES if not n.startswith("pnbd_")]
-    meta["files"].pop("paretonbd.json")
-    (old / "metadata.json").write_text(json.dumps(meta))
-    with pytest.raises(FailedPrecondition, match=r"format 3.*retrain") as err:
-        LifecycleModel.load(old)
-    assert err.value.status == Status.FAILED_PRECONDITION
-    gone = tmp_path / "no-pnbd"
-    shutil.copytree(trained, gone)
-    (gone / "paretonbd.json").unlink()
-    with pytest.raises(FailedPrecondition, match=r"paretonbd\.json"):
-        LifecycleModel.load(gone)
-    other = tmp_path / "pnbd-format"
-    shutil.copytree(trained, other)
-    d = json.loads((trained / "paretonbd.json").read_text())
-    _rewrite(other, "paretonbd.json", json.dumps({**d, "format": 0}))
-    with pytest.raises(FailedPrecondition, match="retrain"):
-        LifecycleModel.load(other)
-    model = LifecycleModel.load(trained)
-    assert model.paretonbd.n_customers > 0 and model.paretonbd.r > 0
-
-
 def test_reasons_name_the_base_inputs(trained: Path, synth_events: pd.DataFrame) -> None:
     """The base's terms land on its own features, so a reason can be, e.g., the BG/NBD horizon score."""
     model = LifecycleModel.load(trained)
