@@ -409,7 +409,11 @@ def _evaluate_command(add: _Add) -> None:
     e = add("evaluate", cmd_evaluate, "Evaluate a model against simple baselines on real data (see DATA.md).")
     esub = e.add_subparsers(dest="what", required=True, metavar="WHAT", parser_class=_Parser)
     for what, help_ in (
-        ("churn", "churn AUC vs BG/NBD P(no purchase in the horizon), BG/NBD 1-P(alive), recency, frequency"),
+        (
+            "churn",
+            "churn AUC vs BG/NBD and Pareto/NBD (P(no purchase in the horizon), -E[purchases], 1-P(alive)), "
+            "recency, frequency",
+        ),
         ("recs", "Recall@10/NDCG@10 vs popularity (all time, recent), tuned ALS, EASE, item-kNN"),
         ("sendtime", "hit@1h vs the population's and the user's best hour (+/- 1 h window)"),
     ):

@@ -9,7 +9,9 @@ Baselines, all fitted on the same pre-cut-off log: BG/NBD's probability of no pu
 horizon (the standard BG/NBD churn score), minus BG/NBD's expected number of purchases in the
 horizon (its other standard ranking; on CDNOW the stronger of the two), BG/NBD's 1 - P(alive)
 (shown beside them: it ranks one-time buyers as sure to stay, since BG/NBD only lets a customer
-die right after a purchase), days since the last activity, and minus the activity count.
+die right after a purchase), the same three scores of Pareto/NBD (which lets a customer die at
+any time, so a long silence after one purchase counts too), days since the last activity, and
+minus the activity count.
 
 Calibration is judged on the same users: the Brier score beside that of always predicting the churn
 rate, and a reliability table (ten equal-width bins of predicted risk: users, mean prediction,
@@ -78,15 +80,22 @@ def baseline_scores(
     events: pd.DataFrame, cutoff: pd.Timestamp, users: list[str], horizon_days: int
 ) -> dict[str, np.ndarray]:
     """Churn-risk scores of the baselines (higher = more likely to churn), row per user in ``users``."""
-    base = compute_features(events, cutoff, users=users, horizon_days=horizon_days)
+    base = compute_features(events, cutoff, users=users, horizon_days=horizon_days, with_paretonbd=True)
     # Every judged user has an activity, so the BG/NBD columns are set; NaN would mean "no history".
     p_zero = np.nan_to_num(base["bgnbd_p_zero_h"].to_numpy(np.float64), nan=1.0)
     p_alive = np.nan_to_num(base["bgnbd_p_alive"].to_numpy(np.float64), nan=0.0)
     expected = np.nan_to_num(base["bgnbd_expected_h"].to_numpy(np.float64), nan=0.0)
+
+    def col(name: str, fill: float) -> np.ndarray:
+        return np.nan_to_num(base[name].to_numpy(np.float64), nan=fill)
+
     return {
         "bgnbd_p_no_purchase": p_zero,
         "bgnbd_expected_purchases": -expected,
         "bgnbd_1_minus_p_alive": 1.0 - p_alive,
+        "paretonbd_p_no_purchase": col("pnbd_p_zero_h", 1.0),
+        "paretonbd_expected_purchases": -col("pnbd_expected_h", 0.0),
+        "paretonbd_1_minus_p_alive": 1.0 - col("pnbd_p_alive", 0.0),
         "recency": np.nan_to_num(base["recency_days"].to_numpy(np.float64), nan=1e9),
         "frequency": -base["n_events_all"].to_numpy(np.float64),
     }

@@ -27,6 +27,10 @@ from recsvc.lifecycle.bgnbd import BGNBDParams, expected_purchases, fit_bgnbd, p
 from recsvc.lifecycle.eventlog import EventLog, as_event_log
 from recsvc.lifecycle.eventlog import seconds as _seconds  # noqa: F401 - used by recsvc.evaluation.churn
 from recsvc.lifecycle.gapsurv import GapCounts, GapSurvival, stratum
+from recsvc.lifecycle.paretonbd import expected_purchases as pnbd_expected
+from recsvc.lifecycle.paretonbd import fit_paretonbd
+from recsvc.lifecycle.paretonbd import p_alive as pnbd_p_alive
+from recsvc.lifecycle.paretonbd import p_zero as pnbd_p_zero
 from recsvc.vocabulary import EVENT_TYPES
 
 logger = logging.getLogger(__name__)
@@ -35,7 +39,7 @@ WINDOWS: tuple[int, ...] = (7, 30, 90, 365)
 TREND_WINDOWS: tuple[int, ...] = (7, 30, 90, 180)
 SYSTEM_EVENTS: tuple[str, ...] = ("push_delivered",)
 SESSION_GAP_S = 30 * 60
-BGNBD_FIT_SAMPLE = 20_000  # customers sampled (seeded) to fit the population parameters
+BGNBD_FIT_SAMPLE = 20_000  # customers sampled (seeded) to fit the population parameters (BG/NBD, Pareto/NBD)
 BGNBD_PRESAMPLE_USERS = 100_000  # fit_window_bgnbd summarises a seeded half of this many users above it
 DAY_S = 86400.0
 
@@ -84,6 +88,9 @@ FEATURE_NAMES: tuple[str, ...] = (
     "gap_p_no_return_h",
     "gap_p_no_return_own_h",
 )
+# Pareto/NBD P(alive), expected purchases and P(no purchase) in the horizon: compute_features adds them
+# only on request (with_paretonbd), for the churn evaluation's baselines; the model does not read them.
+PARETONBD_COLUMNS: tuple[str, ...] = ("pnbd_p_alive", "pnbd_expected_h", "pnbd_p_zero_h")
 
 DEFAULT_BLOCK_EVENTS = 4_000_000  # events per block of users: bounds the temporaries on big logs
 
@@ -154,6 +161,7 @@ def compute_features(
     block_events: int = DEFAULT_BLOCK_EVENTS,
     progress: bool = False,
     gap_survival: GapSurvival | None = None,
+    with_paretonbd: bool = False,
 ) -> pd.DataFrame:
     """Features as of ``cutoff`` (events with ``ts < cutoff`` only), index user_id, columns FEATURE_NAMES.
 
@@ -162,6 +170,8 @@ def compute_features(
     (``with_bgnbd=False`` leaves them NaN, for callers that only need the rule inputs). Pass an
     :class:`EventLog` when computing several cut-offs over one log: a frame is encoded on every call.
     Users are processed in blocks of about ``block_events`` events, so memory stays flat on big logs.
+    ``with_paretonbd`` appends PARETONBD_COLUMNS, from a Pareto/NBD fit on the same (x, t_x, T) sample as
+    BG/NBD's: churn-evaluation baselines only, never model features (they did not move its AUC).
     """
     out, _, _ = _compute(
         as_event_log(events),
@@ -173,6 +183,7 @@ def compute_features(
         with_bgnbd=with_bgnbd,
         block_events=block_events,
         progress=progress,
+        with_paretonbd=with_paretonbd,
     )
     return out
 
@@ -202,6 +213,7 @@ def _compute(
     progress: bool = False,
     codes: np.ndarray | None = None,
     gap_survival: GapSurvival | None = None,
+    with_paretonbd: bool = False,
 ) -> tuple[pd.DataFrame, BGNBDParams | None, GapSurvival | None]:
     """Features and the population statistics used (BG/NBD parameters, gap survival), each fitted on
     the same window when not given; ``codes`` (users by code in ``log``) overrides ``users``."""
@@ -214,7 +226,8 @@ def _compute(
     ok = codes >= 0
     per_user = np.zeros(n, dtype=np.int64)
     per_user[ok] = log.start[codes[ok] + 1] - log.start[codes[ok]]
-    cols = {name: np.empty(n, dtype=np.float32) for name in FEATURE_NAMES}
+    names = FEATURE_NAMES + PARETONBD_COLUMNS if with_paretonbd else FEATURE_NAMES
+    cols = {name: np.empty(n, dtype=np.float32) for name in names}
     x, tx, T = np.zeros(n), np.zeros(n), np.zeros(n)
     has_act = np.zeros(n, dtype=bool)
     blocks = list(itertools.pairwise(_block_bounds(per_user, block_events)))
@@ -228,6 +241,8 @@ def _compute(
             cols[name][lo:hi] = v
         x[lo:hi], tx[lo:hi], T[lo:hi], has_act[lo:hi] = bx
     params = _bgnbd_scores(cols, bgnbd, (x, tx, T, has_act), horizon_days, with_bgnbd)
+    if with_paretonbd:
+        _paretonbd_scores(cols, (x, tx, T, has_act), horizon_days, with_bgnbd)
     survival = gap_survival if gaps is None else GapSurvival.fit(gaps)
     for name in ("gap_p_no_return_h", "gap_p_no_return_own_h"):
         cols[name][:] = np.float32(np.nan)
@@ -269,9 +284,7 @@ def _bgnbd_scores(
         cols[name][:] = nan32
     if with_bgnbd and has_act.any():
         if params is None:
-            fit_rows = np.flatnonzero(has_act)
-            if len(fit_rows) > BGNBD_FIT_SAMPLE:  # four population parameters: a seeded sample is plenty
-                fit_rows = np.sort(np.random.default_rng(0).choice(fit_rows, BGNBD_FIT_SAMPLE, replace=False))
+            fit_rows = _fit_rows(has_act)
             params = fit_bgnbd(x[fit_rows], tx[fit_rows], T[fit_rows], unit_days=1.0)
         u = params.unit_days
         xa, txa, Ta = x[has_act], tx[has_act] / u, T[has_act] / u
@@ -281,6 +294,35 @@ def _bgnbd_scores(
             cols["bgnbd_expected_h"][has_act] = expected_purchases(params, h, xa, txa, Ta)
         cols["bgnbd_p_zero_h"][has_act] = p_zero(params, xa, txa, Ta, h)
     return params
+
+
+def _fit_rows(has_act: np.ndarray) -> np.ndarray:
+    """The active users a population fit reads: all, or a seeded sample of BGNBD_FIT_SAMPLE."""
+    fit_rows = np.flatnonzero(has_act)
+    if len(fit_rows) > BGNBD_FIT_SAMPLE:  # four population parameters: a seeded sample is plenty
+        fit_rows = np.sort(np.random.default_rng(0).choice(fit_rows, BGNBD_FIT_SAMPLE, replace=False))
+    return fit_rows
+
+
+def _paretonbd_scores(
+    cols: dict[str, np.ndarray],
+    inputs: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+    horizon_days: float,
+    with_bgnbd: bool,
+) -> None:
+    """Fill PARETONBD_COLUMNS like :func:`_bgnbd_scores`, from a fit on the same sample."""
+    x, tx, T, has_act = inputs
+    for name in PARETONBD_COLUMNS:
+        cols[name][:] = np.float32(np.nan)
+    if with_bgnbd and has_act.any():
+        rows = _fit_rows(has_act)
+        params = fit_paretonbd(x[rows], tx[rows], T[rows], unit_days=1.0)
+        u = params.unit_days
+        xa, txa, Ta = x[has_act], tx[has_act] / u, T[has_act] / u
+        h = horizon_days / u
+        cols["pnbd_p_alive"][has_act] = pnbd_p_alive(params, xa, txa, Ta)
+        cols["pnbd_expected_h"][has_act] = pnbd_expected(params, h, xa, txa, Ta)
+        cols["pnbd_p_zero_h"][has_act] = pnbd_p_zero(params, xa, txa, Ta, h)
 
 
 @dataclass(frozen=True)

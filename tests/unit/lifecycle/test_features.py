@@ -7,7 +7,7 @@ import pytest
 from recsvc.data.io import normalize_events
 from recsvc.errors import InvalidArgument
 from recsvc.lifecycle.bgnbd import BGNBDParams
-from recsvc.lifecycle.features import FEATURE_NAMES, compute_features
+from recsvc.lifecycle.features import FEATURE_NAMES, PARETONBD_COLUMNS, compute_features
 
 CUT = pd.Timestamp("2024-03-01", tz="UTC")
 
@@ -26,6 +26,30 @@ def test_shape_dtype_and_order(synth_events: pd.DataFrame) -> None:
     assert all(dt == np.float32 for dt in f.dtypes)
     assert f.index.name == "user_id" and f.index.is_unique
     assert f["bgnbd_p_alive"].dropna().between(0, 1).all() and f["bgnbd_p_alive"].notna().sum() > 300
+    assert not any(name.startswith("pnbd_") for name in f.columns)
+
+
+def test_paretonbd_columns_only_on_request(synth_events: pd.DataFrame) -> None:
+    """Pareto/NBD's scores are churn-evaluation baselines: appended when asked for, never model features."""
+    cut = pd.Timestamp("2024-05-01", tz="UTC")
+    assert not set(PARETONBD_COLUMNS) & set(FEATURE_NAMES)
+    plain = compute_features(synth_events, cut)
+    f = compute_features(synth_events, cut, with_paretonbd=True)
+    assert tuple(f.columns) == FEATURE_NAMES + PARETONBD_COLUMNS
+    pd.testing.assert_frame_equal(f[list(FEATURE_NAMES)], plain)
+    for name in ("pnbd_p_alive", "pnbd_p_zero_h"):
+        assert f[name].dropna().between(0, 1).all() and f[name].notna().sum() > 300
+    assert (f["pnbd_expected_h"].dropna() >= 0).all()
+    # Silence in the horizon needs more than being alive: P(no purchase) >= 1 - P(alive).
+    act = f["pnbd_p_alive"].notna()
+    assert (f.loc[act, "pnbd_p_zero_h"] >= 1 - f.loc[act, "pnbd_p_alive"] - 1e-6).all()
+    # Without BG/NBD (rule inputs only) there is no fit, so the columns are NaN.
+    assert (
+        compute_features(synth_events, cut, with_bgnbd=False, with_paretonbd=True)[list(PARETONBD_COLUMNS)]
+        .isna()
+        .all()
+        .all()
+    )
 
 
 def test_no_look_ahead(synth_events: pd.DataFrame) -> None:

@@ -28,6 +28,9 @@ def test_artifact_and_metadata(trained: Path) -> None:
         assert (trained / name).is_file()
     meta = json.loads((trained / "metadata.json").read_text())
     assert meta["feature_names"] == list(FEATURE_NAMES) and meta["format"] == MODEL_FORMAT
+    # Pareto/NBD is a churn-evaluation baseline only: no model feature, no stored fit.
+    assert not any(n.startswith("pnbd_") for n in meta["feature_names"])
+    assert not (trained / "paretonbd.json").exists() and "paretonbd.json" not in meta.get("files", {})
     assert all(
         pd.Timestamp(c["cutoff"]) + pd.Timedelta(days=c["label_horizon_days"]) <= CUT
         for c in meta["training_window"]["cutoffs"]
@@ -42,6 +45,21 @@ def test_artifact_and_metadata(trained: Path) -> None:
     assert json.loads((trained / "calibration.json").read_text())["method"] == "platt"
     assert {"macro_f1", "macro_f1_rules_alone"} <= set(meta["metrics"]["stage"])
     assert latest(trained.parent) == trained
+
+
+def test_training_never_fits_paretonbd(
+    synth_events: pd.DataFrame, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Pareto/NBD doubled the demo's training time for no AUC: the training path must not fit it."""
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("training fitted Pareto/NBD")
+
+    monkeypatch.setattr("recsvc.lifecycle.features.fit_paretonbd", refuse)
+    out = train_lifecycle(
+        synth_events, out_dir=tmp_path / "lifecycle", horizon_days=30, cutoff=CUT, config=CFG, progress=False
+    )
+    assert json.loads((out / "metadata.json").read_text())["feature_names"] == list(FEATURE_NAMES)
 
 
 def test_cutoffs() -> None:
