@@ -2,8 +2,8 @@
 
 Everything works on integer item *rows* (positions in the model's item table) so that a request
 is a handful of numpy operations over the user's profile (``profile.py``) and the item
-statistics (``item_stats.py``). Discovery sources (embedding, co-occurrence, popularity) skip
-touched and excluded rows; cart and repurchase bring touched items back on purpose.
+statistics (``item_stats.py``). Discovery sources (embedding, co-occurrence, EASE, ALS, popularity)
+skip touched and excluded rows; cart and repurchase bring touched items back on purpose.
 """
 
 from __future__ import annotations
