@@ -7,9 +7,10 @@ popular unseen items: a list of fewer than ten would only handicap it. Knobs (AL
 regularization and confidence; EASE's L2 weight; kNN's neighbourhood size) are tuned by
 :func:`tune` on a validation split that ends at the cut-off, never on the judged horizon.
 
-EASE and item-kNN weights come from :mod:`recsvc.recs.item_item`, the module serving uses: the
-baselines and recsvc's own EASE source are the same model. A user's score for an item sums the
-weights from the items the user touched.
+EASE and item-kNN weights come from :mod:`recsvc.recs.item_item` and ALS is fitted by
+:mod:`recsvc.recs.als`, the modules serving uses: the baselines and recsvc's own EASE and ALS
+sources are the same models. A user's score for an item sums the weights from the items the user
+touched (EASE, kNN) or is the dot product of their factors (ALS).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from recsvc.evaluation.activity import activity
+from recsvc.recs.als import AlsParams, confidence, fit_als
 from recsvc.recs.item_item import ease_weights, knn_weights
 
 logger = logging.getLogger(__name__)
@@ -148,22 +150,11 @@ def _backfill(recs: list[str], seen: set[str], ranked: Sequence[str]) -> list[st
 
 def als_recs(inter: Interactions, users: Sequence[str], params: dict[str, Any], seed: int = 0) -> dict[str, list[str]]:
     """Top-10 of implicit's ALS on confidence 1 + alpha * count, seen items filtered, popularity backfill."""
-    from implicit.als import AlternatingLeastSquares
-    from threadpoolctl import threadpool_limits
-
-    conf = (inter.counts * float(params["alpha"])).tocsr()
-    conf.data = 1.0 + conf.data
-    model = AlternatingLeastSquares(
-        factors=int(params["factors"]),
-        regularization=float(params["regularization"]),
-        iterations=int(params["iterations"]),
-        random_state=seed,
-        # One thread: the same factors, and on a shared, loaded machine 2 spinning threads were 40x slower.
-        num_threads=1,
-        use_gpu=False,
+    conf = confidence(inter.counts, float(params["alpha"]))
+    als = AlsParams(
+        int(params["factors"]), float(params["regularization"]), float(params["alpha"]), int(params["iterations"])
     )
-    with threadpool_limits(1, "blas"):  # implicit's own advice: its threads, not OpenBLAS's, do the work
-        model.fit(conf, show_progress=False)
+    model = fit_als(conf, als, seed)
     pop = popularity_scores(inter)
     items = inter.items.to_numpy()
     ranked = [str(i) for i in items[np.argsort(-pop, kind="stable")]]

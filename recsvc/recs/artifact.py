@@ -17,14 +17,14 @@ from recsvc.errors import FailedPrecondition
 from recsvc.recs.config import RecsConfig
 from recsvc.recs.ranker import FEATURE_NAMES
 
-MODEL_FORMAT = 2
+MODEL_FORMAT = 3
 MODEL_NAME = "recs"
 
 
 def library_versions() -> dict[str, str]:
     """Versions of Python and the libraries that shape the artifact, for its metadata."""
     out = {"python": platform.python_version()}
-    for pkg in ("numpy", "pandas", "lightgbm", "faiss-cpu", "sentence-transformers", "torch", "pyarrow"):
+    for pkg in ("numpy", "pandas", "lightgbm", "implicit", "faiss-cpu", "sentence-transformers", "torch", "pyarrow"):
         try:
             out[pkg] = importlib_metadata.version(pkg)
         except importlib_metadata.PackageNotFoundError:
@@ -48,7 +48,7 @@ def check_metadata(path: Path, meta: dict[str, Any], encoder_dim: int) -> None:
     if meta.get("format") != MODEL_FORMAT or meta.get("name") != MODEL_NAME:
         raise FailedPrecondition(
             f"{mpath}: not a recs model of format {MODEL_FORMAT} "
-            f"(name={meta.get('name')!r}, format={meta.get('format')!r})"
+            f"(name={meta.get('name')!r}, format={meta.get('format')!r}); retrain it with `recsvc train`"
         )
     if list(meta.get("feature_names", [])) != list(FEATURE_NAMES):
         raise FailedPrecondition(f"{mpath}: ranker feature names differ from this version of recsvc")
@@ -66,8 +66,11 @@ def config_from_metadata(meta: dict[str, Any]) -> RecsConfig:
     kw = {k: v for k, v in saved.items() if k in known}
     if "ranker_grid" in kw:
         kw["ranker_grid"] = tuple((int(a), int(b)) for a, b in kw["ranker_grid"])
-    if "ease_lambdas" in kw:
-        kw["ease_lambdas"] = tuple(float(v) for v in kw["ease_lambdas"])
+    for name in ("ease_lambdas", "als_regularizations", "als_alphas"):
+        if name in kw:
+            kw[name] = tuple(float(v) for v in kw[name])
+    if "als_factors" in kw:
+        kw["als_factors"] = tuple(int(v) for v in kw["als_factors"])
     if "event_weights" in kw:
         kw["event_weights"] = tuple((str(a), float(b)) for a, b in kw["event_weights"])
     return RecsConfig(**kw)

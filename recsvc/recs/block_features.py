@@ -90,6 +90,8 @@ def build_features_block(pipe: CandidatePipeline, users: Sequence[FeatureInput])
         np.log1p(stats.recent_users[rows]).astype(np.float32),
         stats.repeat_rate[rows].astype(np.float32),
         _days_since_touched(users, rows, who, now_r, span),
+        keyed([c.als_map for c, _, _, _, _ in users], default=np.nan),
+        np.concatenate([ease_rank_share(*c.als_map, c.rows) for c, _, _, _, _ in users]),
     ]
     assert len(cols) == len(FEATURE_NAMES)
     # filled column by column into a column-major matrix: the same float32 values as column_stack's,

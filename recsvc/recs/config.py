@@ -49,6 +49,7 @@ _POSITIVE_INTS = frozenset(
         "k_query",
         "ease_neighbors",
         "recent_days",
+        "als_iterations",
     )
 )
 _NON_NEGATIVE_INTS = frozenset(
@@ -63,6 +64,8 @@ _NON_NEGATIVE_INTS = frozenset(
         "k_hour",
         "k_ease",
         "k_popular_recent",
+        "k_als",
+        "als_max_items",
         "ease_max_items",
         "ease_dense_max",
         "no_rebuy_days",
@@ -133,6 +136,17 @@ class RecsConfig:
     # beyond it the neighbour lists above stand in (0 = always the lists)
     ease_dense_max: int = 2_000
     ease_lambdas: tuple[float, ...] = (10.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 3000.0)
+    # implicit ALS (Hu et al. 2008, the ``implicit`` library) on confidence 1 + alpha * count over the
+    # ``als_max_items`` items with the most users (0 = off): a source of ``k_als`` items and the features
+    # als_score and als_rank_pct. A request solves the user's factor from their history in closed form.
+    # factors x regularization x alpha are chosen from the grids below on the same time split as
+    # EASE's lambda (``recsvc/recs/tuning.py``).
+    k_als: int = 100
+    als_max_items: int = 5_000
+    als_factors: tuple[int, ...] = (16, 64)
+    als_regularizations: tuple[float, ...] = (0.1, 1.0)
+    als_alphas: tuple[float, ...] = (1.0, 10.0)
+    als_iterations: int = 15
     # recent popularity: distinct users over the last ``recent_days``
     recent_days: int = 30
     # repurchase / consumables
@@ -188,6 +202,12 @@ class RecsConfig:
             raise InvalidArgument("recs.ef_search_min must be <= recs.ef_search_max", field="ef_search_min")
         if not self.ease_lambdas or min(self.ease_lambdas) <= 0:
             raise InvalidArgument("recs.ease_lambdas must be positive numbers", field="ease_lambdas")
+        if not self.als_factors or not all(isinstance(v, int) and v > 0 for v in self.als_factors):
+            raise InvalidArgument("recs.als_factors must be positive integers", field="als_factors")
+        for name in ("als_regularizations", "als_alphas"):
+            values = getattr(self, name)
+            if not values or min(values) <= 0:
+                raise InvalidArgument(f"recs.{name} must be positive numbers", field=name)
         for et, w in self.event_weights:
             if not isinstance(et, str) or not w >= 0:
                 raise InvalidArgument(f"recs.event_weights has a bad entry {(et, w)!r}", field="event_weights")

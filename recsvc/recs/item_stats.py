@@ -17,6 +17,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from recsvc.errors import FailedPrecondition
+from recsvc.recs.als import AlsItems, AlsParams, fit_items
 from recsvc.recs.config import RecsConfig
 from recsvc.recs.item_item import empty_dense, fit_ease
 from recsvc.recs.unixtime import DAY, decay, unix_seconds
@@ -53,6 +54,12 @@ class ItemStats:
     ease_head: np.ndarray = field(default_factory=lambda: empty_dense()[0])
     ease_dense: np.ndarray = field(default_factory=lambda: empty_dense()[1])
     ease_col: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))  # row -> head column or -1
+    # implicit ALS (see ``als.py``): the rows it covers (sorted), their factors, Y'Y over them and
+    # (regularization, alpha) of the user step; all empty when ALS was not fitted
+    als_head: np.ndarray = field(default_factory=lambda: AlsItems.empty().head)
+    als_factors: np.ndarray = field(default_factory=lambda: AlsItems.empty().factors)
+    als_yty: np.ndarray = field(default_factory=lambda: AlsItems.empty().yty)
+    als_params: np.ndarray = field(default_factory=lambda: np.zeros(2, dtype=np.float64))
 
     def __post_init__(self) -> None:
         seen = self.first_seen[np.isfinite(self.first_seen)]
@@ -66,6 +73,16 @@ class ItemStats:
         """Map each row to its column of the dense EASE matrix (-1: outside the head)."""
         self.ease_col = np.full(self.n_rows, -1, dtype=np.int64)
         self.ease_col[self.ease_head] = np.arange(len(self.ease_head), dtype=np.int64)
+
+    @property
+    def als(self) -> AlsItems:
+        return AlsItems(
+            self.als_head, self.als_factors, self.als_yty, float(self.als_params[0]), float(self.als_params[1])
+        )
+
+    def set_als(self, als: AlsItems) -> None:
+        self.als_head, self.als_factors, self.als_yty = als.head, als.factors, als.yty
+        self.als_params = np.array([als.regularization, als.alpha], dtype=np.float64)
 
     @property
     def has_dense_ease(self) -> bool:
@@ -125,6 +142,10 @@ class ItemStats:
         "ease_score",
         "ease_head",
         "ease_dense",
+        "als_head",
+        "als_factors",
+        "als_yty",
+        "als_params",
         "recent_users",
         "repeat_rate",
     )
@@ -215,9 +236,10 @@ def build_item_stats(
     user_city: dict[str, str] | None = None,
     progress: bool = False,
     ease_lambda: float | None = None,
+    als: AlsParams | None = None,
 ) -> ItemStats:
     """Popularity (global, recent, per city, per category, per hour), repurchase, co-occurrence
-    and, with ``ease_lambda``, EASE neighbours.
+    and, with ``ease_lambda``, EASE neighbours and, with ``als``, ALS item factors.
 
     ``ev`` comes from :func:`event_rows`; only its events before ``t_ref`` count.
     """
@@ -245,6 +267,11 @@ def build_item_stats(
         )
         stats.ease_nbr, stats.ease_score, stats.ease_head, stats.ease_dense = fit.nbr, fit.score, fit.head, fit.dense
         stats.index_ease()
+    if als is not None:
+        user_codes = pd.factorize(ev["user_id"])[0]
+        stats.set_als(
+            fit_items(user_codes, ev["row"].to_numpy(), als, max_items=config.als_max_items, seed=config.seed)
+        )
     stats.rank_items()
     return stats
 

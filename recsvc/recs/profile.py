@@ -36,6 +36,8 @@ class UserProfile:
     bought_last: dict[int, float]  # row -> last purchase time
     touched: frozenset[int]
     touched_rows: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))  # ``touched``, sorted
+    # events with a taste weight per ``touched_rows`` entry: the counts ALS's confidence is made of
+    touched_counts: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.float64))
 
     @property
     def has_history(self) -> bool:
@@ -93,6 +95,7 @@ def build_profile(
     cart, bought = _cart_and_purchases(rows, types, ts)
     uniq, inv = unique_rows(rows)
     wsum = np.bincount(inv, weights=w, minlength=len(uniq))
+    counts = np.bincount(inv, weights=(tw > 0).astype(np.float64), minlength=len(uniq))
     tlast = np.full(len(uniq), -np.inf)
     np.maximum.at(tlast, inv, ts)
     rec = np.argsort(-tlast, kind="stable")[: config.history_max]
@@ -117,6 +120,7 @@ def build_profile(
         bought_last=bought,
         touched=frozenset(int(r) for r in uniq.tolist()),
         touched_rows=uniq.astype(np.int64),
+        touched_counts=counts,
     )
 
 

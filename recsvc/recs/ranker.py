@@ -62,6 +62,8 @@ FEATURE_NAMES: tuple[str, ...] = (
     "recent_users_log",
     "repeat_rate",
     "days_since_touched",
+    "als_score",
+    "als_rank_pct",
 )
 
 
@@ -94,6 +96,7 @@ def build_features(
         np.log1p(stats.recent_users[rows]).astype(np.float32),
         stats.repeat_rate[rows].astype(np.float32),
         _days_since_touched(rows, profile, now),
+        *_als_columns(cands),
     ]
     x = np.column_stack(cols).astype(np.float32) if n else np.zeros((0, len(FEATURE_NAMES)), dtype=np.float32)
     assert x.shape[1] == len(FEATURE_NAMES)
@@ -204,6 +207,17 @@ def _item_item_columns(cands: Candidates) -> list[np.ndarray]:
         lookup(e_rows, e_scores, rows),
         ease_rank_share(e_rows, e_scores, rows),
         lookup(cands.ease_recent_map[0], cands.ease_recent_map[1], rows),
+    ]
+
+
+def _als_columns(cands: Candidates) -> list[np.ndarray]:
+    """als_score (NaN where ALS scores nothing for this user: no fitted item in the history, or the
+    candidate has no factor) and als_rank_pct (its rank among every row ALS scores, 0 = best,
+    1 = not scored)."""
+    a_rows, a_scores = cands.als_map
+    return [
+        lookup(a_rows, a_scores, cands.rows, default=np.nan),
+        ease_rank_share(a_rows, a_scores, cands.rows),
     ]
 
 

@@ -79,6 +79,7 @@ REASON_PRIORITY = (
     "co_occurrence",
     "ease",
     "embedding",
+    "als",
     "popular_city",
     "popular_segment",
     "popular_hour",
@@ -137,7 +138,8 @@ def reason(
         return _from_history(src, row, history or HistoryNeighbours(profile, pipeline), query_text)
     if src == "embedding" and query_text:
         return Reason("query", query_text.strip())
-    if src == "embedding":
+    if src in ("embedding", "als"):
+        # ALS matches the user's taste as a whole (their factor), not one item of the history
         return Reason("similar")
     if src == "popular_city":
         return Reason("popular_city", city)

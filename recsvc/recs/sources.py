@@ -2,8 +2,8 @@
 
 Everything works on integer item *rows* (positions in the model's item table) so that a request
 is a handful of numpy operations over the user's profile (``profile.py``) and the item
-statistics (``item_stats.py``). Discovery sources (embedding, co-occurrence, popularity) skip
-touched and excluded rows; cart and repurchase bring touched items back on purpose.
+statistics (``item_stats.py``). Discovery sources (embedding, co-occurrence, EASE, ALS, popularity)
+skip touched and excluded rows; cart and repurchase bring touched items back on purpose.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from recsvc.recs.als import user_scores
 from recsvc.recs.config import RecsConfig
 from recsvc.recs.item_item import dense_scores, neighbour_scores
 from recsvc.recs.item_stats import ItemStats
@@ -30,6 +31,7 @@ SOURCES: tuple[str, ...] = (
     "repurchase",
     "ease",
     "popular_recent",
+    "als",
 )
 SOURCE_INDEX = {s: i for i, s in enumerate(SOURCES)}
 
@@ -49,6 +51,8 @@ class Candidates:
     # (sorted rows, summed EASE weight) from the whole history and from its latest items, for features
     ease_map: tuple[np.ndarray, np.ndarray] = field(default_factory=lambda: _empty_map())
     ease_recent_map: tuple[np.ndarray, np.ndarray] = field(default_factory=lambda: _empty_map())
+    # (sorted rows, ALS score of the user factor solved from the history), for features
+    als_map: tuple[np.ndarray, np.ndarray] = field(default_factory=lambda: _empty_map())
 
 
 def _empty_map() -> tuple[np.ndarray, np.ndarray]:
@@ -74,6 +78,13 @@ def ease_maps(profile: UserProfile, stats: ItemStats) -> tuple[tuple[np.ndarray,
     full = neighbour_scores(stats.ease_nbr, stats.ease_score, profile.rows)
     recent = neighbour_scores(stats.ease_nbr, stats.ease_score, recent_rows)
     return full, recent
+
+
+def als_map(profile: UserProfile, stats: ItemStats) -> tuple[np.ndarray, np.ndarray]:
+    """ALS scores of every fitted row for the user factor that the ALS user step gives this history."""
+    if not profile.has_history:
+        return _empty_map()
+    return user_scores(stats.als, profile.touched_rows, profile.touched_counts)
 
 
 def _take_top(rows: np.ndarray, scores: np.ndarray, k: int, banned: _Banned) -> tuple[np.ndarray, np.ndarray]:
@@ -175,8 +186,10 @@ def generate(
     head = stats.recent_order[: config.k_popular_recent + soft.count]
     recent = stats.recent_users[head].astype(np.float32)
     parts.append((SOURCE_INDEX["popular_recent"], *_take_top(head, recent, config.k_popular_recent, soft)))
+    als = als_map(profile, stats)
+    parts.append((SOURCE_INDEX["als"], *_take_top(*als, config.k_als, soft)))
     cands = _merge(parts, (c_rows, c_sum), (c_rows, c_max))
-    cands.ease_map, cands.ease_recent_map = ease, ease_recent
+    cands.ease_map, cands.ease_recent_map, cands.als_map = ease, ease_recent, als
     return cands
 
 

@@ -21,6 +21,7 @@ import pandas as pd
 from recsvc.artifacts import free_version_path, write_metadata
 from recsvc.data.io import normalize_items, with_translations
 from recsvc.errors import FailedPrecondition
+from recsvc.recs.als import AlsParams
 from recsvc.recs.artifact import MODEL_FORMAT, MODEL_NAME, library_versions
 from recsvc.recs.config import RecsConfig
 from recsvc.recs.embeddings import Encoder
@@ -30,7 +31,7 @@ from recsvc.recs.items import ItemTable
 from recsvc.recs.pipeline import CandidatePipeline
 from recsvc.recs.ranker import FEATURE_NAMES, Ranker, train_lambdarank
 from recsvc.recs.sources import SOURCES
-from recsvc.recs.tuning import tune_ease_lambda
+from recsvc.recs.tuning import tune_als, tune_ease_lambda
 from recsvc.recs.unixtime import DAY, to_unix
 
 logger = logging.getLogger(__name__)
@@ -65,13 +66,16 @@ def train_recs(
     ev = event_rows(ev_all, table.row_of, cfg)
     user_city = _home_cities(users)
     ease_lambda, ease_tried = tune_ease_lambda(ev, t_end, cfg)
+    als, als_tried = tune_als(ev, t_end, cfg)
     ranker = _train_ranker(
-        ev, table, index, t_end, cfg, user_city=user_city, progress=progress, ease_lambda=ease_lambda
+        ev, table, index, t_end, cfg, user_city=user_city, progress=progress, ease_lambda=ease_lambda, als=als
     )
     ranker.metrics["ease"] = {"lambda": ease_lambda, "validation_ndcg@10": ease_tried}
+    ranker.metrics["als"] = {**als.as_dict(), "validation_ndcg@10": als_tried}
     stats = build_item_stats(
-        ev, len(table), table.cat_codes, t_end, cfg, user_city=user_city, progress=progress, ease_lambda=ease_lambda
-    )
+        ev, len(table), table.cat_codes, t_end, cfg, user_city=user_city, progress=progress, ease_lambda=ease_lambda,
+        als=als,
+    )  # fmt: skip
 
     final = free_version_path(Path(out_dir))
     tmp = final.with_name(final.name + ".tmp")
@@ -163,6 +167,7 @@ def _train_ranker(
     user_city: dict[str, str],
     progress: bool,
     ease_lambda: float,
+    als: AlsParams,
 ) -> Ranker:
     """LambdaRank on ``cfg.train_windows`` label windows ending at ``t_end`` and stepping back by
     half a window, each with statistics as of its own split."""
@@ -174,7 +179,7 @@ def _train_ranker(
         if len(ev) == 0 or w_split <= float(ev["t"].min()):
             break
         stats_w = build_item_stats(
-            ev, len(table), table.cat_codes, w_split, cfg, user_city=user_city, ease_lambda=ease_lambda
+            ev, len(table), table.cat_codes, w_split, cfg, user_city=user_city, ease_lambda=ease_lambda, als=als
         )
         pipeline = CandidatePipeline(table, index, stats_w, cfg)
         x, y, g, info = _training_set(pipeline, ev, w_split, w_end, cfg, progress=progress)

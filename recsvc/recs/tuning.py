@@ -1,8 +1,9 @@
 """Knobs of the product recommender chosen on a time split that ends at the training end.
 
-EASE's L2 weight: fitted on the events before ``end - label_days``, judged on what users touched
-for the first time in the last ``label_days`` (the evaluation's protocol, one window earlier), by
-NDCG@10 of each user's top ten unseen items. The judged window is before the training end, so
+EASE's L2 weight and ALS's factors, regularization and confidence weight: fitted on the events
+before ``end - label_days``, judged on what users touched for the first time in the last
+``label_days`` (the evaluation's protocol, one window earlier), by NDCG@10 of each user's top ten
+unseen items. The judged window is before the training end, so
 tuning never sees what the model will be evaluated or served on.
 """
 
@@ -15,6 +16,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from recsvc.recs.als import AlsParams, als_items, confidence, fit_als, user_factor
 from recsvc.recs.config import RecsConfig
 from recsvc.recs.item_item import binary_matrix, ease_from_gram, gram
 from recsvc.recs.unixtime import DAY
@@ -32,11 +34,13 @@ class TimeSplit:
     x: sp.csr_matrix  # users x head columns
     head: np.ndarray  # item rows of the columns
     relevant: dict[int, set[int]] = field(default_factory=dict)  # user code -> new columns
+    counts: sp.csr_matrix | None = None  # users x head columns: events per pair
 
 
-def time_split(ev: pd.DataFrame, t_end: float, config: RecsConfig) -> TimeSplit:
-    """The split at ``t_end - label_days``: history, head items and judged users (a seeded sample of
-    at most ``max_train_users``)."""
+def time_split(ev: pd.DataFrame, t_end: float, config: RecsConfig, max_items: int | None = None) -> TimeSplit:
+    """The split at ``t_end - label_days``: history, the ``max_items`` (default ``ease_max_items``)
+    items with the most users and judged users (a seeded sample of at most ``max_train_users``)."""
+    max_items = config.ease_max_items if max_items is None else max_items
     split = t_end - config.label_days * DAY
     hist = ev[ev["t"] < split]
     fut = ev[(ev["t"] >= split) & (ev["t"] < t_end)]
@@ -44,13 +48,17 @@ def time_split(ev: pd.DataFrame, t_end: float, config: RecsConfig) -> TimeSplit:
     n_rows = int(ev["row"].max()) + 1 if len(ev) else 0
     counts = np.bincount(hist[["user_id", "row"]].drop_duplicates()["row"].to_numpy(), minlength=n_rows)
     head = np.flatnonzero(counts > 0)
-    if len(head) > config.ease_max_items:
-        head = np.sort(head[np.argsort(-counts[head], kind="stable")[: config.ease_max_items]])
+    if len(head) > max_items:
+        head = np.sort(head[np.argsort(-counts[head], kind="stable")[:max_items]])
     col_of = np.full(n_rows, -1, dtype=np.int64)
     col_of[head] = np.arange(len(head))
     cols = col_of[hist["row"].to_numpy()]
     ok = cols >= 0
     x = binary_matrix(users[ok], cols[ok], len(codes), len(head))
+    n_pairs = sp.csr_matrix(
+        (np.ones(int(ok.sum()), dtype=np.float32), (users[ok], cols[ok])), shape=(len(codes), len(head))
+    )
+    n_pairs.sum_duplicates()
     code_of = {u: i for i, u in enumerate(codes)}
     relevant: dict[int, set[int]] = {}
     for u, rows in fut.groupby("user_id", sort=False)["row"]:
@@ -64,7 +72,7 @@ def time_split(ev: pd.DataFrame, t_end: float, config: RecsConfig) -> TimeSplit:
         rng = np.random.default_rng(config.seed)
         keep = rng.choice(sorted(relevant), config.max_train_users, replace=False)
         relevant = {int(c): relevant[int(c)] for c in keep}
-    return TimeSplit(x, head, relevant)
+    return TimeSplit(x, head, relevant, n_pairs)
 
 
 def ndcg_at_k(scores: np.ndarray, seen: list[np.ndarray], relevant: list[set[int]]) -> float:
@@ -105,4 +113,47 @@ def tune_ease_lambda(ev: pd.DataFrame, t_end: float, config: RecsConfig) -> tupl
         if score > best[0]:
             best = (score, lam)
     logger.info("EASE lambda %s on the split before the training end (%s)", best[1], tried)
+    return best[1], tried
+
+
+def als_grid(config: RecsConfig) -> list[AlsParams]:
+    """Every (factors, regularization, alpha) of the config's grids, in order."""
+    return [
+        AlsParams(int(f), float(r), float(a), config.als_iterations)
+        for f in config.als_factors
+        for r in config.als_regularizations
+        for a in config.als_alphas
+    ]
+
+
+def tune_als(ev: pd.DataFrame, t_end: float, config: RecsConfig) -> tuple[AlsParams, dict[str, float]]:
+    """The ALS grid point with the best validation NDCG@10 (first wins ties), and every point's
+    score; the first point when the split judges nobody. Users are scored as serving scores them:
+    by the factor the closed-form user step gives their history, not by the fitted user factor."""
+    grid = als_grid(config)
+    split = time_split(ev, t_end, config, max_items=config.als_max_items)
+    if not split.relevant or len(split.head) < 2 or split.counts is None:
+        logger.info("ALS: nobody to judge before %s; %s untuned", t_end, grid[0])
+        return grid[0], {}
+    users = sorted(split.relevant)
+    hist = split.counts[users]
+    seen = [hist[i].indices for i in range(len(users))]
+    rel = [split.relevant[u] for u in users]
+    tried: dict[str, float] = {}
+    best = (-1.0, grid[0])
+    for params in grid:
+        model = fit_als(confidence(split.counts, params.alpha), params, config.seed)
+        als = als_items(split.head, np.asarray(model.item_factors), params)
+        x = np.stack(
+            [
+                user_factor(als.factors, als.yty, als.regularization, als.alpha, hist[i].indices, hist[i].data)
+                for i in range(len(users))
+            ]
+        )
+        score = ndcg_at_k(x @ als.factors.T.astype(np.float64), seen, rel)
+        key = f"factors={params.factors},regularization={params.regularization},alpha={params.alpha}"
+        tried[key] = round(score, 4)
+        if score > best[0]:
+            best = (score, params)
+    logger.info("ALS %s on the split before the training end (%s)", best[1], tried)
     return best[1], tried

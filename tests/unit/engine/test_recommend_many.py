@@ -85,6 +85,23 @@ def test_a_chunk_ranked_together_equals_each_user_alone(engines: tuple[Engine, E
         assert by_user["carting"].candidates[0].source == "cart"
 
 
+def test_the_chunk_covers_als_candidates_and_features(engines: tuple[Engine, Engine]) -> None:
+    """The equality above covers ALS: the served model has item factors, and the users' candidates
+    include ALS's with finite ALS scores (the block and the one-by-one features are compared whole)."""
+    from recsvc.recs.ranker import FEATURE_NAMES
+    from recsvc.recs.serving import RecRequest
+
+    alone, _ = engines
+    recs = alone.models.recs
+    assert recs._pipeline.stats.als.fitted
+    items = recs._pipeline.items
+    hist = [(items.ids[r], "view", NOW - timedelta(days=d + 1)) for d, r in enumerate(range(0, 30, 3))]
+    work = recs._work(RecRequest(user_id="als", history=hist, now=NOW), "", None)
+    assert work is not None
+    src = work.x[:, FEATURE_NAMES.index("src_als")] > 0
+    assert src.any() and np.isfinite(work.x[src, FEATURE_NAMES.index("als_score")]).all()
+
+
 def test_users_left_out_get_no_answer(engines: tuple[Engine, Engine]) -> None:
     alone, together = engines
     alone.store.upsert_users(pd.DataFrame([{"user_id": u, "city": "Berlin"} for u in ("h1", "h2")]))

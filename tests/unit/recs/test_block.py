@@ -10,7 +10,7 @@ import pytest
 
 from recsvc.recs.block import rank_block
 from recsvc.recs.embeddings import SentenceTransformerEncoder
-from recsvc.recs.ranker import ease_rank_share, lookup
+from recsvc.recs.ranker import FEATURE_NAMES, ease_rank_share, lookup
 from recsvc.recs.serving import RecRequest, RecsModel
 from tests.unit.recs.conftest import CUTOFF
 
@@ -72,13 +72,22 @@ def test_block_features_equal_one_users_features(model: RecsModel, log: pd.DataF
     reqs = [r for r in _requests(log) if not r.query_text]
     pipe = model._pipeline
     works = rank_block(pipe, model.ranker, reqs, model._inputs)
+    als_cols = [FEATURE_NAMES.index(n) for n in ("src_als", "als_score", "als_rank_pct")]
+    with_als = 0
     for req, (work, scores) in zip(reqs, works, strict=True):
         assert work is not None
         one = model._work(req, "", None)
         assert one is not None
         np.testing.assert_array_equal(work.x, one.x)  # every column, NaN where one user's is NaN
+        np.testing.assert_array_equal(work.cands.als_map[1], one.cands.als_map[1])
+        src, score, rank = (work.x[:, c] for c in als_cols)
+        if src.any():
+            with_als += 1
+            assert np.isfinite(score).any() and (rank < 1.0).any()
         if req.policy == "model":
             np.testing.assert_array_equal(scores, model.ranker.score(one.x))
+    # ALS proposes for every user with a history: the block's ALS columns are checked, not empty
+    assert with_als >= len(reqs) - 1
 
 
 def test_ease_rank_share_equals_ranking_every_scored_row() -> None:

@@ -12,13 +12,15 @@ def test_artifact_and_metadata(model_dir: Path) -> None:
         "index.faiss",
         "items.parquet",
         "stats_cooc_nbr.npy",
+        "stats_als_factors.npy",
+        "stats_als_yty.npy",
         "popularity_top.parquet",
         "ranker.txt",
         "metadata.json",
     ):
         assert (model_dir / name).exists(), name
     meta = json.loads((model_dir / "metadata.json").read_text())
-    assert meta["format"] == 2 and meta["feature_names"] == list(FEATURE_NAMES)
+    assert meta["format"] == 3 and meta["feature_names"] == list(FEATURE_NAMES)
     assert meta["encoder"]["dim"] == 384 and meta["index"]["recall_at_10"] == 1.0
     assert meta["ranker"]["trained"] and meta["ranker"]["groups"] > 20
     assert "lightgbm" in meta["libraries"] and meta["training_window"]["end"].startswith("2026-03-17")

@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 
 from recsvc.recs.config import RecsConfig
-from recsvc.recs.tuning import time_split, tune_ease_lambda
+from recsvc.recs.tuning import als_grid, time_split, tune_als, tune_ease_lambda
 from recsvc.recs.unixtime import DAY
 
 END = 100 * DAY
@@ -62,3 +62,18 @@ def test_ease_lambda_is_chosen_from_the_grid_on_the_split_before_the_end() -> No
 def test_without_judged_users_the_middle_of_the_grid_is_used() -> None:
     ev = _ev([("a", 0, END - 30 * DAY), ("a", 1, END - 30 * DAY)])
     assert tune_ease_lambda(ev, END, CFG) == (10.0, {})
+
+
+def test_als_is_tuned_on_its_grid_on_the_split_before_the_end() -> None:
+    cfg = RecsConfig(label_days=10, max_train_users=1000, als_factors=(2, 4), als_iterations=10)
+    ev = _taste_log(0)
+    params, tried = tune_als(ev, END, cfg)
+    assert len(tried) == len(als_grid(cfg)) == 8
+    assert params in als_grid(cfg)
+    key = f"factors={params.factors},regularization={params.regularization},alpha={params.alpha}"
+    assert tried[key] == max(tried.values()) > 0.3  # tastes are easy: far above chance
+    noise = _ev([(f"u{u}", (u + 3) % 10, END + DAY) for u in range(80)])
+    assert tune_als(pd.concat([ev, noise], ignore_index=True), END, cfg) == (params, tried)
+    # nobody judged: the first point, untuned
+    lone = _ev([("a", 0, END - 30 * DAY), ("a", 1, END - 30 * DAY)])
+    assert tune_als(lone, END, cfg) == (als_grid(cfg)[0], {})
