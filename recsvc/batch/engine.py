@@ -29,6 +29,7 @@ from recsvc.recs.embeddings import SentenceTransformerEncoder
 from recsvc.settings import Settings
 
 BATCH_CACHE_USERS = 64
+BATCH_HOUR_ADJUST_USERS = 2_000  # a few chunks' users: each is asked about once or twice in a row
 GC_THRESHOLD = 20_000  # allocations between young-generation collections (Python's default: 700)
 
 
@@ -88,6 +89,9 @@ class BatchEngine(Engine):
         user's candidates, where LightGBM's per-row cost is most of a row's time. Compiling happens
         once per model and machine (the object is cached); the rows are the same either way."""
         super().load_models(paths)
+        # Per-user hour multipliers kept for later requests would only grow with the users done
+        # (about 350 bytes each: 180 MB per process at the serving bound, for nothing).
+        self.models.sendtime.adjust_cache_users = BATCH_HOUR_ADJUST_USERS
         if self.settings.recs.compiled_ranker:
             self.models.recs.ranker.compile()
         # The models are millions of long-lived objects that every full garbage collection would walk

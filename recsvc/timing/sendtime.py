@@ -73,7 +73,9 @@ def _events_before(events: pd.DataFrame, cutoff: datetime | pd.Timestamp) -> tup
     return ev, cut
 
 
-_ADJUST_CACHE_USERS = 500_000  # 24 floats each: about 100 MB at the bound
+_ADJUST_CACHE_USERS = 500_000  # 24 floats each: about 180 MB at the bound, with the dict
+_NO_ADJUST = np.ones(24)
+_NO_ADJUST.setflags(write=False)  # shared by every user without a profile of their own
 
 
 @dataclass
@@ -100,8 +102,10 @@ class SendTimeModel:
         prior = self.seg_week[self.user_segment] if len(self.user_ids) else np.zeros((0, HOURS_PER_WEEK))
         self._week, self._history = shrink(self.counts, prior, self.a_user, self.config)
         # A fitted model never changes, so each user's hour multiplier is computed once (it was a
-        # quarter of a cached Recommend). Bounded: past the bound a user's is computed per call.
+        # quarter of a cached Recommend). Bounded: at the bound the cache starts again, so a batch,
+        # which meets each user once, can keep it small (``adjust_cache_users``).
         self._adjust_cache: dict[str, np.ndarray] = {}
+        self.adjust_cache_users = _ADJUST_CACHE_USERS
 
     # ----------------------------------------------------------------------------- fitting
     @classmethod
@@ -192,15 +196,18 @@ class SendTimeModel:
         if hit is not None:
             return hit
         adjust = self._compute_hour_adjust(uid)
+        if adjust is _NO_ADJUST:
+            return adjust
         adjust.setflags(write=False)
-        if len(self._adjust_cache) < _ADJUST_CACHE_USERS:
-            self._adjust_cache[uid] = adjust
+        if len(self._adjust_cache) >= self.adjust_cache_users:
+            self._adjust_cache.clear()
+        self._adjust_cache[uid] = adjust
         return adjust
 
     def _compute_hour_adjust(self, user_id: str) -> np.ndarray:
         i = self._index.get(str(user_id))
         if i is None:
-            return np.ones(24)
+            return _NO_ADJUST
         if self.habit_hour is not None and self.habit_hour[i].sum() > 0:
             target = self.hour_distribution([user_id])[0]
         elif (
@@ -210,7 +217,7 @@ class SendTimeModel:
         ):
             target = np.asarray(self.lgbm_hour[i], dtype=np.float64)
         else:
-            return np.ones(24)
+            return _NO_ADJUST
         base = day_profile(self._week[i][None, :])[0]
         return target / np.clip(base, 1e-9, None)
 
