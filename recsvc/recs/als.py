@@ -23,6 +23,8 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
+from recsvc.recs.item_item import count_matrix, head_by_users
+
 
 @dataclass(frozen=True)
 class AlsParams:
@@ -106,27 +108,15 @@ def fit_items(
     user_codes = np.asarray(user_codes, dtype=np.int64)
     if len(rows) == 0 or max_items <= 0:
         return AlsItems.empty()
-    head = head_rows(user_codes, rows, max_items)
+    pairs = np.unique(np.stack([user_codes, rows], axis=1), axis=0)
+    head = head_by_users(np.bincount(pairs[:, 1]), max_items)
     if len(head) < 2:
         return AlsItems.empty()
     keep = np.isin(rows, head)
     user_codes, cols = user_codes[keep], np.searchsorted(head, rows[keep])
-    n_users = int(user_codes.max()) + 1
-    counts = sp.csr_matrix(
-        (np.ones(len(cols), dtype=np.float32), (user_codes, cols)), shape=(n_users, len(head)), dtype=np.float32
-    )
-    counts.sum_duplicates()
+    counts = count_matrix(user_codes, cols, int(user_codes.max()) + 1, len(head))
     model = fit_als(confidence(counts, params.alpha), params, seed)
     return als_items(head, np.asarray(model.item_factors), params)
-
-
-def head_rows(user_codes: np.ndarray, rows: np.ndarray, max_items: int) -> np.ndarray:
-    """The (sorted) rows with the most distinct users, at most ``max_items`` of them."""
-    pairs = np.unique(np.stack([user_codes, rows], axis=1), axis=0) if len(rows) else np.zeros((0, 2), np.int64)
-    uniq, n_users = np.unique(pairs[:, 1], return_counts=True)
-    if len(uniq) > max_items:
-        uniq = np.sort(uniq[np.argsort(-n_users, kind="stable")[:max_items]])
-    return uniq.astype(np.int64)
 
 
 def user_factor(

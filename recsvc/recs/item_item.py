@@ -21,12 +21,27 @@ import scipy.sparse as sp
 from recsvc.recs.rowsets import unique_rows
 
 
-def binary_matrix(user_codes: np.ndarray, cols: np.ndarray, n_users: int, n_cols: int) -> sp.csr_matrix:
-    """Binary users x items matrix from (user code, column) pairs (duplicates count once)."""
+def count_matrix(user_codes: np.ndarray, cols: np.ndarray, n_users: int, n_cols: int) -> sp.csr_matrix:
+    """Users x items matrix (float32) of how many (user code, column) pairs name each cell."""
     x = sp.csr_matrix((np.ones(len(cols), dtype=np.float32), (user_codes, cols)), shape=(n_users, n_cols))
     x.sum_duplicates()
+    return x
+
+
+def binary_matrix(user_codes: np.ndarray, cols: np.ndarray, n_users: int, n_cols: int) -> sp.csr_matrix:
+    """Binary users x items matrix from (user code, column) pairs (duplicates count once)."""
+    x = count_matrix(user_codes, cols, n_users, n_cols)
     x.data = np.ones_like(x.data)
     return x
+
+
+def head_by_users(users_per_row: np.ndarray, max_items: int) -> np.ndarray:
+    """The rows (sorted) with at least one user, at most ``max_items`` of those with the most (ties
+    to the lower row): the head of the catalog that EASE and ALS are fitted on."""
+    head = np.flatnonzero(users_per_row > 0)
+    if len(head) > max_items:
+        head = np.sort(head[np.argsort(-users_per_row[head], kind="stable")[:max_items]])
+    return head
 
 
 def gram(x: sp.csr_matrix) -> np.ndarray:
@@ -150,10 +165,7 @@ def fit_ease(
         return EaseFit(nbr, score, head0, dense0)
     n_users = int(user_codes.max()) + 1
     x_all = binary_matrix(user_codes, rows, n_users, n_rows)
-    users_per_row = np.asarray(x_all.sum(axis=0)).ravel()
-    head = np.flatnonzero(users_per_row > 0)
-    if len(head) > max_items:
-        head = np.sort(head[np.argsort(-users_per_row[head], kind="stable")[:max_items]])
+    head = head_by_users(np.asarray(x_all.sum(axis=0)).ravel(), max_items)
     if len(head) < 2:
         return EaseFit(nbr, score, head0, dense0)
     b = ease_weights(x_all[:, head].tocsr(), lam)

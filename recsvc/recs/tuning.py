@@ -18,7 +18,7 @@ import scipy.sparse as sp
 
 from recsvc.recs.als import AlsParams, als_items, confidence, fit_als, user_factor
 from recsvc.recs.config import RecsConfig
-from recsvc.recs.item_item import binary_matrix, ease_from_gram, gram
+from recsvc.recs.item_item import binary_matrix, count_matrix, ease_from_gram, gram, head_by_users
 from recsvc.recs.unixtime import DAY
 
 logger = logging.getLogger(__name__)
@@ -47,18 +47,13 @@ def time_split(ev: pd.DataFrame, t_end: float, config: RecsConfig, max_items: in
     users, codes = pd.factorize(hist["user_id"])
     n_rows = int(ev["row"].max()) + 1 if len(ev) else 0
     counts = np.bincount(hist[["user_id", "row"]].drop_duplicates()["row"].to_numpy(), minlength=n_rows)
-    head = np.flatnonzero(counts > 0)
-    if len(head) > max_items:
-        head = np.sort(head[np.argsort(-counts[head], kind="stable")[:max_items]])
+    head = head_by_users(counts, max_items)
     col_of = np.full(n_rows, -1, dtype=np.int64)
     col_of[head] = np.arange(len(head))
     cols = col_of[hist["row"].to_numpy()]
     ok = cols >= 0
     x = binary_matrix(users[ok], cols[ok], len(codes), len(head))
-    n_pairs = sp.csr_matrix(
-        (np.ones(int(ok.sum()), dtype=np.float32), (users[ok], cols[ok])), shape=(len(codes), len(head))
-    )
-    n_pairs.sum_duplicates()
+    n_pairs = count_matrix(users[ok], cols[ok], len(codes), len(head))
     code_of = {u: i for i, u in enumerate(codes)}
     relevant: dict[int, set[int]] = {}
     for u, rows in fut.groupby("user_id", sort=False)["row"]:
