@@ -55,6 +55,7 @@ def parse_dask(value: str) -> DaskSpec:
 def dask_client(spec: DaskSpec) -> Iterator[Any]:
     """A connected ``distributed.Client``; the LocalCluster it started (if any) is closed on exit.
     An unreachable scheduler raises :class:`Unavailable` naming it."""
+    import dask
     from distributed import Client, LocalCluster
 
     _quiet_dask_logs()
@@ -70,15 +71,17 @@ def dask_client(spec: DaskSpec) -> Iterator[Any]:
             yield client
         return
     # No memory limit: a nanny that restarts a worker mid-chunk costs the chunk, and the machine is shared.
-    # No dashboard: it needs bokeh and a port nobody asked for.
-    cluster = LocalCluster(
-        n_workers=spec.workers,
-        threads_per_worker=1,
-        processes=True,
-        memory_limit=0,
-        dashboard_address=None,
-        silence_logs=logging.WARNING,
-    )
+    # No dashboard: it needs bokeh and a port nobody asked for; nor the workers' sampling profiler,
+    # which only the dashboard shows and which takes the interpreter from the chunk 100 times a second.
+    with dask.config.set({"distributed.worker.profile.enabled": False}):
+        cluster = LocalCluster(
+            n_workers=spec.workers,
+            threads_per_worker=1,
+            processes=True,
+            memory_limit=0,
+            dashboard_address=None,
+            silence_logs=logging.WARNING,
+        )
     with cluster, Client(cluster, set_as_default=False) as client:
         yield client
 

@@ -16,6 +16,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from recsvc.batch.allocator import keep_freed_memory
 from recsvc.engine import scoring
 from recsvc.engine.candidates import CandidateCache
 from recsvc.engine.engine import Engine
@@ -100,6 +101,7 @@ class BatchEngine(Engine):
         gc.collect()
         gc.freeze()
         gc.set_threshold(GC_THRESHOLD, *gc.get_threshold()[1:])
+        keep_freed_memory()  # a Dask worker starts with an allocator that returns every large block at once
 
     def score_chunk(self, user_ids: Sequence[str], as_of: datetime, *, reasons: bool = True) -> None:
         """Score ``user_ids`` from all their events before ``as_of`` (one read, one model call), for
