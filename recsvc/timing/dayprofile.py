@@ -29,6 +29,11 @@ from recsvc.timing.hours import circular_distance, pick_hours
 EVENT_SETS: tuple[str, ...] = ("all", "sessions", "weighted", "first")
 DAY_S = 86400.0
 FOLDS = 5  # user folds of the out-of-fold check of the tuning
+# Share of the population's hour profile in the served hour distribution (chosen by log-loss).
+POP_SHARES: tuple[float, ...] = (0.0, 0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 0.9)
+# Share of the user's own shrunk curve beside the habit profile (sendtime.CURVE_SHARE); the
+# population's profile stands in for that curve when the log-loss of the pop shares is measured.
+HABIT_CURVE_SHARE = 0.1
 
 
 @dataclass(frozen=True)
@@ -236,6 +241,42 @@ def _best(hits: np.ndarray, w: np.ndarray, mask: np.ndarray) -> int:
     return int(np.argmax(hits[:, mask] @ w[mask]))
 
 
+def served_mix(profile_: np.ndarray, pop: np.ndarray, pop_share: float) -> np.ndarray:
+    """The served hour distribution's shape: the habit profile beside the population's profile
+    (standing in for the user's curve), then ``pop_share`` more of the population's."""
+    base = (1.0 - HABIT_CURVE_SHARE) * profile_ + HABIT_CURVE_SHARE * pop
+    return np.asarray((1.0 - pop_share) * base + pop_share * pop)
+
+
+def choose_pop_share(
+    fr: EventFrame, pseudo: list[_Pseudo], params: ProfileParams, w: np.ndarray, cfg: TimingConfig
+) -> tuple[float, dict[str, float]]:
+    """The :data:`POP_SHARES` entry whose served distribution gives the pseudo cut-offs' labels the
+    lowest weighted log-loss, and every share's log-loss.
+
+    Why: the habit profile is chosen for its best hour, not for its probabilities. A plain habit of a
+    user with a few bursts of activity gives almost no mass to hours the user did not use yet, so
+    its log-loss can be far worse than the population's; how much of the population to add is a
+    question of the log, answered on the same pseudo cut-offs. The best hour does not depend on it.
+    """
+    truth = np.concatenate([p.truth for p in pseudo])
+    dists = []
+    for ps in pseudo:
+        prof = profile(hour_counts(fr, ps.asof, params.events, params.half_life_days, cfg).take(ps.rows), params)
+        pop = hour_counts(fr, ps.asof, "all", 0.0, cfg).pop
+        dists.append((prof, np.broadcast_to(pop, prof.shape)))
+    losses: dict[str, float] = {}
+    best = (math.inf, 0.0)
+    for share in POP_SHARES:
+        d = np.concatenate([served_mix(prof, pop, share) for prof, pop in dists])
+        p = np.clip(d[np.arange(len(truth)), truth], 1e-9, None)
+        loss = float(-(w * np.log(p)).sum() / w.sum())
+        losses[str(share)] = round(loss, 4)
+        if loss < best[0] - 1e-9:
+            best = (loss, share)
+    return best[1], losses
+
+
 def choose(fr: EventFrame, cut_s: float, cfg: TimingConfig) -> tuple[ProfileParams, dict[str, Any]]:
     """The setting to serve and what was measured.
 
@@ -262,6 +303,7 @@ def choose(fr: EventFrame, cut_s: float, cfg: TimingConfig) -> tuple[ProfilePara
     best = _best(hits, w, np.ones(len(users), dtype=bool))
     used = best != 0 and z >= cfg.min_validation_z
     chosen = settings[best] if used else PLAIN
+    pop_share, loss_by_share = choose_pop_share(fr, pseudo, chosen, w, cfg)
     report = {
         "used": bool(used),
         "params": asdict(chosen),
@@ -282,12 +324,18 @@ def choose(fr: EventFrame, cut_s: float, cfg: TimingConfig) -> tuple[ProfilePara
         "pseudo_cutoffs": len(pseudo),
         "n_examples": n_examples,
         "n_settings": len(settings),
+        "pop_share": pop_share,
+        "log_loss_by_pop_share": loss_by_share,
     }
     return chosen, report
 
 
 def fit_day_profile(fr: EventFrame, cut_s: float, cfg: TimingConfig) -> tuple[np.ndarray, dict[str, Any]]:
-    """(n, 24) habit profile of every user of ``fr`` as of the cut-off, and the fit's report."""
+    """(n, 24) habit profile of every user of ``fr`` as of the cut-off, and the fit's report, which
+    holds the population's hour profile (``pop_hours``) and its share in the served distribution
+    (``pop_share``, 0 when too few pseudo cut-off examples choose it)."""
     params, report = choose(fr, cut_s, cfg)
     hc = hour_counts(fr, cut_s, params.events, params.half_life_days, cfg)
+    report.setdefault("pop_share", 0.0)
+    report["pop_hours"] = [round(float(v), 6) for v in hour_counts(fr, cut_s, "all", 0.0, cfg).pop]
     return profile(hc, params), report

@@ -48,7 +48,7 @@ from recsvc.evaluation.activity import activity
 from recsvc.timing import artifact
 from recsvc.timing.clock import QuietHours
 from recsvc.timing.config import TimingConfig
-from recsvc.timing.dayprofile import fit_day_profile
+from recsvc.timing.dayprofile import HABIT_CURVE_SHARE, fit_day_profile
 from recsvc.timing.history import event_frame, user_state
 from recsvc.timing.hours import HOURS_PER_WEEK, day_profile, pick_hours
 from recsvc.timing.learner import fit_next_visit
@@ -59,7 +59,7 @@ from recsvc.timing.slots import SlotChoice, choose_slot, hourly_slots, send_wind
 logger = logging.getLogger(__name__)
 
 # Share of the shrunk curve's day profile in the served hour distribution beside the habit profile.
-CURVE_SHARE = 0.1
+CURVE_SHARE = HABIT_CURVE_SHARE
 
 
 def _events_before(events: pd.DataFrame, cutoff: datetime | pd.Timestamp) -> tuple[pd.DataFrame, pd.Timestamp]:
@@ -76,6 +76,21 @@ def _events_before(events: pd.DataFrame, cutoff: datetime | pd.Timestamp) -> tup
 _ADJUST_CACHE_USERS = 500_000  # 24 floats each: about 180 MB at the bound, with the dict
 _NO_ADJUST = np.ones(24)
 _NO_ADJUST.setflags(write=False)  # shared by every user without a profile of their own
+
+
+def _habit_pop_share(report: dict[str, Any]) -> tuple[float, np.ndarray]:
+    """The population's share in the served hour distribution and its hour profile, as the habit
+    profile's fit chose them (share 0 for a model fitted without that choice)."""
+    uniform = np.full(24, 1.0 / 24)
+    try:
+        share = float(report.get("pop_share", 0.0))
+        hours = np.asarray(report.get("pop_hours", uniform), dtype=np.float64)
+    except (TypeError, ValueError):
+        return 0.0, uniform
+    usable = hours.shape == (24,) and bool(np.all(np.isfinite(hours))) and bool(np.all(hours >= 0))
+    if not (0.0 < share <= 1.0) or not usable or hours.sum() <= 0:
+        return 0.0, uniform
+    return share, hours / hours.sum()
 
 
 @dataclass
@@ -105,7 +120,9 @@ class SendTimeModel:
         # quarter of a cached Recommend). Bounded: at the bound the cache starts again, so a batch,
         # which meets each user once, can keep it small (``adjust_cache_users``).
         self._adjust_cache: dict[str, np.ndarray] = {}
+        self._shown_cache: dict[str, np.ndarray] = {}
         self.adjust_cache_users = _ADJUST_CACHE_USERS
+        self._pop_share, self._pop_hours = _habit_pop_share(self.metadata.get("day_profile", {}))
 
     # ----------------------------------------------------------------------------- fitting
     @classmethod
@@ -190,26 +207,36 @@ class SendTimeModel:
 
     def _hour_adjust(self, user_id: str) -> np.ndarray:
         """Per local hour multiplier that turns the curve's day profile into the habit profile's, else
-        LightGBM's when it serves (1 if neither). Callers must not modify the array."""
-        uid = str(user_id)
-        hit = self._adjust_cache.get(uid)
+        LightGBM's when it serves (1 if neither): what a send's hour is chosen by. Callers must not
+        modify the array."""
+        return self._cached_adjust(self._adjust_cache, str(user_id), calibrated=False)
+
+    def _shown_adjust(self, user_id: str) -> np.ndarray:
+        """The multiplier of the probabilities shown (send curve, confidence): :meth:`_hour_adjust`'s
+        with the population's share that the habit profile's fit chose for calibration."""
+        if self._pop_share <= 0:
+            return self._hour_adjust(user_id)
+        return self._cached_adjust(self._shown_cache, str(user_id), calibrated=True)
+
+    def _cached_adjust(self, cache: dict[str, np.ndarray], uid: str, *, calibrated: bool) -> np.ndarray:
+        hit = cache.get(uid)
         if hit is not None:
             return hit
-        adjust = self._compute_hour_adjust(uid)
+        adjust = self._compute_hour_adjust(uid, calibrated=calibrated)
         if adjust is _NO_ADJUST:
             return adjust
         adjust.setflags(write=False)
-        if len(self._adjust_cache) >= self.adjust_cache_users:
-            self._adjust_cache.clear()
-        self._adjust_cache[uid] = adjust
+        if len(cache) >= self.adjust_cache_users:
+            cache.clear()
+        cache[uid] = adjust
         return adjust
 
-    def _compute_hour_adjust(self, user_id: str) -> np.ndarray:
+    def _compute_hour_adjust(self, user_id: str, *, calibrated: bool = False) -> np.ndarray:
         i = self._index.get(str(user_id))
         if i is None:
             return _NO_ADJUST
         if self.habit_hour is not None and self.habit_hour[i].sum() > 0:
-            target = self.hour_distribution([user_id])[0]
+            target = self.hour_distribution([user_id], calibrated=calibrated)[0]
         elif (
             self.lgbm_hour is not None
             and self.lgbm_hour[i].sum() > 0
@@ -222,18 +249,26 @@ class SendTimeModel:
         return target / np.clip(base, 1e-9, None)
 
     def hour_distribution(
-        self, user_ids: Sequence[str], *, use_lgbm: bool = True, use_habit: bool = True
+        self,
+        user_ids: Sequence[str],
+        *,
+        use_lgbm: bool = True,
+        use_habit: bool = True,
+        calibrated: bool = True,
     ) -> np.ndarray:
         """(n, 24) local hour-of-day distribution of each user's next visit: the habit profile mixed
         with the curve's day profile when fitted (a plain habit gives hours never seen probability 0,
         which a probability must not), else the curve's day profile (replaced by LightGBM's where it
-        was chosen)."""
+        was chosen). ``calibrated`` adds the population's profile at the share the fit chose by
+        log-loss; without it the distribution is the one a send's hour is chosen by."""
         out = np.tile(day_profile(np.asarray(self.pop_week, dtype=np.float64)[None, :]), (len(user_ids), 1))
         idx = np.array([self._index.get(str(u), -1) for u in user_ids], dtype=np.int64)
         known = idx >= 0
         if known.any() and self.habit_hour is not None and use_habit:
             habit = self.habit_hour[idx[known]].astype(np.float64)
-            out[known] = (1.0 - CURVE_SHARE) * habit + CURVE_SHARE * day_profile(self._week[idx[known]])
+            own = (1.0 - CURVE_SHARE) * habit + CURVE_SHARE * day_profile(self._week[idx[known]])
+            share = self._pop_share if calibrated else 0.0
+            out[known] = (1.0 - share) * own + share * self._pop_hours if share > 0 else own
         elif known.any():
             out[known] = day_profile(self._week[idx[known]])
             if self.lgbm_hour is not None and use_lgbm:
@@ -269,7 +304,7 @@ class SendTimeModel:
         if hours < 1:
             raise InvalidArgument("hours must be >= 1", field="hours")
         zone = as_zone(tz)
-        week, adj = self.week_curve(user_id, segment), self._hour_adjust(user_id)
+        week, adj = self.week_curve(user_id, segment), self._shown_adjust(user_id)
         return hourly_slots(week, adj, start_utc, hours, zone).curve()
 
     def best_slot(
@@ -304,16 +339,19 @@ class SendTimeModel:
         zone = as_zone(tz)
         qh = quiet or QuietHours.parse(self.config.default_quiet_hours)
         start, end = send_window(now_utc, window_start_utc, (window_end_utc, deadline), self.config.curve_hours)
+        weights = hour_weights if hour_weights is not None else 1.0
+        choice, shown = self._hour_adjust(user_id), self._shown_adjust(user_id)
         return choose_slot(
             user_id,
             self.week_curve(user_id, segment),
-            self._hour_adjust(user_id) * (hour_weights if hour_weights is not None else 1.0),
+            choice * weights,
             self.history_weight(user_id),
             start=start,
             end=end,
             zone=zone,
             quiet=qh,
             on_all_quiet=mode,
+            shown_adj=None if shown is choice else shown * weights,
         )
 
     # ----------------------------------------------------------------------------- persistence

@@ -144,8 +144,12 @@ def choose_slot(
     zone: ZoneInfo,
     quiet: QuietHours,
     on_all_quiet: str,
+    shown_adj: np.ndarray | None = None,
 ) -> SlotChoice | None:
     """The best allowed send instant in ``[start, end]`` (UTC) for a user's curves.
+
+    ``adj`` chooses the instant; ``shown_adj`` (default ``adj``) gives the probabilities shown with
+    it, the send curve and the confidence, when they are calibrated apart from the choice.
 
     If the whole window is quiet: ``on_all_quiet="defer"`` returns the first allowed minute after it
     with ``deferred=True``; ``"suppress"`` returns None.
@@ -163,5 +167,7 @@ def choose_slot(
         deferred = True
         reason = f"whole window is inside quiet hours {quiet}; deferred to the first allowed time after it"
     loc = best.astimezone(zone)
+    if shown_adj is not None:
+        adj, slots = shown_adj, hourly_slots(week, shown_adj, start, n_hours, zone)
     confidence = _confidence(week, adj, loc.hour, history_weight)
     return SlotChoice(best, loc.hour, confidence, start, end, slots.curve(), deferred, reason)

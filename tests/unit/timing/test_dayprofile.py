@@ -11,6 +11,7 @@ from recsvc.data.io import normalize_events
 from recsvc.timing.config import TimingConfig
 from recsvc.timing.dayprofile import (
     PLAIN,
+    POP_SHARES,
     HourCounts,
     ProfileParams,
     choose,
@@ -164,3 +165,27 @@ def test_guard_keeps_the_plain_habit_when_nothing_beats_it() -> None:
     too_few = TimingConfig(min_training_examples=10**9)
     params, report = choose(fr, CUT.timestamp(), too_few)
     assert params == PLAIN and "too few" in report["reason"]
+
+
+def _random_hours_log(n_users: int = 120, seed: int = 5) -> pd.DataFrame:
+    """Users with a few active days each, at hours drawn afresh every day: their own past hours
+    say nothing about the next one."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for u in range(n_users):
+        for d in rng.choice(np.arange(-120, 0), size=8, replace=False):
+            h = int(rng.integers(0, 24))
+            rows.append((f"u{u}", CUT + pd.Timedelta(days=int(d), hours=h, minutes=int(rng.integers(60))), "app_open"))
+    df = pd.DataFrame([{"user_id": u, "ts": t.isoformat(), "event_type": e} for u, t, e in rows])
+    return normalize_events(df)
+
+
+def test_population_share_of_the_probabilities_is_chosen_by_log_loss() -> None:
+    steady = choose(event_frame(_drifting_log(), {}, CFG, keep_zero=True), CUT.timestamp(), CFG)[1]
+    noisy = choose(event_frame(_random_hours_log(), {}, CFG, keep_zero=True), CUT.timestamp(), CFG)[1]
+    for report in (steady, noisy):
+        losses = report["log_loss_by_pop_share"]
+        assert len(losses) == len(POP_SHARES)
+        assert losses[str(report["pop_share"])] == min(losses.values())
+    # Habits that hold keep little of the population; hours drawn afresh each day take most of it.
+    assert steady["pop_share"] <= 0.1 < 0.5 <= noisy["pop_share"], (steady["pop_share"], noisy["pop_share"])

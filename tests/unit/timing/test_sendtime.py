@@ -55,3 +55,37 @@ def test_fit_ignores_events_after_cutoff() -> None:
     np.testing.assert_allclose(a.week_curve("u0"), b.week_curve("u0"))
     np.testing.assert_allclose(a.hour_distribution(["u0", "u1"]), b.hour_distribution(["u0", "u1"]))
     assert a.metadata["day_profile"] == b.metadata["day_profile"]
+
+
+def test_population_share_calibrates_the_probabilities_but_not_the_chosen_hour() -> None:
+    # Users whose hours are drawn afresh each day: their own few hours say little about the next.
+    rng = np.random.default_rng(11)
+    rows = [
+        {
+            "user_id": f"u{u}",
+            "ts": (CUTOFF - pd.Timedelta(days=int(d), hours=int(rng.integers(0, 24)))).isoformat(),
+            "event_type": "app_open",
+        }
+        for u in range(150)
+        for d in rng.choice(np.arange(1, 120), size=8, replace=False)
+    ]
+    ev = normalize_events(pd.DataFrame(rows))
+    model = SendTimeModel.fit(ev, cutoff=CUTOFF, config=replace(FAST, min_training_examples=20), progress=False)
+    report = model.metadata["day_profile"]
+    assert report["pop_share"] >= 0.5, report["log_loss_by_pop_share"]
+    unmixed = replace(model, metadata={**model.metadata, "day_profile": {**report, "pop_share": 0.0}})
+    ids = model.user_ids[:20]
+    shown, chosen_by = model.hour_distribution(ids), model.hour_distribution(ids, calibrated=False)
+    np.testing.assert_allclose(chosen_by, unmixed.hour_distribution(ids))
+    np.testing.assert_allclose(shown.sum(axis=1), 1.0)
+    assert np.all(shown.max(axis=1) < chosen_by.max(axis=1))  # less sure of the user's own hours
+    np.testing.assert_array_equal(model.predict_hours(ids), unmixed.predict_hours(ids))
+    now = datetime(2024, 3, 1, 6, tzinfo=UTC)
+    for uid in ids:
+        a, b = model.best_slot(uid, now_utc=now), unmixed.best_slot(uid, now_utc=now)
+        assert a is not None and b is not None
+        assert a.send_at_utc == b.send_at_utc  # the hour is chosen as before
+        assert a.confidence != b.confidence  # and shown with the probabilities the log supports
+        assert [p for _, p in a.curve] != [p for _, p in b.curve]
+        curve = model.curve(uid, now, hours=len(a.curve))
+        np.testing.assert_allclose([p for _, p in curve], [p for _, p in a.curve])
