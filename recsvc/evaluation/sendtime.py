@@ -122,6 +122,7 @@ def evaluate_sendtime(
         "shrunk_hit@1h": _hit(pick_hours(model.hour_distribution(both, use_lgbm=False, use_habit=False)), truth),
         "learner_hit@1h": _hit(pick_hours(model.hour_distribution(both, use_habit=False)), truth),
         "day_profile": model.metadata.get("day_profile", {}),
+        "hit_scorer": model.metadata.get("hit_scorer", {"used": False, "reason": "not fitted"}),
         "lgbm_used": bool(shrunk.get("used", False)),
         "model_mode": shrunk.get("mode", "shrunk"),
         "validation": shrunk.get("validation", {}),

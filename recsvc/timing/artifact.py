@@ -3,7 +3,8 @@ arrays, user and segment lists as JSON, and the LightGBM model as text; no pickl
 
 Layout of a version directory: ``counts.npy`` (users x 168), ``user_segment.npy``,
 ``seg_week.npy``, ``pop_week.npy``, ``users.json``, ``segments.json``, the habit profile
-``habit_hour.npy`` (users x 24) when fitted, and when the learner serves, ``lgbm_hour.npy``
+``habit_hour.npy`` (users x 24) when fitted, the learned hour choice's ``hit_score.npy`` (users x 24)
+when it serves, and when the learner serves, ``lgbm_hour.npy``
 (users x 24) and ``lgbm.txt``. Format 3 added the habit profile; an older version is refused with
 a message to retrain, since it would serve a different hour than the evaluation measured.
 """
@@ -84,6 +85,8 @@ def save(model: SendTimeModel, directory: str | Path) -> Path:
         np.save(d / "lgbm_hour.npy", model.lgbm_hour.astype(np.float32))
     if model.habit_hour is not None:
         np.save(d / "habit_hour.npy", model.habit_hour.astype(np.float32))
+    if model.hit_score is not None:
+        np.save(d / "hit_score.npy", model.hit_score.astype(np.float32))
     if model.lgbm_model_text is not None:
         (d / "lgbm.txt").write_text(model.lgbm_model_text, encoding="utf-8")
     meta = dict(model.metadata)
@@ -94,6 +97,7 @@ def save(model: SendTimeModel, directory: str | Path) -> Path:
             "prior_strength": {"user": model.a_user, "segment": model.a_seg},
             "lgbm_hour": model.lgbm_hour is not None,
             "habit_hour": model.habit_hour is not None,
+            "hit_score": model.hit_score is not None,
         }
     )
     write_metadata(d, meta, indent=2, ensure_ascii=False)  # last: checksums of every file above
@@ -148,6 +152,7 @@ def load(cls: type[SendTimeModel], directory: str | Path, config: TimingConfig |
     )
     lgbm_hour = _array(d, "lgbm_hour.npy") if meta.get("lgbm_hour") else None
     habit_hour = _array(d, "habit_hour.npy") if meta.get("habit_hour") else None
+    hit_score = _array(d, "hit_score.npy") if meta.get("hit_score") else None
     if (
         counts.shape != (len(user_ids), HOURS_PER_WEEK)
         or useg.shape != (len(user_ids),)
@@ -155,6 +160,7 @@ def load(cls: type[SendTimeModel], directory: str | Path, config: TimingConfig |
         or pop.shape != (HOURS_PER_WEEK,)
         or (lgbm_hour is not None and lgbm_hour.shape != (len(user_ids), 24))
         or (habit_hour is not None and habit_hour.shape != (len(user_ids), 24))
+        or (hit_score is not None and hit_score.shape != (len(user_ids), 24))
     ):
         raise FailedPrecondition(f"{d}: send-time arrays have inconsistent shapes")
     text = (d / "lgbm.txt").read_text(encoding="utf-8") if (d / "lgbm.txt").is_file() else None
@@ -174,4 +180,5 @@ def load(cls: type[SendTimeModel], directory: str | Path, config: TimingConfig |
         text,
         meta,
         habit_hour,
+        hit_score,
     )

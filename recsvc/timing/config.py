@@ -72,6 +72,13 @@ class TimingConfig:
     day_profile_cutoffs: int = 12
     day_profile_step_days: float = 7.0
     min_validation_z: float = 1.0
+    # The learned hour choice (recsvc.timing.hitscorer): trained on the habit profile's pseudo
+    # cut-offs (at most this many examples), served only when it beats the tuned habit profile on
+    # held-out users by this many standard errors.
+    use_hit_scorer: bool = True
+    hit_scorer_min_z: float = 2.0
+    hit_scorer_min_examples: int = 2_000
+    hit_scorer_max_examples: int = 60_000
     pseudo_cutoff_step_days: float = 7.0
     pseudo_cutoffs: int = 16
     # Pseudo cut-offs end at least this long before the cut-off, so their "first event after" labels
@@ -117,7 +124,7 @@ class TimingConfig:
             "campaign_window_hours",
         )
         c.each(FRACTION, "in_session_weight", "weekday_pooling", "validation_share")
-        c.each(NON_NEGATIVE, "half_life_days", "min_validation_z")
+        c.each(NON_NEGATIVE, "half_life_days", "min_validation_z", "hit_scorer_min_z")
         c.each(FRACTION, "neighbour_weight")
         c.require(
             self.min_prior_strength < self.max_prior_strength, "min_prior_strength", "must be < max_prior_strength"
@@ -130,6 +137,8 @@ class TimingConfig:
             "pseudo_cutoffs",
             "curve_hours",
             "day_profile_cutoffs",
+            "hit_scorer_min_examples",
+            "hit_scorer_max_examples",
         )
         c.require(self.lgbm_num_leaves >= 2, "lgbm_num_leaves", "must be >= 2")
         c.require(self.min_training_examples >= 0, "min_training_examples", "must be >= 0")

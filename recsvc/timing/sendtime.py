@@ -48,8 +48,9 @@ from recsvc.evaluation.activity import activity
 from recsvc.timing import artifact
 from recsvc.timing.clock import QuietHours
 from recsvc.timing.config import TimingConfig
-from recsvc.timing.dayprofile import HABIT_CURVE_SHARE, fit_day_profile
+from recsvc.timing.dayprofile import HABIT_CURVE_SHARE, ProfileParams, fit_day_profile
 from recsvc.timing.history import event_frame, user_state
+from recsvc.timing.hitscorer import fit_hit_scorer
 from recsvc.timing.hours import HOURS_PER_WEEK, day_profile, pick_hours
 from recsvc.timing.learner import fit_next_visit
 from recsvc.timing.localtime import as_zone, user_zone_map
@@ -110,6 +111,7 @@ class SendTimeModel:
     lgbm_model_text: str | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
     habit_hour: np.ndarray | None = None  # (n_users, 24) habit profile (recsvc.timing.dayprofile)
+    hit_score: np.ndarray | None = None  # (n_users, 24) learned hour choice (recsvc.timing.hitscorer)
 
     def __post_init__(self) -> None:
         self._index = {u: i for i, u in enumerate(self.user_ids)}
@@ -159,8 +161,12 @@ class SendTimeModel:
             )
         habit_hour: np.ndarray | None = None
         meta["day_profile"] = {"used": False, "reason": "disabled"}
+        hit_score: np.ndarray | None = None
         if cfg.use_day_profile and len(act.secs):
             habit_hour, meta["day_profile"] = fit_day_profile(act, cut_s, cfg)
+            if cfg.use_hit_scorer:
+                tuned = ProfileParams(**meta["day_profile"].get("params", {}))
+                hit_score, meta["hit_scorer"] = fit_hit_scorer(act, cut_s, tuned, cfg)
         steps.close()
         meta["lgbm"] = decision
         logger.info(
@@ -185,6 +191,7 @@ class SendTimeModel:
             model_text,
             meta,
             habit_hour.astype(np.float32) if habit_hour is not None else None,
+            hit_score,
         )
 
     # ----------------------------------------------------------------------------- queries
@@ -235,7 +242,9 @@ class SendTimeModel:
         i = self._index.get(str(user_id))
         if i is None:
             return _NO_ADJUST
-        if self.habit_hour is not None and self.habit_hour[i].sum() > 0:
+        if not calibrated and self.hit_score is not None and self.hit_score[i].sum() > 0:
+            target = np.asarray(self.hit_score[i], dtype=np.float64) / float(self.hit_score[i].sum())
+        elif self.habit_hour is not None and self.habit_hour[i].sum() > 0:
             target = self.hour_distribution([user_id], calibrated=calibrated)[0]
         elif (
             self.lgbm_hour is not None
@@ -280,15 +289,24 @@ class SendTimeModel:
         return out
 
     def predict_hours(self, user_ids: Sequence[str]) -> np.ndarray:
-        """Best local hour of day per user (the hour with the most mass within one hour of it): the
-        habit profile's when fitted, so that the plain habit picks exactly the user's window mode."""
+        """Best local hour of day per user: the learned choice's when it serves (the hour with the best
+        chance of a hit), else the habit profile's (the hour with the most mass within one hour of
+        it), so that the plain habit picks exactly the user's window mode."""
         if self.habit_hour is None:
             return pick_hours(self.hour_distribution(user_ids))
         idx = np.array([self._index.get(str(u), -1) for u in user_ids], dtype=np.int64)
         dist = self.hour_distribution(user_ids)
         known = idx >= 0
         dist[known] = self.habit_hour[idx[known]].astype(np.float64)
-        return pick_hours(dist)
+        hours = pick_hours(dist)
+        if self.hit_score is not None and known.any():
+            # the learned choice picks the hour itself: its scores are each hour's chance of a hit
+            scores = self.hit_score[idx[known]]
+            scored = scores.sum(axis=1) > 0
+            sub = hours[known]
+            sub[scored] = np.argmax(scores[scored], axis=1)
+            hours[known] = sub
+        return hours
 
     def curve(
         self,
