@@ -219,9 +219,10 @@ class SendTimeModel:
         return self._cached_adjust(self._adjust_cache, str(user_id), calibrated=False)
 
     def _shown_adjust(self, user_id: str) -> np.ndarray:
-        """The multiplier of the probabilities shown (send curve, confidence): :meth:`_hour_adjust`'s
-        with the population's share that the habit profile's fit chose for calibration."""
-        if self._pop_share <= 0:
+        """The multiplier of the probabilities shown (send curve, confidence): the habit profile's with
+        the population's share that its fit chose for calibration, never the learned choice's scores
+        (each hour's chance of a hit, not a distribution of the hour)."""
+        if self._pop_share <= 0 and self.hit_score is None:
             return self._hour_adjust(user_id)
         return self._cached_adjust(self._shown_cache, str(user_id), calibrated=True)
 

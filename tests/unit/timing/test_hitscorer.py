@@ -85,6 +85,9 @@ def test_serves_where_idleness_decides_the_hour_and_picks_it() -> None:
     slot = model.best_slot(uid, now_utc=datetime(2024, 3, 1, 0, 30, tzinfo=UTC), quiet=None)
     assert slot is not None and circular_distance(slot.local_hour, RETURN_HOUR) <= 1
     np.testing.assert_allclose(model.hour_distribution([uid]), plain.hour_distribution([uid]), atol=1e-6)
+    now = datetime(2024, 3, 1, 0, 30, tzinfo=UTC)
+    shown, plain_shown = model.curve(uid, now, hours=24), plain.curve(uid, now, hours=24)
+    np.testing.assert_allclose([p for _, p in shown], [p for _, p in plain_shown], atol=1e-6)
 
 
 def test_refuses_where_nothing_beats_the_tuned_profile() -> None:
