@@ -25,6 +25,7 @@ import numpy as np
 
 from recsvc.timing.config import TimingConfig
 from recsvc.timing.dayprofile import (
+    HourCounts,
     ProfileParams,
     _dedupe_weights,
     _paired_z,
@@ -52,6 +53,9 @@ _PREDICT_USERS = 20_000  # users per prediction chunk: (users x 24 x features) f
 _MAX_ROUNDS, _EARLY_STOP, _MIN_ROUNDS = 500, 30, 20
 
 
+_TUNED_PICK = 2  # the feature column marking the tuned profile's pick (one hour per user)
+
+
 def feature_names() -> list[str]:
     names = ["tuned_window", "tuned_window_rel", "tuned_pick"]
     for events, half_life in PROFILES:
@@ -68,15 +72,42 @@ def _window_columns(prof: np.ndarray) -> list[np.ndarray]:
     return [w, w / np.clip(top, 1e-12, None)]
 
 
-def hour_features(fr: EventFrame, asof: float, rows: np.ndarray, tuned: ProfileParams, cfg: TimingConfig) -> np.ndarray:
-    """(len(rows), 24, features) of the users ``rows`` as of ``asof`` (events strictly before it)."""
+@dataclass(frozen=True)
+class _Instant:
+    """What the features read of every user as of one instant: one pass over the events per
+    profile, shared by every chunk of users whose features are taken at that instant."""
+
+    asof: float
+    tuned: ProfileParams
+    tuned_counts: HourCounts
+    counts: tuple[HourCounts, ...]  # one per PROFILES entry
+    last_s: np.ndarray  # time of each user's last event before the instant (NaN if none)
+    offset: np.ndarray  # each user's local offset (minutes) at that event
+
+
+def _instant(fr: EventFrame, asof: float, tuned: ProfileParams, cfg: TimingConfig) -> _Instant:
+    before = fr.secs < asof
+    last_s = np.full(len(fr.user_ids), np.nan)
+    last_s[fr.codes[before]] = fr.secs[before]  # sorted by user then time: the last write wins
+    offset = np.zeros(len(fr.user_ids))
+    offset[fr.codes[before]] = fr.offset[before]
+    return _Instant(
+        asof,
+        tuned,
+        hour_counts(fr, asof, tuned.events, tuned.half_life_days, cfg),
+        tuple(hour_counts(fr, asof, events, half_life, cfg) for events, half_life in PROFILES),
+        last_s,
+        offset,
+    )
+
+
+def _features(at: _Instant, rows: np.ndarray) -> np.ndarray:
     n = len(rows)
-    tuned_prof = profile(hour_counts(fr, asof, tuned.events, tuned.half_life_days, cfg).take(rows), tuned)
+    tuned_prof = profile(at.tuned_counts.take(rows), at.tuned)
     cols = _window_columns(tuned_prof)
     cols.append((_HOURS[None, :] == pick_hours(tuned_prof)[:, None]).astype(np.float64))
     last_hour = np.full(n, -1, dtype=np.int64)
-    for events, half_life in PROFILES:
-        hc = hour_counts(fr, asof, events, half_life, cfg)
+    for (events, half_life), hc in zip(PROFILES, at.counts, strict=True):
         counts = hc.counts[rows]
         total = counts.sum(axis=1, keepdims=True)
         share = counts / np.clip(total, 1e-12, None)
@@ -86,17 +117,17 @@ def hour_features(fr: EventFrame, asof: float, rows: np.ndarray, tuned: ProfileP
             cols.append(np.broadcast_to(np.log1p(total), (n, 24)))
         if events == "first" and half_life == 0:
             last_hour = hc.last_hour[rows]
-    before = fr.secs < asof
-    last_s = np.full(len(fr.user_ids), np.nan)
-    last_s[fr.codes[before]] = fr.secs[before]  # sorted by user then time: the last write wins
-    offset = np.zeros(len(fr.user_ids))
-    offset[fr.codes[before]] = fr.offset[before]
-    idle = np.log1p(np.clip((asof - last_s[rows]) / 86400.0, 0.0, None))
-    clock = ((asof + offset[rows] * 60.0) // 3600.0) % 24
+    idle = np.log1p(np.clip((at.asof - at.last_s[rows]) / 86400.0, 0.0, None))
+    clock = ((at.asof + at.offset[rows] * 60.0) // 3600.0) % 24
     cols.append(np.broadcast_to(np.nan_to_num(idle, nan=-1.0)[:, None], (n, 24)))
     cols.append((_HOURS[None, :] - clock[:, None]) % 24)
     cols.append(np.where(last_hour[:, None] >= 0, circular_distance(_HOURS[None, :], last_hour[:, None]), -1))
     return np.stack([np.asarray(c, dtype=np.float32) for c in cols], axis=-1)
+
+
+def hour_features(fr: EventFrame, asof: float, rows: np.ndarray, tuned: ProfileParams, cfg: TimingConfig) -> np.ndarray:
+    """(len(rows), 24, features) of the users ``rows`` as of ``asof`` (events strictly before it)."""
+    return _features(_instant(fr, asof, tuned, cfg), rows)
 
 
 def _params(cfg: TimingConfig) -> dict[str, Any]:
@@ -140,9 +171,9 @@ def _examples(fr: EventFrame, pseudo: list[_Pseudo], tuned: ProfileParams, cfg: 
         rows = ps.rows[take]
         if not len(rows):
             continue
-        xs.append(hour_features(fr, ps.asof, rows, tuned, cfg))
-        tuned_prof = profile(hour_counts(fr, ps.asof, tuned.events, tuned.half_life_days, cfg).take(rows), tuned)
-        picks.append(pick_hours(tuned_prof))
+        x = hour_features(fr, ps.asof, rows, tuned, cfg)
+        xs.append(x)
+        picks.append(np.argmax(x[:, :, _TUNED_PICK], axis=1))
         users.append(rows)
         truths.append(ps.truth[take])
         secs.append(ps.truth_secs[take])
@@ -220,8 +251,9 @@ def fit_hit_scorer(
     has_history = np.zeros(len(fr.user_ids), dtype=bool)
     has_history[fr.codes[fr.secs < cut_s]] = True
     users = np.flatnonzero(has_history)
+    at = _instant(fr, cut_s, tuned, cfg)
     for start in range(0, len(users), _PREDICT_USERS):
         rows = users[start : start + _PREDICT_USERS]
-        scores[rows] = _predict(booster, hour_features(fr, cut_s, rows, tuned, cfg), rounds)
+        scores[rows] = _predict(booster, _features(at, rows), rounds)
     logger.info("hit scorer serves: held-out gain %+.4f (z %.1f) over the tuned habit profile", gain, z)
     return scores, {**report, "used": True, "reason": "beats the tuned habit profile on held-out users"}

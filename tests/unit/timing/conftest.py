@@ -41,6 +41,22 @@ def habit_data(n_users: int = 90, days: int = 70, seed: int = 0) -> tuple[pd.Dat
     return normalize_events(pd.DataFrame(rows)), normalize_users(pd.DataFrame(users)), habit
 
 
+def random_hours_events(n_users: int, days_each: int, seed: int) -> pd.DataFrame:
+    """Users active on ``days_each`` distinct days of the 119 before ``CUTOFF``, each time at an hour
+    drawn afresh: their own past hours say nothing about the next one."""
+    rng = np.random.default_rng(seed)
+    rows = [
+        {
+            "user_id": f"u{u}",
+            "ts": (CUTOFF - pd.Timedelta(days=int(d), hours=int(rng.integers(0, 24)))).isoformat(),
+            "event_type": "app_open",
+        }
+        for u in range(n_users)
+        for d in rng.choice(np.arange(1, 120), size=days_each, replace=False)
+    ]
+    return normalize_events(pd.DataFrame(rows))
+
+
 FAST = TimingConfig(lgbm_rounds=30, pseudo_cutoffs=4, min_label_window_days=14.0, min_training_examples=50)
 
 

@@ -24,6 +24,7 @@ from recsvc.timing.dayprofile import (
 )
 from recsvc.timing.history import EventFrame, event_frame
 from recsvc.timing.hours import pick_hours
+from tests.unit.timing.conftest import random_hours_events
 
 CUT = pd.Timestamp("2024-03-01", tz="UTC")
 CFG = TimingConfig(min_training_examples=20)
@@ -167,22 +168,9 @@ def test_guard_keeps_the_plain_habit_when_nothing_beats_it() -> None:
     assert params == PLAIN and "too few" in report["reason"]
 
 
-def _random_hours_log(n_users: int = 120, seed: int = 5) -> pd.DataFrame:
-    """Users with a few active days each, at hours drawn afresh every day: their own past hours
-    say nothing about the next one."""
-    rng = np.random.default_rng(seed)
-    rows = []
-    for u in range(n_users):
-        for d in rng.choice(np.arange(-120, 0), size=8, replace=False):
-            h = int(rng.integers(0, 24))
-            rows.append((f"u{u}", CUT + pd.Timedelta(days=int(d), hours=h, minutes=int(rng.integers(60))), "app_open"))
-    df = pd.DataFrame([{"user_id": u, "ts": t.isoformat(), "event_type": e} for u, t, e in rows])
-    return normalize_events(df)
-
-
 def test_population_share_of_the_probabilities_is_chosen_by_log_loss() -> None:
     steady = choose(event_frame(_drifting_log(), {}, CFG, keep_zero=True), CUT.timestamp(), CFG)[1]
-    noisy = choose(event_frame(_random_hours_log(), {}, CFG, keep_zero=True), CUT.timestamp(), CFG)[1]
+    noisy = choose(event_frame(random_hours_events(120, 8, seed=5), {}, CFG, keep_zero=True), CUT.timestamp(), CFG)[1]
     for report in (steady, noisy):
         losses = report["log_loss_by_pop_share"]
         assert len(losses) == len(POP_SHARES)

@@ -16,6 +16,7 @@ from recsvc.timing.history import event_frame
 from recsvc.timing.hitscorer import feature_names, fit_hit_scorer, hour_features
 from recsvc.timing.hours import circular_distance
 from recsvc.timing.sendtime import SendTimeModel
+from tests.unit.timing.conftest import random_hours_events
 
 CUT = pd.Timestamp("2024-03-01", tz="UTC")
 CFG = TimingConfig(use_lgbm=False, min_training_examples=20, hit_scorer_min_examples=200)
@@ -91,17 +92,7 @@ def test_serves_where_idleness_decides_the_hour_and_picks_it() -> None:
 
 
 def test_refuses_where_nothing_beats_the_tuned_profile() -> None:
-    rng = np.random.default_rng(4)
-    rows = [
-        {
-            "user_id": f"u{u}",
-            "ts": (CUT - pd.Timedelta(days=int(d), hours=int(rng.integers(0, 24)))).isoformat(),
-            "event_type": "app_open",
-        }
-        for u in range(200)
-        for d in rng.choice(np.arange(1, 120), size=30, replace=False)
-    ]
-    fr = event_frame(normalize_events(pd.DataFrame(rows)), {}, CFG, keep_zero=True)
+    fr = event_frame(random_hours_events(n_users=200, days_each=30, seed=4), {}, CFG, keep_zero=True)
     tuned, _ = choose(fr, CUT.timestamp(), CFG)
     scores, report = fit_hit_scorer(fr, CUT.timestamp(), tuned, CFG)
     assert scores is None and not report["used"], report

@@ -11,7 +11,7 @@ import pandas as pd
 from recsvc.data.io import normalize_events
 from recsvc.timing.hours import circular_distance
 from recsvc.timing.sendtime import SendTimeModel
-from tests.unit.timing.conftest import CUTOFF, FAST, habit_data
+from tests.unit.timing.conftest import CUTOFF, FAST, habit_data, random_hours_events
 
 
 def test_learns_local_habits(fitted: tuple[SendTimeModel, dict[str, int]]) -> None:
@@ -59,17 +59,7 @@ def test_fit_ignores_events_after_cutoff() -> None:
 
 def test_population_share_calibrates_the_probabilities_but_not_the_chosen_hour() -> None:
     # Users whose hours are drawn afresh each day: their own few hours say little about the next.
-    rng = np.random.default_rng(11)
-    rows = [
-        {
-            "user_id": f"u{u}",
-            "ts": (CUTOFF - pd.Timedelta(days=int(d), hours=int(rng.integers(0, 24)))).isoformat(),
-            "event_type": "app_open",
-        }
-        for u in range(150)
-        for d in rng.choice(np.arange(1, 120), size=8, replace=False)
-    ]
-    ev = normalize_events(pd.DataFrame(rows))
+    ev = random_hours_events(n_users=150, days_each=8, seed=11)
     model = SendTimeModel.fit(ev, cutoff=CUTOFF, config=replace(FAST, min_training_examples=20), progress=False)
     report = model.metadata["day_profile"]
     assert report["pop_share"] >= 0.5, report["log_loss_by_pop_share"]
