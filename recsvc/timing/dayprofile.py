@@ -81,12 +81,14 @@ def circular_kernel(width: float) -> np.ndarray:
 
 
 def smooth_hours(p: np.ndarray, width: float) -> np.ndarray:
-    """Circular convolution of rows of 24 hourly values with :func:`circular_kernel`."""
+    """Circular convolution of rows of 24 hourly values with :func:`circular_kernel` (weights
+    below 1e-6 dropped), as one product with the kernel's circulant matrix: the tuning grid smooths
+    thousands of profiles per fit."""
     k = circular_kernel(width)
-    out = np.zeros_like(p, dtype=np.float64)
-    for shift in np.flatnonzero(k > 1e-6):
-        out += k[shift] * np.roll(p, int(shift), axis=-1)
-    return out
+    k = np.where(k > 1e-6, k, 0.0)
+    hours = np.arange(24)
+    circulant = k[(hours[None, :] - hours[:, None]) % 24]  # (p @ C)[j] = sum_s k[s] p[j - s]
+    return np.asarray(np.asarray(p, dtype=np.float64) @ circulant)
 
 
 def shrink_to(counts: np.ndarray, pop: np.ndarray, strength: float) -> np.ndarray:
@@ -151,17 +153,28 @@ def hour_counts(fr: EventFrame, asof: float, events: str, half_life_days: float,
     return HourCounts(counts, last, pop)
 
 
+def _smoothed(hc: HourCounts, strength: float, width: float) -> np.ndarray:
+    """The profile before the pull to the last hour: shrunk to the population, then smoothed."""
+    prof = shrink_to(hc.counts, hc.pop, strength)
+    if width > 0:
+        prof = smooth_hours(prof, width)
+        prof = prof / np.clip(prof.sum(axis=1, keepdims=True), 1e-12, None)
+    return np.asarray(prof)
+
+
+def _pulled_to_last(prof: np.ndarray, last_hour: np.ndarray, last_weight: float) -> np.ndarray:
+    """``prof`` with ``last_weight`` more mass at each user's last hour, normalised (a new array)."""
+    if last_weight <= 0:
+        return prof
+    out = prof.copy()
+    has = last_hour >= 0
+    out[np.flatnonzero(has), last_hour[has]] += last_weight
+    return np.asarray(out / out.sum(axis=1, keepdims=True))
+
+
 def profile(hc: HourCounts, p: ProfileParams) -> np.ndarray:
     """(n, 24) hour-of-day profile of each user (rows sum to 1) under the setting ``p``."""
-    prof = shrink_to(hc.counts, hc.pop, p.strength)
-    if p.width > 0:
-        prof = smooth_hours(prof, p.width)
-        prof = prof / np.clip(prof.sum(axis=1, keepdims=True), 1e-12, None)
-    if p.last_weight > 0:
-        has = hc.last_hour >= 0
-        prof[np.flatnonzero(has), hc.last_hour[has]] += p.last_weight
-        prof = prof / prof.sum(axis=1, keepdims=True)
-    return np.asarray(prof)
+    return _pulled_to_last(_smoothed(hc, p.strength, p.width), hc.last_hour, p.last_weight)
 
 
 @dataclass
@@ -203,12 +216,16 @@ def _hits_by_setting(
     start = 0
     for ps in pseudo:
         stop = start + len(ps.rows)
-        cache: dict[tuple[str, float], HourCounts] = {}
+        counts: dict[tuple[str, float], HourCounts] = {}
+        smoothed: dict[tuple[str, float, float, float], np.ndarray] = {}
         for i, s in enumerate(settings):
             key = (s.events, s.half_life_days)
-            if key not in cache:
-                cache[key] = hour_counts(fr, ps.asof, s.events, s.half_life_days, cfg).take(ps.rows)
-            pred = pick_hours(profile(cache[key], s))
+            if key not in counts:
+                counts[key] = hour_counts(fr, ps.asof, s.events, s.half_life_days, cfg).take(ps.rows)
+            shape = (*key, s.strength, s.width)  # shared by every last-hour pull
+            if shape not in smoothed:
+                smoothed[shape] = _smoothed(counts[key], s.strength, s.width)
+            pred = pick_hours(_pulled_to_last(smoothed[shape], counts[key].last_hour, s.last_weight))
             out[i, start:stop] = circular_distance(pred, ps.truth) <= 1
         start = stop
     return out
