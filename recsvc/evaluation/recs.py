@@ -31,6 +31,7 @@ from recsvc.evaluation.activity import RULE, activity
 from recsvc.evaluation.recs_baselines import K, item_events, popularity_recs
 from recsvc.recs.config import RecsConfig
 from recsvc.recs.embeddings import Encoder
+from recsvc.recs.items import ItemTable
 from recsvc.recs.serving import RecRequest, RecsModel
 from recsvc.recs.training import train_recs
 
@@ -101,7 +102,12 @@ def score_lists(recs: dict[str, list[str]], relevant: dict[str, set[str]]) -> di
 
 
 class _CachedEncoder:
-    """Remembers vectors by text, so several cut-offs encode the catalog once."""
+    """Remembers vectors by text, so several cut-offs encode the catalog once.
+
+    A transformer's vector of a text moves in the last bits with the other texts of its batch
+    (padding), and on a small log the ranker can turn such a difference into a different top ten.
+    :meth:`encode_all` therefore encodes a whole items table in one call before any cut-off: each
+    cut-off then reads the same vectors whether it is evaluated alone or after others."""
 
     def __init__(self, inner: Encoder) -> None:
         self.inner = inner
@@ -118,8 +124,14 @@ class _CachedEncoder:
             return np.zeros((0, self.dim), dtype=np.float32)
         return np.stack([self._memo[t] for t in texts]).astype(np.float32)
 
+    def encode_all(self, items: pd.DataFrame, *, batch_size: int, progress: bool) -> None:
+        """Encode every item of a canonical items table (as training reads it) in one call."""
+        table = ItemTable()
+        table.upsert(items)
+        self.encode(table.texts(np.arange(len(table))), batch_size=batch_size, progress=progress)
 
-def cached(encoder: Encoder) -> Encoder:
+
+def cached(encoder: Encoder) -> _CachedEncoder:
     return encoder if isinstance(encoder, _CachedEncoder) else _CachedEncoder(encoder)
 
 
@@ -308,6 +320,7 @@ def evaluate_recs(
     assert ds.items is not None  # checked above
     cfg = replace(config or RecsConfig(), label_days=horizon_days).validate()
     enc = cached(encoder)
+    enc.encode_all(ds.items, batch_size=cfg.encode_batch_size, progress=progress)
     split, items = _judged_split(ds, cut, horizon_days, item_first_seen)
     full: tuple[dict[str, set[str]], dict[str, set[str]]] | None = None
     users = list(split.relevant)

@@ -12,7 +12,7 @@ import scipy.sparse as sp
 
 from recsvc.data.convert import Dataset
 from recsvc.data.io import normalize_events, normalize_items
-from recsvc.evaluation.recs import catalog_before, evaluate_recs, popularity_recs, protocol, score_lists
+from recsvc.evaluation.recs import cached, catalog_before, evaluate_recs, popularity_recs, protocol, score_lists
 from recsvc.recs.config import RecsConfig
 from recsvc.recs.item_item import ease_weights, knn_weights
 
@@ -147,6 +147,47 @@ def test_items_first_seen_after_the_cut_off_are_never_recommended_nor_hits() -> 
     assert set(r["baselines"]) == {"popularity", "popularity_recent", "als", "ease", "item_knn"}
     # Reported apart: with new items every coffee user is judged too, on coffee-new.
     assert r["with_new_items"]["n_users"] == r["n_users"] + 30
+
+
+class _BatchSensitiveEncoder(_WordHashEncoder):
+    """Word hashes plus a component that grows with the batch, as padding moves a transformer's
+    vectors: the same text gets another vector when it is encoded among other texts."""
+
+    def encode(self, texts: Sequence[str], *, batch_size: int = 64, progress: bool = False) -> np.ndarray:
+        out = super().encode(texts)
+        out[:, 0] += 0.2 * len(texts)
+        return out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-9)
+
+
+def _late_category_dataset() -> Dataset:
+    """Tea is bought all along, coffee only in the last 25 days before CUT: a cut-off 30 days
+    earlier knows half the catalog (its tea buyers' next purchases are its judged items)."""
+    rng = np.random.default_rng(5)
+    cats = {"coffee": "coffee beans roast", "tea": "green tea leaves"}
+    items = [{"item_id": f"{c}-{i}", "title": f"{words} {i}"} for c, words in cats.items() for i in range(8)]
+    rows = []
+    for u in range(80):
+        cat = "coffee" if u % 2 else "tea"
+        days = [-2, *rng.choice(25 if cat == "coffee" else 120, 8, replace=False).tolist()]  # -2: after CUT
+        for d in days:
+            rows.append((f"u{u}", f"{cat}-{rng.integers(8)}", (CUT - pd.Timedelta(days=int(d) + 1)).isoformat()))
+    return Dataset(_events(rows), normalize_items(pd.DataFrame(items)), None, "late-category")
+
+
+def test_a_cut_off_scores_the_same_alone_and_after_another_cut_off() -> None:
+    ds = _late_category_dataset()
+    cfg = RecsConfig(train_windows=2, min_data_in_leaf=5, train_threads=1, ranker_grid=())
+
+    def run(encoder: object, cut: pd.Timestamp) -> dict[str, object]:
+        return evaluate_recs(ds, cut, 14, encoder=encoder, progress=False, config=cfg, return_lists=True)  # type: ignore[arg-type]
+
+    alone = run(cached(_BatchSensitiveEncoder()), CUT)
+    shared = cached(_BatchSensitiveEncoder())
+    # the earlier cut-off knows fewer items, so it alone would encode a smaller batch first
+    run(shared, CUT - pd.Timedelta(days=30))
+    after = run(shared, CUT)
+    assert after["lists"] == alone["lists"]
+    assert after["ndcg@10"] == alone["ndcg@10"]
 
 
 @pytest.mark.slow
