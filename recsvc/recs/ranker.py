@@ -18,6 +18,7 @@ import numpy as np
 
 from recsvc.compiled_trees import TreeScorer
 from recsvc.errors import FailedPrecondition, InvalidArgument
+from recsvc.recs.booster_average import average_boosters
 from recsvc.recs.config import RecsConfig
 from recsvc.recs.item_stats import ItemStats
 from recsvc.recs.profile import UserProfile
@@ -388,7 +389,7 @@ def heuristic_score(x: np.ndarray) -> np.ndarray:
     )
 
 
-def _params(config: RecsConfig, num_leaves: int, min_data_in_leaf: int) -> dict[str, Any]:
+def _params(config: RecsConfig, num_leaves: int, min_data_in_leaf: int, seed: int | None = None) -> dict[str, Any]:
     return {
         "objective": "lambdarank",
         "metric": "ndcg",
@@ -401,7 +402,7 @@ def _params(config: RecsConfig, num_leaves: int, min_data_in_leaf: int) -> dict[
         "bagging_freq": 1,
         "lambda_l2": 1.0,
         "lambdarank_truncation_level": 20,
-        "seed": config.seed,
+        "seed": config.seed if seed is None else seed,
         "deterministic": True,
         "num_threads": config.train_threads,
         "verbose": -1,
@@ -420,7 +421,9 @@ def train_lambdarank(
 
     ``valid_groups`` (bool per group; default: a seeded 20% of users) are held out to pick the
     tree complexity from ``config.ranker_grid`` and the number of rounds by NDCG@10; the chosen
-    setting is then refit on all groups.
+    setting is then refit on all groups. Below ``config.ranker_average_below_groups`` groups it is
+    refit with ``config.ranker_seeds`` seeds and the boosters averaged (the EASE blend is then
+    chosen against the average on the held-out groups too).
     """
     if x.shape[1] != len(FEATURE_NAMES):
         raise InvalidArgument(f"expected {len(FEATURE_NAMES)} features, got {x.shape[1]}", field="features")
@@ -440,17 +443,28 @@ def train_lambdarank(
         "positives": int((y > 0).sum()),
     }
     choice = (config.num_leaves, config.min_data_in_leaf, min(config.n_estimators, 100))
+    seeds = [
+        config.seed + k for k in range(config.ranker_seeds if n_groups < config.ranker_average_below_groups else 1)
+    ]
+    metrics["boosters"] = len(seeds)
     if is_valid.any():
         choice, best_score, tried, pred = _search_grid(x, y, groups, is_valid, config, choice)
         metrics["valid_ndcg@10"] = round(best_score, 4)
         metrics["grid"] = tried
         row_valid = np.repeat(is_valid, groups)
+        if len(seeds) > 1:
+            one = binary_ndcg(pred, y[row_valid], groups[is_valid])
+            pred = _averaged_valid_pred(x, y, groups, is_valid, config, choice, pred, seeds[1:])
+            metrics["valid_binary_ndcg@10_one_booster"] = round(one, 4)
+            metrics["valid_binary_ndcg@10_averaged"] = round(binary_ndcg(pred, y[row_valid], groups[is_valid]), 4)
         weight, by_weight = choose_ease_weight(pred, x[row_valid], y[row_valid], groups[is_valid])
         metrics["ease_weight"] = weight
         metrics["valid_binary_ndcg@10_by_ease_weight"] = by_weight
     metrics["params"] = {"num_leaves": choice[0], "min_data_in_leaf": choice[1], "rounds": choice[2]}
-    full = lgb.Dataset(x, y, group=groups, feature_name=list(FEATURE_NAMES))
-    booster = lgb.train(_params(config, choice[0], choice[1]), full, num_boost_round=choice[2])
+    full = lgb.Dataset(x, y, group=groups, feature_name=list(FEATURE_NAMES), free_raw_data=False)
+    booster = average_boosters(
+        [lgb.train(_params(config, choice[0], choice[1], seed), full, num_boost_round=choice[2]) for seed in seeds]
+    )
     imp = booster.feature_importance(importance_type="gain")
     top = np.argsort(-imp)[:10]
     metrics["top_features"] = {FEATURE_NAMES[i]: round(float(imp[i]), 2) for i in top}
@@ -512,6 +526,27 @@ def choose_ease_weight(
         if not gain.mean() > _BLEND_MIN_SE * se:
             weight = 0.0
     return weight, tried
+
+
+def _averaged_valid_pred(
+    x: np.ndarray,
+    y: np.ndarray,
+    groups: np.ndarray,
+    is_valid: np.ndarray,
+    config: RecsConfig,
+    choice: tuple[int, int, int],
+    first: np.ndarray,
+    seeds: list[int],
+) -> np.ndarray:
+    """The held-out rows' mean score over ``first`` (the grid's booster) and boosters of the chosen
+    setting trained on the other groups with ``seeds``."""
+    row_valid = np.repeat(is_valid, groups)
+    train = lgb.Dataset(x[~row_valid], y[~row_valid], group=groups[~is_valid], feature_name=list(FEATURE_NAMES))
+    preds = [first]
+    for seed in seeds:
+        booster = lgb.train(_params(config, choice[0], choice[1], seed), train, num_boost_round=choice[2])
+        preds.append(np.asarray(booster.predict(x[row_valid]), dtype=np.float64))
+    return np.mean(preds, axis=0)
 
 
 def _search_grid(

@@ -134,3 +134,33 @@ def test_a_noisy_gain_on_few_groups_keeps_the_ranker_alone() -> None:
     weight, tried = choose_ease_weight(pred, x, y, groups)
     assert max(v for w, v in tried.items() if w != "0.0") > tried["0.0"]  # a blend is ahead on average
     assert weight == 0.0  # but not by two standard errors
+
+
+def _ranking_set(n_groups: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(11)
+    groups = np.full(n_groups, 20)
+    x = rng.gamma(1.0, 1.0, size=(int(groups.sum()), len(FEATURE_NAMES)))
+    y = (x[:, 0] + x[:, 1] + rng.normal(scale=1.0, size=len(x)) > 2.5).astype(np.float64)
+    return x, y, groups
+
+
+@pytest.mark.parametrize(("n_groups", "boosters"), [(60, 3), (200, 1)])
+def test_a_small_training_set_averages_boosters_of_several_seeds(n_groups: int, boosters: int, tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    from recsvc.recs.config import RecsConfig
+    from recsvc.recs.ranker import train_lambdarank
+
+    cfg = replace(
+        RecsConfig(), ranker_seeds=3, ranker_average_below_groups=100, ranker_grid=(), train_threads=1, n_estimators=60
+    )
+    x, y, groups = _ranking_set(n_groups)
+    ranker = train_lambdarank(x, y, groups, cfg)
+    assert ranker.booster is not None and ranker.metrics["boosters"] == boosters
+    rounds = ranker.metrics["params"]["rounds"]
+    assert ranker.booster.num_trees() == boosters * rounds
+    if boosters > 1:
+        assert {"valid_binary_ndcg@10_one_booster", "valid_binary_ndcg@10_averaged"} <= set(ranker.metrics)
+    ranker.save(tmp_path)
+    again = Ranker.load(tmp_path, expect_booster=True)
+    np.testing.assert_allclose(again.score(x[:20]), ranker.score(x[:20]), rtol=0, atol=1e-12)
