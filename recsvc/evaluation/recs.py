@@ -196,6 +196,7 @@ def _ours(
         meta = {
             "ranker_valid_ndcg@10": model.metadata["ranker"].get("valid_ndcg@10", float("nan")),
             "ranker_ease_weight": model.metadata["ranker"].get("ease_weight", 0.0),
+            "ranker_boosters": model.metadata["ranker"].get("boosters", 1),
             "index_recall@10": model.metadata["index"].get("recall_at_10", float("nan")),
         }
     return recs, meta

@@ -142,6 +142,7 @@ def test_items_first_seen_after_the_cut_off_are_never_recommended_nor_hits() -> 
     assert judged and all(int(u[1:]) % 4 == 0 for u in judged)  # coffee users had only the new item
     assert r["n_users"] == len(judged)
     assert r["catalog"]["n_items_indexed"] == 16
+    assert r["ranker_boosters"] == cfg.ranker_seeds  # a few dozen groups: the boosters are averaged
     for name, lists in r["lists"].items():
         assert not any("coffee-new" in got for got in lists.values()), name
     assert set(r["baselines"]) == {"popularity", "popularity_recent", "als", "ease", "item_knn"}
