@@ -184,7 +184,8 @@ class RecsConfig:
     seed: int = 0
     encode_batch_size: int = 64
     # batch runs (score, campaign) rank with lleaves-compiled trees when installed: same scores to
-    # float rounding, several times faster per row; serving keeps LightGBM (no compile at start)
+    # float rounding, several times faster per row; serving keeps LightGBM (no compile at start),
+    # except for a ranker that averages boosters, which it compiles when it loads the model
     compiled_ranker: bool = True
 
     def validate(self) -> RecsConfig:

@@ -318,6 +318,11 @@ class Ranker:
     def ease_weight(self) -> float:
         return float(self.metrics.get("ease_weight", 0.0))
 
+    @property
+    def averaged(self) -> bool:
+        """Whether the booster averages several seeds' boosters (and so has several times the trees)."""
+        return self.booster is not None and int(self.metrics.get("boosters", 1)) > 1
+
     def compile(self) -> bool:
         """Score with native (lleaves) trees from now on: the same scores to float rounding (about
         1e-15), several times faster per row. Batch runs call it; the object is cached per machine,
