@@ -453,13 +453,14 @@ def train_lambdarank(
     ]
     metrics["boosters"] = len(seeds)
     if is_valid.any():
-        choice, best_score, tried, pred = _search_grid(x, y, groups, is_valid, config, choice)
+        row_valid = np.repeat(is_valid, groups)
+        train, valid = _split_datasets(x, y, groups, is_valid)
+        choice, best_score, tried, pred = _search_grid(train, valid, x[row_valid], config, choice)
         metrics["valid_ndcg@10"] = round(best_score, 4)
         metrics["grid"] = tried
-        row_valid = np.repeat(is_valid, groups)
         if len(seeds) > 1:
             one = binary_ndcg(pred, y[row_valid], groups[is_valid])
-            pred = _averaged_valid_pred(x, y, groups, is_valid, config, choice, pred, seeds[1:])
+            pred = _averaged_valid_pred(train, x[row_valid], config, choice, pred, seeds[1:])
             metrics["valid_binary_ndcg@10_one_booster"] = round(one, 4)
             metrics["valid_binary_ndcg@10_averaged"] = round(binary_ndcg(pred, y[row_valid], groups[is_valid]), 4)
         weight, by_weight = choose_ease_weight(pred, x[row_valid], y[row_valid], groups[is_valid])
@@ -534,38 +535,28 @@ def choose_ease_weight(
 
 
 def _averaged_valid_pred(
-    x: np.ndarray,
-    y: np.ndarray,
-    groups: np.ndarray,
-    is_valid: np.ndarray,
+    train: lgb.Dataset,
+    x_valid: np.ndarray,
     config: RecsConfig,
     choice: tuple[int, int, int],
     first: np.ndarray,
     seeds: list[int],
 ) -> np.ndarray:
     """The held-out rows' mean score over ``first`` (the grid's booster) and boosters of the chosen
-    setting trained on the other groups with ``seeds``."""
-    row_valid = np.repeat(is_valid, groups)
-    train = lgb.Dataset(x[~row_valid], y[~row_valid], group=groups[~is_valid], feature_name=list(FEATURE_NAMES))
+    setting trained on the grid's own training Dataset with ``seeds``."""
     preds = [first]
     for seed in seeds:
         booster = lgb.train(_params(config, choice[0], choice[1], seed), train, num_boost_round=choice[2])
-        preds.append(np.asarray(booster.predict(x[row_valid]), dtype=np.float64))
+        preds.append(np.asarray(booster.predict(x_valid), dtype=np.float64))
     return np.mean(preds, axis=0)
 
 
-def _search_grid(
-    x: np.ndarray,
-    y: np.ndarray,
-    groups: np.ndarray,
-    is_valid: np.ndarray,
-    config: RecsConfig,
-    choice: tuple[int, int, int],
-) -> tuple[tuple[int, int, int], float, list[dict[str, Any]], np.ndarray]:
-    """Best (num_leaves, min_data_in_leaf, rounds) on the held-out groups (``choice`` when none
-    scores), its NDCG@10, every setting tried, and the best setting's scores of the held-out rows."""
+def _split_datasets(
+    x: np.ndarray, y: np.ndarray, groups: np.ndarray, is_valid: np.ndarray
+) -> tuple[lgb.Dataset, lgb.Dataset]:
+    """The training groups and the held-out groups as LightGBM Datasets binned once, without the
+    feature pre-filter, so every grid setting and every averaged member sees the same features."""
     row_valid = np.repeat(is_valid, groups)
-    min_rounds = min(50, config.n_estimators)
     train = lgb.Dataset(
         x[~row_valid],
         y[~row_valid],
@@ -575,10 +566,24 @@ def _search_grid(
         params={"feature_pre_filter": False},
     )
     valid = lgb.Dataset(x[row_valid], y[row_valid], group=groups[is_valid], reference=train)
+    return train, valid
+
+
+def _search_grid(
+    train: lgb.Dataset,
+    valid: lgb.Dataset,
+    x_valid: np.ndarray,
+    config: RecsConfig,
+    choice: tuple[int, int, int],
+) -> tuple[tuple[int, int, int], float, list[dict[str, Any]], np.ndarray]:
+    """Best (num_leaves, min_data_in_leaf, rounds) on the held-out groups (``choice`` when none
+    scores), its NDCG@10, every setting tried, and the best setting's scores of ``x_valid``, the
+    held-out rows."""
+    min_rounds = min(50, config.n_estimators)
     grid = config.ranker_grid or ((config.num_leaves, config.min_data_in_leaf),)
     best_score = -1.0
     tried = []
-    best_pred = np.zeros(int(row_valid.sum()), dtype=np.float64)
+    best_pred = np.zeros(len(x_valid), dtype=np.float64)
     for leaves, min_leaf in grid:
         evals: dict[str, Any] = {}
         booster = lgb.train(
@@ -598,5 +603,5 @@ def _search_grid(
         )
         if score > best_score:
             best_score, choice = score, (leaves, min_leaf, rounds)
-            best_pred = np.asarray(booster.predict(x[row_valid], num_iteration=rounds), dtype=np.float64)
+            best_pred = np.asarray(booster.predict(x_valid, num_iteration=rounds), dtype=np.float64)
     return choice, best_score, tried, best_pred
