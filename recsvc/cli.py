@@ -166,16 +166,22 @@ def _item_first_seen(path: str | None) -> Any:
 
 def _evaluator(args: argparse.Namespace, ds: Any) -> tuple[Callable[[Any], dict[str, Any]], tuple[str, ...]]:
     """One cut-off's evaluation for ``args.what`` and the metrics its margins are summarised on."""
+    from dataclasses import replace
+
     progress = not args.quiet
+    # the evaluated model is trained with the settings a server would use (--config, RECSVC_*)
+    settings = _settings(args)
     if args.what == "churn":
         from recsvc.evaluation import churn
 
-        return lambda c: churn.evaluate_churn(ds, c, args.horizon_days, progress=progress), churn.METRICS
+        lifecycle = replace(settings.lifecycle, horizon_days=args.horizon_days)
+        return lambda c: churn.evaluate_churn(
+            ds, c, args.horizon_days, progress=progress, config=lifecycle
+        ), churn.METRICS
     if args.what == "recs":
         from recsvc.evaluation import recs
         from recsvc.recs.embeddings import SentenceTransformerEncoder
 
-        settings = _settings(args)
         if ds.items is None:
             raise InvalidArgument("recs evaluation needs item titles: pass --items FILE", field="items")
         encoder = recs.cached(SentenceTransformerEncoder(settings.recs.embedding_model or None))
@@ -191,12 +197,13 @@ def _evaluator(args: argparse.Namespace, ds: Any) -> tuple[Callable[[Any], dict[
                 recent_days=args.recent_days,
                 include_new_items=args.include_new_items,
                 item_first_seen=first_seen,
+                config=settings.recs,
             )
 
         return one, recs.METRICS
     from recsvc.evaluation import sendtime
 
-    return lambda c: sendtime.evaluate_sendtime(ds, c, progress=progress), sendtime.METRICS
+    return lambda c: sendtime.evaluate_sendtime(ds, c, progress=progress, config=settings.timing), sendtime.METRICS
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:

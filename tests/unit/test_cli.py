@@ -48,3 +48,38 @@ def test_events_file_with_missing_column(tmp_path: Path) -> None:
     out = _run("evaluate", "churn", "--events", str(f), "--cutoff", "2020-01-01", "--horizon-days", "30")
     assert out.returncode == 2
     assert "column 'ts'" in out.stderr and str(f) in out.stderr
+
+
+def test_evaluate_trains_with_the_settings_of_the_config_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import argparse
+
+    from recsvc import cli
+    from recsvc.evaluation import churn, recs, sendtime
+    from recsvc.recs import embeddings
+
+    cfg = tmp_path / "recsvc.toml"
+    cfg.write_text("[lifecycle]\nnum_leaves = 7\n[recs]\nranker_seeds = 1\n[timing]\nmin_validation_z = 3.5\n")
+    seen: dict[str, object] = {}
+
+    def fake(name: str) -> object:
+        def run(*args: object, config: object = None, **kwargs: object) -> dict[str, object]:
+            seen[name] = config
+            return {}
+
+        return run
+
+    monkeypatch.setattr(churn, "evaluate_churn", fake("churn"))
+    monkeypatch.setattr(recs, "evaluate_recs", fake("recs"))
+    monkeypatch.setattr(sendtime, "evaluate_sendtime", fake("sendtime"))
+    monkeypatch.setattr(embeddings, "SentenceTransformerEncoder", lambda *a, **k: argparse.Namespace(name="e", dim=4))
+    ds = argparse.Namespace(items=["an item"])
+    for what in ("churn", "recs", "sendtime"):
+        args = argparse.Namespace(
+            what=what, quiet=True, config=str(cfg), horizon_days=21, items=str(tmp_path),
+            recent_days=30, include_new_items=False,
+        )  # fmt: skip
+        evaluate, _ = cli._evaluator(args, ds)
+        evaluate("2020-01-01")
+    assert seen["churn"].num_leaves == 7 and seen["churn"].horizon_days == 21  # type: ignore[attr-defined]
+    assert seen["recs"].ranker_seeds == 1  # type: ignore[attr-defined]
+    assert seen["sendtime"].min_validation_z == 3.5  # type: ignore[attr-defined]
