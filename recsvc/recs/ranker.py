@@ -421,15 +421,17 @@ def train_lambdarank(
     config: RecsConfig,
     *,
     valid_groups: np.ndarray | None = None,
+    purged_groups: np.ndarray | None = None,
 ) -> Ranker:
     """Fit LambdaRank on (features, graded labels, group sizes).
 
     ``valid_groups`` (bool per group; default: a seeded 20% of users) are held out to pick the
     tree complexity from ``config.ranker_grid`` and the number of rounds by NDCG@10; the chosen
-    setting is then refit on all groups. Below ``config.ranker_average_below_groups`` groups it is
-    refit with ``config.ranker_seeds`` seeds and the boosters averaged (the EASE blend is then
-    chosen against the average on the held-out groups too).
-    """
+    setting is then refit on all groups. ``purged_groups`` (bool per group) are left out of the
+    held-out fits only: groups whose labels overlap the held-out groups' in time. Below
+    ``config.ranker_average_below_groups`` groups it is refit with ``config.ranker_seeds`` seeds and
+    the boosters averaged (the EASE blend is then chosen against the average on the held-out groups
+    too)."""
     if x.shape[1] != len(FEATURE_NAMES):
         raise InvalidArgument(f"expected {len(FEATURE_NAMES)} features, got {x.shape[1]}", field="features")
     n_groups = len(groups)
@@ -440,10 +442,14 @@ def train_lambdarank(
         rng = np.random.default_rng(config.seed)
         valid_groups = rng.random(n_groups) < 0.2 if n_groups >= 20 else np.zeros(n_groups, dtype=bool)
     is_valid = np.asarray(valid_groups, dtype=bool)
+    is_train = ~is_valid
+    if purged_groups is not None and (is_train & ~purged_groups).any():
+        is_train &= ~np.asarray(purged_groups, dtype=bool)
     metrics: dict[str, Any] = {
         "trained": True,
         "groups": int(n_groups),
         "valid_groups": int(is_valid.sum()),
+        "purged_groups": int((~is_valid & ~is_train).sum()),
         "rows": len(y),
         "positives": int((y > 0).sum()),
     }
@@ -454,7 +460,7 @@ def train_lambdarank(
     metrics["boosters"] = len(seeds)
     if is_valid.any():
         row_valid = np.repeat(is_valid, groups)
-        train, valid = _split_datasets(x, y, groups, is_valid)
+        train, valid = _split_datasets(x, y, groups, is_train, is_valid)
         choice, best_score, tried, pred = _search_grid(train, valid, x[row_valid], config, choice)
         metrics["valid_ndcg@10"] = round(best_score, 4)
         metrics["grid"] = tried
@@ -552,15 +558,15 @@ def _averaged_valid_pred(
 
 
 def _split_datasets(
-    x: np.ndarray, y: np.ndarray, groups: np.ndarray, is_valid: np.ndarray
+    x: np.ndarray, y: np.ndarray, groups: np.ndarray, is_train: np.ndarray, is_valid: np.ndarray
 ) -> tuple[lgb.Dataset, lgb.Dataset]:
     """The training groups and the held-out groups as LightGBM Datasets binned once, without the
     feature pre-filter, so every grid setting and every averaged member sees the same features."""
-    row_valid = np.repeat(is_valid, groups)
+    row_train, row_valid = np.repeat(is_train, groups), np.repeat(is_valid, groups)
     train = lgb.Dataset(
-        x[~row_valid],
-        y[~row_valid],
-        group=groups[~is_valid],
+        x[row_train],
+        y[row_train],
+        group=groups[is_train],
         feature_name=list(FEATURE_NAMES),
         free_raw_data=False,
         params={"feature_pre_filter": False},

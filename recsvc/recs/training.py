@@ -193,11 +193,17 @@ def _train_ranker(
     else:
         x_all = np.zeros((0, len(FEATURE_NAMES)), np.float32)
         y_all, g_all = np.zeros(0), np.zeros(0, np.int64)
-    # validate on the newest window (closest to serving) when older windows remain to train on
-    valid = None
+    # Validate on the newest window (closest to serving), judged by boosters trained only on windows
+    # whose labels end by its split: windows step back by half a window, so the next one's labels
+    # cover half of the newest one's, and a booster trained on them is judged on events it was
+    # taught (on the demo app that inflated its held-out NDCG@10 by 0.04, and hid that EASE's
+    # order was as good after the cut-off). The final booster still trains on every window.
+    valid = purged = None
     if len(gs) >= 2 and len(gs[0]) >= 20:
-        valid = np.concatenate(win) == 0
-    ranker = train_lambdarank(x_all, y_all.astype(np.float64), g_all, cfg, valid_groups=valid)
+        window = np.concatenate(win)
+        valid = window == 0
+        purged = (window > 0) & (window * step < cfg.label_days * DAY)
+    ranker = train_lambdarank(x_all, y_all.astype(np.float64), g_all, cfg, valid_groups=valid, purged_groups=purged)
     ranker.metrics["training_windows"] = infos
     return ranker
 

@@ -164,3 +164,33 @@ def test_a_small_training_set_averages_boosters_of_several_seeds(n_groups: int, 
     ranker.save(tmp_path)
     again = Ranker.load(tmp_path, expect_booster=True)
     np.testing.assert_allclose(again.score(x[:20]), ranker.score(x[:20]), rtol=0, atol=1e-12)
+
+
+def test_purged_groups_stay_out_of_the_held_out_fits_but_not_out_of_the_final_booster() -> None:
+    from dataclasses import replace
+
+    from recsvc.recs.config import RecsConfig
+    from recsvc.recs.ranker import train_lambdarank
+
+    cfg = replace(RecsConfig(), ranker_seeds=1, ranker_grid=((31, 5),), train_threads=1, n_estimators=80)
+    x_held, _, g_held = _ranking_set(60)
+    rng = np.random.default_rng(5)
+    held_out = (x_held, (rng.random(len(x_held)) < 0.1).astype(np.float64), g_held)  # labels nothing predicts
+    x_other = rng.gamma(1.0, 1.0, size=x_held.shape)
+    other = (x_other, (x_other[:, 0] + x_other[:, 1] > 2.5).astype(np.float64), g_held)
+    # the held-out groups again: a window whose labels overlap the held-out window's
+    parts = [held_out, held_out, other]
+    x = np.vstack([p[0] for p in parts])
+    y = np.concatenate([p[1] for p in parts])
+    groups = np.concatenate([p[2] for p in parts])
+    valid = np.repeat([True, False, False], 60)
+    purged = np.repeat([False, True, False], 60)
+
+    leaky = train_lambdarank(x, y, groups, cfg, valid_groups=valid)
+    fair = train_lambdarank(x, y, groups, cfg, valid_groups=valid, purged_groups=purged)
+    without = train_lambdarank(
+        x[np.repeat(~purged, groups)], y[np.repeat(~purged, groups)], groups[~purged], cfg, valid_groups=valid[~purged]
+    )
+    assert fair.metrics["purged_groups"] == 60 and fair.metrics["groups"] == 180
+    assert fair.metrics["valid_ndcg@10"] == without.metrics["valid_ndcg@10"]
+    assert leaky.metrics["valid_ndcg@10"] > fair.metrics["valid_ndcg@10"] + 0.2  # the copies were memorised

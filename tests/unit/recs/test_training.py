@@ -25,3 +25,13 @@ def test_artifact_and_metadata(model_dir: Path) -> None:
     assert meta["ranker"]["trained"] and meta["ranker"]["groups"] > 20
     assert "lightgbm" in meta["libraries"] and meta["training_window"]["end"].startswith("2026-03-17")
     assert len(model_dir.name) == 16 and model_dir.name.endswith("Z")
+
+
+def test_the_held_out_window_is_judged_by_boosters_that_never_saw_its_labels(model_dir: Path) -> None:
+    ranker = json.loads((model_dir / "metadata.json").read_text())["ranker"]
+    windows = ranker["training_windows"]
+    assert len(windows) >= 3  # the held-out window, the one that overlaps it, and one to train on
+    # windows step back by half a label window: the second one's labels cover half of the first's
+    assert ranker["valid_groups"] == windows[0]["groups"]
+    assert ranker["purged_groups"] == windows[1]["groups"]
+    assert ranker["groups"] == sum(w["groups"] for w in windows)
