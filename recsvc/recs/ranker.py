@@ -443,8 +443,9 @@ def train_lambdarank(
         valid_groups = rng.random(n_groups) < 0.2 if n_groups >= 20 else np.zeros(n_groups, dtype=bool)
     is_valid = np.asarray(valid_groups, dtype=bool)
     is_train = ~is_valid
-    if purged_groups is not None and (is_train & ~purged_groups).any():
-        is_train &= ~np.asarray(purged_groups, dtype=bool)
+    if purged_groups is not None:
+        kept = is_train & ~np.asarray(purged_groups, dtype=bool)
+        is_train = kept if kept.any() else is_train  # nothing left to train on: judge as before
     metrics: dict[str, Any] = {
         "trained": True,
         "groups": int(n_groups),
