@@ -295,13 +295,15 @@ def rank_share(score: np.ndarray) -> np.ndarray:
 def ease_blend(pred: np.ndarray, x: np.ndarray, weight: float) -> np.ndarray:
     """One user's candidates ordered by the weighted mean of their places by ``pred`` and by the
     EASE score (unscored candidates last), higher = better; ``pred`` itself at weight 0. EASE
-    scores discovery: the user's own items (cart, repurchase) keep the place ``pred`` gives them."""
+    scores discovery: the user's own items (cart, repurchase) keep the place ``pred`` gives them.
+    The blend lies in (0, 1], the best candidate at 1: positive, so that a penalty applied later by
+    multiplying a score (a category the user called not relevant) lowers every candidate it hits."""
     if weight <= 0.0 or len(pred) == 0:
         return pred
     ease = np.nan_to_num(x[:, _EASE_COL].astype(np.float64), nan=-np.inf)
     by_pred = rank_share(pred)
     by_ease = np.where(x[:, _TOUCHED_COL] > 0, by_pred, rank_share(ease))
-    return -((1.0 - weight) * by_pred + weight * by_ease)
+    return 1.0 - ((1.0 - weight) * by_pred + weight * by_ease)
 
 
 @dataclass

@@ -105,6 +105,9 @@ def test_ease_weight_is_chosen_on_held_out_groups_and_used_when_scoring(model_di
     few[0, _TOUCHED_COL] = 1.0  # an item in the cart: the booster puts it first
     blended = ease_blend(np.array([4.0, 1.0, 2.0, 3.0]), few, 1.0)
     assert np.argsort(-blended, kind="stable").tolist() == [0, 1, 2, 3]
+    # positive, the best at 1: a penalty that multiplies a score lowers even the first candidate
+    assert blended.max() == 1.0 and (blended > 0).all()
+    assert (ease_blend(np.array([4.0, 1.0, 2.0, 3.0]), few, 0.5) > 0).all()
     ranker.metrics["ease_weight"] = 0.0
     assert np.argsort(-ranker.score(xs)).tolist() != list(range(29, -1, -1))
 
