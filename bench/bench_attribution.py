@@ -16,6 +16,13 @@ The final figures (about 15 minutes on a quiet 2-core machine: under 2 training,
 serve its merge commit as the after tree (``git worktree add --detach /work/bench-attr 043d620``,
 then ``--after /work/bench-attr``).
 
+Any two trees compare the same way. The code before the evaluation and model work on the products,
+churn and send time (3dd3642, the first parent of ed934e5) against this checkout:
+
+    git worktree add --detach /work/bench-before16 3dd3642
+    HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 .venv/bin/python bench/bench_attribution.py \\
+        --before /work/bench-before16 --after . --work var/bench/models-vs-3dd3642 --json var/bench/models.json
+
 A short check that it works end to end (about 3 minutes, half of it training; training is kept under
 ``--work`` and reused by the next run while the trees' code is unchanged):
 
@@ -403,7 +410,7 @@ def summarize(measures: list[Measure]) -> list[dict[str, Any]]:
 
 
 def print_table(summary: list[dict[str, Any]], trees: dict[str, Tree], rate: float) -> None:
-    print(f"\n### Recommend at {rate:.0f} requests/s, before and after attribution (medians over rounds)\n")
+    print(f"\n### Recommend at {rate:.0f} requests/s, the before tree and the after tree (medians over rounds)\n")
     cols = ("mode", "tree", "rounds", "req/s done", "p50 ms", "p99 ms", "p99 per round ms", "errors", "booked/round")
     print(f"| {' | '.join(cols)} | p99 after/before |")
     print("|---|---|---|---|---|---|---|---|---|---|")
