@@ -164,8 +164,11 @@ def _item_first_seen(path: str | None) -> Any:
     return pd.Series(when.to_numpy(), index=raw["item_id"].astype(str).str.strip())
 
 
-def _evaluator(args: argparse.Namespace, ds: Any) -> tuple[Callable[[Any], dict[str, Any]], tuple[str, ...]]:
-    """One cut-off's evaluation for ``args.what`` and the metrics its margins are summarised on."""
+def _evaluator(
+    args: argparse.Namespace, ds: Any
+) -> tuple[Callable[[Any], dict[str, Any]], Callable[[Any], None], tuple[str, ...]]:
+    """One cut-off's evaluation for ``args.what``, its cheap check that a cut-off can be judged, and
+    the metrics its margins are summarised on."""
     from dataclasses import replace
 
     progress = not args.quiet
@@ -175,9 +178,11 @@ def _evaluator(args: argparse.Namespace, ds: Any) -> tuple[Callable[[Any], dict[
         from recsvc.evaluation import churn
 
         lifecycle = replace(settings.lifecycle, horizon_days=args.horizon_days)
-        return lambda c: churn.evaluate_churn(
-            ds, c, args.horizon_days, progress=progress, config=lifecycle
-        ), churn.METRICS
+        return (
+            lambda c: churn.evaluate_churn(ds, c, args.horizon_days, progress=progress, config=lifecycle),
+            lambda c: churn.check_cutoff(ds, c, args.horizon_days),
+            churn.METRICS,
+        )
     if args.what == "recs":
         from recsvc.evaluation import recs
         from recsvc.recs.embeddings import SentenceTransformerEncoder
@@ -200,10 +205,17 @@ def _evaluator(args: argparse.Namespace, ds: Any) -> tuple[Callable[[Any], dict[
                 config=settings.recs,
             )
 
-        return one, recs.METRICS
+        def check(c: Any) -> None:
+            recs.check_cutoff(ds, c, args.horizon_days, recent_days=args.recent_days, item_first_seen=first_seen)
+
+        return one, check, recs.METRICS
     from recsvc.evaluation import sendtime
 
-    return lambda c: sendtime.evaluate_sendtime(ds, c, progress=progress, config=settings.timing), sendtime.METRICS
+    return (
+        lambda c: sendtime.evaluate_sendtime(ds, c, progress=progress, config=settings.timing),
+        lambda c: sendtime.check_cutoff(ds, c),
+        sendtime.METRICS,
+    )
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
@@ -211,9 +223,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from recsvc.evaluation.cutoffs import run_cutoffs
 
     ds = load_dataset(args.events, items=getattr(args, "items", None), users=getattr(args, "users", None))
-    evaluate, metrics = _evaluator(args, ds)
+    evaluate, check, metrics = _evaluator(args, ds)
     if args.cutoffs is not None:
-        result = run_cutoffs(evaluate, args.cutoffs, metrics)
+        result = run_cutoffs(evaluate, args.cutoffs, metrics, check)
         if getattr(args, "include_new_items", False):
             per = result["per_cutoff"]
             from recsvc.evaluation.cutoffs import summarize

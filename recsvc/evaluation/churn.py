@@ -101,6 +101,27 @@ def baseline_scores(
     }
 
 
+def _judged_labels(ds: Dataset, c: pd.Timestamp, horizon_days: int) -> pd.Series:
+    """The churn label of every user active before ``c``; refuses a split with nothing to rank."""
+    _check_split(ds.events, ds.name, c, horizon_days)
+    labels = churn_labels(ds.events, c, horizon_days)
+    if labels.empty:
+        raise InvalidArgument(f"no users with an activity before the cut-off {c.date()}", field="cutoff")
+    y = labels.to_numpy()
+    if y.min() == y.max():
+        raise InvalidArgument(
+            f"every user has the same label (churn rate {y.mean():.0%}) with horizon "
+            f"{horizon_days} d after {c.date()}: no ranking to judge",
+            field="horizon_days",
+        )
+    return labels
+
+
+def check_cutoff(ds: Dataset, cutoff: pd.Timestamp | str, horizon_days: int) -> None:
+    """Refuse, before any model is trained, a cut-off :func:`evaluate_churn` could not judge."""
+    _judged_labels(ds, _utc(cutoff), horizon_days)
+
+
 def evaluate_churn(
     ds: Dataset,
     cutoff: pd.Timestamp | str,
@@ -114,17 +135,8 @@ def evaluate_churn(
     cfg.validate()
     ev = ds.events
     c = _utc(cutoff)
-    _check_split(ev, ds.name, c, horizon_days)
-    labels = churn_labels(ev, c, horizon_days)
-    if labels.empty:
-        raise InvalidArgument(f"no users with an activity before the cut-off {c.date()}", field="cutoff")
+    labels = _judged_labels(ds, c, horizon_days)
     y = labels.to_numpy()
-    if y.min() == y.max():
-        raise InvalidArgument(
-            f"every user has the same label (churn rate {y.mean():.0%}) with horizon "
-            f"{horizon_days} d after {c.date()}: no ranking to judge",
-            field="horizon_days",
-        )
     users = list(labels.index)
     with tempfile.TemporaryDirectory(prefix="recsvc-churn-eval-") as tmp:
         vdir = train_lifecycle(

@@ -84,8 +84,15 @@ def run_cutoffs(
     evaluate: Callable[[pd.Timestamp], dict[str, Any]],
     cutoffs: Sequence[pd.Timestamp],
     metrics: Sequence[str],
+    check: Callable[[pd.Timestamp], None] | None = None,
 ) -> dict[str, Any]:
-    """``evaluate`` at each cut-off, in order, and the summary of the margins over them."""
+    """``evaluate`` at each cut-off, in order, and the summary of the margins over them.
+
+    ``check`` (cheap; raises on a cut-off that cannot be judged) runs on every cut-off first, so a bad
+    last cut-off stops the run before hours of training, not after."""
+    if check is not None:
+        for c in cutoffs:
+            check(c)
     per = [evaluate(c) for c in cutoffs]
     return {
         "cutoffs": [pd.Timestamp(c).isoformat() for c in cutoffs],

@@ -301,6 +301,19 @@ def _judged_split(
     return split, items
 
 
+def check_cutoff(
+    ds: Dataset,
+    cutoff: pd.Timestamp | str,
+    horizon_days: int,
+    *,
+    recent_days: int = DEFAULT_RECENT_DAYS,
+    item_first_seen: pd.Series | None = None,
+) -> None:
+    """Refuse, before any model is trained, a cut-off :func:`evaluate_recs` could not judge."""
+    cut = _checked_cutoff(ds, cutoff, horizon_days, recent_days)
+    _judged_split(ds, cut, horizon_days, item_first_seen)
+
+
 def evaluate_recs(
     ds: Dataset,
     cutoff: pd.Timestamp | str,

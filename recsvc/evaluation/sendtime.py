@@ -64,16 +64,14 @@ def _user_hour_counts(before: pd.DataFrame, hod: np.ndarray, users: list[str]) -
     )
 
 
-def evaluate_sendtime(
-    ds: Dataset,
-    cutoff: datetime | pd.Timestamp | str,
-    *,
-    progress: bool = True,
-    config: TimingConfig | None = None,
-) -> dict[str, Any]:
-    """Fit on events before ``cutoff``, judge the hour of each user's first activity after it."""
+def _utc(cutoff: datetime | pd.Timestamp | str) -> pd.Timestamp:
     cut = pd.Timestamp(cutoff)
-    cut = cut.tz_localize("UTC") if cut.tzinfo is None else cut.tz_convert("UTC")
+    return cut.tz_localize("UTC") if cut.tzinfo is None else cut.tz_convert("UTC")
+
+
+def _judged_users(ds: Dataset, cut: pd.Timestamp) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
+    """The activities before ``cut``, those from it on, and the users with activities on both sides
+    of it; refuses a cut-off with none."""
     ev = ds.events
     if not (ev["ts"] < cut).any():
         raise InvalidArgument("cut-off precedes every event", field="cutoff")
@@ -82,6 +80,25 @@ def evaluate_sendtime(
     both = sorted(set(before["user_id"].astype(str)) & set(after["user_id"].astype(str)))
     if not both:
         raise FailedPrecondition(f"no user has activities on both sides of the cut-off {cut.isoformat()}")
+    return before, after, both
+
+
+def check_cutoff(ds: Dataset, cutoff: datetime | pd.Timestamp | str) -> None:
+    """Refuse, before any model is fitted, a cut-off :func:`evaluate_sendtime` could not judge."""
+    _judged_users(ds, _utc(cutoff))
+
+
+def evaluate_sendtime(
+    ds: Dataset,
+    cutoff: datetime | pd.Timestamp | str,
+    *,
+    progress: bool = True,
+    config: TimingConfig | None = None,
+) -> dict[str, Any]:
+    """Fit on events before ``cutoff``, judge the hour of each user's first activity after it."""
+    cut = _utc(cutoff)
+    ev = ds.events
+    before, after, both = _judged_users(ds, cut)
     zones = user_zone_map(ds.users)
     _, hod_after, _ = local_times(after, zones)
     first = (

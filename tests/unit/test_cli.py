@@ -78,8 +78,42 @@ def test_evaluate_trains_with_the_settings_of_the_config_file(tmp_path: Path, mo
             what=what, quiet=True, config=str(cfg), horizon_days=21, items=str(tmp_path),
             recent_days=30, include_new_items=False,
         )  # fmt: skip
-        evaluate, _ = cli._evaluator(args, ds)
+        evaluate, _, _ = cli._evaluator(args, ds)
         evaluate("2020-01-01")
     assert seen["churn"].num_leaves == 7 and seen["churn"].horizon_days == 21  # type: ignore[attr-defined]
     assert seen["recs"].ranker_seeds == 1  # type: ignore[attr-defined]
     assert seen["sendtime"].min_validation_z == 3.5  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("what", ["churn", "recs", "sendtime"])
+def test_a_cut_off_that_cannot_be_judged_stops_the_run_before_any_is_evaluated(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], what: str
+) -> None:
+    from recsvc import cli
+    from recsvc.evaluation import churn, recs, sendtime
+
+    events = tmp_path / "events.csv"
+    rows = ["user_id,ts,event_type,item_id"]
+    for u in range(6):  # half the users stop by the first cut-off; items new to each user keep coming
+        for d in range(1, 12 if u % 2 else 28, 2):
+            rows.append(f"u{u},2024-01-{d:02d}T{9 + u}:00:00Z,purchase,i{(3 * u + d) % 20}")
+    events.write_text("\n".join(rows) + "\n")
+    items = tmp_path / "items.csv"
+    items.write_text("item_id,title\n" + "".join(f"i{k},item {k}\n" for k in range(20)))
+    evaluated: list[object] = []
+
+    def record(*args: object, **kwargs: object) -> dict[str, object]:
+        evaluated.append(args[1])
+        return {}
+
+    monkeypatch.setattr(churn, "evaluate_churn", record)
+    monkeypatch.setattr(recs, "evaluate_recs", record)
+    monkeypatch.setattr(sendtime, "evaluate_sendtime", record)
+    argv = ["evaluate", what, "--events", str(events), "--cutoffs", "2024-01-14,2030-01-01", "--quiet"]
+    argv += [] if what == "sendtime" else ["--horizon-days", "7"]
+    argv += ["--items", str(items)] if what == "recs" else []
+
+    assert cli.main(argv) == 2
+    err = [ln for ln in capsys.readouterr().err.splitlines() if ln.startswith("recsvc")]
+    assert len(err) == 1 and "2030-01-01" in err[0], err
+    assert evaluated == []  # the judgeable first cut-off was not evaluated for nothing

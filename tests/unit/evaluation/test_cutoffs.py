@@ -60,3 +60,16 @@ def test_run_cutoffs_runs_each_in_order() -> None:
     assert seen == cuts and len(out["per_cutoff"]) == 2
     assert out["summary"]["metrics"]["hit@1h"]["margin_over_best"]["mean"] == pytest.approx(0.1)
     assert out["summary"]["n_cutoffs"] == 2 and "t-interval" in out["summary"]["method"]
+
+
+def test_run_cutoffs_checks_every_cut_off_before_evaluating_any() -> None:
+    seen: list[pd.Timestamp] = []
+    cuts = [pd.Timestamp("2024-01-01", tz="UTC"), pd.Timestamp("2030-01-01", tz="UTC")]
+
+    def check(c: pd.Timestamp) -> None:
+        if c.year > 2024:
+            raise ValueError(f"cannot judge {c.date()}")
+
+    with pytest.raises(ValueError, match="2030-01-01"):
+        run_cutoffs(lambda c: seen.append(c) or {}, cuts, ["hit@1h"], check)  # type: ignore[func-returns-value]
+    assert seen == []
