@@ -170,10 +170,17 @@ def _train_ranker(
     als: AlsParams,
 ) -> Ranker:
     """LambdaRank on ``cfg.train_windows`` label windows ending at ``t_end`` and stepping back by
-    half a window, each with statistics as of its own split."""
+    half a window, each with statistics as of its own split; ``cfg.small_log_extra_windows`` more
+    when the windows the held-out fits may train on hold fewer than
+    ``cfg.ranker_average_below_groups`` groups."""
     xs, ys, gs, infos, win = [], [], [], [], []
     step = max(1.0, cfg.label_days / 2) * DAY
-    for w in range(cfg.train_windows):
+
+    def overlaps_newest(w: int) -> bool:
+        return w > 0 and w * step < cfg.label_days * DAY
+
+    n_windows, w = cfg.train_windows, 0
+    while w < n_windows:
         w_end = t_end - w * step
         w_split = w_end - cfg.label_days * DAY
         if len(ev) == 0 or w_split <= float(ev["t"].min()):
@@ -188,6 +195,11 @@ def _train_ranker(
         gs.append(g)
         win.append(np.full(len(g), w))
         infos.append(info)
+        w += 1
+        if w == cfg.train_windows >= 2:
+            held_out_fit_groups = sum(len(gs[k]) for k in range(1, w) if not overlaps_newest(k))
+            if held_out_fit_groups < cfg.ranker_average_below_groups:
+                n_windows += cfg.small_log_extra_windows
     if xs:
         x_all, y_all, g_all = np.vstack(xs), np.concatenate(ys), np.concatenate(gs)
     else:
